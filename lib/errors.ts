@@ -1,0 +1,12 @@
+/** Base of every error a user can act on: the message says what is wrong and where. */
+export class FleetError extends Error {
+  override readonly name: string = 'FleetError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
