@@ -1,0 +1,86 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadConfig, parseDuration, parseMetadata, ConfigError, defaultConfig } from '../../fleetd/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleet-config-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+t.test('defaults are fleet v1.0 defaults', async (t) => {
+  const { config } = loadConfig({ configFile: file('empty.conf', ''), env: {} });
+  t.same(config.etcdServers, ['http://127.0.0.1:2379', 'http://127.0.0.1:4001']);
+  t.equal(config.etcdKeyPrefix, '/_coreos.com/fleet/');
+  t.equal(config.agentTtl, 30);
+  t.equal(config.engineReconcileInterval, 2);
+  t.equal(config.etcdRequestTimeout, 1);
+  t.equal(config.tokenLimit, 100);
+  t.equal(config.unitsDirectory, '/run/fleet/units/');
+  t.equal(config.shutdownUnits, 'stop');
+  t.ok(config.engineLeaseTtl < 10, 'failover bound well under fleet\'s 10 s');
+});
+
+t.test('file, then environment, then flags', async (t) => {
+  const f = file('a.conf', [
+    '# comment',
+    'etcd_servers = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]',
+    'metadata="region=us-west, az = 1 ,bogus"',
+    'agent_ttl=10s',
+    'verbosity=1',
+    'disable_engine=true',
+  ].join('\n'));
+  const { config, warnings } = loadConfig({
+    configFile: f,
+    env: { FLEET_AGENT_TTL: '1m30s', FLEET_PUBLIC_IP: '198.18.0.11', UNRELATED: 'x' },
+    flags: { 'public-ip': '198.18.0.12' },
+  });
+  t.same(config.etcdServers, ['http://10.0.0.1:2379', 'http://10.0.0.2:2379']);
+  t.same(config.metadata, { region: 'us-west', az: '1' });
+  t.equal(config.agentTtl, 90);
+  t.equal(config.publicIp, '198.18.0.12');
+  t.equal(config.verbosity, 1);
+  t.equal(config.disableEngine, true);
+  t.match(warnings.join('\n'), /a\.conf:3: metadata: "bogus" has no "="/);
+});
+
+t.test('bad values are clear errors naming where', async (t) => {
+  t.throws(() => loadConfig({ configFile: file('b.conf', 'agent_ttl=abc\n'), env: {} }), {
+    name: 'ConfigError',
+    message: /b\.conf:1: agent_ttl: "abc" is not a duration/,
+  });
+  t.throws(() => loadConfig({ configFile: file('c.conf', ''), env: { FLEET_TOKEN_LIMIT: 'ten' } }), {
+    message: /environment FLEET_TOKEN_LIMIT: token_limit: "ten" is not an integer/,
+  });
+  t.throws(() => loadConfig({ configFile: file('d.conf', 'etcd_servers=localhost:2379'), env: {} }), {
+    message: /etcd_servers: "localhost:2379"/,
+  });
+  t.throws(() => loadConfig({ configFile: file('e.conf', 'just words'), env: {} }), {
+    message: /e\.conf:1: expected "option = value"/,
+  });
+  t.throws(() => loadConfig({ configFile: join(dir, 'missing.conf'), env: {} }), ConfigError);
+  t.throws(() => loadConfig({ configFile: file('f.conf', ''), env: {}, flags: { shutdown_units: 'maybe' } }), {
+    message: /shutdown_units: "maybe" is not one of stop\|keep/,
+  });
+});
+
+t.test('unknown and deprecated options warn', async (t) => {
+  const { warnings } = loadConfig({ configFile: file('g.conf', 'verify_units=true\nfrobnicate=1\n'), env: {} });
+  t.match(warnings.join('\n'), /verify_units is deprecated/);
+  t.match(warnings.join('\n'), /unknown option "frobnicate"/);
+});
+
+t.test('durations and metadata', async (t) => {
+  t.equal(parseDuration('30s'), 30);
+  t.equal(parseDuration('1m30s'), 90);
+  t.equal(parseDuration('500ms'), 0.5);
+  t.equal(parseDuration('1.5h'), 5400);
+  t.equal(parseDuration('30'), undefined);
+  t.equal(parseDuration(''), undefined);
+  t.same(parseMetadata('a=1,b=2,a=3').metadata, { a: '3', b: '2' });
+  t.equal(defaultConfig().machineLostGrace, 0);
+});
