@@ -1,0 +1,203 @@
+/**
+ * Leader election on an etcd lease and one key. The leader's key carries the lease; its create revision is the
+ * fencing token every engine write compares, so a deposed leader (paused, partitioned) can never write.
+ */
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { logger } from '../../lib/log.js';
+
+export interface Fence {
+  readonly key: string;
+  readonly createRevision: string;
+}
+
+export interface LeaderRecord {
+  machineId: string;
+  since: string;
+}
+
+export interface ElectionEvents {
+  elected: [Fence];
+  deposed: [string];
+  leader: [string | undefined];
+}
+
+const log = logger('engine.election');
+
+export class Election extends EventEmitter<ElectionEvents> {
+  private lease: Lease | undefined;
+  private watcher: Watcher | undefined;
+  private fence: Fence | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private knownLeader: string | undefined;
+  private onStop: () => void = () => undefined;
+  private readonly stopSignal = new Promise<void>((resolve) => {
+    this.onStop = resolve;
+  });
+
+  constructor(
+    private readonly client: Etcd3,
+    /** full etcd key of the leader record */
+    readonly key: string,
+    private readonly machineId: string,
+    private readonly ttlSeconds: number,
+  ) {
+    super();
+  }
+
+  get current(): Fence | undefined {
+    return this.fence;
+  }
+
+  get leader(): string | undefined {
+    return this.knownLeader;
+  }
+
+  start(): void {
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopped) {
+      try {
+        await this.campaignOnce();
+        backoff = 100;
+      } catch (err) {
+        if (this.stopped) break;
+        log.debug('campaign failed, retrying', { err, backoffMs: backoff });
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, 2000);
+      }
+    }
+  }
+
+  private async ensureWatch(): Promise<void> {
+    if (this.watcher) return;
+    const w = await this.client.watch().key(this.key).create();
+    w.on('delete', () => this.poke());
+    w.on('put', (kv) => {
+      this.noteLeader(kv.value.toString());
+      this.poke();
+    });
+    w.on('disconnected', () => this.poke());
+    w.on('connected', () => this.poke());
+    this.watcher = w;
+  }
+
+  private noteLeader(raw: string | undefined): void {
+    let id: string | undefined;
+    if (raw !== undefined) {
+      try {
+        id = (JSON.parse(raw) as LeaderRecord).machineId;
+      } catch {
+        id = raw;
+      }
+    }
+    if (id !== this.knownLeader) {
+      this.knownLeader = id;
+      this.emit('leader', id);
+    }
+  }
+
+  private async campaignOnce(): Promise<void> {
+    await this.ensureWatch();
+    const lease = this.client.lease(Math.max(1, Math.ceil(this.ttlSeconds)), { autoKeepAlive: true });
+    this.lease = lease;
+    const lost = new Promise<string>((resolve) => {
+      lease.on('lost', (err) => resolve(`lease lost: ${err.message}`));
+    });
+    const leaseId = await lease.grant();
+    const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
+    try {
+      while (!this.stopped) {
+        const res = await this.client
+          .if(this.key, 'Create', '==', 0)
+          .then(this.client.put(this.key).value(JSON.stringify(record)).lease(leaseId), this.client.get(this.key))
+          .else(this.client.get(this.key))
+          .commit();
+        const kv = (res.succeeded ? res.responses[1] : res.responses[0])?.response_range?.kvs?.[0];
+        if (res.succeeded && kv) {
+          this.fence = { key: this.key, createRevision: String(kv.create_revision) };
+          this.noteLeader(this.machineId);
+          log.info('elected engine leader', { fence: this.fence.createRevision });
+          this.emit('elected', this.fence);
+          const reason = await Promise.race([lost, this.untilStopped()]);
+          this.fence = undefined;
+          if (!this.stopped) {
+            log.warn('engine leadership lost', { reason });
+            this.emit('deposed', reason);
+          }
+          return;
+        }
+        if (!kv) continue;
+        const holder = kv.value.toString();
+        this.noteLeader(holder);
+        if (this.isOwnStaleRecord(holder, String(kv.lease), leaseId)) {
+          await this.client.if(this.key, 'Mod', '==', String(kv.mod_revision)).then(this.client.delete().key(this.key)).commit();
+          continue;
+        }
+        await Promise.race([this.waitForChange(), lost.then(() => {
+          throw new Error('lease lost while waiting');
+        })]);
+      }
+    } finally {
+      this.lease = undefined;
+      if (this.stopped) await lease.revoke().catch(() => undefined);
+      else lease.release();
+    }
+  }
+
+  /** A record left by this machine's previous fleetd (machine ids are unique among live fleetds). */
+  private isOwnStaleRecord(raw: string, recordLease: string, ownLease: string): boolean {
+    try {
+      const rec = JSON.parse(raw) as LeaderRecord;
+      return rec.machineId === this.machineId && recordLease !== ownLease;
+    } catch {
+      return false;
+    }
+  }
+
+  private waitForChange(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(1000, this.ttlSeconds * 1000));
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private untilStopped(): Promise<string> {
+    return this.stopSignal.then(() => 'stopped');
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Steps down (revoking the lease so a successor takes over at once) and stops campaigning. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.onStop();
+    this.poke();
+    const lease = this.lease;
+    this.fence = undefined;
+    if (lease) await lease.revoke().catch(() => undefined);
+    if (this.watcher) await this.watcher.cancel().catch(() => undefined);
+    this.watcher = undefined;
+  }
+}
