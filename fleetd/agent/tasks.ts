@@ -1,0 +1,59 @@
+/**
+ * The agent's reconcile step as a pure function: what this machine should run versus what it runs, to an
+ * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
+ */
+export type AgentState = 'loaded' | 'launched';
+
+export interface DesiredUnit {
+  readonly name: string;
+  readonly hash: string;
+  readonly state: AgentState;
+}
+
+export interface CurrentUnit {
+  readonly name: string;
+  /** hash of the unit file on disk */
+  readonly hash: string;
+  readonly state: AgentState;
+}
+
+export type TaskKind = 'unload' | 'load' | 'reload' | 'stop' | 'start';
+
+export interface Task {
+  readonly kind: TaskKind;
+  /** absent only for reload */
+  readonly unit?: string;
+  readonly reason: string;
+}
+
+const ORDER: Record<TaskKind, number> = { unload: 1, load: 2, reload: 3, stop: 4, start: 5 };
+
+export function agentTasks(
+  desired: ReadonlyMap<string, DesiredUnit>,
+  current: ReadonlyMap<string, CurrentUnit>,
+): Task[] {
+  const tasks: Task[] = [];
+  for (const [name, cur] of current) {
+    const want = desired.get(name);
+    if (!want) {
+      tasks.push({ kind: 'unload', unit: name, reason: 'unit no longer scheduled here' });
+    } else if (want.hash !== cur.hash) {
+      tasks.push({ kind: 'unload', unit: name, reason: `unit content changed (${cur.hash.slice(0, 7)} -> ${want.hash.slice(0, 7)})` });
+      tasks.push({ kind: 'load', unit: name, reason: 'load the new content' });
+      if (want.state === 'launched') tasks.push({ kind: 'start', unit: name, reason: 'start the new content' });
+    } else if (want.state === 'launched' && cur.state !== 'launched') {
+      tasks.push({ kind: 'start', unit: name, reason: 'unit should be launched' });
+    } else if (want.state === 'loaded' && cur.state === 'launched') {
+      tasks.push({ kind: 'stop', unit: name, reason: 'unit should be loaded, not launched' });
+    }
+  }
+  for (const [name, want] of desired) {
+    if (current.has(name)) continue;
+    tasks.push({ kind: 'load', unit: name, reason: 'unit scheduled here but not loaded' });
+    if (want.state === 'launched') tasks.push({ kind: 'start', unit: name, reason: 'unit scheduled here to be launched' });
+  }
+  if (tasks.some((t) => t.kind === 'load' || t.kind === 'unload')) {
+    tasks.push({ kind: 'reload', reason: 'unit files changed' });
+  }
+  return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || (a.unit ?? '').localeCompare(b.unit ?? ''));
+}
