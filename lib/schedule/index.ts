@@ -1,0 +1,20 @@
+/** The pure scheduler: cluster state in, plan out. Shared by the engine, `fleetctl plan` and tests. */
+export { plan } from './plan.js';
+export { explain } from './explain.js';
+export { globalUnitsFor } from './global.js';
+export { UnknownUnitError } from './errors.js';
+export type {
+  ClusterState,
+  Explanation,
+  GlobalPlacement,
+  MachineVerdict,
+  MoveOp,
+  Op,
+  PendingUnit,
+  PlaceOp,
+  Plan,
+  SchedMachine,
+  SchedUnit,
+  ScheduleOptions,
+  UnscheduleOp,
+} from './types.js';

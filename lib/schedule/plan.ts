@@ -1,0 +1,346 @@
+/**
+ * The engine's scheduling pass as a pure function from cluster state to a plan (fleet §4.2, with less churn):
+ * pass 1 keeps every scheduled unit whose machine can still run it, pass 2 places the rest on the least-loaded
+ * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
+ */
+import { Cluster, type Slot } from './cluster.js';
+import {
+  anyGlobMatches,
+  isLiteral,
+  machineIdMatches,
+  metadataSatisfied,
+  metadataShortfall,
+  nameList,
+  replaces,
+} from './constraints.js';
+import { fit, summarize, type Misfit } from './fit.js';
+import { globalUnitsFor } from './global.js';
+import { RankQueue } from './heap.js';
+import { machineOfGraph } from './order.js';
+import type { ClusterState, MoveOp, Op, PendingUnit, PlaceOp, Plan, SchedUnit, UnscheduleOp } from './types.js';
+
+export interface Decision {
+  /** Machine after the plan; undefined = unscheduled. */
+  readonly to: string | undefined;
+  readonly reason: string;
+}
+
+/** The plan together with the state it leads to (for explain). */
+export interface Scheduled {
+  readonly plan: Plan;
+  readonly cluster: Cluster;
+  readonly units: ReadonlyMap<string, SchedUnit>;
+  readonly globals: readonly SchedUnit[];
+  readonly decisions: ReadonlyMap<string, Decision>;
+  readonly pending: ReadonlyMap<string, string>;
+  /** Units kept on a lost machine during its grace period -> that machine. */
+  readonly held: ReadonlyMap<string, string>;
+  /** Units displaced by a Replaces takeover in this plan; they are not displaced again. */
+  readonly moved: ReadonlySet<string>;
+}
+
+interface Displacement {
+  readonly cause: string;
+  /** The first cause in a MachineOf chain. */
+  readonly root: string;
+  readonly followsPeer: boolean;
+}
+
+type Choice =
+  | { readonly ok: true; readonly to: string; readonly victims: readonly SchedUnit[]; readonly how: string }
+  | { readonly ok: false; readonly why: string };
+
+const own = (why: string): Displacement => ({ cause: why, root: why, followsPeer: false });
+const byLoadThenId = (a: Slot, b: Slot): number =>
+  a.load - b.load || (a.machine.id < b.machine.id ? -1 : a.machine.id > b.machine.id ? 1 : 0);
+
+export function plan(state: ClusterState): Plan {
+  return schedule(state).plan;
+}
+
+export function schedule(state: ClusterState): Scheduled {
+  const opts = state.options ?? {};
+  const now = opts.now ?? Date.now();
+  const graceMs = opts.graceMs ?? 0;
+
+  const units = new Map<string, SchedUnit>();
+  for (const u of state.units) units.set(u.name, u);
+  const nonGlobal = new Map<string, SchedUnit>();
+  const globals: SchedUnit[] = [];
+  for (const u of units.values()) {
+    if (u.requirements.global) globals.push(u);
+    else nonGlobal.set(u.name, u);
+  }
+  const graph = machineOfGraph(nonGlobal);
+  const cluster = new Cluster(state.machines);
+  const scheduledOn = (name: string): string | undefined =>
+    Object.hasOwn(state.schedule, name) ? state.schedule[name] : undefined;
+
+  const decisions = new Map<string, Decision>();
+  const decide = (name: string, to: string | undefined, reason: string): void => {
+    decisions.delete(name);
+    decisions.set(name, { to, reason });
+  };
+  const pending = new Map<string, string>();
+  const displaced = new Map<string, Displacement>();
+  const held = new Map<string, string>();
+  const stale: UnscheduleOp[] = [];
+
+  for (const name of Object.keys(state.schedule).sort()) {
+    const u = units.get(name);
+    const from = state.schedule[name]!;
+    if (!u) stale.push({ kind: 'unschedule', unit: name, from, reason: 'unit no longer exists' });
+    else if (u.requirements.global) {
+      stale.push({ kind: 'unschedule', unit: name, from, reason: 'global units are not scheduled by the engine' });
+    }
+  }
+
+  // Pass 1a: what each scheduled unit needs from its machine alone.
+  const viable = new Map<string, string>();
+  const replacersOn = new Map<string, SchedUnit[]>();
+  for (const name of graph.order) {
+    const u = nonGlobal.get(name)!;
+    const from = scheduledOn(name);
+    if (u.desiredState === 'inactive') {
+      if (from !== undefined) decide(name, undefined, 'desired state is inactive');
+      continue;
+    }
+    const cycle = graph.cycles.get(name);
+    if (cycle) {
+      const why = `MachineOf cycle ${cycle.join(' -> ')} can never be placed`;
+      pending.set(name, why);
+      if (from !== undefined) decide(name, undefined, why);
+      continue;
+    }
+    if (from === undefined) continue;
+    const slot = cluster.slot(from);
+    if (!slot) {
+      const lostAt = opts.lostMachines && Object.hasOwn(opts.lostMachines, from) ? opts.lostMachines[from] : undefined;
+      if (lostAt !== undefined && now < lostAt + graceMs) {
+        held.set(name, from);
+        pending.set(name, `machine ${from} lost, moving in ${Math.ceil((lostAt + graceMs - now) / 1000)}s`);
+      } else {
+        displaced.set(name, own(`machine ${from} went away`));
+      }
+      continue;
+    }
+    const req = u.requirements;
+    const why =
+      req.machineId !== undefined && !machineIdMatches(req.machineId, from)
+        ? `MachineID=${req.machineId} does not match`
+        : metadataShortfall(req, slot.machine);
+    if (why !== undefined) {
+      displaced.set(name, own(`machine ${from} can no longer run it: ${why}`));
+      continue;
+    }
+    viable.set(name, from);
+    if (req.replaces.length > 0) replacersOn.set(from, [...(replacersOn.get(from) ?? []), u]);
+  }
+
+  // Pass 1b: peers, Replaces and Conflicts against the units kept so far (targets first, then by name).
+  const stay = (u: SchedUnit, from: string, slot: Slot): Displacement | undefined => {
+    for (const peer of new Set(u.requirements.machineOf)) {
+      if (nonGlobal.has(peer)) {
+        const at = cluster.placement.get(peer);
+        if (at === from) continue;
+        if (at !== undefined) return own(`machine ${from} can no longer run it: MachineOf peer ${peer} is on ${at}`);
+        const pd = displaced.get(peer);
+        if (pd) return { cause: `moves with MachineOf peer ${peer} (${pd.root})`, root: pd.root, followsPeer: true };
+        const lost = held.get(peer);
+        if (lost !== undefined) return own(`MachineOf peer ${peer} is on lost machine ${lost}`);
+        return own(`MachineOf peer ${peer} is not scheduled`);
+      }
+      const g = units.get(peer);
+      if (!g) return own(`MachineOf peer ${peer} is not scheduled`);
+      if (g.desiredState === 'inactive' || !metadataSatisfied(g.requirements, slot.machine)) {
+        return own(`machine ${from} can no longer run it: global MachineOf peer ${peer} does not run there`);
+      }
+    }
+    const replacer = replacersOn.get(from)?.find((r) => replaces(r, u));
+    if (replacer) return own(`replaced by ${replacer.name} on ${from}`);
+    const conflict = cluster.conflictOn(u, slot);
+    if (conflict !== undefined) return own(`machine ${from} can no longer run it: conflicts with ${conflict}`);
+    return undefined;
+  };
+  for (const name of graph.order) {
+    const from = viable.get(name);
+    if (from === undefined) continue;
+    const u = nonGlobal.get(name)!;
+    const d = stay(u, from, cluster.slot(from)!);
+    if (d) displaced.set(name, d);
+    else cluster.add(u, from);
+  }
+
+  // Global units run where the agent will run them, given the units kept there; they count as load.
+  const activeGlobals = globals.filter((g) => g.desiredState !== 'inactive');
+  if (activeGlobals.length > 0) {
+    for (const slot of [...cluster.ordered()]) {
+      for (const g of globalUnitsFor(slot.machine, activeGlobals, [...slot.units.values()]).run) {
+        cluster.addGlobal(units.get(g)!, slot.machine.id);
+      }
+    }
+  }
+
+  // Pass 2: place everything that should run and has no machine.
+  const moved = new Set<string>();
+  const queue = new RankQueue();
+  const rankOf = (name: string): number => graph.rank.get(name)!;
+
+  const evict = (victim: string, machineId: string, by: string): void => {
+    const drop = (name: string, d: Displacement): void => {
+      cluster.remove(name);
+      moved.add(name);
+      displaced.set(name, d);
+      queue.push(rankOf(name));
+      for (const f of graph.followers.get(name) ?? []) {
+        if (cluster.placement.get(f) === machineId) {
+          drop(f, { cause: `moves with MachineOf peer ${name} (${d.root})`, root: d.root, followsPeer: true });
+        }
+      }
+    };
+    drop(victim, own(`replaced by ${by} on ${machineId}`));
+  };
+
+  const replacedHosts = (u: SchedUnit): Set<string> => {
+    const hosts = new Set<string>();
+    const consider = (name: string): void => {
+      const at = cluster.placement.get(name);
+      if (at !== undefined && replaces(u, nonGlobal.get(name)!)) hosts.add(at);
+    };
+    for (const glob of u.requirements.replaces) {
+      if (isLiteral(glob)) {
+        if (nonGlobal.has(glob)) consider(glob);
+      } else {
+        for (const name of cluster.placement.keys()) if (anyGlobMatches([glob], name)) consider(name);
+      }
+    }
+    return hosts;
+  };
+
+  const peerMissing = (peer: string): string => {
+    const lost = held.get(peer);
+    return lost !== undefined
+      ? `MachineOf peer ${peer} is on lost machine ${lost}`
+      : `MachineOf peer ${peer} is not scheduled`;
+  };
+
+  const choose = (u: SchedUnit): Choice => {
+    const req = u.requirements;
+    const peers = [...new Set(req.machineOf)];
+    let candidates: readonly Slot[];
+    let how: (slot: Slot) => string;
+    let failure: (misfits: readonly Misfit[]) => string;
+    if (peers.length > 0) {
+      let common: Set<string> | undefined;
+      for (const p of peers) {
+        const at = cluster.machinesOf(p);
+        if (at.length === 0) return { ok: false, why: peerMissing(p) };
+        common = common ? new Set(at.filter((m) => common!.has(m))) : new Set(at);
+      }
+      if (common!.size === 0) return { ok: false, why: `MachineOf peers ${nameList(peers)} are on different machines` };
+      candidates = [...common!].map((id) => cluster.slot(id)!).sort(byLoadThenId);
+      const which = `MachineOf ${peers.length > 1 ? 'peers' : 'peer'} ${nameList(peers)}`;
+      how = () => `with ${which}`;
+      failure = (misfits) =>
+        candidates.length === 1
+          ? `${which} ${peers.length > 1 ? 'are' : 'is'} on ${candidates[0]!.machine.id}, which cannot run it: ${misfits[0]!.why}`
+          : summarize(u, misfits, `every machine running its ${which}`);
+    } else if (req.machineId !== undefined) {
+      const id = req.machineId;
+      candidates = cluster.machinesMatchingId(id);
+      if (candidates.length === 0) return { ok: false, why: `no machine matches MachineID=${id}` };
+      how = () => `required by MachineID=${id}`;
+      failure = (misfits) =>
+        candidates.length === 1
+          ? `MachineID=${id}: machine ${candidates[0]!.machine.id} cannot run it: ${misfits[0]!.why}`
+          : summarize(u, misfits, `every machine matching MachineID=${id}`);
+    } else {
+      candidates = cluster.ordered();
+      how = (slot) => `least-loaded eligible machine (load ${slot.load})`;
+      failure = (misfits) => summarize(u, misfits);
+    }
+
+    if (req.replaces.length > 0) {
+      // A new unit takes over a machine running a unit it replaces; a unit that already had a machine does so
+      // only when nothing else fits, so that a lost machine moves no more than its own units.
+      const hosts = replacedHosts(u);
+      const withVictims = candidates.filter((s) => hosts.has(s.machine.id));
+      const others = candidates.filter((s) => !hosts.has(s.machine.id));
+      const fresh = scheduledOn(u.name) === undefined && !moved.has(u.name);
+      candidates = fresh ? [...withVictims, ...others] : [...others, ...withVictims];
+    }
+
+    const misfits: Misfit[] = [];
+    for (const slot of candidates) {
+      const f = fit(cluster, u, slot, moved);
+      if (f.ok) {
+        const names = f.victims.map((v) => v.name);
+        return {
+          ok: true,
+          to: slot.machine.id,
+          victims: f.victims,
+          how: names.length > 0 ? `takes the machine of ${nameList(names)} (Replaces)` : how(slot),
+        };
+      }
+      misfits.push(f);
+    }
+    return { ok: false, why: failure(misfits) };
+  };
+
+  for (const name of graph.order) {
+    const u = nonGlobal.get(name)!;
+    if (u.desiredState === 'inactive' || graph.cycles.has(name) || held.has(name) || cluster.placement.has(name)) {
+      continue;
+    }
+    queue.push(rankOf(name));
+  }
+  for (;;) {
+    const failed: number[] = [];
+    let tookOver = false;
+    for (let r = queue.pop(); r !== undefined; r = queue.pop()) {
+      const name = graph.order[r]!;
+      const u = nonGlobal.get(name)!;
+      const choice = choose(u);
+      const d = displaced.get(name);
+      if (choice.ok) {
+        cluster.add(u, choice.to);
+        for (const v of choice.victims) evict(v.name, choice.to, name);
+        tookOver ||= choice.victims.length > 0;
+        decide(name, choice.to, d ? (d.followsPeer ? d.cause : `${d.cause}; ${choice.how}`) : choice.how);
+        pending.delete(name);
+      } else {
+        decide(name, undefined, d && d.cause !== choice.why ? `${d.cause}; ${choice.why}` : choice.why);
+        pending.set(name, choice.why);
+        failed.push(r);
+      }
+    }
+    // A takeover frees room that units which failed earlier in this pass may now use.
+    if (!tookOver || failed.length === 0) break;
+    for (const r of failed) queue.push(r);
+  }
+
+  const unschedules: Op[] = [...stale];
+  const moves: MoveOp[] = [];
+  const places: PlaceOp[] = [];
+  for (const [unit, d] of decisions) {
+    const from = scheduledOn(unit);
+    if (d.to === from) continue;
+    if (from === undefined) places.push({ kind: 'place', unit, machineId: d.to!, reason: d.reason });
+    else if (d.to === undefined) unschedules.push({ kind: 'unschedule', unit, from, reason: d.reason });
+    else moves.push({ kind: 'move', unit, from, to: d.to, reason: d.reason });
+  }
+  const pendingList: PendingUnit[] = [...pending]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([unit, reason]) => ({ unit, reason }));
+
+  return {
+    plan: { ops: [...unschedules, ...moves, ...places], pending: pendingList },
+    cluster,
+    units,
+    globals,
+    decisions,
+    pending,
+    held,
+    moved,
+  };
+}
