@@ -1,0 +1,74 @@
+/** Errors of the unit model: a malformed unit file, an invalid unit name, contradictory [X-Fleet] options. */
+import { FleetError } from '../errors.js';
+
+/** A unit file that cannot be parsed or serialized. `line` is 1-based, undefined when no line applies. */
+export class UnitFileError extends FleetError {
+  override readonly name: string = 'UnitFileError';
+  readonly source: string;
+  readonly line: number | undefined;
+  /** The message without the `source:line: ` prefix. */
+  readonly reason: string;
+
+  constructor(reason: string, where: { source: string; line?: number }) {
+    super(where.line === undefined ? `${where.source}: ${reason}` : `${where.source}:${where.line}: ${reason}`);
+    this.source = where.source;
+    this.line = where.line;
+    this.reason = reason;
+  }
+}
+
+/** The rule of unit naming that a name breaks. */
+export type UnitNameRule =
+  | 'empty'
+  | 'nul'
+  | 'path-separator'
+  | 'path-element'
+  | 'too-long'
+  | 'invalid-character'
+  | 'leading-at'
+  | 'leading-dot'
+  | 'no-suffix'
+  | 'unknown-type'
+  | 'template-type'
+  | 'not-an-instance';
+
+export class UnitNameError extends FleetError {
+  override readonly name: string = 'UnitNameError';
+
+  constructor(
+    readonly unitName: string,
+    readonly rule: UnitNameRule,
+    reason: string,
+  ) {
+    super(`invalid unit name ${JSON.stringify(unitName)}: ${reason}`);
+  }
+}
+
+/** The [X-Fleet] combination a unit breaks (fleet refuses such units at submission). */
+export type RequirementsRule =
+  | 'MachineID+MachineOf'
+  | 'MachineID+Conflicts'
+  | 'MachineID+Global'
+  | 'MachineID+Replaces'
+  | 'Global+MachineOf'
+  | 'Global+Replaces'
+  | 'Conflicts+Replaces'
+  | 'MachineOf-matches-Conflicts'
+  | 'MachineOf-matches-Replaces';
+
+export class RequirementsError extends FleetError {
+  override readonly name: string = 'RequirementsError';
+
+  constructor(
+    readonly unitName: string,
+    readonly rule: RequirementsRule,
+    reason: string,
+  ) {
+    super(`${unitName}: [X-Fleet] ${reason}`);
+  }
+}
+
+/** A string that is not a unit hash (40 lowercase hex digits, or fleet's 20 byte values). */
+export class UnitHashError extends FleetError {
+  override readonly name: string = 'UnitHashError';
+}

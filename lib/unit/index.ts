@@ -1,0 +1,19 @@
+/** The unit model: parse, serialize, hash, name rules, [X-Fleet] requirements. */
+export * from './types.js';
+export { RequirementsError, UnitFileError, UnitHashError, UnitNameError } from './errors.js';
+export type { RequirementsRule, UnitNameRule } from './errors.js';
+export { MAX_UNIT_FILE_BYTES, isValidSectionName, parseUnitFile, splitMultiValue } from './parse.js';
+export { serializeUnitFile } from './serialize.js';
+export { hashFromBytes, hashToBytes, isUnitHash, shortHash, unitHash } from './hash.js';
+export {
+  MANGLE_UNIT_TYPES, MAX_UNIT_NAME_BYTES, TEMPLATE_UNIT_TYPES, VALID_UNIT_TYPES,
+  isValidUnitName, mangleUnitName, parseUnitName, templateName, validateUnitName,
+} from './names.js';
+export type { UnitNameInfo, UnitType } from './names.js';
+export { globMatch, isLiteralGlob, isValidGlob } from './glob.js';
+export {
+  LEGACY_X_FLEET_KEYS, X_FLEET_KEYS, X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
+} from './requirements.js';
+export type { ParsedRequirements, XFleetKey } from './requirements.js';
+export { describeUnit, hasSection, loadUnit, loadUnitFile, optionValues } from './unit.js';
+export type { LoadedUnit } from './unit.js';

@@ -1,0 +1,198 @@
+/**
+ * [X-Fleet] options into scheduling Requirements (fleet job/job.go and api/units.go ValidateOptions).
+ *
+ * Each value is split with splitMultiValue, then `%n %N %p %i` are expanded. Legacy keys are honoured with a
+ * deprecation warning; unknown keys only warn. Empty values are ignored with a warning, except for Global,
+ * where an empty value counts as false (last value wins).
+ */
+import { RequirementsError, type RequirementsRule } from './errors.js';
+import { globMatch, isValidGlob } from './glob.js';
+import { isValidUnitName } from './names.js';
+import { splitMultiValue } from './parse.js';
+import type { Requirements, UnitFile } from './types.js';
+
+export const X_FLEET_SECTION = 'X-Fleet';
+
+export type XFleetKey =
+  | 'MachineID' | 'MachineOf' | 'MachineMetadata' | 'Conflicts' | 'Global' | 'Replaces'
+  | 'X-ConditionMachineID' | 'X-ConditionMachineBootID' | 'X-ConditionMachineOf'
+  | 'X-ConditionMachineMetadata' | 'X-Conflicts';
+
+/** Legacy key -> the key to use instead. */
+export const LEGACY_X_FLEET_KEYS: Readonly<Record<string, XFleetKey>> = {
+  'X-ConditionMachineID': 'MachineID',
+  'X-ConditionMachineBootID': 'MachineID',
+  'X-ConditionMachineOf': 'MachineOf',
+  'X-ConditionMachineMetadata': 'MachineMetadata',
+  'X-Conflicts': 'Conflicts',
+};
+
+export const X_FLEET_KEYS: readonly XFleetKey[] = [
+  'MachineID', 'MachineOf', 'MachineMetadata', 'Conflicts', 'Global', 'Replaces',
+  'X-ConditionMachineID', 'X-ConditionMachineBootID', 'X-ConditionMachineOf',
+  'X-ConditionMachineMetadata', 'X-Conflicts',
+];
+
+const TRUTHY = new Set(['true', 'yes', '1', 'on', 't']);
+const FALSY = new Set(['false', 'no', '0', 'off', 'f']);
+
+/** fleet's Global test: `true yes 1 on t`, any case. */
+export function isTruthy(value: string): boolean {
+  return TRUTHY.has(value.toLowerCase());
+}
+
+export interface ParsedRequirements {
+  readonly requirements: Requirements;
+  readonly warnings: string[];
+}
+
+/** The names the specifiers expand to; lenient (fleet's UnitNameInfo), so any name gives an answer. */
+function specifierValues(name: string): Record<'n' | 'N' | 'p' | 'i', string> {
+  const dot = name.lastIndexOf('.');
+  const base = dot < 0 ? name : name.slice(0, dot);
+  const at = base.indexOf('@');
+  return { n: name, N: base, p: at < 0 ? base : base.slice(0, at), i: at < 0 ? '' : base.slice(at + 1) };
+}
+
+/** Replaces `%n` (full name), `%N` (name without suffix), `%p` (prefix before `@`), `%i` (instance); other `%`
+ * sequences stay as they are, as in fleet (there is no `%%` escape). */
+export function expandSpecifiers(value: string, unitName: string): string {
+  const v = specifierValues(unitName);
+  return value.replace(/%([nNpi])/g, (_, k: 'n' | 'N' | 'p' | 'i') => v[k]);
+}
+
+export function parseRequirements(unit: UnitFile, name: string): ParsedRequirements {
+  const warnings: string[] = [];
+  const warn = (msg: string): void => {
+    warnings.push(`${name}: [${X_FLEET_SECTION}] ${msg}`);
+  };
+  const values = new Map<XFleetKey, string[]>();
+
+  for (const opt of unit.options) {
+    if (opt.section !== X_FLEET_SECTION) {
+      if (opt.section.toLowerCase() === X_FLEET_SECTION.toLowerCase() && opt.section !== X_FLEET_SECTION) {
+        warnings.push(`${name}: section [${opt.section}] is ignored; fleet reads only [${X_FLEET_SECTION}] (the name is case-sensitive)`);
+      }
+      continue;
+    }
+    const key = opt.name;
+    if (!(X_FLEET_KEYS as readonly string[]).includes(key)) {
+      const hint = X_FLEET_KEYS.find((k) => k.toLowerCase() === key.toLowerCase());
+      warn(`unknown option ${JSON.stringify(key)} is ignored${hint ? `; did you mean ${hint}? (keys are case-sensitive)` : ''}`);
+      continue;
+    }
+    const known = key as XFleetKey;
+    const legacy = LEGACY_X_FLEET_KEYS[known];
+    if (legacy) warn(`${known} is deprecated; use ${legacy}`);
+    for (const raw of splitMultiValue(opt.value)) {
+      const unknownSpecifier = /%[a-zA-Z]/.exec(raw.replace(/%[nNpi]/g, ''));
+      if (unknownSpecifier) warn(`${known}=${raw}: specifier ${unknownSpecifier[0]} is not expanded (fleet expands only %n %N %p %i)`);
+      const list = values.get(known) ?? [];
+      list.push(expandSpecifiers(raw, name));
+      values.set(known, list);
+    }
+  }
+
+  const get = (...keys: XFleetKey[]): string[] => {
+    const out: string[] = [];
+    for (const k of keys) {
+      for (const v of values.get(k) ?? []) {
+        if (v === '' && k !== 'Global') warn(`empty ${k}= is ignored`);
+        else out.push(v);
+      }
+    }
+    return out;
+  };
+
+  const machineId = machineIdOf(get('MachineID'), get('X-ConditionMachineID'), get('X-ConditionMachineBootID'), warn);
+  const machineOf = unique(get('X-ConditionMachineOf', 'MachineOf'));
+  for (const peer of machineOf) {
+    if (peer === name) warn(`MachineOf=${peer} names the unit itself; it can never be scheduled`);
+    else if (!isValidUnitName(peer)) warn(`MachineOf=${peer} is not a valid unit name; the unit can never be scheduled`);
+  }
+
+  const metadata = new Map<string, string[]>();
+  for (const pair of get('X-ConditionMachineMetadata', 'MachineMetadata')) {
+    const parts = pair.split('=');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+      warn(`MachineMetadata value ${JSON.stringify(pair)} is ignored: expected key=value with a non-empty key and value`);
+      continue;
+    }
+    const [k, v] = parts as [string, string];
+    const list = metadata.get(k) ?? [];
+    if (!list.includes(v)) list.push(v);
+    metadata.set(k, list);
+  }
+
+  const conflicts = unique(get('X-Conflicts', 'Conflicts').flatMap((v) => v.split(/[ \t]+/).filter((g) => g !== '')));
+  const replaces = unique(get('Replaces'));
+  for (const r of replaces) {
+    if (/[ \t]/.test(r)) warn(`Replaces=${r} is one glob containing blanks and can match no unit; use one Replaces= line a unit`);
+  }
+  for (const [key, globs] of [['Conflicts', conflicts], ['Replaces', replaces]] as const) {
+    for (const g of globs) if (!isValidGlob(g)) warn(`${key}=${g} is not a valid glob and matches nothing`);
+  }
+
+  let global = false;
+  const globals = get('Global');
+  const last = globals[globals.length - 1];
+  if (last !== undefined) {
+    global = isTruthy(last);
+    if (!global && last !== '' && !FALSY.has(last.toLowerCase())) {
+      warn(`Global=${last} is not a recognised boolean and counts as false (true: true yes 1 on t)`);
+    }
+  }
+
+  const requirements: Requirements = {
+    ...(machineId !== undefined ? { machineId } : {}),
+    machineOf,
+    metadata: Object.fromEntries(metadata),
+    conflicts,
+    replaces,
+    global,
+  };
+  checkCombinations(name, requirements);
+  return { requirements, warnings: unique(warnings) };
+}
+
+function machineIdOf(modern: string[], legacy: string[], boot: string[], warn: (m: string) => void): string | undefined {
+  const ids = modern.length > 0 ? modern : legacy.length > 0 ? legacy : boot;
+  const first = ids[0];
+  if (first === undefined) return undefined;
+  if (new Set(ids).size > 1) warn(`several machine IDs given (${ids.join(', ')}); only the first, ${first}, is used`);
+  if (!/^(?:[0-9a-f]{8}|[0-9a-f]{32})$/.test(first)) {
+    warn(`MachineID=${first} is neither a 32-character machine ID nor its 8-character prefix; it will match no machine`);
+  }
+  return first;
+}
+
+function checkCombinations(name: string, r: Requirements): void {
+  const fail = (rule: RequirementsRule, reason: string): never => {
+    throw new RequirementsError(name, rule, reason);
+  };
+  for (const peer of r.machineOf) {
+    const c = r.conflicts.find((g) => globMatch(g, peer));
+    if (c !== undefined) {
+      fail('MachineOf-matches-Conflicts', `unresolvable requirements: MachineOf peer ${JSON.stringify(peer)} matches Conflicts glob ${JSON.stringify(c)}; the unit must both share and not share a machine with it`);
+    }
+    const rp = r.replaces.find((g) => globMatch(g, peer));
+    if (rp !== undefined) {
+      fail('MachineOf-matches-Replaces', `unresolvable requirements: MachineOf peer ${JSON.stringify(peer)} matches Replaces glob ${JSON.stringify(rp)}; the unit must both join it and push it off its machine`);
+    }
+  }
+  const pinned = r.machineId !== undefined;
+  const hasPeers = r.machineOf.length > 0;
+  const hasConflicts = r.conflicts.length > 0;
+  const hasReplaces = r.replaces.length > 0;
+  if (pinned && hasPeers) fail('MachineID+MachineOf', 'MachineID cannot be used with MachineOf: a unit pinned to one machine cannot also follow its peers');
+  if (pinned && hasConflicts) fail('MachineID+Conflicts', 'MachineID cannot be used with Conflicts: a unit pinned to one machine cannot avoid other units');
+  if (pinned && r.global) fail('MachineID+Global', 'MachineID cannot be used with Global: a global unit runs on every machine');
+  if (pinned && hasReplaces) fail('MachineID+Replaces', 'MachineID cannot be used with Replaces: a unit pinned to one machine cannot take another unit\'s machine');
+  if (r.global && hasPeers) fail('Global+MachineOf', 'Global cannot be used with MachineOf: a global unit runs on every machine regardless of peers');
+  if (r.global && hasReplaces) fail('Global+Replaces', 'Global cannot be used with Replaces: a global unit is not scheduled, so it cannot take a machine from another unit');
+  if (hasConflicts && hasReplaces) fail('Conflicts+Replaces', 'Conflicts cannot be used with Replaces');
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
