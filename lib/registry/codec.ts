@@ -1,0 +1,152 @@
+/**
+ * JSON values stored in etcd. Encoders emit fields in a fixed order because schedule transactions compare
+ * stored values byte for byte (see docs/registry.md). Decoders return undefined for anything malformed.
+ */
+import { DESIRED_STATES } from '../unit/types.js';
+import type {
+  DesiredState,
+  GlobalUnitEntry,
+  MachineState,
+  ScheduleEntry,
+  ScheduledState,
+  UnitState,
+} from './types.js';
+import { isSegment } from './keys.js';
+
+const HASH_RE = /^[0-9a-f]{40}$/;
+
+type Json = Record<string, unknown>;
+
+function parseObject(raw: string): Json | undefined {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isDesiredState(v: unknown): v is DesiredState {
+  return typeof v === 'string' && (DESIRED_STATES as readonly string[]).includes(v);
+}
+
+export function isScheduledState(v: unknown): v is ScheduledState {
+  return v === 'loaded' || v === 'launched';
+}
+
+function isHash(v: unknown): v is string {
+  return typeof v === 'string' && HASH_RE.test(v);
+}
+
+export interface JobObject {
+  readonly name: string;
+  readonly hash: string;
+  readonly global: boolean;
+}
+
+export function encodeJobObject(o: JobObject): string {
+  return JSON.stringify({ name: o.name, hash: o.hash, global: o.global });
+}
+
+export function decodeJobObject(raw: string): JobObject | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.name !== 'string' || !isHash(o.hash) || typeof o.global !== 'boolean') return undefined;
+  return { name: o.name, hash: o.hash, global: o.global };
+}
+
+export function encodeScheduleEntry(e: { hash: string; desiredState: ScheduledState }): string {
+  return JSON.stringify({ hash: e.hash, desiredState: e.desiredState });
+}
+
+export function decodeScheduleEntry(name: string, raw: string): ScheduleEntry | undefined {
+  const o = parseObject(raw);
+  if (!o || !isHash(o.hash) || !isScheduledState(o.desiredState)) return undefined;
+  return { name, hash: o.hash, desiredState: o.desiredState };
+}
+
+export function encodeGlobalEntry(e: { hash: string; desiredState: DesiredState }): string {
+  return JSON.stringify({ hash: e.hash, desiredState: e.desiredState });
+}
+
+export function decodeGlobalEntry(name: string, raw: string): GlobalUnitEntry | undefined {
+  const o = parseObject(raw);
+  if (!o || !isHash(o.hash) || !isDesiredState(o.desiredState)) return undefined;
+  return { name, hash: o.hash, desiredState: o.desiredState };
+}
+
+function sortedStrings(rec: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(rec).sort()) out[k] = rec[k];
+  return out;
+}
+
+export function encodeMachineState(m: MachineState): string {
+  return JSON.stringify({
+    id: m.id,
+    publicIP: m.publicIP,
+    metadata: sortedStrings(m.metadata),
+    version: m.version,
+    disableEngine: m.disableEngine,
+  });
+}
+
+export function decodeMachineState(raw: string): MachineState | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.id !== 'string' || !isSegment(o.id)) return undefined;
+  const md: Record<string, string> = {};
+  if (o.metadata !== undefined) {
+    if (o.metadata === null || typeof o.metadata !== 'object' || Array.isArray(o.metadata)) return undefined;
+    for (const [k, v] of Object.entries(o.metadata as Json)) {
+      if (typeof v === 'string') md[k] = v;
+    }
+  }
+  return {
+    id: o.id,
+    publicIP: typeof o.publicIP === 'string' ? o.publicIP : '',
+    metadata: sortedStrings(md),
+    version: typeof o.version === 'string' ? o.version : '',
+    disableEngine: o.disableEngine === true,
+  };
+}
+
+/** Published metadata with the API overrides applied ("" deletes a key), keys sorted. */
+export function mergeMetadata(
+  published: Readonly<Record<string, string>>,
+  overrides: ReadonlyMap<string, string>,
+): Record<string, string> {
+  const md: Record<string, string> = { ...published };
+  for (const [k, v] of overrides) {
+    if (v === '') delete md[k];
+    else md[k] = v;
+  }
+  return sortedStrings(md);
+}
+
+export function encodeUnitState(s: UnitState): string {
+  return JSON.stringify({
+    name: s.name,
+    machineID: s.machineId,
+    hash: s.hash,
+    loadState: s.loadState,
+    activeState: s.activeState,
+    subState: s.subState,
+    agentState: s.agentState,
+  });
+}
+
+export function decodeUnitState(raw: string): UnitState | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.name !== 'string' || typeof o.machineID !== 'string' || !isScheduledState(o.agentState)) {
+    return undefined;
+  }
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return {
+    name: o.name,
+    machineId: o.machineID,
+    hash: str(o.hash),
+    loadState: str(o.loadState),
+    activeState: str(o.activeState),
+    subState: str(o.subState),
+    agentState: o.agentState,
+  };
+}

@@ -1,0 +1,100 @@
+import { FleetError, errorMessage } from '../errors.js';
+
+/** Base of every error the registry throws on purpose. */
+export class RegistryError extends FleetError {
+  override readonly name: string = 'RegistryError';
+}
+
+/** A name, id, hash or prefix that cannot be turned into a registry key. */
+export class InvalidKeyError extends RegistryError {
+  override readonly name: string = 'InvalidKeyError';
+}
+
+/** The etcd connection settings are unusable (bad endpoint URL, unreadable TLS file...). */
+export class RegistryConfigError extends RegistryError {
+  override readonly name: string = 'RegistryConfigError';
+}
+
+export class UnitNotFoundError extends RegistryError {
+  override readonly name: string = 'UnitNotFoundError';
+  constructor(readonly unitName: string) {
+    super(`unit ${unitName} does not exist in the registry`);
+  }
+}
+
+/** createUnit with `ifAbsent` found a unit of that name already. */
+export class UnitExistsError extends RegistryError {
+  override readonly name: string = 'UnitExistsError';
+  constructor(
+    readonly unitName: string,
+    readonly existingHash: string | undefined,
+  ) {
+    super(`unit ${unitName} already exists in the registry${existingHash ? ` (hash ${existingHash.slice(0, 7)})` : ''}`);
+  }
+}
+
+/** A live machine (its lease has not expired) already holds this machine id. */
+export class DuplicateMachineError extends RegistryError {
+  override readonly name: string = 'DuplicateMachineError';
+  constructor(
+    readonly machineId: string,
+    readonly existingPublicIP: string | undefined,
+  ) {
+    super(
+      `machine id ${machineId} is already registered by a live fleetd` +
+        `${existingPublicIP ? ` (publicIP ${existingPublicIP})` : ''}; ` +
+        'each machine needs a unique /etc/machine-id, or wait for the other registration to expire (agent_ttl)',
+    );
+  }
+}
+
+/** The machine's lease is gone (expired, revoked, or etcd unreachable for longer than its TTL). */
+export class PresenceLostError extends RegistryError {
+  override readonly name: string = 'PresenceLostError';
+  constructor(
+    readonly machineId: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`registration of machine ${machineId} is lost: ${detail}; call reregister() once etcd is reachable`, options);
+  }
+}
+
+/**
+ * A schedule write carried a fence that no longer holds: the writer is not (or no longer) the engine leader.
+ * Nothing of the rejected transaction was written.
+ */
+export class FencedError extends RegistryError {
+  override readonly name: string = 'FencedError';
+  constructor(
+    readonly fenceKey: string,
+    readonly expectedCreateRevision: string,
+    readonly actualCreateRevision: string | undefined,
+  ) {
+    super(
+      `schedule write refused: leadership key ${fenceKey} ` +
+        (actualCreateRevision === undefined
+          ? 'no longer exists'
+          : `has create revision ${actualCreateRevision}, not ${expectedCreateRevision}`) +
+        '; this engine is no longer the leader',
+    );
+  }
+}
+
+/** An optimistic read-then-write kept losing against concurrent writers. */
+export class RegistryConflictError extends RegistryError {
+  override readonly name: string = 'RegistryConflictError';
+  constructor(what: string, attempts: number) {
+    super(`${what}: gave up after ${attempts} attempts, the keys kept changing underneath (concurrent writers); retry`);
+  }
+}
+
+/** An etcd request failed (unreachable, timeout, permission...). The cause holds the etcd3 error. */
+export class EtcdRequestError extends RegistryError {
+  override readonly name: string = 'EtcdRequestError';
+  constructor(what: string, cause: unknown) {
+    super(`etcd request failed while ${what}: ${errorMessage(cause)} (check that etcd is reachable at etcd_servers)`, {
+      cause,
+    });
+  }
+}

@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { CompareResult, CompareTarget, Etcd3, type IOptions } from 'etcd3';
+import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { errorMessage } from '../errors.js';
+import { RegistryConfigError } from './errors.js';
+import { normalizePrefix } from './keys.js';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
+
+export interface EtcdOptions {
+  /** Client URLs, e.g. `http://127.0.0.1:2379` or `https://etcd.example:2379`. */
+  readonly endpoints: readonly string[];
+  /** Key prefix the Registry will use; only validated here so one config object carries both. */
+  readonly prefix?: string;
+  /** Deadline of every unary etcd call (watches and lease keep-alives are streams and have none). */
+  readonly requestTimeoutMs?: number;
+  /** PEM data, or a path to a PEM file when given as a string. Without `ca` the system roots are used. */
+  readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer };
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+function pem(what: string, v: string | Buffer): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  try {
+    return readFileSync(v);
+  } catch (err) {
+    throw new RegistryConfigError(`cannot read etcd TLS ${what} file ${v}: ${errorMessage(err)}`);
+  }
+}
+
+/** Builds an etcd3 client for the given endpoints. It connects lazily: a bad endpoint shows up on first use. */
+export function openEtcd(opts: EtcdOptions): Etcd3 {
+  if (opts.endpoints.length === 0) throw new RegistryConfigError('no etcd endpoint configured (etcd_servers is empty)');
+  for (const e of opts.endpoints) {
+    let u: URL;
+    try {
+      u = new URL(e);
+    } catch {
+      throw new RegistryConfigError(`invalid etcd endpoint ${JSON.stringify(e)}: expected http://host:port or https://host:port`);
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.port) {
+      throw new RegistryConfigError(`invalid etcd endpoint ${JSON.stringify(e)}: expected http://host:port or https://host:port`);
+    }
+  }
+  normalizePrefix(opts.prefix);
+  const timeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(timeout > 0)) throw new RegistryConfigError(`invalid etcd request timeout ${timeout} ms: must be positive`);
+
+  const options: IOptions = {
+    hosts: [...opts.endpoints],
+    dialTimeout: Math.max(timeout, 1000),
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+  };
+  if (opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key)) {
+    const { ca, cert, key } = opts.tls;
+    if (Boolean(cert) !== Boolean(key)) {
+      throw new RegistryConfigError('etcd TLS client authentication needs both a certificate and a key file');
+    }
+    options.credentials = {
+      rootCertificate: ca ? pem('CA', ca) : Buffer.from(rootCertificates.join('\n')),
+      ...(cert && key ? { certChain: pem('certificate', cert), privateKey: pem('key', key) } : {}),
+    };
+  }
+  if (opts.auth) options.auth = { username: opts.auth.username, password: opts.auth.password };
+  return new Etcd3(options);
+}
+
+// Raw transaction building blocks: keys are absolute (the client's root namespace).
+
+const buf = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+export function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i] += 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+export const op = {
+  put(key: string, value: string, lease?: string): IRequestOp {
+    return { request_put: { key: buf(key), value: buf(value), ...(lease ? { lease } : {}) } };
+  },
+  putWithPrev(key: string, value: string): IRequestOp {
+    return { request_put: { key: buf(key), value: buf(value), prev_kv: true } };
+  },
+  del(key: string): IRequestOp {
+    return { request_delete_range: { key: buf(key) } };
+  },
+  delPrefix(prefix: string): IRequestOp {
+    return { request_delete_range: { key: buf(prefix), range_end: prefixEnd(prefix) } };
+  },
+  get(key: string): IRequestOp {
+    return { request_range: { key: buf(key) } };
+  },
+  getPrefix(prefix: string): IRequestOp {
+    return { request_range: { key: buf(prefix), range_end: prefixEnd(prefix) } };
+  },
+  txn(compare: ICompare[], success: IRequestOp[], failure: IRequestOp[] = []): IRequestOp {
+    return { request_txn: { compare, success, failure } };
+  },
+};
+
+type Cmp = '==' | '!=' | '>' | '<';
+const results: Record<Cmp, CompareResult> = {
+  '==': CompareResult.Equal,
+  '!=': CompareResult.NotEqual,
+  '>': CompareResult.Greater,
+  '<': CompareResult.Less,
+};
+
+export const cmp = {
+  version(key: string, c: Cmp, v: number | string): ICompare {
+    return { key: buf(key), target: CompareTarget.Version, result: results[c], version: v };
+  },
+  createRevision(key: string, c: Cmp, v: number | string): ICompare {
+    return { key: buf(key), target: CompareTarget.Create, result: results[c], create_revision: v };
+  },
+  modRevision(key: string, c: Cmp, v: number | string): ICompare {
+    return { key: buf(key), target: CompareTarget.Mod, result: results[c], mod_revision: v };
+  },
+  /** Fails whenever the key is absent, whatever the comparison. */
+  value(key: string, c: Cmp, v: string): ICompare {
+    return { key: buf(key), target: CompareTarget.Value, result: results[c], value: buf(v) };
+  },
+  lease(key: string, c: Cmp, v: string): ICompare {
+    return { key: buf(key), target: CompareTarget.Lease, result: results[c], lease: v };
+  },
+};
+
+export function txn(
+  client: Etcd3,
+  compare: ICompare[],
+  success: IRequestOp[],
+  failure: IRequestOp[] = [],
+): Promise<ITxnResponse> {
+  return client.kv.txn({ compare, success, failure });
+}
+
+/** The key-values of the range response at `index` of a transaction. */
+export function rangeAt(res: ITxnResponse, index: number): IKeyValue[] {
+  return res.responses[index]?.response_range?.kvs ?? [];
+}
+
+export function kvString(kv: IKeyValue): { key: string; value: string } {
+  return { key: kv.key.toString('utf8'), value: kv.value.toString('utf8') };
+}

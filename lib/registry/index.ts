@@ -1,0 +1,18 @@
+/** The fleet registry on etcd v3. Layout, ownership and transactions: docs/registry.md. */
+export { openEtcd, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd.js';
+export { Registry, type CreateUnitResult, type UnitStateFilter, type ScheduleSyncItem } from './registry.js';
+export { MachinePresence, type LostListener } from './presence.js';
+export { Keyspace, DEFAULT_PREFIX, normalizePrefix, checkUnitName, checkMachineId, checkHash, checkMetadataKey } from './keys.js';
+export {
+  RegistryError,
+  InvalidKeyError,
+  RegistryConfigError,
+  UnitNotFoundError,
+  UnitExistsError,
+  DuplicateMachineError,
+  PresenceLostError,
+  FencedError,
+  RegistryConflictError,
+  EtcdRequestError,
+} from './errors.js';
+export type * from './types.js';

@@ -1,0 +1,135 @@
+import { InvalidKeyError } from './errors.js';
+
+export const DEFAULT_PREFIX = '/_coreos.com/fleet/';
+
+const HASH_RE = /^[0-9a-f]{40}$/;
+const METADATA_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+const MAX_SEGMENT = 255;
+
+/** Returns the reason `s` cannot be one key segment, or undefined when it can. */
+function segmentProblem(s: string): string | undefined {
+  if (s.length === 0) return 'is empty';
+  if (s.length > MAX_SEGMENT) return `is longer than ${MAX_SEGMENT} characters`;
+  if (s.includes('/')) return 'contains "/"';
+  if (s === '.' || s === '..') return 'is "." or ".."';
+  if (/[\s\x00-\x1f\x7f]/.test(s)) return 'contains whitespace or control characters';
+  return undefined;
+}
+
+function checkSegment(kind: string, s: unknown): string {
+  if (typeof s !== 'string') throw new InvalidKeyError(`invalid ${kind}: expected a string, got ${typeof s}`);
+  const problem = segmentProblem(s);
+  if (problem) throw new InvalidKeyError(`invalid ${kind} ${JSON.stringify(s)}: it ${problem}`);
+  return s;
+}
+
+export function checkUnitName(name: unknown): string {
+  return checkSegment('unit name', name);
+}
+
+export function checkMachineId(id: unknown): string {
+  return checkSegment('machine id', id);
+}
+
+export function checkHash(hash: unknown): string {
+  if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
+    throw new InvalidKeyError(`invalid unit hash ${JSON.stringify(hash)}: expected 40 lowercase hex characters (SHA1)`);
+  }
+  return hash;
+}
+
+export function checkMetadataKey(key: unknown): string {
+  if (typeof key !== 'string' || !METADATA_KEY_RE.test(key) || key.length > MAX_SEGMENT) {
+    throw new InvalidKeyError(`invalid metadata key ${JSON.stringify(key)}: use letters, digits, "_", "." and "-"`);
+  }
+  return key;
+}
+
+/** True when `s` could be a unit name or machine id (used to skip foreign keys met while listing). */
+export function isSegment(s: string): boolean {
+  return segmentProblem(s) === undefined;
+}
+
+/** Ensures a key prefix is absolute-looking, has no empty segments and ends with "/". */
+export function normalizePrefix(prefix: string | undefined): string {
+  const p = prefix ?? DEFAULT_PREFIX;
+  if (p.length === 0) throw new InvalidKeyError('invalid etcd key prefix: it is empty');
+  if (/[\s\x00-\x1f\x7f]/.test(p)) throw new InvalidKeyError(`invalid etcd key prefix ${JSON.stringify(p)}: whitespace`);
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
+/** Every key the registry reads or writes, all below one prefix. Builders validate their arguments. */
+export class Keyspace {
+  readonly prefix: string;
+
+  constructor(prefix?: string) {
+    this.prefix = normalizePrefix(prefix);
+  }
+
+  unit(hash: string): string {
+    return `${this.prefix}unit/${checkHash(hash)}`;
+  }
+
+  get jobsDir(): string {
+    return `${this.prefix}job/`;
+  }
+  jobDir(name: string): string {
+    return `${this.jobsDir}${checkUnitName(name)}/`;
+  }
+  jobObject(name: string): string {
+    return `${this.jobDir(name)}object`;
+  }
+  jobTargetState(name: string): string {
+    return `${this.jobDir(name)}target-state`;
+  }
+  jobTarget(name: string): string {
+    return `${this.jobDir(name)}target`;
+  }
+
+  get schedulesDir(): string {
+    return `${this.prefix}schedule/`;
+  }
+  scheduleDir(machineId: string): string {
+    return `${this.schedulesDir}${checkMachineId(machineId)}/`;
+  }
+  schedule(machineId: string, name: string): string {
+    return `${this.scheduleDir(machineId)}${checkUnitName(name)}`;
+  }
+
+  get globalDir(): string {
+    return `${this.prefix}global/`;
+  }
+  global(name: string): string {
+    return `${this.globalDir}${checkUnitName(name)}`;
+  }
+
+  get machinesDir(): string {
+    return `${this.prefix}machines/`;
+  }
+  machineObject(id: string): string {
+    return `${this.machinesDir}${checkMachineId(id)}/object`;
+  }
+  machineMetadata(id: string, key: string): string {
+    return `${this.machinesDir}${checkMachineId(id)}/metadata/${checkMetadataKey(key)}`;
+  }
+
+  get statesDir(): string {
+    return `${this.prefix}states/`;
+  }
+  unitStatesDir(name: string): string {
+    return `${this.statesDir}${checkUnitName(name)}/`;
+  }
+  unitState(name: string, machineId: string): string {
+    return `${this.unitStatesDir(name)}${checkMachineId(machineId)}`;
+  }
+
+  /** Reserved for the engine (leader election lives under `engine/election/`). */
+  get engineDir(): string {
+    return `${this.prefix}engine/`;
+  }
+
+  /** `key` without this keyspace's `dir`, or undefined when it is not below it. */
+  static relative(dir: string, key: string): string | undefined {
+    return key.startsWith(dir) ? key.slice(dir.length) : undefined;
+  }
+}

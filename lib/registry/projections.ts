@@ -1,0 +1,143 @@
+/** How each key family is read back into records, shared by one-shot listings and watches. */
+import type { IKeyValue } from 'etcd3';
+import {
+  decodeGlobalEntry,
+  decodeJobObject,
+  decodeMachineState,
+  decodeScheduleEntry,
+  decodeUnitState,
+  isDesiredState,
+  mergeMetadata,
+} from './codec.js';
+import { isSegment, type Keyspace } from './keys.js';
+import type {
+  DesiredState,
+  GlobalUnitEntry,
+  JobRecord,
+  MachineRecord,
+  MachineScheduleEntry,
+  ScheduleEntry,
+  UnitState,
+} from './types.js';
+import type { Projection } from './watch.js';
+
+const JOB_FIELDS = new Set(['object', 'target-state', 'target']);
+
+/** Splits `a/b` into two valid segments, or undefined. */
+function pair(rel: string): [string, string] | undefined {
+  const i = rel.indexOf('/');
+  if (i < 0) return undefined;
+  const a = rel.slice(0, i);
+  const b = rel.slice(i + 1);
+  return isSegment(a) && isSegment(b) ? [a, b] : undefined;
+}
+
+export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
+  return {
+    dir: keys.jobsDir,
+    group(rel) {
+      const p = pair(rel);
+      return p && JOB_FIELDS.has(p[1]) ? p[0] : undefined;
+    },
+    build(name, kv) {
+      const raw = kv.get(`${name}/object`);
+      const obj = raw === undefined ? undefined : decodeJobObject(raw);
+      if (!obj) return undefined;
+      const ts = kv.get(`${name}/target-state`);
+      const desiredState: DesiredState = isDesiredState(ts) ? ts : 'inactive';
+      const target = kv.get(`${name}/target`);
+      const machineId = !obj.global && target !== undefined && isSegment(target) ? target : undefined;
+      return { name, hash: obj.hash, global: obj.global, desiredState, ...(machineId ? { machineId } : {}) };
+    },
+  };
+}
+
+export function scheduleProjection(keys: Keyspace, machineId: string): Projection<ScheduleEntry> {
+  return {
+    dir: keys.scheduleDir(machineId),
+    group: (rel) => (isSegment(rel) ? rel : undefined),
+    build(name, kv) {
+      const raw = kv.get(name);
+      return raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+    },
+  };
+}
+
+export function allSchedulesProjection(keys: Keyspace): Projection<MachineScheduleEntry> {
+  return {
+    dir: keys.schedulesDir,
+    group: (rel) => (pair(rel) ? rel : undefined),
+    build(rel, kv) {
+      const [machineId, name] = pair(rel) as [string, string];
+      const raw = kv.get(rel);
+      const e = raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+      return e && { machineId, ...e };
+    },
+  };
+}
+
+export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
+  return {
+    dir: keys.globalDir,
+    group: (rel) => (isSegment(rel) ? rel : undefined),
+    build(name, kv) {
+      const raw = kv.get(name);
+      return raw === undefined ? undefined : decodeGlobalEntry(name, raw);
+    },
+  };
+}
+
+export function machinesProjection(keys: Keyspace): Projection<MachineRecord> {
+  return {
+    dir: keys.machinesDir,
+    group(rel) {
+      const p = pair(rel);
+      if (p && p[1] === 'object') return p[0];
+      const m = /^([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/.exec(rel);
+      return m && isSegment(m[1]) ? m[1] : undefined;
+    },
+    build(id, kv) {
+      const raw = kv.get(`${id}/object`);
+      const obj = raw === undefined ? undefined : decodeMachineState(raw);
+      if (!obj || obj.id !== id) return undefined;
+      const overrides = new Map<string, string>();
+      const mdPrefix = `${id}/metadata/`;
+      for (const [k, v] of kv) if (k.startsWith(mdPrefix)) overrides.set(k.slice(mdPrefix.length), v);
+      return { ...obj, metadata: mergeMetadata(obj.metadata, overrides) };
+    },
+  };
+}
+
+export function statesProjection(keys: Keyspace): Projection<UnitState> {
+  return {
+    dir: keys.statesDir,
+    group: (rel) => (pair(rel) ? rel : undefined),
+    build(rel, kv) {
+      const [name, machineId] = pair(rel) as [string, string];
+      const raw = kv.get(rel);
+      const s = raw === undefined ? undefined : decodeUnitState(raw);
+      return s && { ...s, name, machineId };
+    },
+  };
+}
+
+/** Applies a projection to the result of a range read. */
+export function project<V>(p: Projection<V>, kvs: readonly IKeyValue[]): Map<string, V> {
+  const groups = new Map<string, Map<string, string>>();
+  for (const kv of kvs) {
+    const key = kv.key.toString('utf8');
+    if (!key.startsWith(p.dir)) continue;
+    const rel = key.slice(p.dir.length);
+    const g = p.group(rel);
+    if (g === undefined) continue;
+    let m = groups.get(g);
+    if (!m) groups.set(g, (m = new Map()));
+    m.set(rel, kv.value.toString('utf8'));
+  }
+  const out = new Map<string, V>();
+  for (const [g, m] of groups) {
+    const v = p.build(g, m);
+    if (v !== undefined) out.set(g, v);
+  }
+  return out;
+}

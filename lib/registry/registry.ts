@@ -1,0 +1,522 @@
+import { type Etcd3, type ICompare, type IRequestOp, type Namespace } from 'etcd3';
+import { FleetError } from '../errors.js';
+import { logger } from '../log.js';
+import {
+  decodeJobObject,
+  encodeGlobalEntry,
+  encodeJobObject,
+  encodeUnitState,
+  isDesiredState,
+  isScheduledState,
+} from './codec.js';
+import {
+  EtcdRequestError,
+  FencedError,
+  InvalidKeyError,
+  RegistryConflictError,
+  RegistryError,
+  UnitExistsError,
+  UnitNotFoundError,
+} from './errors.js';
+import { cmp, op, rangeAt, txn } from './etcd.js';
+import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isSegment, Keyspace } from './keys.js';
+import { MachinePresence } from './presence.js';
+import {
+  allSchedulesProjection,
+  globalProjection,
+  jobsProjection,
+  machinesProjection,
+  project,
+  scheduleProjection,
+  statesProjection,
+} from './projections.js';
+import { chunkOps, MAX_OPS_PER_TXN, opTxn } from './schedule.js';
+import type {
+  ChangeListener,
+  DesiredState,
+  Fence,
+  GlobalUnitEntry,
+  JobRecord,
+  MachineRecord,
+  MachineScheduleEntry,
+  MachineState,
+  ScheduleEntry,
+  ScheduledState,
+  ScheduleOp,
+  ScheduleOpResult,
+  UnitRecord,
+  UnitSpec,
+  UnitState,
+  WatchHandle,
+} from './types.js';
+import { PrefixWatch, type Projection } from './watch.js';
+
+const MAX_ATTEMPTS = 8;
+const TEXT_CACHE_LIMIT = 4096;
+const RETRY = Symbol('retry');
+const log = logger('registry');
+
+export interface CreateUnitResult {
+  /** False when a unit of that name existed and was replaced. */
+  readonly created: boolean;
+  /** Hash of the replaced unit. */
+  readonly previousHash?: string;
+}
+
+export interface UnitStateFilter {
+  readonly machineId?: string;
+  readonly unitName?: string;
+}
+
+/** Entry of syncScheduleState: what the schedule entry of a scheduled unit must say. */
+export interface ScheduleSyncItem {
+  readonly name: string;
+  readonly machineId: string;
+  readonly hash: string;
+  readonly desiredState: ScheduledState;
+}
+
+function deriveCurrentState(job: JobRecord, states: ReadonlyMap<string, UnitState>): DesiredState {
+  if (job.global) {
+    let best: DesiredState = 'inactive';
+    for (const s of states.values()) {
+      if (s.agentState === 'launched') return 'launched';
+      best = 'loaded';
+    }
+    return best;
+  }
+  if (!job.machineId) return 'inactive';
+  return states.get(job.machineId)?.agentState ?? 'inactive';
+}
+
+/**
+ * The fleet registry on etcd v3: every operation of clients (units, metadata), the engine (schedule), and
+ * agents (presence, unit states, their own schedule). Key layout and transactions: docs/registry.md.
+ */
+export class Registry {
+  readonly keys: Keyspace;
+  private readonly texts = new Map<string, string>();
+  private readonly watches = new Set<PrefixWatch<unknown>>();
+
+  constructor(
+    readonly client: Etcd3,
+    prefix?: string,
+  ) {
+    this.keys = new Keyspace(prefix);
+  }
+
+  get prefix(): string {
+    return this.keys.prefix;
+  }
+
+  /** Closes every watch opened through this registry (presences are closed by their owners). */
+  async close(): Promise<void> {
+    await Promise.all([...this.watches].map((w) => w.close()));
+    this.watches.clear();
+  }
+
+  // ---- units (clients) ----
+
+  /**
+   * Stores a unit in one transaction: the text under its hash unless present, the job object, the
+   * target-state, and the global entry (deleted when not global). An existing unit of the same name is
+   * replaced; its `target` stays (the engine re-mirrors the new hash into the schedule entry and may move
+   * it), except when the unit becomes global: then target and schedule entry are removed in the same txn.
+   */
+  async createUnit(spec: UnitSpec, opts: { ifAbsent?: boolean } = {}): Promise<CreateUnitResult> {
+    const name = checkUnitName(spec.name);
+    checkHash(spec.hash);
+    if (typeof spec.text !== 'string') throw new InvalidKeyError(`unit ${name}: text must be a string`);
+    if (!isDesiredState(spec.desiredState)) {
+      throw new InvalidKeyError(`unit ${name}: invalid desired state ${JSON.stringify(spec.desiredState)}`);
+    }
+    const k = this.keys;
+    const what = `creating unit ${name}`;
+    const result = await this.call(what, () =>
+      this.optimistic(what, async () => {
+        const compare: ICompare[] = [];
+        const clear: IRequestOp[] = [];
+        if (spec.global) {
+          const target = await this.client.get(k.jobTarget(name)).string();
+          if (target === null) {
+            compare.push(cmp.version(k.jobTarget(name), '==', 0));
+          } else {
+            compare.push(cmp.value(k.jobTarget(name), '==', target));
+            clear.push(op.del(k.jobTarget(name)));
+            if (isSegment(target)) clear.push(op.del(k.schedule(target, name)));
+          }
+        }
+        if (opts.ifAbsent) compare.push(cmp.version(k.jobObject(name), '==', 0));
+        const unitKey = k.unit(spec.hash);
+        const res = await txn(
+          this.client,
+          compare,
+          [
+            op.putWithPrev(k.jobObject(name), encodeJobObject({ name, hash: spec.hash, global: spec.global })),
+            op.txn([cmp.version(unitKey, '==', 0)], [op.put(unitKey, spec.text)]),
+            op.put(k.jobTargetState(name), spec.desiredState),
+            spec.global
+              ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
+              : op.del(k.global(name)),
+            ...clear,
+          ],
+          [op.get(k.jobObject(name))],
+        );
+        if (!res.succeeded) {
+          const existing = rangeAt(res, 0)[0];
+          if (opts.ifAbsent && existing) {
+            throw new UnitExistsError(name, decodeJobObject(existing.value.toString('utf8'))?.hash);
+          }
+          return RETRY;
+        }
+        const prev = res.responses[0]?.response_put?.prev_kv;
+        const previousHash = prev ? decodeJobObject(prev.value.toString('utf8'))?.hash : undefined;
+        return { created: !prev, ...(previousHash ? { previousHash } : {}) };
+      }),
+    );
+    this.cacheText(spec.hash, spec.text);
+    return result;
+  }
+
+  async getUnit(name: string): Promise<UnitRecord | undefined> {
+    checkUnitName(name);
+    return this.call(`reading unit ${name}`, async () => {
+      const res = await txn(this.client, [], [op.getPrefix(this.keys.jobDir(name)), op.getPrefix(this.keys.unitStatesDir(name))]);
+      const job = project(jobsProjection(this.keys), rangeAt(res, 0)).get(name);
+      if (!job) return undefined;
+      const states = this.statesByUnit(project(statesProjection(this.keys), rangeAt(res, 1))).get(name);
+      const texts = await this.texts_(new Set([job.hash]));
+      return this.toRecord(job, texts, states);
+    });
+  }
+
+  /** All units sorted by name, read from one consistent snapshot. */
+  async listUnits(): Promise<UnitRecord[]> {
+    return this.call('listing units', async () => {
+      const res = await txn(this.client, [], [op.getPrefix(this.keys.jobsDir), op.getPrefix(this.keys.statesDir)]);
+      const jobs = [...project(jobsProjection(this.keys), rangeAt(res, 0)).values()];
+      const states = this.statesByUnit(project(statesProjection(this.keys), rangeAt(res, 1)));
+      const texts = await this.texts_(new Set(jobs.map((j) => j.hash)));
+      return jobs
+        .map((j) => this.toRecord(j, texts, states.get(j.name)))
+        .filter((r): r is UnitRecord => r !== undefined)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    });
+  }
+
+  /** Sets the target-state (and the global entry of a global unit) in one transaction. */
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    checkUnitName(name);
+    if (!isDesiredState(state)) throw new InvalidKeyError(`unit ${name}: invalid desired state ${JSON.stringify(state)}`);
+    const k = this.keys;
+    const what = `setting the desired state of ${name}`;
+    await this.call(what, () =>
+      this.optimistic(what, async () => {
+        const kv = (await this.client.get(k.jobObject(name)).exec()).kvs[0];
+        if (!kv) throw new UnitNotFoundError(name);
+        const job = decodeJobObject(kv.value.toString('utf8'));
+        if (!job) throw new RegistryError(`stored job object of unit ${name} is malformed; destroy and submit it again`);
+        const res = await txn(
+          this.client,
+          [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision)],
+          [
+            op.put(k.jobTargetState(name), state),
+            ...(job.global ? [op.put(k.global(name), encodeGlobalEntry({ hash: job.hash, desiredState: state }))] : []),
+          ],
+        );
+        return res.succeeded ? undefined : RETRY;
+      }),
+    );
+  }
+
+  /** Deletes the job keys, the schedule entry and the global entry in one transaction (the text stays). */
+  async destroyUnit(name: string): Promise<void> {
+    checkUnitName(name);
+    const k = this.keys;
+    const what = `destroying unit ${name}`;
+    await this.call(what, () =>
+      this.optimistic(what, async () => {
+        const kvs = (await this.client.getAll().prefix(k.jobDir(name)).exec()).kvs;
+        const find = (field: string) => kvs.find((kv) => kv.key.toString('utf8') === `${k.jobDir(name)}${field}`);
+        const obj = find('object');
+        if (!obj) throw new UnitNotFoundError(name);
+        const target = find('target')?.value.toString('utf8');
+        const res = await txn(
+          this.client,
+          [
+            cmp.modRevision(k.jobObject(name), '==', obj.mod_revision),
+            target === undefined ? cmp.version(k.jobTarget(name), '==', 0) : cmp.value(k.jobTarget(name), '==', target),
+          ],
+          [
+            op.delPrefix(k.jobDir(name)),
+            op.del(k.global(name)),
+            ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name))] : []),
+          ],
+        );
+        return res.succeeded ? undefined : RETRY;
+      }),
+    );
+  }
+
+  /** The unit text stored under a hash (immutable, cached). */
+  async getUnitText(hash: string): Promise<string | undefined> {
+    checkHash(hash);
+    return this.call(`reading unit text ${hash}`, async () => (await this.texts_(new Set([hash]))).get(hash));
+  }
+
+  // ---- machines ----
+
+  /**
+   * Registers a machine: creates `machines/<id>/object` bound to a fresh lease of `ttlSeconds`, only if no
+   * live machine holds the id (else DuplicateMachineError), and keeps the lease alive.
+   */
+  registerMachine(state: MachineState, ttlSeconds: number): Promise<MachinePresence> {
+    return MachinePresence.register(this.client, this.keys, state, ttlSeconds);
+  }
+
+  /** Live machines sorted by id; metadata merged with the API overrides. */
+  async listMachines(): Promise<MachineRecord[]> {
+    return this.call('listing machines', async () => {
+      const res = await this.client.getAll().prefix(this.keys.machinesDir).exec();
+      return [...project(machinesProjection(this.keys), res.kvs).values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    });
+  }
+
+  /**
+   * Overrides one metadata key of a machine (registered or not; survives its restarts). `null` or ""
+   * hides the key even if the machine publishes it.
+   */
+  async setMachineMetadata(machineId: string, key: string, value: string | null): Promise<void> {
+    const k = this.keys.machineMetadata(machineId, key);
+    if (value !== null && typeof value !== 'string') {
+      throw new InvalidKeyError(`metadata ${key} of ${machineId}: value must be a string or null`);
+    }
+    await this.call(`setting metadata ${key} of machine ${machineId}`, () => this.client.put(k).value(value ?? '').exec());
+  }
+
+  // ---- unit states (agents publish, everyone reads) ----
+
+  /** Publishes a unit's state on the presence's lease, so it vanishes if the machine dies. */
+  async publishUnitState(presence: MachinePresence, state: UnitState): Promise<void> {
+    const key = this.keys.unitState(state.name, state.machineId);
+    if (state.machineId !== presence.machineId) {
+      throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
+    }
+    if (!isScheduledState(state.agentState)) {
+      throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
+    }
+    presence.assertAlive();
+    try {
+      await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(encodeUnitState(state)), lease: presence.leaseId });
+    } catch (err) {
+      throw presence.wrap(`publishing the state of ${state.name}`, err);
+    }
+  }
+
+  /** Removes a unit state this machine published (no-op if absent or published under another lease). */
+  async deleteUnitState(presence: MachinePresence, name: string): Promise<void> {
+    const key = this.keys.unitState(name, presence.machineId);
+    await this.call(`deleting the state of ${name}`, () =>
+      txn(this.client, [cmp.lease(key, '==', presence.leaseId)], [op.del(key)]),
+    );
+  }
+
+  /** Unit states sorted by unit name then machine id, optionally filtered. */
+  async listUnitStates(filter: UnitStateFilter = {}): Promise<UnitState[]> {
+    const { machineId, unitName } = filter;
+    if (machineId !== undefined) checkMachineId(machineId);
+    return this.call('listing unit states', async () => {
+      const res =
+        unitName !== undefined
+          ? machineId !== undefined
+            ? await this.client.getAll().prefix(this.keys.unitState(unitName, machineId)).exec()
+            : await this.client.getAll().prefix(this.keys.unitStatesDir(unitName)).exec()
+          : await this.client.getAll().prefix(this.keys.statesDir).exec();
+      return [...project(statesProjection(this.keys), res.kvs).values()]
+        .filter((s) => (machineId === undefined || s.machineId === machineId) && (unitName === undefined || s.name === unitName))
+        .sort((a, b) => (a.name === b.name ? (a.machineId < b.machineId ? -1 : 1) : a.name < b.name ? -1 : 1));
+    });
+  }
+
+  // ---- schedule (engine) ----
+
+  /** Schedule entries, of one machine or of all, sorted by machine then unit. */
+  async listSchedule(machineId?: string): Promise<MachineScheduleEntry[]> {
+    const dir = machineId === undefined ? this.keys.schedulesDir : this.keys.scheduleDir(machineId);
+    return this.call('listing the schedule', async () => {
+      const res = await this.client.getAll().prefix(dir).exec();
+      return [...project(allSchedulesProjection(this.keys), res.kvs).values()];
+    });
+  }
+
+  /**
+   * Applies schedule ops, each guarded by its own preconditions, all fenced by the leadership key: one
+   * transaction per 128 ops (etcd's default limit), failing as a whole with FencedError when
+   * createRevision(fence.key) != fence.createRevision. One op per unit per call.
+   */
+  async applySchedule(ops: readonly ScheduleOp[], fence: Fence): Promise<ScheduleOpResult[]> {
+    if (typeof fence?.key !== 'string' || fence.key.length === 0 || !/^[1-9][0-9]*$/.test(String(fence?.createRevision))) {
+      throw new InvalidKeyError(`invalid fence ${JSON.stringify(fence)}: needs the leader key and its create revision (> 0)`);
+    }
+    const chunks = chunkOps(ops).map((chunk) => ({ chunk, nested: chunk.map((o) => opTxn(this.keys, o)) }));
+    const results: ScheduleOpResult[] = [];
+    for (const { chunk, nested } of chunks) {
+      const res = await this.call('writing the schedule', () =>
+        txn(this.client, [cmp.createRevision(fence.key, '==', fence.createRevision)], nested, [op.get(fence.key)]),
+      );
+      if (!res.succeeded) {
+        throw new FencedError(fence.key, fence.createRevision, rangeAt(res, 0)[0]?.create_revision);
+      }
+      chunk.forEach((o, i) => results.push({ op: o, applied: res.responses[i]?.response_txn?.succeeded === true }));
+    }
+    return results;
+  }
+
+  /**
+   * Mirrors job hash/desired state into the schedule entries of scheduled units (applied only where the
+   * unit is still targeted at that machine with that hash and desired state).
+   */
+  syncScheduleState(items: readonly ScheduleSyncItem[], fence: Fence): Promise<ScheduleOpResult[]> {
+    return this.applySchedule(
+      items.map((i) => ({ type: 'sync', name: i.name, machineId: i.machineId, hash: i.hash, desiredState: i.desiredState })),
+      fence,
+    );
+  }
+
+  /** The fence of a leadership key as it is now (e.g. the key of an etcd3 Campaign once elected). */
+  async fenceFor(key: string): Promise<Fence> {
+    const kv = await this.call(`reading leadership key ${key}`, async () => (await this.client.get(key).exec()).kvs[0]);
+    if (!kv) throw new FencedError(key, '(any)', undefined);
+    return { key, createRevision: kv.create_revision };
+  }
+
+  /** Namespace reserved for the engine (`P/engine/`); its election lives at `election/leader/` below it. */
+  engineNamespace(): Namespace {
+    return this.client.namespace(this.keys.engineDir);
+  }
+
+  // ---- watches ----
+
+  /** An agent's own schedule: only `P/schedule/<machineId>/` is watched. Map key: unit name. */
+  watchSchedule(machineId: string, onChange: ChangeListener<ScheduleEntry>): Promise<WatchHandle> {
+    return this.watch(scheduleProjection(this.keys, machineId), onChange, `schedule.${machineId}`);
+  }
+
+  /** Global units (`P/global/`). Map key: unit name. */
+  watchGlobalUnits(onChange: ChangeListener<GlobalUnitEntry>): Promise<WatchHandle> {
+    return this.watch(globalProjection(this.keys), onChange, 'global');
+  }
+
+  /** All jobs (`P/job/`), for the engine. Map key: unit name. */
+  watchJobs(onChange: ChangeListener<JobRecord>): Promise<WatchHandle> {
+    return this.watch(jobsProjection(this.keys), onChange, 'jobs');
+  }
+
+  /** Live machines with merged metadata (`P/machines/`). Map key: machine id. */
+  watchMachines(onChange: ChangeListener<MachineRecord>): Promise<WatchHandle> {
+    return this.watch(machinesProjection(this.keys), onChange, 'machines');
+  }
+
+  // ---- internals ----
+
+  private async watch<V>(p: Projection<V>, onChange: ChangeListener<V>, name: string): Promise<WatchHandle> {
+    const w = new PrefixWatch<V>(this.client, p, onChange, name);
+    const handle: WatchHandle = {
+      get revision() {
+        return w.revision;
+      },
+      close: async () => {
+        this.watches.delete(w as PrefixWatch<unknown>);
+        await w.close();
+      },
+    };
+    this.watches.add(w as PrefixWatch<unknown>);
+    try {
+      await this.call(`starting the ${name} watch`, () => w.start());
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return handle;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof FleetError) throw err;
+      throw new EtcdRequestError(what, err);
+    }
+  }
+
+  private async optimistic<T>(what: string, attempt: () => Promise<T | typeof RETRY>): Promise<T> {
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const r = await attempt();
+      if (r !== RETRY) return r;
+    }
+    throw new RegistryConflictError(what, MAX_ATTEMPTS);
+  }
+
+  private cacheText(hash: string, text: string): void {
+    if (this.texts.has(hash)) return;
+    if (this.texts.size >= TEXT_CACHE_LIMIT) {
+      const oldest = this.texts.keys().next().value;
+      if (oldest !== undefined) this.texts.delete(oldest);
+    }
+    this.texts.set(hash, text);
+  }
+
+  /** Texts of the given hashes (missing ones are absent from the map), fetched in batches. */
+  private async texts_(hashes: ReadonlySet<string>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const missing: string[] = [];
+    for (const h of hashes) {
+      const t = this.texts.get(h);
+      if (t === undefined) missing.push(h);
+      else out.set(h, t);
+    }
+    for (let i = 0; i < missing.length; i += MAX_OPS_PER_TXN) {
+      const batch = missing.slice(i, i + MAX_OPS_PER_TXN);
+      const res = await txn(this.client, [], batch.map((h) => op.get(this.keys.unit(h))));
+      batch.forEach((h, j) => {
+        const kv = rangeAt(res, j)[0];
+        if (!kv) return;
+        const text = kv.value.toString('utf8');
+        this.cacheText(h, text);
+        out.set(h, text);
+      });
+    }
+    return out;
+  }
+
+  private statesByUnit(states: ReadonlyMap<string, UnitState>): Map<string, Map<string, UnitState>> {
+    const out = new Map<string, Map<string, UnitState>>();
+    for (const s of states.values()) {
+      let m = out.get(s.name);
+      if (!m) out.set(s.name, (m = new Map()));
+      m.set(s.machineId, s);
+    }
+    return out;
+  }
+
+  private toRecord(
+    job: JobRecord,
+    texts: ReadonlyMap<string, string>,
+    states: ReadonlyMap<string, UnitState> | undefined,
+  ): UnitRecord | undefined {
+    const text = texts.get(job.hash);
+    if (text === undefined) {
+      log.warn('unit text missing from the registry, unit skipped', { unit: job.name, hash: job.hash });
+      return undefined;
+    }
+    return {
+      name: job.name,
+      hash: job.hash,
+      text,
+      desiredState: job.desiredState,
+      global: job.global,
+      ...(job.machineId ? { machineId: job.machineId } : {}),
+      currentState: deriveCurrentState(job, states ?? new Map()),
+    };
+  }
+}

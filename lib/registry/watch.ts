@@ -1,0 +1,192 @@
+import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import { logger, type Logger } from '../log.js';
+import type { ChangeListener, WatchHandle, WatchReason } from './types.js';
+
+/**
+ * How a watched prefix maps onto records: every key below `dir` belongs to at most one group (a unit name, a
+ * machine id...), and a group's record is rebuilt from all of that group's keys whenever one of them changes.
+ */
+export interface Projection<V> {
+  readonly dir: string;
+  /** Group of a key, given relative to `dir`; undefined for keys the projection ignores. */
+  group(relKey: string): string | undefined;
+  /** The record of a group from its keys (relative key -> value); undefined when there is no valid record. */
+  build(group: string, keys: ReadonlyMap<string, string>): V | undefined;
+}
+
+const RESYNC_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+
+/**
+ * A prefix watch delivering whole-map snapshots plus changed ids. It lists the prefix, then watches from the
+ * listed revision; the etcd3 watcher resumes from its last revision after reconnects, and when etcd cannot
+ * resume (history compacted, watch cancelled) the prefix is listed again and the difference delivered as a
+ * `resync`.
+ */
+export class PrefixWatch<V> implements WatchHandle {
+  private readonly raw = new Map<string, Map<string, string>>();
+  private readonly view = new Map<string, V>();
+  private readonly fingerprints = new Map<string, string>();
+  private rev = 0n;
+  private watcher: Watcher | undefined;
+  private closed = false;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly projection: Projection<V>,
+    private readonly listener: ChangeListener<V>,
+    name: string,
+  ) {
+    this.log = logger('registry.watch').child(name);
+  }
+
+  get revision(): string {
+    return this.rev.toString();
+  }
+
+  /** Lists, delivers the initial snapshot, and starts watching. Rejects if the first listing fails. */
+  async start(): Promise<this> {
+    const res = await this.client.getAll().prefix(this.projection.dir).exec();
+    await this.enqueue(() => this.replaceAll(res.kvs, BigInt(res.header.revision), 'initial'));
+    this.attach();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.detach();
+    await this.chain;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(task, task);
+    this.chain = next.catch((err: unknown) => this.log.error('watch processing failed', { err }));
+    return next;
+  }
+
+  private attach(): void {
+    if (this.closed) return;
+    const w = this.client
+      .watch()
+      .prefix(this.projection.dir)
+      .startRevision((this.rev + 1n).toString())
+      .watcher();
+    this.watcher = w;
+    w.on('data', (res: IWatchResponse) => {
+      if (this.watcher === w) void this.enqueue(() => this.applyResponse(res));
+    });
+    w.on('error', (err: Error) => {
+      if (this.watcher !== w) return;
+      this.log.info('watch cancelled by etcd, listing again', { err });
+      this.watcher = undefined;
+      void this.enqueue(() => this.resync());
+    });
+    w.on('disconnected', (err: Error) => this.log.debug('watch disconnected, etcd3 reconnects', { err }));
+  }
+
+  private async detach(): Promise<void> {
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (!w) return;
+    w.on('error', () => undefined);
+    try {
+      await w.cancel();
+    } catch (err) {
+      this.log.debug('cancelling watch failed', { err });
+    }
+  }
+
+  private async resync(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        const res = await this.client.getAll().prefix(this.projection.dir).exec();
+        if (this.closed) return;
+        await this.replaceAll(res.kvs, BigInt(res.header.revision), 'resync');
+        this.attach();
+        return;
+      } catch (err) {
+        const delay = RESYNC_BACKOFF_MS[Math.min(attempt, RESYNC_BACKOFF_MS.length - 1)];
+        this.log.warn('listing for watch resync failed, retrying', { err, delayMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async replaceAll(
+    kvs: readonly { key: Buffer; value: Buffer }[],
+    revision: bigint,
+    reason: WatchReason,
+  ): Promise<void> {
+    const before = new Set(this.raw.keys());
+    this.raw.clear();
+    for (const kv of kvs) this.setRaw(kv.key.toString('utf8'), kv.value.toString('utf8'));
+    const touched = new Set<string>([...before, ...this.raw.keys()]);
+    const changed = this.rebuild(touched);
+    this.rev = revision;
+    if (reason === 'initial' || changed.size > 0) await this.deliver(changed, reason, reason === 'initial');
+  }
+
+  private async applyResponse(res: IWatchResponse): Promise<void> {
+    if (this.closed) return;
+    const touched = new Set<string>();
+    for (const ev of res.events ?? []) {
+      if (BigInt(ev.kv.mod_revision) <= this.rev) continue;
+      const key = ev.kv.key.toString('utf8');
+      const group = this.setRaw(key, ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'));
+      if (group !== undefined) touched.add(group);
+    }
+    const headerRev = BigInt(res.header.revision);
+    if (headerRev > this.rev) this.rev = headerRev;
+    const changed = this.rebuild(touched);
+    if (changed.size > 0) await this.deliver(changed, 'update', false);
+  }
+
+  /** Records one key's value (undefined = deleted); returns its group. */
+  private setRaw(key: string, value: string | undefined): string | undefined {
+    if (!key.startsWith(this.projection.dir)) return undefined;
+    const rel = key.slice(this.projection.dir.length);
+    const group = this.projection.group(rel);
+    if (group === undefined) return undefined;
+    let keys = this.raw.get(group);
+    if (value === undefined) {
+      keys?.delete(rel);
+      if (keys && keys.size === 0) this.raw.delete(group);
+    } else {
+      if (!keys) this.raw.set(group, (keys = new Map()));
+      keys.set(rel, value);
+    }
+    return group;
+  }
+
+  /** Rebuilds the records of `groups`; returns those whose record actually changed. */
+  private rebuild(groups: Iterable<string>): Set<string> {
+    const changed = new Set<string>();
+    for (const g of groups) {
+      const keys = this.raw.get(g);
+      const rec = keys ? this.projection.build(g, keys) : undefined;
+      const fp = rec === undefined ? undefined : JSON.stringify(rec);
+      if (fp === this.fingerprints.get(g)) continue;
+      changed.add(g);
+      if (rec === undefined || fp === undefined) {
+        this.view.delete(g);
+        this.fingerprints.delete(g);
+      } else {
+        this.view.set(g, rec);
+        this.fingerprints.set(g, fp);
+      }
+    }
+    return changed;
+  }
+
+  private async deliver(changed: Set<string>, reason: WatchReason, initial: boolean): Promise<void> {
+    if (this.closed) return;
+    const ids = initial ? new Set(this.view.keys()) : changed;
+    try {
+      await this.listener(this.view, ids, { reason, revision: this.rev.toString() });
+    } catch (err) {
+      this.log.error('watch listener threw', { err });
+    }
+  }
+}
