@@ -1,0 +1,495 @@
+/**
+ * One lab cluster: bring it up (idempotently), inspect it, inject faults, tear it down.
+ * Every resource is recorded in the state file before it is created.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
+import { logger } from '../lib/log.js';
+import { fleetBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { dockerBinds, ensureDocker, stopDocker } from './docker.js';
+import { fleetctlEnvironment } from './endpoint.js';
+import { LabError } from './errors.js';
+import { ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
+import { bootMachine, machineRunning, powerOffMachine, type BootContext } from './machine.js';
+import {
+  bridgeIp,
+  bridgeName,
+  DEFAULT_CLUSTER,
+  defaultStateDir,
+  machineIndex,
+  machineIp,
+  machineName,
+  MAX_MACHINES,
+  netnsName,
+  netnsPrefix,
+  newMachineId,
+  validateClusterName,
+  vethName,
+} from './names.js';
+import { deleteLink, deleteMachineNet, deleteNetns, ensureBridge, ensureMachineNet, linkExists, listNetns, setLink } from './net.js';
+import { machinePaths, mountOverlay, unmountUnder, wipeLayers, writeIdentity } from './overlay.js';
+import { isAlive } from './proc.js';
+import { run, type RunResult } from './run.js';
+import { loadState, saveState, withLock, type LabState, type MachineRecord } from './state.js';
+import { releaseSubnet, reserveSubnet } from './subnet.js';
+import { join } from 'node:path';
+
+const log = logger('lab');
+
+export interface LabOptions {
+  /** cluster name, default `lab` */
+  readonly name?: string;
+  /** default /var/lib/fleet-lab/<name> */
+  readonly stateDir?: string;
+  /** bound read-only at /opt/fleet in every machine; default this checkout */
+  readonly projectDir?: string;
+  /** how a booted machine becomes a member; default writes fleet.conf and starts fleet.service */
+  readonly bootstrap?: MachineBootstrap;
+}
+
+export interface UpOptions {
+  /** machines m1..mN, default 1 */
+  readonly machines?: number;
+  /** fleet metadata per machine, e.g. { m1: 'role=web,az=1' } */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** start a Docker engine and give machines its socket */
+  readonly docker?: boolean;
+  /** agent_ttl for fleet.conf, e.g. '3s' */
+  readonly agentTtl?: string;
+  /** configure and start fleet.service (default true) */
+  readonly fleet?: boolean;
+}
+
+export interface MachineInfo {
+  readonly name: string;
+  readonly hostname: string;
+  readonly machineId: string;
+  readonly ip: string;
+  readonly metadata: string;
+  readonly running: boolean;
+  /** host pid of the machine's systemd */
+  readonly initPid?: number;
+  readonly busAddress?: string;
+  readonly cut: boolean;
+  readonly netns: string;
+  readonly veth: string;
+  /** host path of the machine's root (an overlay of /) */
+  readonly root: string;
+}
+
+export interface UpResult {
+  readonly env: Record<string, string>;
+  readonly machines: MachineInfo[];
+  /** things that did not work but do not stop the lab (e.g. fleet.service could not be started) */
+  readonly warnings: string[];
+}
+
+export interface LabStatus {
+  readonly name: string;
+  readonly stateDir: string;
+  readonly exists: boolean;
+  readonly subnet?: number;
+  readonly bridge?: string;
+  readonly bridgeIp?: string;
+  readonly etcd?: { readonly url: string; readonly loopbackUrl: string; readonly pid?: number; readonly healthy: boolean };
+  readonly docker?: { readonly socket: string; readonly pid?: number; readonly running: boolean; readonly image: string };
+  readonly fleet: boolean;
+  readonly machines: MachineInfo[];
+  readonly env: Record<string, string>;
+}
+
+export interface ExecOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+/** Environment for commands run inside machines: the box's variables do not belong there. */
+export const MACHINE_ENV: NodeJS.ProcessEnv = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  LANG: 'C.UTF-8',
+  TERM: process.env.TERM ?? 'dumb',
+};
+
+export function defaultProjectDir(): string {
+  return fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+}
+
+export class Lab {
+  readonly name: string;
+  readonly stateDir: string;
+  readonly projectDir: string;
+  readonly #bootstrap: MachineBootstrap;
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(opts: LabOptions = {}) {
+    this.name = validateClusterName(opts.name ?? DEFAULT_CLUSTER);
+    this.stateDir = opts.stateDir ?? defaultStateDir(this.name);
+    this.projectDir = opts.projectDir ?? defaultProjectDir();
+    this.#bootstrap = opts.bootstrap ?? fleetBootstrap;
+  }
+
+  // --- up / down --------------------------------------------------------------------------------
+
+  async up(opts: UpOptions = {}): Promise<UpResult> {
+    const count = opts.machines ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_MACHINES) {
+      throw new LabError(`--machines must be 1..${MAX_MACHINES}, not ${count}`);
+    }
+    for (const m of Object.keys(opts.metadata ?? {})) machineIndex(m);
+    return withLock(this.stateDir, async () => {
+      const s = await this.#loadOrCreate();
+      s.fleet = opts.fleet ?? true;
+      if (opts.agentTtl !== undefined) s.agentTtl = opts.agentTtl;
+      await this.#save(s);
+      await ensureBridge(s.bridge, s.bridgeIp, `fleet-lab:${s.stateDir}`);
+      await ensureEtcd(s, () => this.#save(s));
+      if (opts.docker) await ensureDocker(s, () => this.#save(s));
+      await this.#save(s);
+
+      const wanted: MachineRecord[] = [];
+      for (let i = 1; i <= count; i++) {
+        const name = machineName(i);
+        const m = (s.machines[name] ??= this.#newMachine(s, i));
+        const md = opts.metadata?.[name];
+        if (md !== undefined) m.metadata = md;
+        wanted.push(m);
+      }
+      await this.#save(s);
+      const warnings: string[] = [];
+      const dockerUp = Boolean(s.docker && isAlive(s.docker.proc));
+      for (const m of wanted) {
+        if (machineRunning(m) && dockerUp && !m.docker) {
+          warnings.push(`${m.name} was booted without docker; \`fleet-lab poweroff ${m.name}\` and \`poweron ${m.name}\` to give it the engine`);
+        }
+      }
+      await inBatches(wanted, 4, async (m) => {
+        if (!machineRunning(m)) await this.#boot(s, m);
+      });
+      if (s.fleet) {
+        await inBatches(wanted, 4, async (m) => {
+          try {
+            await this.#runBootstrap(s, m);
+          } catch (err) {
+            warnings.push(`${m.name}: fleet not started: ${(err as Error).message}`);
+          }
+        });
+      }
+      return { env: fleetctlEnvironment(s), machines: Object.values(s.machines).map(info), warnings };
+    });
+  }
+
+  /** Remove everything this cluster made. Safe to repeat, and after a partial `up`. */
+  async down(): Promise<void> {
+    await withLock(this.stateDir, async () => {
+      let s: LabState | undefined;
+      try {
+        s = await loadState(this.stateDir);
+      } catch (err) {
+        log.warn('state file damaged; cleaning up by names', { err });
+      }
+      const machines = Object.values(s?.machines ?? {});
+      await Promise.all(machines.map((m) => powerOffMachine(m, 15_000)));
+      await stopDocker(s?.docker);
+      await stopEtcd(s?.etcd);
+      const left = await unmountUnder(this.stateDir);
+      for (const m of machines) await deleteMachineNet(m.netns, m.veth);
+      for (const ns of await listNetns()) if (ns.startsWith(netnsPrefix(this.name))) await deleteNetns(ns);
+      const bridge = s?.bridge ?? bridgeName(this.name);
+      if (linkExists(bridge) && (await linkAlias(bridge)) === `fleet-lab:${this.stateDir}`) await deleteLink(bridge);
+      if (s) await releaseSubnet(s.subnet, this.stateDir);
+      if (left.length > 0) throw new LabError(`still mounted, not removing ${this.stateDir}: ${left.join(', ')}`);
+      await rm(this.stateDir, { recursive: true, force: true });
+    });
+  }
+
+  // --- inspection -------------------------------------------------------------------------------
+
+  async state(): Promise<LabState | undefined> {
+    return loadState(this.stateDir);
+  }
+
+  async machines(): Promise<MachineInfo[]> {
+    const s = await loadState(this.stateDir);
+    return Object.values(s?.machines ?? {})
+      .sort((a, b) => a.index - b.index)
+      .map(info);
+  }
+
+  async machine(name: string): Promise<MachineInfo> {
+    return info(this.#machineOf(await this.#mustLoad(), name));
+  }
+
+  /** State of fleet.service on a running machine (`active/running`, `not-found`, ...), or `-`. */
+  async fleetState(name: string): Promise<string> {
+    const m = await this.machine(name);
+    if (!m.running || !m.busAddress) return '-';
+    try {
+      const c = await connectSystemd(m.busAddress, { connectTimeoutMs: 3000, callTimeoutMs: 3000 });
+      try {
+        const st = await c.getUnitState(FLEET_UNIT);
+        return st.loadState === 'loaded' ? `${st.activeState}/${st.subState}` : st.loadState;
+      } finally {
+        await c.close();
+      }
+    } catch (err) {
+      return `? (${(err as Error).message})`;
+    }
+  }
+
+  async status(): Promise<LabStatus> {
+    const s = await loadState(this.stateDir);
+    if (!s) return { name: this.name, stateDir: this.stateDir, exists: false, fleet: false, machines: [], env: {} };
+    return {
+      name: s.name,
+      stateDir: s.stateDir,
+      exists: true,
+      subnet: s.subnet,
+      bridge: s.bridge,
+      bridgeIp: s.bridgeIp,
+      etcd: s.etcd && {
+        url: s.etcd.clientUrl,
+        loopbackUrl: s.etcd.loopbackUrl,
+        pid: isAlive(s.etcd.proc) ? s.etcd.proc.pid : undefined,
+        healthy: await etcdHealthy(s.etcd.clientUrl),
+      },
+      docker: s.docker && {
+        socket: s.docker.socket,
+        pid: isAlive(s.docker.proc) ? s.docker.proc.pid : undefined,
+        running: isAlive(s.docker.proc),
+        image: s.docker.image,
+      },
+      fleet: s.fleet,
+      machines: Object.values(s.machines)
+        .sort((a, b) => a.index - b.index)
+        .map(info),
+      env: fleetctlEnvironment(s),
+    };
+  }
+
+  async env(): Promise<Record<string, string>> {
+    return fleetctlEnvironment(await this.#mustLoad());
+  }
+
+  // --- inside machines --------------------------------------------------------------------------
+
+  /** The host command line that runs `argv` inside a running machine (nsenter into all its namespaces). */
+  async execArgv(name: string, argv: readonly string[]): Promise<string[]> {
+    const m = await this.machine(name);
+    if (!m.running || m.initPid === undefined) throw new LabError(`${name} is powered off; \`fleet-lab poweron ${name}\` first`);
+    if (argv.length === 0) throw new LabError('exec needs a command: fleet-lab exec MACHINE -- CMD [ARGS...]');
+    return ['nsenter', '-t', String(m.initPid), '-a', '--', ...argv];
+  }
+
+  async exec(name: string, argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
+    const [cmd, ...args] = await this.execArgv(name, argv);
+    return run(cmd!, args, { env: MACHINE_ENV, input: opts.input, timeoutMs: opts.timeoutMs ?? 120_000 });
+  }
+
+  // --- faults -----------------------------------------------------------------------------------
+
+  async stopFleet(name: string): Promise<void> {
+    await this.#fleetJob(name, 'stop');
+  }
+
+  async startFleet(name: string): Promise<void> {
+    await this.#fleetJob(name, 'start');
+  }
+
+  async poweroff(name: string): Promise<void> {
+    await withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      const m = this.#machineOf(s, name);
+      await powerOffMachine(m);
+      await this.#save(s);
+    });
+  }
+
+  /** Boot a powered-off machine again: same disk, same machine-id, same address. */
+  async poweron(name: string): Promise<MachineInfo> {
+    return withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      const m = this.#machineOf(s, name);
+      if (!machineRunning(m)) {
+        await this.#boot(s, m);
+        if (s.fleet) await this.#runBootstrap(s, m);
+      }
+      return info(m);
+    });
+  }
+
+  /** A new machine in the old one's place: fresh disk and machine-id, same name and address. */
+  async replace(name: string): Promise<MachineInfo> {
+    return withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      const m = this.#machineOf(s, name);
+      await powerOffMachine(m);
+      const p = machinePaths(m.dir);
+      const left = await unmountUnder(p.root);
+      if (left.length > 0) throw new LabError(`${name}: cannot unmount ${left.join(', ')}`);
+      await wipeLayers(p);
+      m.machineId = newMachineId();
+      await this.#save(s);
+      await this.#boot(s, m);
+      if (s.fleet) await this.#runBootstrap(s, m);
+      return info(m);
+    });
+  }
+
+  /** Cut the machine off the network (etcd and the other machines); `heal` restores it. */
+  async cut(name: string): Promise<void> {
+    await this.#setCut(name, true);
+  }
+
+  async heal(name: string): Promise<void> {
+    await this.#setCut(name, false);
+  }
+
+  // --- internals --------------------------------------------------------------------------------
+
+  async #setCut(name: string, cut: boolean): Promise<void> {
+    await withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      const m = this.#machineOf(s, name);
+      m.cut = cut;
+      await this.#save(s);
+      if (linkExists(m.veth)) await setLink(m.veth, !cut);
+    });
+  }
+
+  async #fleetJob(name: string, action: 'start' | 'stop'): Promise<void> {
+    const m = await this.machine(name);
+    if (!m.running || !m.busAddress) throw new LabError(`${name} is powered off`);
+    const c = await connectSystemd(m.busAddress);
+    try {
+      const job = await c.unitAction(action, FLEET_UNIT, { wait: true });
+      if (job.result !== 'done') throw new LabError(`${name}: ${action} ${FLEET_UNIT} ended with "${job.result}"`);
+    } finally {
+      await c.close();
+    }
+  }
+
+  async #loadOrCreate(): Promise<LabState> {
+    const existing = await loadState(this.stateDir);
+    if (existing) {
+      if (existing.name !== this.name) {
+        throw new LabError(`${this.stateDir} belongs to cluster "${existing.name}", not "${this.name}"`);
+      }
+      return existing;
+    }
+    const subnet = await reserveSubnet(this.name, this.stateDir);
+    const s: LabState = {
+      version: 1,
+      name: this.name,
+      stateDir: this.stateDir,
+      projectDir: this.projectDir,
+      subnet,
+      bridge: bridgeName(this.name),
+      bridgeIp: bridgeIp(subnet),
+      fleet: true,
+      machines: {},
+    };
+    await this.#save(s);
+    return s;
+  }
+
+  #newMachine(s: LabState, index: number): MachineRecord {
+    const name = machineName(index);
+    return {
+      name,
+      index,
+      ip: machineIp(s.subnet, index),
+      machineId: newMachineId(),
+      hostname: name,
+      netns: netnsName(s.name, name),
+      veth: vethName(s.subnet, name),
+      dir: join(s.stateDir, 'machines', name),
+      metadata: '',
+      cut: false,
+      docker: false,
+    };
+  }
+
+  async #boot(s: LabState, m: MachineRecord): Promise<void> {
+    const p = machinePaths(m.dir);
+    await mountOverlay(p);
+    await writeIdentity(p.root, { hostname: m.hostname, machineId: m.machineId });
+    await ensureMachineNet({ netns: m.netns, veth: m.veth, ip: m.ip, bridge: s.bridge, cut: m.cut });
+    const docker = s.docker && isAlive(s.docker.proc) ? s.docker : undefined;
+    m.docker = docker !== undefined;
+    const ctx: BootContext = { cluster: s.name, projectDir: s.projectDir, binds: docker ? dockerBinds(docker) : [] };
+    await bootMachine(m, ctx, () => this.#save(s));
+    await this.#save(s);
+  }
+
+  async #runBootstrap(s: LabState, m: MachineRecord): Promise<void> {
+    if (!machineRunning(m) || !m.init || !s.etcd) return;
+    await this.#bootstrap({
+      machine: { name: m.name, ip: m.ip, machineId: m.machineId, metadata: m.metadata },
+      busAddress: systemBusAddressOf(m.init.pid),
+      etcdServers: [s.etcd.clientUrl],
+      agentTtl: s.agentTtl,
+      projectDir: s.projectDir,
+      ...machineFiles(machinePaths(m.dir).root),
+    });
+  }
+
+  #save(s: LabState): Promise<void> {
+    const next = this.#saving.then(() => saveState(s));
+    this.#saving = next.catch(() => undefined);
+    return next;
+  }
+
+  async #mustLoad(): Promise<LabState> {
+    const s = await loadState(this.stateDir);
+    if (!s) throw new LabError(`no cluster "${this.name}" at ${this.stateDir}; run \`fleet-lab up\` first`);
+    return s;
+  }
+
+  #machineOf(s: LabState, name: string): MachineRecord {
+    const m = s.machines[name];
+    if (!m) {
+      const known = Object.keys(s.machines).join(', ') || 'none';
+      throw new LabError(`cluster "${s.name}" has no machine ${JSON.stringify(name)} (machines: ${known})`);
+    }
+    return m;
+  }
+}
+
+function info(m: MachineRecord): MachineInfo {
+  const running = machineRunning(m);
+  return {
+    name: m.name,
+    hostname: m.hostname,
+    machineId: m.machineId,
+    ip: m.ip,
+    metadata: m.metadata,
+    running,
+    initPid: running ? m.init?.pid : undefined,
+    busAddress: running && m.init ? systemBusAddressOf(m.init.pid) : undefined,
+    cut: m.cut,
+    netns: m.netns,
+    veth: m.veth,
+    root: machinePaths(m.dir).root,
+  };
+}
+
+async function linkAlias(name: string): Promise<string> {
+  try {
+    return (await readFile(`/sys/class/net/${name}/ifalias`, 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const errors: unknown[] = [];
+  for (let i = 0; i < items.length; i += size) {
+    const results = await Promise.allSettled(items.slice(i, i + size).map(fn));
+    for (const r of results) if (r.status === 'rejected') errors.push(r.reason);
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new LabError(errors.map((e) => (e as Error).message).join('\n'));
+}
+
