@@ -41,20 +41,22 @@ export function parseUnitFile(input: string | Uint8Array, source: string = DEFAU
   };
 
   const lines = text.split(/\r\n|\r|\n/);
-  let pending: { text: string; line: number } | undefined;
+  // A continued part ends in the space that replaced its backslash, so whether the logical line continues
+  // depends on the current physical line alone.
+  let pending: { parts: string[]; line: number } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] as string;
     if (isCommentStart(trimStartBlanks(raw))) continue;
-    const joined = pending ? pending.text + raw : raw;
-    const start = pending ? pending.line : i + 1;
-    if (endsInContinuation(joined)) {
-      pending = { text: joined.slice(0, -1) + ' ', line: start };
+    pending ??= { parts: [], line: i + 1 };
+    if (endsInContinuation(raw)) {
+      pending.parts.push(raw.slice(0, -1) + ' ');
       continue;
     }
+    pending.parts.push(raw);
+    parseLogical(pending.parts.join(''), pending.line);
     pending = undefined;
-    parseLogical(joined, start);
   }
-  if (pending) parseLogical(pending.text, pending.line);
+  if (pending) parseLogical(pending.parts.join(''), pending.line);
 
   return { options };
 }
