@@ -1,0 +1,220 @@
+/**
+ * Carries out a plan on a target root (default /). Checks the plan against the target's accounts first and
+ * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
+ * failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
+ */
+import { hostname as currentHostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseGroup, parseOwner, parsePasswd, parseShadow, resolveOwner, findUser, type Accounts } from './accounts.js';
+import { commandText, spawnRunner, type CommandRunner } from './commands.js';
+import { mergeEnvironment } from './environment-file.js';
+import { ApplyError, InvalidDocumentError } from './errors.js';
+import { readIfExists, removeMask, symlinkAtomic, writeFileAtomic, type Change, type Ownership } from './fsops.js';
+import { describeStep, type Plan, type PlanStep } from './plan.js';
+import { preflight } from './preflight.js';
+import { authorizeKeys } from './ssh-keys.js';
+import type { UnitManager } from './unit-manager.js';
+import { setPasswordArgs, useraddArgs } from './users.js';
+import { lstat } from 'node:fs/promises';
+
+export type Outcome = 'changed' | 'unchanged' | 'skipped' | 'failed';
+
+export interface StepResult {
+  readonly step: PlanStep;
+  readonly outcome: Outcome;
+  readonly detail?: string;
+}
+
+export interface ApplyOptions {
+  /** Target root directory; default '/'. Host tools (hostnamectl) are only used when it is '/'. */
+  readonly root?: string;
+  /** systemd access; without it enable, daemon-reload, commands and scripts are skipped. */
+  readonly units?: UnitManager;
+  /** Bus address handed to systemd-run for scripts (default: its own default). */
+  readonly busAddress?: string;
+  readonly runner?: CommandRunner;
+  /** Called with each result as it happens. */
+  readonly onResult?: (result: StepResult) => void;
+}
+
+export interface ApplyReport {
+  readonly results: readonly StepResult[];
+  /** The first failure. Applying stops there, except that a failed unit command lets later ones run. */
+  readonly error?: ApplyError;
+}
+
+export async function readAccounts(root: string): Promise<Accounts> {
+  const read = async (p: string): Promise<string> => (await readIfExists(join(root, p)))?.toString('utf8') ?? '';
+  return {
+    users: parsePasswd(await read('/etc/passwd')),
+    groups: parseGroup(await read('/etc/group')),
+    shadow: parseShadow(await read('/etc/shadow')),
+  };
+}
+
+const self = (): Ownership => ({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+
+interface State {
+  readonly root: string;
+  readonly options: ApplyOptions;
+  readonly runner: CommandRunner;
+  unitsDirty: boolean;
+  networkDirty: boolean;
+}
+
+type StepOutcome = Change | { outcome: Outcome; detail?: string };
+
+async function run(state: State, argv: string[], what: string): Promise<void> {
+  const r = await state.runner.run(argv);
+  if (r.code !== 0) {
+    throw new Error(`${what}: ${commandText(argv)} exited with ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`);
+  }
+}
+
+async function applyHostname(state: State, name: string): Promise<StepOutcome> {
+  const file = await writeFileAtomic(join(state.root, '/etc/hostname'), Buffer.from(`${name}\n`), 0o644, self());
+  if (state.root !== '/' || currentHostname() === name) return file;
+  const r = await state.runner.run(['hostnamectl', 'set-hostname', name]);
+  if (r.code !== 0) await run(state, ['hostname', name], 'setting the host name');
+  return 'changed';
+}
+
+async function applyUser(state: State, step: Extract<PlanStep, { kind: 'user' }>): Promise<StepOutcome> {
+  const accounts = await readAccounts(state.root);
+  const u = step.user;
+  if (findUser(accounts, u.name)) {
+    if (u.passwd === undefined || accounts.shadow.get(u.name) === u.passwd) {
+      return { outcome: 'unchanged', detail: 'exists' };
+    }
+    await run(state, setPasswordArgs(u.name, u.passwd, state.root), `setting the password of ${u.name}`);
+    return { outcome: 'changed', detail: 'password set' };
+  }
+  await run(state, useraddArgs(u, state.root), `creating user ${u.name}`);
+  return { outcome: 'changed', detail: 'created' };
+}
+
+async function ownershipOf(state: State, owner: string | undefined): Promise<Ownership> {
+  const me = self();
+  if (owner === undefined) return me;
+  const spec = parseOwner(owner);
+  if (typeof spec === 'string') throw new Error(spec);
+  const ids = resolveOwner(spec, await readAccounts(state.root));
+  if (typeof ids === 'string') throw new Error(ids);
+  return { uid: ids.uid ?? me.uid, gid: ids.gid ?? me.gid };
+}
+
+async function applySshKeys(state: State, step: Extract<PlanStep, { kind: 'ssh-keys' }>): Promise<StepOutcome> {
+  const user = findUser(await readAccounts(state.root), step.user);
+  if (!user) throw new Error(`user ${step.user} does not exist`);
+  return authorizeKeys(join(state.root, user.home), { uid: user.uid, gid: user.gid }, step.keyName, step.keys);
+}
+
+async function applyEnvironment(state: State, step: Extract<PlanStep, { kind: 'environment' }>): Promise<StepOutcome> {
+  const path = join(state.root, step.path);
+  const old = (await readIfExists(path))?.toString('utf8') ?? '';
+  const merged = mergeEnvironment(old, step.vars);
+  if (merged === old) return 'unchanged';
+  let mode = 0o644;
+  let owner = self();
+  try {
+    const st = await lstat(path);
+    if (st.isFile()) {
+      mode = st.mode & 0o7777;
+      owner = { uid: st.uid, gid: st.gid };
+    }
+  } catch {
+    // a new file
+  }
+  return writeFileAtomic(path, Buffer.from(merged, 'utf8'), mode, owner);
+}
+
+const NO_SYSTEMD = { outcome: 'skipped' as const, detail: 'no systemd connection' };
+
+async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
+  const units = state.options.units;
+  switch (step.kind) {
+    case 'hostname':
+      return applyHostname(state, step.hostname);
+    case 'user':
+      return applyUser(state, step);
+    case 'ssh-keys':
+      return applySshKeys(state, step);
+    case 'write': {
+      const change = await writeFileAtomic(join(state.root, step.path), step.content, step.mode, await ownershipOf(state, step.owner));
+      if (change === 'changed' && step.affects === 'units') state.unitsDirty = true;
+      if (change === 'changed' && step.affects === 'network') state.networkDirty = true;
+      return change;
+    }
+    case 'environment':
+      return applyEnvironment(state, step);
+    case 'mask':
+    case 'unmask': {
+      const change =
+        step.kind === 'mask'
+          ? await symlinkAtomic(join(state.root, step.path), '/dev/null')
+          : await removeMask(join(state.root, step.path), state.root);
+      if (change === 'changed') state.unitsDirty = true;
+      return change;
+    }
+    case 'enable': {
+      if (!units) return NO_SYSTEMD;
+      const changed = await units.enableUnitFiles([step.unit], step.runtime);
+      if (changed) state.unitsDirty = true;
+      return changed ? 'changed' : 'unchanged';
+    }
+    case 'daemon-reload':
+      if (!state.unitsDirty) return { outcome: 'unchanged', detail: 'no unit file changed' };
+      if (!units) return NO_SYSTEMD;
+      await units.reload();
+      return 'changed';
+    case 'restart-networkd': {
+      if (!state.networkDirty) return { outcome: 'unchanged', detail: 'no network file changed' };
+      if (!units) return NO_SYSTEMD;
+      const result = await units.runUnitCommand('systemd-networkd.service', 'restart');
+      return result === 'done' ? 'changed' : { outcome: 'failed', detail: `job result: ${result}` };
+    }
+    case 'unit-command': {
+      if (!units) return NO_SYSTEMD;
+      const result = await units.runUnitCommand(step.unit, step.command);
+      return result === 'done'
+        ? { outcome: 'changed', detail: 'job done' }
+        : { outcome: 'failed', detail: `job result: ${result} (see journalctl -u ${step.unit})` };
+    }
+    case 'script': {
+      await writeFileAtomic(join(state.root, step.path), step.content, 0o700, self());
+      if (!units) return { outcome: 'skipped', detail: `stored at ${step.path}; not run without systemd` };
+      const env = state.options.busAddress ? { DBUS_SYSTEM_BUS_ADDRESS: state.options.busAddress } : undefined;
+      const argv = ['systemd-run', `--unit=${step.unit}`, '--collect', '--description=Unit generated and executed by coreos-cloudinit on behalf of user', step.path];
+      const r = await state.runner.run(argv, env ? { env } : {});
+      if (r.code !== 0) throw new Error(`${commandText(argv)} exited with ${r.code}: ${r.stderr.trim()}`);
+      return { outcome: 'changed', detail: `started as ${step.unit}` };
+    }
+  }
+}
+
+/** Checks the plan against the target (nothing changed if that fails), then applies it step by step. */
+export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise<ApplyReport> {
+  const root = resolve(options.root ?? '/');
+  const problems = preflight(plan, await readAccounts(root));
+  if (problems.length > 0) throw new InvalidDocumentError(problems);
+
+  const state: State = { root, options, runner: options.runner ?? spawnRunner, unitsDirty: false, networkDirty: false };
+  const results: StepResult[] = [];
+  let error: ApplyError | undefined;
+  for (const step of plan.steps) {
+    if (error && (error.step !== 'unit-command' || step.kind !== 'unit-command')) break;
+    let result: StepResult;
+    try {
+      const o = await applyStep(state, step);
+      result = typeof o === 'string' ? { step, outcome: o } : { step, ...o };
+    } catch (err) {
+      result = { step, outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
+    }
+    if (result.outcome === 'failed') {
+      error ??= new ApplyError(describeStep(step), result.detail ?? 'failed', step.kind);
+    }
+    results.push(result);
+    options.onResult?.(result);
+  }
+  return { results, ...(error ? { error } : {}) };
+}

@@ -1,0 +1,248 @@
+/**
+ * coreos-cloudinit: read a document (--from-file PATH, `-` for stdin), validate it completely, then plan and
+ * apply it to --root (default /). Exit status: 0 done (warnings allowed), 1 invalid or unreadable document
+ * (nothing changed), 2 bad usage, 3 applying failed (see the step reported as failed).
+ */
+import { readFile } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
+import { resolve } from 'node:path';
+import yargs from 'yargs';
+import { applyPlan, type StepResult } from './apply.js';
+import { formatDiagnosticLine, hasErrors, type Diagnostic } from './diagnostics.js';
+import { ApplyError, InvalidDocumentError, UsageError } from './errors.js';
+import { parseUserData } from './parse.js';
+import { DEFAULT_SSH_KEY_NAME, describeStep, planCloudConfig, planScript, type Plan } from './plan.js';
+import { SUBSTITUTION_VARIABLES, substitutionsFromEnv } from './substitute.js';
+import type { Substitutions } from './types.js';
+import { connectUnitManager, type UnitManager } from './unit-manager.js';
+import { VERSION } from '../lib/version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_INVALID = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_APPLY_FAILED = 3;
+
+export interface CliIO {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly readStdin: () => Promise<string>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Replaces the D-Bus connection to systemd (tests against a lab machine pass its bus this way too). */
+  readonly connectUnits?: (busAddress: string | undefined) => Promise<UnitManager>;
+}
+
+const LONG_OPTIONS = [
+  'from-file',
+  'validate',
+  'dry-run',
+  'root',
+  'private-ipv4',
+  'public-ipv4',
+  'private-ipv6',
+  'public-ipv6',
+  'ssh-key-name',
+  'systemd',
+  'no-systemd',
+  'bus',
+  'version',
+  'help',
+];
+
+/** coreos-cloudinit's Go flags are written with one dash (`-from-file x`); accept that spelling too. */
+export function normalizeArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of argv) {
+    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    const arg = m && LONG_OPTIONS.includes(m[1]!) ? `-${a}` : a;
+    // yargs reads a lone "-" as a positional argument: glue it to the option before it
+    if (arg === '-' && out.length > 0 && /^--[a-z][a-z0-9-]*$/.test(out[out.length - 1]!)) out.push(`${out.pop()!}=-`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+interface Options {
+  fromFile?: string;
+  validate: boolean;
+  dryRun: boolean;
+  root: string;
+  sshKeyName: string;
+  systemd?: boolean;
+  bus?: string;
+  substitutions: Substitutions;
+}
+
+async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options | number> {
+  let usageError: string | undefined;
+  let printed = false;
+  const parser = yargs()
+    .scriptName('coreos-cloudinit')
+    .usage('$0 --from-file PATH|- [options]\n\nValidate a #cloud-config document (or #! script) and apply it.')
+    .option('from-file', { type: 'string', describe: 'read user-data from PATH (- for stdin)' })
+    .option('validate', { type: 'boolean', default: false, describe: 'only validate; change nothing' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'validate and print the plan; change nothing' })
+    .option('root', { type: 'string', default: '/', describe: 'apply files under this directory instead of /' })
+    .option('private-ipv4', { type: 'string', describe: 'value of $private_ipv4 (else COREOS_PRIVATE_IPV4)' })
+    .option('public-ipv4', { type: 'string', describe: 'value of $public_ipv4 (else COREOS_PUBLIC_IPV4)' })
+    .option('private-ipv6', { type: 'string', describe: 'value of $private_ipv6 (else COREOS_PRIVATE_IPV6)' })
+    .option('public-ipv6', { type: 'string', describe: 'value of $public_ipv6 (else COREOS_PUBLIC_IPV6)' })
+    .option('ssh-key-name', { type: 'string', default: DEFAULT_SSH_KEY_NAME, describe: 'file name under ~/.ssh/authorized_keys.d/' })
+    .option('systemd', {
+      type: 'boolean',
+      describe: 'talk to systemd (enable, daemon-reload, commands); default: yes when --root is / or --bus is given',
+    })
+    .option('bus', { type: 'string', describe: 'D-Bus address of the system bus (default: the local system bus)' })
+    .version(VERSION)
+    .help()
+    .strict()
+    .exitProcess(false)
+    .fail((msg: string | undefined, err: Error | undefined) => {
+      usageError = msg ?? err?.message ?? 'bad usage';
+    });
+  let args: Record<string, unknown>;
+  try {
+    const out: string[] = [];
+    args = (await parser.parseAsync(normalizeArgs(argv), {}, (_err: unknown, _argv: unknown, output: string) => {
+      if (output) out.push(output);
+    })) as Record<string, unknown>;
+    if (out.length > 0) {
+      printed = true;
+      io.stdout(out.join('\n') + '\n');
+    }
+  } catch (err) {
+    usageError ??= err instanceof Error ? err.message : String(err);
+    args = {};
+  }
+  if (usageError) {
+    io.stderr(`coreos-cloudinit: ${usageError}\nRun "coreos-cloudinit --help" for usage.\n`);
+    return EXIT_USAGE;
+  }
+  if (printed || args.help || args.version) return EXIT_OK;
+
+  const fromEnv = substitutionsFromEnv(io.env);
+  const subs: { -readonly [K in keyof Substitutions]: string } = {};
+  for (const [name, spec] of Object.entries(SUBSTITUTION_VARIABLES)) {
+    const flagValue = args[spec.flag.slice(2)];
+    const value = typeof flagValue === 'string' ? flagValue : fromEnv[spec.option];
+    if (value === undefined || value === '') continue;
+    const v6 = name.endsWith('ipv6');
+    if (!(v6 ? isIPv6(value) : isIPv4(value))) {
+      const from = typeof flagValue === 'string' ? spec.flag : spec.env;
+      io.stderr(`coreos-cloudinit: ${from}: ${JSON.stringify(value)} is not an ${v6 ? 'IPv6' : 'IPv4'} address\n`);
+      return EXIT_USAGE;
+    }
+    subs[spec.option] = value;
+  }
+  return {
+    ...(typeof args['from-file'] === 'string' ? { fromFile: args['from-file'] } : {}),
+    validate: args.validate === true,
+    dryRun: args['dry-run'] === true,
+    root: resolve(String(args.root ?? '/')),
+    sshKeyName: String(args['ssh-key-name'] ?? DEFAULT_SSH_KEY_NAME),
+    ...(typeof args.systemd === 'boolean' ? { systemd: args.systemd } : {}),
+    ...(typeof args.bus === 'string' ? { bus: args.bus } : {}),
+    substitutions: subs,
+  };
+}
+
+function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => (a.position?.line ?? Infinity) - (b.position?.line ?? Infinity));
+}
+
+function report(io: CliIO, ds: readonly Diagnostic[]): void {
+  for (const d of sortDiagnostics(ds)) io.stderr(formatDiagnosticLine(d) + '\n');
+}
+
+function summary(ds: readonly Diagnostic[]): string {
+  const e = ds.filter((d) => d.severity === 'error').length;
+  const w = ds.length - e;
+  return `${e} error${e === 1 ? '' : 's'}, ${w} warning${w === 1 ? '' : 's'}`;
+}
+
+const NEEDS_SYSTEMD = new Set(['enable', 'daemon-reload', 'restart-networkd', 'unit-command', 'script']);
+
+function formatResult(r: StepResult): string {
+  return `${r.outcome}: ${describeStep(r.step)}${r.detail ? ` [${r.detail}]` : ''}\n`;
+}
+
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const opts = await parseOptions(argv, io);
+  if (typeof opts === 'number') return opts;
+  if (opts.fromFile === undefined) {
+    io.stderr('coreos-cloudinit: no user-data given: use --from-file PATH (or --from-file - for stdin)\n');
+    return EXIT_USAGE;
+  }
+
+  let text: string;
+  try {
+    text = opts.fromFile === '-' ? await io.readStdin() : await readFile(opts.fromFile, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);
+    return EXIT_INVALID;
+  }
+
+  const parsed = parseUserData(text, { substitutions: opts.substitutions });
+  report(io, parsed.diagnostics);
+  if (hasErrors(parsed.diagnostics) || parsed.kind === 'unrecognized') {
+    io.stderr(`${summary(parsed.diagnostics)}; nothing was changed\n`);
+    return EXIT_INVALID;
+  }
+  if (opts.validate) {
+    io.stdout(`valid ${parsed.kind} (${summary(parsed.diagnostics)})\n`);
+    return EXIT_OK;
+  }
+
+  const plan: Plan =
+    parsed.kind === 'script'
+      ? planScript(parsed.script)
+      : planCloudConfig(parsed.config!, { substitutions: opts.substitutions, sshKeyName: opts.sshKeyName });
+  if (opts.dryRun) {
+    for (const step of plan.steps) io.stdout(`would ${describeStep(step)}\n`);
+    return EXIT_OK;
+  }
+
+  const useSystemd = opts.systemd ?? (opts.root === '/' || opts.bus !== undefined);
+  let units: UnitManager | undefined;
+  if (useSystemd && plan.steps.some((s) => NEEDS_SYSTEMD.has(s.kind))) {
+    try {
+      units = await (io.connectUnits ?? connectUnitManager)(opts.bus);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      io.stderr(`error: cannot reach systemd: ${reason}\n(nothing was changed; --no-systemd applies only the files)\n`);
+      return EXIT_APPLY_FAILED;
+    }
+  }
+
+  const counts = { changed: 0, unchanged: 0, skipped: 0, failed: 0 };
+  try {
+    const result = await applyPlan(plan, {
+      root: opts.root,
+      ...(units ? { units } : {}),
+      ...(opts.bus ? { busAddress: opts.bus } : {}),
+      onResult: (r) => {
+        counts[r.outcome]++;
+        io.stdout(formatResult(r));
+      },
+    });
+    io.stdout(`${counts.changed} changed, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed\n`);
+    if (result.error) {
+      io.stderr(`error: ${result.error.message}\n`);
+      return EXIT_APPLY_FAILED;
+    }
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof InvalidDocumentError) {
+      report(io, err.diagnostics);
+      io.stderr(`${summary(err.diagnostics)}; nothing was changed\n`);
+      return EXIT_INVALID;
+    }
+    if (err instanceof ApplyError || err instanceof UsageError) {
+      io.stderr(`error: ${err.message}\n`);
+      return EXIT_APPLY_FAILED;
+    }
+    throw err;
+  } finally {
+    await units?.close();
+  }
+}

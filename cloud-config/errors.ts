@@ -1,0 +1,34 @@
+import { FleetError } from '../lib/errors.js';
+import { formatDiagnostic, type Diagnostic } from './diagnostics.js';
+
+/** The document cannot be used: unreadable, of an unknown kind, or failing validation. */
+export class InvalidDocumentError extends FleetError {
+  override readonly name = 'InvalidDocumentError';
+  constructor(readonly diagnostics: readonly Diagnostic[]) {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    const first = errors[0];
+    super(
+      first
+        ? `invalid cloud-config: ${formatDiagnostic(first)}${errors.length > 1 ? ` (and ${errors.length - 1} more errors)` : ''}`
+        : 'invalid cloud-config',
+    );
+  }
+}
+
+/** A step of applying a valid document failed; the message names the step (e.g. `write /etc/foo ...`). */
+export class ApplyError extends FleetError {
+  override readonly name = 'ApplyError';
+  constructor(
+    readonly description: string,
+    readonly reason: string,
+    /** the kind of plan step that failed */
+    readonly step: string,
+  ) {
+    super(`${description}: ${reason}`);
+  }
+}
+
+/** Bad command-line usage (unknown flag, bad IP address given for a substitution, missing source). */
+export class UsageError extends FleetError {
+  override readonly name = 'UsageError';
+}

@@ -1,0 +1,163 @@
+/** The shape of a `#cloud-config` document as this implementation accepts it. */
+import { parseOwner } from './accounts.js';
+import { ETCD2_OPTIONS, FLEET_OPTIONS, type EnvOption } from './service-env.js';
+import { bool, int, float, list, map, str, type Check, type MapSpec, type Spec } from './spec.js';
+import { ENCODINGS, UNIT_COMMANDS } from './types.js';
+import { unitNameProblem } from './unit-name.js';
+
+export const PERMISSIONS = /^0?[0-7]{3,4}$/;
+
+const q = JSON.stringify;
+
+const absoluteFilePath: Check = (v) => {
+  if (!v.startsWith('/')) return `${q(v)} is not an absolute path`;
+  if (v.split('/').some((s) => s === '..')) return `${q(v)} must not contain ".." segments`;
+  if (v.endsWith('/')) return `${q(v)} names a directory, not a file`;
+  return undefined;
+};
+
+const absolutePath: Check = (v) => (v.startsWith('/') ? undefined : `${q(v)} is not an absolute path`);
+
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOSTNAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+
+const hostname: Check = (v) =>
+  v.length <= 253 && HOSTNAME.test(v)
+    ? undefined
+    : `${q(v)} is not a valid host name (dot-separated labels of letters, digits and "-", at most 63 characters each)`;
+
+const USER_NAME = /^[a-z_][a-z0-9_-]*\$?$/;
+
+const userName: Check = (v) =>
+  v.length <= 32 && USER_NAME.test(v)
+    ? undefined
+    : `${q(v)} is not a valid user name (lower-case letters, digits, "_" and "-", starting with a letter or "_", at most 32 characters)`;
+
+const groupName: Check = (v) =>
+  /^[0-9]+$/.test(v) || (v.length <= 32 && USER_NAME.test(v)) ? undefined : `${q(v)} is not a valid group name`;
+
+const octalMode: Check = (v) => (PERMISSIONS.test(v) ? undefined : `${q(v)} is not an octal mode`);
+
+const owner: Check = (v) => {
+  const parsed = parseOwner(v);
+  return typeof parsed === 'string' ? parsed : undefined;
+};
+
+const unitName: Check = (v) => unitNameProblem(v);
+
+const dropInName: Check = (v) => {
+  if (v.includes('/') || v === '.' || v === '..') return `${q(v)} must be a plain file name`;
+  if (!v.endsWith('.conf')) return { warning: `${q(v)} does not end in ".conf", so systemd will not read it` };
+  return undefined;
+};
+
+const sshKey: Check = (v) =>
+  v.trim() === '' ? 'must not be empty' : undefined;
+
+const passwordHash: Check = (v) =>
+  /^[$*!]/.test(v) || v === ''
+    ? undefined
+    : { warning: 'does not look like a crypt(3) hash (such as "$6$..."); it is stored as given, so no password will match it' };
+
+function envSpec(o: EnvOption): Spec {
+  const extra = o.deprecated ? { deprecated: o.deprecated } : {};
+  switch (o.kind) {
+    case 'bool':
+      return bool(extra);
+    case 'int':
+      return { ...int(o.min), ...extra };
+    case 'float':
+      return { ...float(o.min), ...extra };
+    case 'string':
+      return str({
+        singleLine: true,
+        ...extra,
+        ...(o.oneOf ? { oneOf: o.oneOf } : {}),
+        ...(o.literal ? { literal: true } : {}),
+        ...(o.check ? { check: o.check } : {}),
+      });
+  }
+}
+
+const envMap = (options: readonly EnvOption[]): MapSpec =>
+  map(Object.fromEntries(options.map((o) => [o.key, envSpec(o)])));
+
+const NOT_SUPPORTED = 'not supported by this implementation';
+
+export const CLOUD_CONFIG_SCHEMA: MapSpec = map(
+  {
+    hostname: str({ singleLine: true, check: hostname }),
+    ssh_authorized_keys: list(str({ check: sshKey })),
+    users: list(
+      map(
+        {
+          name: str({ singleLine: true, check: userName }),
+          passwd: str({ singleLine: true, check: passwordHash }),
+          ssh_authorized_keys: list(str({ check: sshKey })),
+          gecos: str({ singleLine: true, check: (v) => (v.includes(':') ? 'must not contain ":"' : undefined) }),
+          homedir: str({ singleLine: true, check: absolutePath }),
+          no_create_home: bool(),
+          primary_group: str({ singleLine: true, check: groupName }),
+          groups: list(str({ singleLine: true, check: groupName })),
+          no_user_group: bool(),
+          system: bool(),
+          no_log_init: bool(),
+          shell: str({ singleLine: true, check: absolutePath }),
+        },
+        {
+          required: ['name'],
+          ignored: {
+            coreos_ssh_import_github: `importing keys from GitHub is ${NOT_SUPPORTED}`,
+            coreos_ssh_import_github_users: `importing keys from GitHub is ${NOT_SUPPORTED}`,
+            coreos_ssh_import_url: `importing keys from a URL is ${NOT_SUPPORTED}`,
+          },
+        },
+      ),
+    ),
+    write_files: list(
+      map(
+        {
+          path: str({ singleLine: true, check: absoluteFilePath }),
+          content: { t: 'content' },
+          permissions: str({ literal: true, singleLine: true, check: octalMode }),
+          owner: str({ literal: true, singleLine: true, check: owner }),
+          encoding: str({ oneOf: ENCODINGS }),
+        },
+        { required: ['path'] },
+      ),
+    ),
+    coreos: map(
+      {
+        fleet: envMap(FLEET_OPTIONS),
+        etcd2: envMap(ETCD2_OPTIONS),
+        units: list(
+          map(
+            {
+              name: str({ singleLine: true, check: unitName }),
+              runtime: bool(),
+              enable: bool(),
+              content: str(),
+              command: str({ oneOf: UNIT_COMMANDS }),
+              mask: bool(),
+              drop_ins: list(
+                map({ name: str({ singleLine: true, check: dropInName }), content: str() }, { required: ['name'] }),
+              ),
+            },
+            { required: ['name'] },
+          ),
+        ),
+      },
+      {
+        ignored: {
+          etcd: `etcd 0.4 (coreos.etcd) is ${NOT_SUPPORTED}; use coreos.etcd2`,
+          flannel: `coreos.flannel is ${NOT_SUPPORTED}`,
+          locksmith: `coreos.locksmith is ${NOT_SUPPORTED}`,
+          oem: `coreos.oem is ${NOT_SUPPORTED}`,
+          update: `coreos.update is ${NOT_SUPPORTED}`,
+          write_files: 'write_files does not belong under coreos; put it at the top level',
+        },
+      },
+    ),
+  },
+  { ignored: { manage_etc_hosts: `manage_etc_hosts is ${NOT_SUPPORTED}` } },
+);

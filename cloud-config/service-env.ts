@@ -1,0 +1,170 @@
+/**
+ * `coreos.fleet` and `coreos.etcd2`: the option tables (name, type, environment variable, in coreos-cloudinit's
+ * order) and the rendering of the `20-cloudinit.conf` drop-in that carries them as `Environment=` lines.
+ */
+import { isIP } from 'node:net';
+import type { EnvValue } from './types.js';
+
+export type EnvKind = 'string' | 'bool' | 'int' | 'float';
+
+export interface EnvOption {
+  readonly key: string;
+  readonly env: string;
+  readonly kind: EnvKind;
+  /** Smallest allowed value for numbers. */
+  readonly min?: number;
+  /** Allowed values for strings. */
+  readonly oneOf?: readonly string[];
+  /** Take a plain YAML scalar's source text (`proxy: on` is the text "on", not a boolean). */
+  readonly literal?: boolean;
+  /** Shown as a warning when the option is used; the option is still written. */
+  readonly deprecated?: string;
+  /** Problem with a given string value: an error message, or `{ warning }`. */
+  readonly check?: (value: string) => string | { warning: string } | undefined;
+}
+
+const GO_DURATION = /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$/;
+
+function duration(v: string): string | undefined {
+  if (v === '0' || GO_DURATION.test(v)) return undefined;
+  return `${JSON.stringify(v)} is not a duration such as "30s" or "1m30s"`;
+}
+
+function absolutePath(v: string): string | undefined {
+  return v.startsWith('/') ? undefined : `${JSON.stringify(v)} is not an absolute path`;
+}
+
+function ipAddress(v: string): { warning: string } | undefined {
+  return isIP(v) !== 0 ? undefined : { warning: `${JSON.stringify(v)} is not an IP address` };
+}
+
+function metadata(v: string): { warning: string } | undefined {
+  const bad = v
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && !/^[^=]+=[^=]*$/.test(p));
+  return bad.length === 0 ? undefined : { warning: `pairs without "key=value" form are ignored by fleetd: ${bad.join(', ')}` };
+}
+
+function urlList(v: string): { warning: string } | undefined {
+  const bad = v
+    .split(',')
+    .map((p) => p.trim().replace(/^[["\s]+|[\]"\s]+$/g, ''))
+    .filter((p) => p !== '' && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(p));
+  return bad.length === 0 ? undefined : { warning: `not a URL: ${bad.join(', ')}` };
+}
+
+const fleet = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption> = {}): EnvOption & { key: K } => ({
+  ...extra,
+  key,
+  env: `FLEET_${key.toUpperCase()}`,
+  kind,
+});
+
+const etcd = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption> = {}): EnvOption & { key: K } => ({
+  ...extra,
+  key,
+  env: `ETCD_${key.toUpperCase()}`,
+  kind,
+});
+
+const FLEETD_IGNORES = 'deprecated: fleetd ignores it';
+
+export const FLEET_OPTIONS = [
+  fleet('agent_ttl', 'string', { check: duration }),
+  fleet('authorized_keys_file', 'string', { deprecated: FLEETD_IGNORES }),
+  fleet('disable_engine', 'bool'),
+  fleet('engine_reconcile_interval', 'float', { min: 0 }),
+  fleet('etcd_cafile', 'string', { check: absolutePath }),
+  fleet('etcd_certfile', 'string', { check: absolutePath }),
+  fleet('etcd_keyfile', 'string', { check: absolutePath }),
+  fleet('etcd_key_prefix', 'string'),
+  fleet('etcd_request_timeout', 'float', { min: 0 }),
+  fleet('etcd_servers', 'string', { check: urlList }),
+  fleet('etcd_username', 'string'),
+  fleet('etcd_password', 'string'),
+  fleet('metadata', 'string', { check: metadata }),
+  fleet('public_ip', 'string', { check: ipAddress }),
+  fleet('token_limit', 'int', { min: 1 }),
+  fleet('verbosity', 'int', { min: 0 }),
+  fleet('verify_units', 'bool', { deprecated: FLEETD_IGNORES }),
+  fleet('disable_watches', 'bool'),
+  fleet('units_directory', 'string', { check: absolutePath }),
+] as const;
+
+export const ETCD2_OPTIONS = [
+  etcd('advertise_client_urls', 'string', { check: urlList }),
+  etcd('ca_file', 'string', { deprecated: 'ca_file is obsoleted by trusted_ca_file and client_cert_auth' }),
+  etcd('cert_file', 'string'),
+  etcd('client_cert_auth', 'bool'),
+  etcd('cors', 'string'),
+  etcd('data_dir', 'string', { check: absolutePath }),
+  etcd('debug', 'bool'),
+  etcd('discovery', 'string', { check: urlList }),
+  etcd('discovery_fallback', 'string', { oneOf: ['exit', 'proxy'] }),
+  etcd('discovery_srv', 'string'),
+  etcd('discovery_proxy', 'string'),
+  etcd('election_timeout', 'int', { min: 0 }),
+  etcd('enable_pprof', 'bool'),
+  etcd('force_new_cluster', 'bool'),
+  etcd('heartbeat_interval', 'int', { min: 0 }),
+  etcd('initial_advertise_peer_urls', 'string', { check: urlList }),
+  etcd('initial_cluster', 'string'),
+  etcd('initial_cluster_state', 'string', { oneOf: ['new', 'existing'] }),
+  etcd('initial_cluster_token', 'string'),
+  etcd('key_file', 'string'),
+  etcd('listen_client_urls', 'string', { check: urlList }),
+  etcd('listen_peer_urls', 'string', { check: urlList }),
+  etcd('log_package_levels', 'string'),
+  etcd('max_snapshots', 'int', { min: 0 }),
+  etcd('max_wals', 'int', { min: 0 }),
+  etcd('name', 'string'),
+  etcd('peer_ca_file', 'string', {
+    deprecated: 'peer_ca_file is obsoleted by peer_trusted_ca_file and peer_client_cert_auth',
+  }),
+  etcd('peer_cert_file', 'string'),
+  etcd('peer_key_file', 'string'),
+  etcd('peer_client_cert_auth', 'bool'),
+  etcd('peer_trusted_ca_file', 'string'),
+  etcd('proxy', 'string', { oneOf: ['on', 'off', 'readonly'], literal: true }),
+  etcd('proxy_dial_timeout', 'int', { min: 0 }),
+  etcd('proxy_failure_wait', 'int', { min: 0 }),
+  etcd('proxy_read_timeout', 'int', { min: 0 }),
+  etcd('proxy_refresh_interval', 'int', { min: 0 }),
+  etcd('proxy_write_timeout', 'int', { min: 0 }),
+  etcd('snapshot_count', 'int', { min: 0 }),
+  etcd('strict_reconfig_check', 'bool'),
+  etcd('trusted_ca_file', 'string'),
+  etcd('wal_dir', 'string', { check: absolutePath }),
+] as const;
+
+export type FleetKey = (typeof FLEET_OPTIONS)[number]['key'];
+export type Etcd2Key = (typeof ETCD2_OPTIONS)[number]['key'];
+
+export const CLOUDINIT_DROP_IN = '20-cloudinit.conf';
+
+/** A value as systemd reads it inside `Environment="..."`: backslash, quote and `%` escaped. */
+export function quoteEnvironmentValue(v: string): string {
+  return v.replace(/[\\"]/g, (c) => `\\${c}`).replace(/%/g, '%%');
+}
+
+function isZero(v: EnvValue | undefined): boolean {
+  return v === undefined || v === '' || v === 0 || v === false;
+}
+
+/**
+ * The drop-in text for the given options in table order, one `Environment="VAR=value"` line per option that
+ * is set to a non-zero value; undefined when nothing is set (no drop-in is written then).
+ */
+export function renderEnvironmentDropIn(
+  options: readonly EnvOption[],
+  values: Readonly<Record<string, EnvValue | undefined>>,
+): string | undefined {
+  const lines: string[] = [];
+  for (const o of options) {
+    const v = values[o.key];
+    if (isZero(v)) continue;
+    lines.push(`Environment="${o.env}=${quoteEnvironmentValue(String(v))}"`);
+  }
+  return lines.length === 0 ? undefined : `[Service]\n${lines.join('\n')}\n`;
+}

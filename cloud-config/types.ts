@@ -1,0 +1,90 @@
+/** The typed result of parsing a valid `#cloud-config` document. Every item keeps its document path. */
+import type { FleetKey, Etcd2Key } from './service-env.js';
+
+export const UNIT_COMMANDS = [
+  'start',
+  'stop',
+  'restart',
+  'reload',
+  'try-restart',
+  'reload-or-restart',
+  'reload-or-try-restart',
+] as const;
+export type UnitCommand = (typeof UNIT_COMMANDS)[number];
+
+export const ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+b64', 'gz+base64', 'gzip+b64', 'gzip+base64'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+
+export type EnvValue = string | number | boolean;
+
+/** Options of `coreos.fleet`, by fleet's option name (underscored). */
+export type FleetConfig = Partial<Record<FleetKey, EnvValue>>;
+/** Options of `coreos.etcd2`, by option name (underscored). */
+export type Etcd2Config = Partial<Record<Etcd2Key, EnvValue>>;
+
+export interface DropIn {
+  readonly name: string;
+  readonly content: string;
+  /** e.g. `coreos.units[0].drop_ins[1]` */
+  readonly source: string;
+}
+
+export interface UnitConfig {
+  readonly name: string;
+  readonly runtime: boolean;
+  readonly enable: boolean;
+  readonly mask: boolean;
+  /** Unit file text; absent means the unit is assumed to exist already. */
+  readonly content?: string;
+  readonly command?: UnitCommand;
+  readonly dropIns: readonly DropIn[];
+  readonly source: string;
+}
+
+export interface WriteFileConfig {
+  /** Absolute path on the target system (before --root is prepended). */
+  readonly path: string;
+  /** Decoded bytes to write. */
+  readonly content: Buffer;
+  /** File mode, 0644 when not given. */
+  readonly mode: number;
+  /** `user`, `user:group`, `user:` or `:group` as given; absent means the writer's own ids. */
+  readonly owner?: string;
+  readonly source: string;
+}
+
+export interface UserConfig {
+  readonly name: string;
+  readonly passwd?: string;
+  readonly sshAuthorizedKeys: readonly string[];
+  readonly gecos?: string;
+  readonly homedir?: string;
+  readonly noCreateHome: boolean;
+  readonly primaryGroup?: string;
+  readonly groups: readonly string[];
+  readonly noUserGroup: boolean;
+  readonly system: boolean;
+  readonly noLogInit: boolean;
+  readonly shell?: string;
+  readonly source: string;
+}
+
+export interface CloudConfig {
+  readonly hostname?: string;
+  readonly sshAuthorizedKeys: readonly string[];
+  readonly users: readonly UserConfig[];
+  readonly writeFiles: readonly WriteFileConfig[];
+  readonly coreos: {
+    readonly fleet?: FleetConfig;
+    readonly etcd2?: Etcd2Config;
+    readonly units: readonly UnitConfig[];
+  };
+}
+
+/** Values for `$private_ipv4` and friends; a missing one is substituted by an empty string (with a warning). */
+export interface Substitutions {
+  readonly privateIpv4?: string;
+  readonly publicIpv4?: string;
+  readonly privateIpv6?: string;
+  readonly publicIpv6?: string;
+}
