@@ -1,3 +1,4 @@
+import { isRecoverableError } from 'etcd3';
 import { FleetError, errorMessage } from '../errors.js';
 
 /** Base of every error the registry throws on purpose. */
@@ -92,9 +93,15 @@ export class RegistryConflictError extends RegistryError {
 /** An etcd request failed (unreachable, timeout, permission...). The cause holds the etcd3 error. */
 export class EtcdRequestError extends RegistryError {
   override readonly name: string = 'EtcdRequestError';
+  /** True for failures worth retrying (etcd unreachable, timeout, leader change). */
+  readonly transient: boolean;
   constructor(what: string, cause: unknown) {
-    super(`etcd request failed while ${what}: ${errorMessage(cause)} (check that etcd is reachable at etcd_servers)`, {
-      cause,
-    });
+    const transient = cause instanceof Error && (isRecoverableError(cause) || 'isBrokenCircuitError' in cause);
+    super(
+      `etcd request failed while ${what}: ${errorMessage(cause)}` +
+        (transient ? ' (check that etcd is reachable at etcd_servers)' : ''),
+      { cause },
+    );
+    this.transient = transient;
   }
 }

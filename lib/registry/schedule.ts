@@ -5,8 +5,11 @@ import { cmp, op } from './etcd.js';
 import { checkHash, type Keyspace } from './keys.js';
 import type { ScheduleOp } from './types.js';
 
-/** etcd's default --max-txn-ops is 128; one nested transaction per schedule op. */
-export const MAX_OPS_PER_TXN = 128;
+/**
+ * etcd's default --max-txn-ops is 128 and a nested transaction's own ops count against what the outer one
+ * leaves (128 - outer ops); schedule ops have at most 4 compares, so 100 ops per transaction stay clear.
+ */
+export const MAX_OPS_PER_TXN = 100;
 
 function jobMatches(keys: Keyspace, name: string, hash: string, desiredState: string): ICompare[] {
   return [
