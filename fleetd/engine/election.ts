@@ -31,6 +31,7 @@ export class Election extends EventEmitter<ElectionEvents> {
   private stopped = false;
   private wake: (() => void) | undefined;
   private knownLeader: string | undefined;
+  private resignTerm: (() => void) | undefined;
   private onStop: () => void = () => undefined;
   private readonly stopSignal = new Promise<void>((resolve) => {
     this.onStop = resolve;
@@ -105,11 +106,22 @@ export class Election extends EventEmitter<ElectionEvents> {
     await this.ensureWatch();
     const lease = this.client.lease(Math.max(1, Math.ceil(this.ttlSeconds)), { autoKeepAlive: true });
     this.lease = lease;
+    let lastRenewal = Date.now();
+    let watchdog: NodeJS.Timeout | undefined;
     const lost = new Promise<string>((resolve) => {
       lease.on('lost', (err) => resolve(`lease lost: ${err.message}`));
+      lease.on('keepaliveSucceeded', () => {
+        lastRenewal = Date.now();
+      });
+      // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
+      watchdog = setInterval(() => {
+        if (Date.now() - lastRenewal > this.ttlSeconds * 1000) resolve('lease not renewed within its TTL');
+      }, 250);
     });
     const leaseId = await lease.grant();
+    lastRenewal = Date.now();
     const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
+    let revoke = false;
     try {
       while (!this.stopped) {
         const res = await this.client
@@ -123,8 +135,13 @@ export class Election extends EventEmitter<ElectionEvents> {
           this.noteLeader(this.machineId);
           log.info('elected engine leader', { fence: this.fence.createRevision });
           this.emit('elected', this.fence);
-          const reason = await Promise.race([lost, this.untilStopped()]);
+          const resigned = new Promise<string>((resolve) => {
+            this.resignTerm = () => resolve('resigned');
+          });
+          const reason = await Promise.race([lost, this.untilStopped(), resigned]);
+          this.resignTerm = undefined;
           this.fence = undefined;
+          revoke = reason === 'resigned';
           if (!this.stopped) {
             log.warn('engine leadership lost', { reason });
             this.emit('deposed', reason);
@@ -143,8 +160,9 @@ export class Election extends EventEmitter<ElectionEvents> {
         })]);
       }
     } finally {
+      clearInterval(watchdog);
       this.lease = undefined;
-      if (this.stopped) await lease.revoke().catch(() => undefined);
+      if (this.stopped || revoke) await lease.revoke().catch(() => undefined);
       else lease.release();
     }
   }
@@ -187,6 +205,11 @@ export class Election extends EventEmitter<ElectionEvents> {
         resolve();
       };
     });
+  }
+
+  /** Gives up the current term (revoking its lease) and campaigns again, e.g. after a fenced write failed. */
+  resign(): void {
+    this.resignTerm?.();
   }
 
   /** Steps down (revoking the lease so a successor takes over at once) and stops campaigning. */

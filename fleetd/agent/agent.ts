@@ -1,0 +1,249 @@
+/**
+ * The agent: runs on every machine, watches only this machine's schedule (and the small set of global units),
+ * makes systemd match it, and publishes unit states from systemd's signals.
+ * It never stops a unit because etcd is slow or gone: it acts only on schedules it has actually read.
+ */
+import type {
+  GlobalUnitEntry, MachinePresence, Registry, ScheduleEntry, UnitState, WatchHandle,
+} from '../../lib/registry/index.js';
+import { globalUnitsFor, type SchedUnit } from '../../lib/schedule/index.js';
+import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
+import { logger } from '../../lib/log.js';
+import { errorMessage } from '../../lib/errors.js';
+import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
+import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
+import { RequirementsCache } from '../requirements-cache.js';
+
+const log = logger('agent');
+
+export interface AgentOptions {
+  registry: Registry;
+  presence: MachinePresence;
+  manager: UnitManager;
+  /** this machine's metadata as the cluster sees it (config merged with API overrides) */
+  metadata: () => Readonly<Record<string, string>>;
+  /** safety-net reconcile period; watches drive the agent otherwise */
+  reconcileIntervalMs: number;
+}
+
+export interface AgentStats {
+  reconciles: number;
+  tasks: number;
+  taskFailures: number;
+}
+
+export class Agent {
+  readonly stats: AgentStats = { reconciles: 0, tasks: 0, taskFailures: 0 };
+  private scheduled: ReadonlyMap<string, ScheduleEntry> | undefined;
+  private globals: ReadonlyMap<string, GlobalUnitEntry> | undefined;
+  private readonly current = new Map<string, CurrentUnit>();
+  private readonly runtime = new Map<string, UnitRuntimeState>();
+  private readonly published = new Map<string, string>();
+  private readonly requirements: RequirementsCache;
+  private watches: WatchHandle[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.requirements = new RequirementsCache(opts.registry);
+  }
+
+  get machineId(): string {
+    return this.opts.presence.machineId;
+  }
+
+  /** Units this agent has loaded, with what it did to them. */
+  units(): ReadonlyMap<string, CurrentUnit> {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    const { manager, registry } = this.opts;
+    manager.on('state', (name, state) => {
+      if (state) this.runtime.set(name, state);
+      else this.runtime.delete(name);
+      void this.publish(name);
+    });
+    for (const u of (await manager.inventory()).values()) {
+      this.current.set(u.name, { name: u.name, hash: u.hash, state: u.running ? 'launched' : 'loaded' });
+      await this.refreshRuntime(u.name);
+    }
+    this.watches.push(
+      await registry.watchSchedule(this.machineId, (snapshot) => {
+        this.scheduled = new Map(snapshot);
+        this.trigger();
+      }),
+      await registry.watchGlobalUnits((snapshot) => {
+        this.globals = new Map(snapshot);
+        this.trigger();
+      }),
+    );
+    this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs);
+    this.trigger();
+  }
+
+  /** Stops watching. With `unloadAll`, first stops and removes every unit (fleet's behaviour on SIGTERM). */
+  async stop(opts: { unloadAll: boolean }): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+    this.watches = [];
+    await this.running;
+    if (opts.unloadAll) {
+      await this.runTasks(agentTasks(new Map(), this.current));
+    }
+  }
+
+  /** Publish every state again, e.g. after the machine re-registered with a new lease. */
+  async republish(): Promise<void> {
+    this.published.clear();
+    await Promise.all([...this.current.keys()].map((n) => this.publish(n)));
+  }
+
+  trigger(): void {
+    this.dirty = true;
+    if (this.running || this.stopped) return;
+    this.running = (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        await this.reconcile().catch((err: unknown) => {
+          log.warn('agent reconcile failed; will retry', { err: errorMessage(err) });
+          setTimeout(() => this.trigger(), 1000).unref();
+        });
+      }
+      this.running = undefined;
+    })();
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.scheduled === undefined || this.globals === undefined) return;
+    this.stats.reconciles++;
+    const desired = new Map<string, DesiredUnit>();
+    for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
+    for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
+    await this.runTasks(agentTasks(desired, this.current), desired);
+  }
+
+  private async globalUnitsHere(
+    scheduled: ReadonlyMap<string, ScheduleEntry>,
+    globals: ReadonlyMap<string, GlobalUnitEntry>,
+  ): Promise<DesiredUnit[]> {
+    if (globals.size === 0) return [];
+    const all = [...globals.values(), ...scheduled.values()];
+    await this.requirements.ensure(all);
+    this.requirements.retain(all);
+    const candidates: SchedUnit[] = [];
+    for (const g of globals.values()) {
+      const r = this.requirements.lookup(g.name, g.hash);
+      if (r.ok) candidates.push({ name: g.name, hash: g.hash, desiredState: g.desiredState, requirements: r.requirements });
+      else log.warn('global unit cannot be used', { unit: g.name, reason: r.reason });
+    }
+    const others = [...scheduled.values()].map((e) => {
+      const r = this.requirements.lookup(e.name, e.hash);
+      return { name: e.name, requirements: r.ok ? r.requirements : NO_REQUIREMENTS };
+    });
+    const machine = { id: this.machineId, metadata: this.opts.metadata() };
+    const placement = globalUnitsFor(machine, candidates, others);
+    const byName = new Map(candidates.map((c) => [c.name, c]));
+    const out: DesiredUnit[] = [];
+    for (const name of placement.run) {
+      const c = byName.get(name);
+      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState });
+    }
+    return out;
+  }
+
+  private async runTasks(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
+    const failed = new Set<string>();
+    for (const task of tasks) {
+      if (task.unit !== undefined && failed.has(task.unit)) continue;
+      this.stats.tasks++;
+      try {
+        await this.runTask(task, desired);
+        log.info('agent completed task', { type: task.kind, unit: task.unit, reason: task.reason });
+      } catch (err) {
+        this.stats.taskFailures++;
+        if (task.unit !== undefined) failed.add(task.unit);
+        log.warn('agent task failed', { type: task.kind, unit: task.unit, err: errorMessage(err) });
+      }
+    }
+    if (failed.size > 0) setTimeout(() => this.trigger(), 2000).unref();
+  }
+
+  private async runTask(task: Task, desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
+    const { manager } = this.opts;
+    if (task.kind === 'reload') return manager.reload();
+    const name = task.unit!;
+    switch (task.kind) {
+      case 'unload':
+        await manager.unload(name);
+        this.current.delete(name);
+        this.runtime.delete(name);
+        this.published.delete(name);
+        await this.opts.registry.deleteUnitState(this.opts.presence, name).catch((err: unknown) =>
+          log.debug('could not delete unit state', { unit: name, err: errorMessage(err) }),
+        );
+        return;
+      case 'load': {
+        const want = desired?.get(name);
+        if (!want) return;
+        const text = await this.opts.registry.getUnitText(want.hash);
+        if (text === undefined) throw new Error(`contents ${want.hash.slice(0, 7)} of ${name} are missing from the registry`);
+        await manager.load(name, text);
+        this.current.set(name, { name, hash: want.hash, state: 'loaded' });
+        await this.refreshRuntime(name);
+        return;
+      }
+      case 'start':
+        await manager.start(name);
+        this.setState(name, 'launched');
+        return;
+      case 'stop':
+        await manager.stop(name);
+        this.setState(name, 'loaded');
+        return;
+    }
+  }
+
+  private setState(name: string, state: AgentState): void {
+    const cur = this.current.get(name);
+    if (!cur) return;
+    this.current.set(name, { ...cur, state });
+    void this.publish(name);
+  }
+
+  private async refreshRuntime(name: string): Promise<void> {
+    try {
+      this.runtime.set(name, await this.opts.manager.readState(name));
+    } catch (err) {
+      log.debug('could not read unit state', { unit: name, err: errorMessage(err) });
+    }
+    await this.publish(name);
+  }
+
+  private async publish(name: string): Promise<void> {
+    const cur = this.current.get(name);
+    const rt = this.runtime.get(name);
+    if (!cur || !rt) return;
+    const state: UnitState = {
+      name,
+      machineId: this.machineId,
+      hash: cur.hash,
+      loadState: rt.loadState,
+      activeState: rt.activeState,
+      subState: rt.subState,
+      agentState: cur.state,
+    };
+    const fingerprint = JSON.stringify(state);
+    if (this.published.get(name) === fingerprint) return;
+    this.published.set(name, fingerprint);
+    try {
+      await this.opts.registry.publishUnitState(this.opts.presence, state);
+    } catch (err) {
+      this.published.delete(name);
+      log.debug('could not publish unit state', { unit: name, err: errorMessage(err) });
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/** The agent's UnitManager on systemd: unit files in units_directory, everything else over D-Bus. */
+import { EventEmitter } from 'node:events';
+import { connectSystemd, type SystemdClient } from '../../lib/systemd/index.js';
+import { parseUnitFile, hasSection } from '../../lib/unit/index.js';
+import { logger } from '../../lib/log.js';
+import { UnitDirectory } from './unit-directory.js';
+import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
+
+const log = logger('agent.systemd');
+const RUNNING = new Set(['active', 'activating', 'reloading']);
+
+export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
+  private constructor(
+    private readonly systemd: SystemdClient,
+    private readonly dir: UnitDirectory,
+  ) {
+    super();
+    systemd.on('unitStateChanged', (ev) => this.emit('state', ev.unit, ev.state));
+    systemd.on('disconnected', (err) => this.emit('disconnected', err));
+  }
+
+  static async connect(unitsDirectory: string, busAddress?: string): Promise<SystemdUnitManager> {
+    const systemd = await connectSystemd(busAddress);
+    await systemd.subscribe();
+    return new SystemdUnitManager(systemd, new UnitDirectory(unitsDirectory));
+  }
+
+  async inventory(): Promise<Map<string, InstalledUnit>> {
+    const files = await this.dir.list();
+    const out = new Map<string, InstalledUnit>();
+    if (files.size === 0) return out;
+    const states = await this.systemd.listUnitsByNames([...files.keys()]);
+    const running = new Set(states.filter((s) => RUNNING.has(s.activeState)).map((s) => s.name));
+    for (const f of files.values()) out.set(f.name, { name: f.name, hash: f.hash, running: running.has(f.name) });
+    await this.systemd.watchUnits(files.keys());
+    return out;
+  }
+
+  async load(name: string, text: string): Promise<void> {
+    const path = await this.dir.write(name, text);
+    await this.systemd.linkUnitFiles([path], true, true);
+    if (hasSection(parseUnitFile(text, name), 'Install')) {
+      try {
+        await this.systemd.enableUnitFiles([path], true, true);
+      } catch (err) {
+        await this.dir.remove(name);
+        throw err;
+      }
+    }
+    await this.systemd.watchUnits([name]);
+  }
+
+  async unload(name: string): Promise<void> {
+    await this.systemd.stopUnit(name, { mode: 'replace', wait: true });
+    this.systemd.unwatchUnits([name]);
+    await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
+    await this.systemd.resetFailedUnit(name).catch(() => undefined);
+    await this.dir.remove(name);
+    this.emit('state', name, undefined);
+  }
+
+  async reload(): Promise<void> {
+    await this.systemd.reload();
+  }
+
+  async start(name: string): Promise<void> {
+    await this.systemd.startUnit(name, { mode: 'replace' });
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.systemd.stopUnit(name, { mode: 'replace' });
+  }
+
+  async readState(name: string): Promise<UnitRuntimeState> {
+    return this.systemd.getUnitState(name);
+  }
+
+  async close(): Promise<void> {
+    await this.systemd.close();
+  }
+}

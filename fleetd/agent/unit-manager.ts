@@ -1,0 +1,41 @@
+/**
+ * What the agent needs from the machine's service manager. systemd implements it over D-Bus; the benchmark's
+ * hollow machines implement it in memory so the real agent code can be measured at scale.
+ */
+import type { EventEmitter } from 'node:events';
+
+export interface UnitRuntimeState {
+  readonly loadState: string;
+  readonly activeState: string;
+  readonly subState: string;
+}
+
+export interface InstalledUnit {
+  readonly name: string;
+  readonly hash: string;
+  /** systemd runs it (active, activating, reloading) */
+  readonly running: boolean;
+}
+
+export interface UnitManagerEvents {
+  /** a tracked unit's state changed; undefined when it is no longer tracked */
+  state: [string, UnitRuntimeState | undefined];
+  /** the connection to the service manager is gone */
+  disconnected: [Error | undefined];
+}
+
+export interface UnitManager extends EventEmitter<UnitManagerEvents> {
+  /** unit files this agent wrote earlier (e.g. before a restart), with whether they run */
+  inventory(): Promise<Map<string, InstalledUnit>>;
+  /** write the file, link it at runtime, enable it when it has [Install]; start tracking its state */
+  load(name: string, text: string): Promise<void>;
+  /** stop (waiting for it), disable, reset-failed, delete the file; stop tracking */
+  unload(name: string): Promise<void>;
+  /** one daemon reload */
+  reload(): Promise<void>;
+  start(name: string): Promise<void>;
+  stop(name: string): Promise<void>;
+  /** current state of a tracked unit, read now */
+  readState(name: string): Promise<UnitRuntimeState>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,160 @@
+/**
+ * What the API needs from the cluster, in API entities, and its implementation over lib/registry. fleetctl's
+ * etcd driver uses the same adapter, so both drivers derive units and states identically.
+ */
+import type { Registry, UnitRecord } from '../../lib/registry/index.js';
+import { UnitNotFoundError } from '../../lib/registry/index.js';
+import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
+import { loadUnitFile, parseRequirements, parseUnitFile } from '../../lib/unit/index.js';
+import type { DesiredState, Requirements, UnitOption } from '../../lib/unit/types.js';
+import { NO_REQUIREMENTS } from '../../lib/unit/types.js';
+import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
+
+export interface StateFilter {
+  machineID?: string;
+  unitName?: string;
+}
+
+export interface FleetBackend {
+  /** Sorted by name. */
+  listUnits(): Promise<ApiUnit[]>;
+  getUnit(name: string): Promise<ApiUnit | undefined>;
+  /**
+   * Creates or replaces a unit. Validates name and options (lib/unit: UnitNameError, UnitFileError,
+   * RequirementsError). Returns false when an existing unit was replaced.
+   */
+  putUnit(name: string, options: readonly ApiUnitOption[], desiredState: DesiredState): Promise<boolean>;
+  /** Throws UnitNotFoundError. */
+  setDesiredState(name: string, state: DesiredState): Promise<void>;
+  /** False when there was no such unit. */
+  destroyUnit(name: string): Promise<boolean>;
+  /** Sorted by unit name, then machine id. */
+  listUnitStates(filter?: StateFilter): Promise<ApiUnitState[]>;
+  /** Live machines sorted by id. */
+  listMachines(): Promise<ApiMachine[]>;
+  /** null removes the key. */
+  setMachineMetadata(machineId: string, key: string, value: string | null): Promise<void>;
+  /** The scheduler's view: every unit with its requirements, live machines, current placements. */
+  clusterState(): Promise<ClusterState>;
+}
+
+/** Parses a stored unit's requirements; a unit stored before a rule existed must not break listings. */
+export function requirementsOf(name: string, options: readonly UnitOption[]): Requirements {
+  try {
+    return parseRequirements({ options }, name).requirements;
+  } catch {
+    const g = options.filter((o) => o.section === 'X-Fleet' && o.name === 'Global').pop();
+    return { ...NO_REQUIREMENTS, global: g !== undefined && /^(1|t|true|y|yes|on)$/i.test(g.value) };
+  }
+}
+
+export function isGlobalOptions(name: string, options: readonly UnitOption[]): boolean {
+  return requirementsOf(name, options).global;
+}
+
+const PARSED_CACHE_LIMIT = 4096;
+
+export class RegistryBackend implements FleetBackend {
+  private readonly parsed = new Map<string, ApiUnitOption[]>();
+
+  constructor(
+    readonly registry: Registry,
+    /** Wraps each registry call (metrics); identity by default. */
+    private readonly around: <T>(op: string, fn: () => Promise<T>) => Promise<T> = (_op, fn) => fn(),
+  ) {}
+
+  private optionsOf(r: UnitRecord): ApiUnitOption[] {
+    let opts = this.parsed.get(r.hash);
+    if (!opts) {
+      opts = parseUnitFile(r.text, `unit ${r.name} (${r.hash.slice(0, 7)})`).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
+      if (this.parsed.size >= PARSED_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
+      this.parsed.set(r.hash, opts);
+    }
+    return opts;
+  }
+
+  private toApi(r: UnitRecord): ApiUnit {
+    const u: ApiUnit = { name: r.name, options: this.optionsOf(r), desiredState: r.desiredState };
+    if (!r.global) {
+      u.currentState = r.currentState;
+      if (r.machineId) u.machineID = r.machineId;
+    }
+    return u;
+  }
+
+  async listUnits(): Promise<ApiUnit[]> {
+    const all = await this.around('get_all', () => this.registry.listUnits());
+    return all.map((r) => this.toApi(r));
+  }
+
+  async getUnit(name: string): Promise<ApiUnit | undefined> {
+    const r = await this.around('get', () => this.registry.getUnit(name));
+    return r ? this.toApi(r) : undefined;
+  }
+
+  async putUnit(name: string, options: readonly ApiUnitOption[], desiredState: DesiredState): Promise<boolean> {
+    const loaded = loadUnitFile(name, { options: options.map((o) => ({ section: o.section, name: o.name, value: o.value })) });
+    const res = await this.around('set', () =>
+      this.registry.createUnit({
+        name,
+        text: loaded.text,
+        hash: loaded.hash,
+        desiredState,
+        global: loaded.requirements.global,
+      }),
+    );
+    return res.created;
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    await this.around('set', () => this.registry.setDesiredState(name, state));
+  }
+
+  async destroyUnit(name: string): Promise<boolean> {
+    try {
+      await this.around('delete', () => this.registry.destroyUnit(name));
+      return true;
+    } catch (err) {
+      if (err instanceof UnitNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async listUnitStates(filter: StateFilter = {}): Promise<ApiUnitState[]> {
+    const f: { machineId?: string; unitName?: string } = {};
+    if (filter.machineID) f.machineId = filter.machineID;
+    if (filter.unitName) f.unitName = filter.unitName;
+    const states = await this.around('get_all', () => this.registry.listUnitStates(f));
+    return states.map((s) => ({
+      name: s.name,
+      hash: s.hash,
+      machineID: s.machineId,
+      systemdLoadState: s.loadState,
+      systemdActiveState: s.activeState,
+      systemdSubState: s.subState,
+    }));
+  }
+
+  async listMachines(): Promise<ApiMachine[]> {
+    const ms = await this.around('get_all', () => this.registry.listMachines());
+    return ms.map((m) => ({ id: m.id, primaryIP: m.publicIP, metadata: { ...m.metadata } }));
+  }
+
+  async setMachineMetadata(machineId: string, key: string, value: string | null): Promise<void> {
+    await this.around('set', () => this.registry.setMachineMetadata(machineId, key, value));
+  }
+
+  async clusterState(): Promise<ClusterState> {
+    const [units, machines] = await Promise.all([
+      this.around('get_all', () => this.registry.listUnits()),
+      this.around('get_all', () => this.registry.listMachines()),
+    ]);
+    const sched: SchedUnit[] = [];
+    const schedule: Record<string, string> = {};
+    for (const r of units) {
+      sched.push({ name: r.name, hash: r.hash, desiredState: r.desiredState, requirements: requirementsOf(r.name, this.optionsOf(r)) });
+      if (!r.global && r.machineId) schedule[r.name] = r.machineId;
+    }
+    return { units: sched, machines: machines.map((m) => ({ id: m.id, metadata: { ...m.metadata } })), schedule };
+  }
+}

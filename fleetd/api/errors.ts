@@ -1,0 +1,12 @@
+import { FleetError } from '../../lib/errors.js';
+
+/** An error with the HTTP status and message the API answers with. */
+export class ApiError extends FleetError {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

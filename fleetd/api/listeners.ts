@@ -1,0 +1,145 @@
+/**
+ * Where the API listens: systemd socket activation (LISTEN_FDS/LISTEN_PID, fds from 3) if present, else the
+ * unix socket api_socket (a stale socket file is removed first) and the TCP address api_listen.
+ */
+import net from 'node:net';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { FleetError } from '../../lib/errors.js';
+
+export class ListenError extends FleetError {
+  override readonly name = 'ListenError';
+}
+
+export interface Listener {
+  readonly server: net.Server;
+  readonly kind: 'unix' | 'tcp';
+  /** Socket path, or host:port actually bound (port 0 resolved). */
+  readonly address: string;
+  /** True for sockets handed over by systemd (never unlinked by us). */
+  readonly activated: boolean;
+}
+
+export const SD_LISTEN_FDS_START = 3;
+
+/** The fds systemd passed to this process, per sd_listen_fds(3); empty when none or meant for another pid. */
+export function activationFds(env: NodeJS.ProcessEnv, pid = process.pid): number[] {
+  const n = Number(env.LISTEN_FDS ?? '');
+  if (!Number.isInteger(n) || n <= 0) return [];
+  if (env.LISTEN_PID !== undefined && env.LISTEN_PID !== '' && Number(env.LISTEN_PID) !== pid) return [];
+  return Array.from({ length: n }, (_, i) => SD_LISTEN_FDS_START + i);
+}
+
+function describeAddress(server: net.Server): { kind: 'unix' | 'tcp'; address: string } {
+  const a = server.address();
+  if (typeof a === 'string') return { kind: 'unix', address: a };
+  if (a === null) return { kind: 'unix', address: '' };
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return { kind: 'tcp', address: `${host}:${a.port}` };
+}
+
+function listenOn(server: net.Server, arg: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(arg, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function listenFd(fd: number, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
+  const server = net.createServer({ pauseOnConnect: false });
+  try {
+    await listenOn(server, { fd } as net.ListenOptions);
+  } catch (err) {
+    throw new ListenError(`cannot serve the API on socket-activated fd ${fd}: ${(err as Error).message}`);
+  }
+  const d = describeAddress(server);
+  const l: Listener = { server, kind: d.kind, address: d.address || `fd:${fd}`, activated: true };
+  server.on('connection', (s) => onConnection(s, l));
+  return l;
+}
+
+/** Removes a socket file nobody answers on; refuses to touch anything else. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new ListenError(`cannot inspect API socket path ${path}: ${(err as Error).message}`);
+  }
+  if (!st.isSocket()) throw new ListenError(`API socket path ${path} exists and is not a socket; remove it or set api_socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.createConnection({ path });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new ListenError(`another process is serving on ${path} (is another fleetd running?)`);
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    throw new ListenError(`cannot remove stale API socket ${path}: ${(err as Error).message}`);
+  }
+}
+
+export async function listenUnix(path: string, mode: number, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
+  await clearStaleSocket(path);
+  const server = net.createServer();
+  try {
+    await listenOn(server, { path });
+  } catch (err) {
+    throw new ListenError(`cannot listen on API socket ${path}: ${(err as Error).message}`);
+  }
+  try {
+    chmodSync(path, mode);
+  } catch (err) {
+    server.close();
+    throw new ListenError(`cannot set mode ${mode.toString(8)} on API socket ${path}: ${(err as Error).message}`);
+  }
+  const l: Listener = { server, kind: 'unix', address: path, activated: false };
+  server.on('connection', (s) => onConnection(s, l));
+  return l;
+}
+
+/** `host:port`, `[v6]:port` or `:port` (all interfaces). */
+export function parseHostPort(spec: string): { host: string | undefined; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(spec);
+  if (!m) throw new ListenError(`api_listen ${JSON.stringify(spec)} is not host:port`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new ListenError(`api_listen ${JSON.stringify(spec)}: port out of range`);
+  const host = m[1] ?? (m[2] === '' ? undefined : m[2]);
+  return { host, port };
+}
+
+export async function listenTcp(spec: string, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
+  const { host, port } = parseHostPort(spec);
+  const server = net.createServer();
+  try {
+    await listenOn(server, { host, port });
+  } catch (err) {
+    throw new ListenError(`cannot listen on api_listen ${spec}: ${(err as Error).message}`);
+  }
+  const l: Listener = { server, ...describeAddress(server), activated: false };
+  server.on('connection', (s) => onConnection(s, l));
+  return l;
+}
+
+export function closeListener(l: Listener): Promise<void> {
+  return new Promise((resolve) => {
+    l.server.close(() => {
+      if (l.kind === 'unix' && !l.activated) {
+        try {
+          unlinkSync(l.address);
+        } catch {
+          // already gone
+        }
+      }
+      resolve();
+    });
+  });
+}

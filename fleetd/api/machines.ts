@@ -1,0 +1,58 @@
+/** `/machines`: live machines, and PATCH of their metadata (fleet's JSON-Patch-like ops). */
+import type { Ctx } from './context.js';
+import { ApiError } from './errors.js';
+import { isObject, readJson, sendEmpty, sendJson } from './http.js';
+import { paginate, requestPageToken } from './pagination.js';
+import type { MachinePage } from './schema.js';
+
+const METADATA_PATH = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
+
+export async function listMachines(c: Ctx): Promise<void> {
+  const tok = requestPageToken(c.query, c.tokenLimit);
+  const { items, next } = paginate(await c.backend.listMachines(), tok);
+  const page: MachinePage = {};
+  if (items.length > 0) page.machines = items;
+  if (next) page.nextPageToken = next;
+  sendJson(c.res, 200, page);
+}
+
+interface MetadataOp {
+  op: 'add' | 'remove' | 'replace';
+  machineId: string;
+  key: string;
+  value: string;
+}
+
+/** `value` as fleet's struct reads it (`{"value": "x"}`) or as its docs show it (`"x"`). */
+function opValue(v: unknown, i: number): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (isObject(v)) {
+    const inner = v.value;
+    if (inner === undefined || inner === null) return '';
+    if (typeof inner === 'string') return inner;
+  }
+  throw new ApiError(400, `invalid value in op ${i}: expected a string or {"value": "<string>"}`);
+}
+
+function decodeOps(raw: unknown): MetadataOp[] {
+  if (!Array.isArray(raw)) throw new ApiError(400, 'unable to decode body: expected a JSON array of {"op", "path", "value"} operations');
+  return raw.map((o: unknown, i: number): MetadataOp => {
+    if (!isObject(o)) throw new ApiError(400, `unable to decode body: operation ${i} is not an object`);
+    const op = o.op;
+    if (op !== 'add' && op !== 'remove' && op !== 'replace') throw new ApiError(400, 'invalid op: expect add, remove, or replace');
+    const m = typeof o.path === 'string' ? METADATA_PATH.exec(o.path) : null;
+    if (!m) throw new ApiError(400, 'machine metadata path invalid');
+    const value = opValue(o.value, i);
+    if (op !== 'remove' && value === '') throw new ApiError(400, 'invalid value: add and replace require a value');
+    return { op, machineId: m[1]!, key: m[2]!, value };
+  });
+}
+
+export async function patchMachines(c: Ctx): Promise<void> {
+  const ops = decodeOps(await readJson(c.req));
+  for (const o of ops) {
+    await c.backend.setMachineMetadata(o.machineId, o.key, o.op === 'remove' ? null : o.value);
+  }
+  sendEmpty(c.res, 204);
+}

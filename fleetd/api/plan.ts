@@ -1,0 +1,74 @@
+/** `POST /plan`: a dry run of the scheduler with the given units added to the current cluster state. */
+import { explain, plan, type ClusterState, type SchedUnit } from '../../lib/schedule/index.js';
+import { loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
+import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
+import type { Ctx } from './context.js';
+import { ApiError } from './errors.js';
+import { isObject, readJson, requireJsonContentType, sendJson } from './http.js';
+import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from './schema.js';
+
+const MAX_PLAN_UNITS = 10000;
+
+function decodeRequest(raw: unknown): PlanUnitRequest[] {
+  if (!isObject(raw) || !Array.isArray(raw.units)) throw new ApiError(400, 'unable to decode body: expected {"units": [{"name", "options", "desiredState"}]}');
+  if (raw.units.length === 0) throw new ApiError(400, 'no units to plan');
+  if (raw.units.length > MAX_PLAN_UNITS) throw new ApiError(400, `too many units to plan at once (limit ${MAX_PLAN_UNITS})`);
+  const seen = new Set<string>();
+  return raw.units.map((u: unknown, i: number): PlanUnitRequest => {
+    if (!isObject(u) || typeof u.name !== 'string') throw new ApiError(400, `units[${i}]: expected an object with a string "name"`);
+    try {
+      validateUnitName(u.name);
+    } catch (err) {
+      throw new ApiError(400, `units[${i}]: ${(err as Error).message}`);
+    }
+    if (seen.has(u.name)) throw new ApiError(400, `units[${i}]: ${u.name} is listed twice`);
+    seen.add(u.name);
+    const out: PlanUnitRequest = { name: u.name };
+    if (u.options !== undefined && u.options !== null) {
+      if (!Array.isArray(u.options)) throw new ApiError(400, `units[${i}].options must be an array of {section, name, value}`);
+      out.options = u.options.map((o: unknown, j: number): ApiUnitOption => {
+        if (!isObject(o) || typeof o.section !== 'string' || typeof o.name !== 'string' || typeof o.value !== 'string') {
+          throw new ApiError(400, `units[${i}].options[${j}] must be {"section": string, "name": string, "value": string}`);
+        }
+        return { section: o.section, name: o.name, value: o.value };
+      });
+    }
+    if (u.desiredState !== undefined && u.desiredState !== null) {
+      if (typeof u.desiredState !== 'string' || !(DESIRED_STATES as readonly string[]).includes(u.desiredState)) {
+        throw new ApiError(400, `units[${i}]: invalid desiredState ${JSON.stringify(u.desiredState)}: expected one of ${DESIRED_STATES.join(', ')}`);
+      }
+      out.desiredState = u.desiredState as DesiredState;
+    }
+    return out;
+  });
+}
+
+/**
+ * The scheduler's answer with `requested` added to (or replacing units of) `state`. Throws ApiError 404 for a
+ * unit given without options that is not stored, and lib/unit errors for invalid options.
+ */
+export function planWith(state: ClusterState, requested: readonly PlanUnitRequest[]): PlanResponse {
+  const units = new Map(state.units.map((u) => [u.name, u]));
+  for (const r of requested) {
+    const desiredState = r.desiredState ?? 'launched';
+    let unit: SchedUnit;
+    if (r.options && r.options.length > 0) {
+      const loaded = loadUnitFile(r.name, { options: r.options });
+      unit = { name: r.name, hash: loaded.hash, desiredState, requirements: loaded.requirements };
+    } else {
+      const stored = units.get(r.name);
+      if (!stored) throw new ApiError(404, `unit ${r.name} does not exist and no options were given`);
+      unit = { ...stored, desiredState };
+    }
+    units.set(r.name, unit);
+  }
+  const next: ClusterState = { ...state, units: [...units.values()] };
+  const p = plan(next);
+  return { units: requested.map((r) => explain(r.name, next)), ops: [...p.ops], pending: [...p.pending] };
+}
+
+export async function postPlan(c: Ctx): Promise<void> {
+  requireJsonContentType(c.req);
+  const requested = decodeRequest(await readJson(c.req));
+  sendJson(c.res, 200, planWith(await c.backend.clusterState(), requested));
+}

@@ -1,0 +1,85 @@
+/**
+ * The JSON entities of fleet's HTTP API v1 (fleet-semantics §5), shared by fleetd's API server and fleetctl.
+ * Every field is optional on the wire (fleet marshals them omitempty); absent means empty.
+ */
+import type { Explanation, Op, PendingUnit } from '../../lib/schedule/index.js';
+import type { DesiredState } from '../../lib/unit/types.js';
+
+export interface ApiUnitOption {
+  section: string;
+  name: string;
+  value: string;
+}
+
+export interface ApiUnit {
+  name: string;
+  options: ApiUnitOption[];
+  desiredState?: DesiredState;
+  /** Derived (§4.1); absent for global units and units nobody scheduled. */
+  currentState?: DesiredState;
+  /** Machine the engine scheduled the unit to; absent for global or unscheduled units. */
+  machineID?: string;
+}
+
+export interface ApiUnitState {
+  name: string;
+  hash?: string;
+  machineID?: string;
+  systemdLoadState?: string;
+  systemdActiveState?: string;
+  systemdSubState?: string;
+}
+
+export interface ApiMachine {
+  id: string;
+  primaryIP?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface UnitPage {
+  units?: ApiUnit[];
+  nextPageToken?: string;
+}
+
+export interface UnitStatePage {
+  states?: ApiUnitState[];
+  nextPageToken?: string;
+}
+
+export interface MachinePage {
+  machines?: ApiMachine[];
+  nextPageToken?: string;
+}
+
+export interface ApiErrorBody {
+  error: { code: number; message: string };
+}
+
+/** One unit of a `POST /fleet/v1/plan` request: a unit as it would be submitted. */
+export interface PlanUnitRequest {
+  name: string;
+  /** Empty: the unit as stored in the registry. */
+  options?: ApiUnitOption[];
+  /** Target state to plan for; default `launched`. */
+  desiredState?: DesiredState;
+}
+
+export interface PlanRequest {
+  units: PlanUnitRequest[];
+}
+
+/**
+ * The answer of `POST /fleet/v1/plan`: per requested unit, where it would run and why each machine can or
+ * cannot take it; and every change the engine would make to the cluster with those units added.
+ */
+export interface PlanResponse {
+  /** In request order. */
+  units: Explanation[];
+  ops: Op[];
+  pending: PendingUnit[];
+}
+
+/** Header carrying the exit status of `systemctl status` on a `/units/{name}/status` response. */
+export const EXIT_STATUS_HEADER = 'fleet-exit-status';
+/** Header a fleetd sets when it forwards a request to the machine hosting the unit; stops a second hop. */
+export const FORWARDED_HEADER = 'fleet-forwarded-by';

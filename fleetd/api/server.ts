@@ -1,0 +1,222 @@
+/**
+ * fleetd's HTTP API server: fleet's v1 API (+ status, journal, plan, metrics) on the unix socket, an optional
+ * TCP listener (bearer token and/or TLS client certificates), or sockets passed by systemd.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import type { Registry } from '../../lib/registry/index.js';
+import {
+  EtcdRequestError,
+  InvalidKeyError,
+  RegistryConflictError,
+  UnitExistsError,
+  UnitNotFoundError,
+} from '../../lib/registry/index.js';
+import { RequirementsError, UnitFileError, UnitNameError } from '../../lib/unit/index.js';
+import { UnknownUnitError } from '../../lib/schedule/index.js';
+import { logger } from '../../lib/log.js';
+import type { FleetConfig } from '../config.js';
+import { RegistryBackend, type FleetBackend } from './backend.js';
+import type { Ctx } from './context.js';
+import { ApiError } from './errors.js';
+import { HttpPeerForwarder } from './forward.js';
+import { sendError } from './http.js';
+import type { PeerForwarder, UnitInspector } from './inspect.js';
+import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
+import { ApiMetrics } from './metrics.js';
+import { resolve } from './router.js';
+
+const log = logger('api');
+
+export type ApiConfig = Pick<
+  FleetConfig,
+  'apiSocket' | 'apiListen' | 'apiToken' | 'apiTlsCertfile' | 'apiTlsKeyfile' | 'apiTlsCafile' | 'tokenLimit'
+>;
+
+export interface ApiServerOptions {
+  /** The cluster registry. Either this or `backend`. */
+  registry?: Registry;
+  /** Overrides the registry-backed backend. */
+  backend?: FleetBackend;
+  config: ApiConfig;
+  /** This machine's id (decides whether status/journal are served here or forwarded). */
+  machineId: string;
+  /** Reported in `Server: fleetd/<version>`. */
+  version: string;
+  /** Runs systemctl/journalctl for units on this machine; without it status/journal of local units answer 501. */
+  inspector?: UnitInspector;
+  /** Relays status/journal to other machines; default: HTTP(S) to <publicIP>:<port of api_listen>. */
+  forwarder?: PeerForwarder;
+  /** Whether this fleetd's engine leads, for the `fleet_engine_leader` gauge. */
+  isEngineLeader?: () => boolean;
+  /** Environment for socket activation (default process.env). LISTEN_* are removed after use. */
+  env?: NodeJS.ProcessEnv;
+  /** Mode of the unix socket file (default 0o660). */
+  socketMode?: number;
+  /** False to answer 503 until setAvailable(true) (fleet: until the machine registered). Default true. */
+  available?: boolean;
+}
+
+export interface ApiServer {
+  listen(): Promise<void>;
+  close(): Promise<void>;
+  /** Where it listens (after listen()). */
+  readonly listeners: readonly Listener[];
+  /** Request, registry and engine metrics served at /metrics; fleetd may add its own. */
+  readonly metrics: ApiMetrics;
+  setAvailable(available: boolean): void;
+}
+
+/** Maps any error a handler throws to an HTTP answer; unexpected ones become 500 and are logged. */
+export function errorStatus(err: unknown): { status: number; message: string; unexpected: boolean } {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof ApiError) return { status: err.status, message: msg, unexpected: false };
+  if (err instanceof UnitNameError || err instanceof UnitFileError || err instanceof RequirementsError || err instanceof InvalidKeyError) {
+    return { status: 400, message: msg, unexpected: false };
+  }
+  if (err instanceof UnitNotFoundError || err instanceof UnknownUnitError) return { status: 404, message: 'unit does not exist', unexpected: false };
+  if (err instanceof UnitExistsError) return { status: 409, message: msg, unexpected: false };
+  if (err instanceof EtcdRequestError) return { status: 503, message: `fleet server unable to communicate with etcd: ${msg}`, unexpected: false };
+  if (err instanceof RegistryConflictError) return { status: 503, message: msg, unexpected: false };
+  return { status: 500, message: `internal error: ${msg}`, unexpected: true };
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function readPem(path: string, option: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ListenError(`${option} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function createApiServer(opts: ApiServerOptions): ApiServer {
+  const cfg = opts.config;
+  const metrics = new ApiMetrics();
+  if (opts.isEngineLeader) {
+    const f = opts.isEngineLeader;
+    metrics.leader.sample(() => (f() ? 1 : 0));
+  }
+  const backend: FleetBackend =
+    opts.backend ??
+    (opts.registry
+      ? new RegistryBackend(opts.registry, (op, fn) => metrics.timed(op, fn))
+      : (() => {
+          throw new ListenError('createApiServer needs a registry or a backend');
+        })());
+  const serverHeader = `fleetd/${opts.version}`;
+  let available = opts.available ?? true;
+  let forwarder = opts.forwarder;
+  if (!forwarder && cfg.apiListen) {
+    try {
+      forwarder = HttpPeerForwarder.fromConfig({ ...cfg, machineId: opts.machineId });
+    } catch (err) {
+      log.warn('cannot forward status/journal requests to other machines', { err });
+    }
+  }
+  const deps = { machineId: opts.machineId, inspector: opts.inspector, forwarder, metricsText: () => metrics.registry.render() };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, tcp: boolean): Promise<void> => {
+    const t0 = process.hrtime.bigint();
+    res.setHeader('Server', serverHeader);
+    let routeName = 'unknown';
+    try {
+      const url = new URL(req.url ?? '/', 'http://fleetd');
+      if (tcp && cfg.apiToken && !tokenMatches(req.headers.authorization, cfg.apiToken)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
+        throw new ApiError(401, req.headers.authorization ? 'invalid API token' : 'this API requires a bearer token (Authorization: Bearer <api_token>)');
+      }
+      const route = resolve(req.method ?? 'GET', url.pathname, deps);
+      routeName = route.name;
+      if (!available && routeName !== '/metrics') throw new ApiError(503, 'fleet server unable to communicate with etcd');
+      const ctx: Ctx = { req, res, query: url.searchParams, backend, tokenLimit: cfg.tokenLimit };
+      await route.handle(ctx);
+    } catch (err) {
+      const { status, message, unexpected } = errorStatus(err);
+      if (unexpected) log.error('request failed', { method: req.method, url: req.url, err });
+      else log.debug('request refused', { method: req.method, url: req.url, status, message });
+      if (!res.headersSent) sendError(res, status, message);
+      else res.destroy();
+    } finally {
+      metrics.requests.inc({ method: req.method ?? '', route: routeName, code: String(res.statusCode) });
+      metrics.requestDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9, { route: routeName });
+    }
+  };
+
+  const plain = http.createServer((req, res) => void handle(req, res, (req.socket.remoteAddress ?? '') !== ''));
+  let secure: https.Server | undefined;
+  const listeners: Listener[] = [];
+
+  const onConnection = (socket: net.Socket, l: Listener): void => {
+    if (l.kind === 'tcp' && secure) secure.emit('connection', socket);
+    else plain.emit('connection', socket);
+  };
+
+  const setupTls = (): void => {
+    if (!cfg.apiTlsCertfile) return;
+    const requireClientCert = cfg.apiTlsCafile !== '';
+    secure = https.createServer(
+      {
+        cert: readPem(cfg.apiTlsCertfile, 'api_tls_certfile'),
+        key: readPem(cfg.apiTlsKeyfile, 'api_tls_keyfile'),
+        ...(requireClientCert ? { ca: readPem(cfg.apiTlsCafile, 'api_tls_cafile'), requestCert: true, rejectUnauthorized: true } : {}),
+      },
+      (req, res) => void handle(req, res, true),
+    );
+    secure.on('tlsClientError', (err) => log.debug('TLS handshake failed', { err }));
+  };
+
+  return {
+    metrics,
+    get listeners() {
+      return listeners;
+    },
+    setAvailable(a: boolean) {
+      available = a;
+    },
+    async listen() {
+      setupTls();
+      const env = opts.env ?? process.env;
+      const fds = activationFds(env);
+      try {
+        if (fds.length > 0) {
+          delete env.LISTEN_FDS;
+          delete env.LISTEN_PID;
+          delete env.LISTEN_FDNAMES;
+          for (const fd of fds) listeners.push(await listenFd(fd, onConnection));
+        } else {
+          if (cfg.apiSocket) listeners.push(await listenUnix(cfg.apiSocket, opts.socketMode ?? 0o660, onConnection));
+          if (cfg.apiListen) listeners.push(await listenTcp(cfg.apiListen, onConnection));
+        }
+      } catch (err) {
+        await Promise.all(listeners.splice(0).map(closeListener));
+        throw err;
+      }
+      for (const l of listeners) {
+        const auth = l.kind === 'unix' ? 'file permissions' : [cfg.apiToken ? 'bearer token' : '', secure && cfg.apiTlsCafile ? 'TLS client certificates' : secure ? 'TLS' : ''].filter(Boolean).join(' + ') || 'NONE';
+        log.info('API listening', { address: l.address, kind: l.kind, activated: l.activated, auth });
+        if (l.kind === 'tcp' && !cfg.apiToken && !cfg.apiTlsCafile) {
+          log.warn('the TCP API has no authentication: anyone who can reach it controls the cluster (set api_token or api_tls_cafile)', { address: l.address });
+        }
+      }
+    },
+    async close() {
+      await Promise.all(listeners.splice(0).map(closeListener));
+      plain.closeAllConnections();
+      secure?.closeAllConnections();
+      if (forwarder && 'close' in forwarder && typeof (forwarder as { close?: unknown }).close === 'function') {
+        (forwarder as { close(): void }).close();
+      }
+    },
+  };
+}
