@@ -68,7 +68,7 @@ const etcd = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption>
   kind,
 });
 
-const FLEETD_IGNORES = 'deprecated: fleetd ignores it';
+const FLEETD_IGNORES = 'fleetd ignores it';
 
 export const FLEET_OPTIONS = [
   fleet('agent_ttl', 'string', { check: duration }),
