@@ -1,0 +1,27 @@
+/**
+ * Started detached by the lab harness: if the test process dies while its cluster still exists,
+ * tear the cluster down. Exits as soon as the cluster is gone.
+ * argv: <test pid> <test pid start time> <cluster name> <state dir>
+ */
+import { existsSync } from 'node:fs';
+import { Lab } from '../../lab/cluster.js';
+import { isAlive, sleep } from '../../lab/proc.js';
+
+const [pid, start, name, stateDir] = process.argv.slice(2);
+const parent = { pid: Number(pid), start: Number(start) };
+
+let seen = false;
+for (;;) {
+  await sleep(1000);
+  const exists = existsSync(stateDir!);
+  seen ||= exists;
+  if (seen && !exists) break;
+  if (isAlive(parent)) continue;
+  if (!exists) break;
+  try {
+    await new Lab({ name, stateDir }).down();
+  } catch (err) {
+    process.stderr.write(`lab-watchdog: down of ${name} failed: ${String(err)}\n`);
+  }
+  break;
+}

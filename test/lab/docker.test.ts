@@ -1,0 +1,70 @@
+/**
+ * One machine with the lab's Docker engine and the fleet bootstrap: a container started inside the
+ * machine prints, and the machine got fleet.conf and fleet.service (fleetd itself may not run yet).
+ */
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { startLab } from '../harness/lab.js';
+import { isAlive } from '../../lab/proc.js';
+import { mountsUnder } from '../../lab/overlay.js';
+
+t.test('docker engine and fleet bootstrap in a lab machine', async (t) => {
+  const lab = await startLab(t, {
+    machines: 1,
+    docker: true,
+    fleet: true,
+    agentTtl: '3s',
+    metadata: { m1: 'role=web,az=1' },
+    prefix: 'td',
+  });
+
+  await t.test('a container run inside the machine prints', async (t) => {
+    const r = await lab.exec('m1', ['docker', 'run', '--rm', '--network', 'none', 'fleet-lab/busybox', 'echo', 'hello from busybox']);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, 'hello from busybox\n');
+  });
+
+  await t.test('a unit in the machine can run a container', async (t) => {
+    const sys = await lab.systemd('m1');
+    const w = await lab.sh(
+      'm1',
+      `printf '%s\\n' '[Service]' 'Type=oneshot' ` +
+        `'ExecStart=/usr/bin/docker run --rm --network none fleet-lab/busybox sh -c "echo unit-container > /dev/stderr"' ` +
+        `> /run/systemd/system/lab-docker.service`,
+    );
+    t.equal(w.code, 0, w.stderr);
+    await sys.reload();
+    const job = await sys.startUnit('lab-docker.service', { wait: true });
+    t.equal(job.result, 'done');
+    const journal = await lab.exec('m1', ['journalctl', '-u', 'lab-docker.service', '--no-pager', '-o', 'cat']);
+    t.match(journal.stdout, /unit-container/);
+  });
+
+  await t.test('the machine was bootstrapped for fleet', async (t) => {
+    const m1 = await lab.machine('m1');
+    const conf = await lab.exec('m1', ['cat', '/etc/fleet/fleet.conf']);
+    t.match(conf.stdout, `etcd_servers="${lab.etcdUrl}"`);
+    t.match(conf.stdout, `public_ip="${m1.ip}"`);
+    t.match(conf.stdout, 'metadata="role=web,az=1"');
+    t.match(conf.stdout, 'agent_ttl="3s"');
+    const sys = await lab.systemd('m1');
+    t.match(await sys.getUnitState('fleet.service'), { loadState: 'loaded' });
+    t.equal(await sys.getUnitProperty('fleet.service', 'org.freedesktop.systemd1.Service', 'KillMode'), 'process');
+    const execStart = await lab.exec('m1', ['systemctl', 'show', '-p', 'ExecStart', 'fleet.service']);
+    t.match(execStart.stdout, '/usr/bin/node');
+    t.match(execStart.stdout, '/opt/fleet/dist/fleetd/main.js');
+    t.equal((await lab.exec('m1', ['test', '-f', '/opt/fleet/package.json'])).code, 0, 'project mounted at /opt/fleet');
+    t.not((await lab.exec('m1', ['touch', '/opt/fleet/x'])).code, 0, 'read-only');
+  });
+
+  await t.test('down stops the engine and removes its files', async (t) => {
+    const state = (await lab.lab.state())!;
+    const dockerd = state.docker!.proc!;
+    t.ok(isAlive(dockerd));
+    await lab.down();
+    t.notOk(isAlive(dockerd), 'dockerd stopped');
+    if (state.docker!.containerd) t.notOk(isAlive(state.docker!.containerd), 'its containerd stopped');
+    t.same(await mountsUnder(lab.stateDir), []);
+    t.notOk(existsSync(state.docker!.socket));
+  });
+});
