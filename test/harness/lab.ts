@@ -48,9 +48,8 @@ export interface TestLab {
   down(): Promise<void>;
 }
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 export const LAB_CLI = fileURLToPath(new URL('../../lab/main.js', import.meta.url));
-const WATCHDOG = `${here}lab-watchdog.js`;
+const WATCHDOG = fileURLToPath(new URL('../../lab/watchdog.js', import.meta.url));
 
 /** A cluster name no other test uses: short enough for interface names. */
 export function uniqueLabName(prefix = 't'): string {

@@ -1,11 +1,11 @@
 /**
- * Started detached by the lab harness: if the test process dies while its cluster still exists,
+ * Started detached by the test harness (test/harness/lab.ts): if the test process dies while its cluster still exists,
  * tear the cluster down. Exits as soon as the cluster is gone.
  * argv: <test pid> <test pid start time> <cluster name> <state dir>
  */
 import { existsSync } from 'node:fs';
-import { Lab } from '../../lab/cluster.js';
-import { isAlive, sleep } from '../../lab/proc.js';
+import { Lab } from './cluster.js';
+import { isAlive, sleep } from './proc.js';
 
 const [pid, start, name, stateDir] = process.argv.slice(2);
 const parent = { pid: Number(pid), start: Number(start) };
