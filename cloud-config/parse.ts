@@ -1,6 +1,7 @@
 /**
  * parseUserData: text in, typed config (or script) plus every diagnostic out. Pure: no I/O.
- * A `#cloud-config` document is YAML (1.1, as coreos-cloudinit reads it); a `#!` document is a script.
+ * A `#cloud-config` document is YAML 1.2 (so `y`, `on`, `e1` stay text), except that boolean options also take
+ * YAML 1.1's yes/no/on/off as coreos-cloudinit's go-yaml did; a `#!` document is a script.
  */
 import { LineCounter, parseDocument, YAMLError } from 'yaml';
 import { DiagnosticSink, hasErrors, type Diagnostic, type Position } from './diagnostics.js';
@@ -100,7 +101,13 @@ function yamlDiagnostic(e: YAMLError, severity: 'error' | 'warning'): Diagnostic
 
 function parseCloudConfig(text: string, substitutions: Substitutions): ParseResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: true,
+    uniqueKeys: true,
+    merge: true,
+    customTags: ['binary'],
+  });
   const yamlIssues = [...doc.errors.map((e) => yamlDiagnostic(e, 'error')), ...doc.warnings.map((e) => yamlDiagnostic(e, 'warning'))];
   if (doc.errors.length > 0) return { kind: 'cloud-config', diagnostics: yamlIssues };
 

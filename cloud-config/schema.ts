@@ -73,7 +73,6 @@ function envSpec(o: EnvOption): Spec {
         singleLine: true,
         ...extra,
         ...(o.oneOf ? { oneOf: o.oneOf } : {}),
-        ...(o.literal ? { literal: true } : {}),
         ...(o.check ? { check: o.check } : {}),
       });
   }

@@ -15,8 +15,6 @@ export interface EnvOption {
   readonly min?: number;
   /** Allowed values for strings. */
   readonly oneOf?: readonly string[];
-  /** Take a plain YAML scalar's source text (`proxy: on` is the text "on", not a boolean). */
-  readonly literal?: boolean;
   /** Shown as a warning when the option is used; the option is still written. */
   readonly deprecated?: string;
   /** Problem with a given string value: an error message, or `{ warning }`. */
@@ -126,7 +124,7 @@ export const ETCD2_OPTIONS = [
   etcd('peer_key_file', 'string'),
   etcd('peer_client_cert_auth', 'bool'),
   etcd('peer_trusted_ca_file', 'string'),
-  etcd('proxy', 'string', { oneOf: ['on', 'off', 'readonly'], literal: true }),
+  etcd('proxy', 'string', { oneOf: ['on', 'off', 'readonly'] }),
   etcd('proxy_dial_timeout', 'int', { min: 0 }),
   etcd('proxy_failure_wait', 'int', { min: 0 }),
   etcd('proxy_read_timeout', 'int', { min: 0 }),

@@ -12,7 +12,7 @@ export type Spec =
   | (Common & {
       readonly t: 'string';
       readonly oneOf?: readonly string[];
-      /** A plain scalar that YAML reads as a number or boolean is taken as its text (`0644`, `on`). */
+      /** A plain scalar that YAML reads as a number or boolean is taken as its text (`permissions: 0644`). */
       readonly literal?: boolean;
       /** The value must be a single line (environment values, names). */
       readonly singleLine?: boolean;

@@ -45,6 +45,12 @@ function describeNode(node: Node): string {
   return 'something else';
 }
 
+/** Plain words YAML 1.1 (and so coreos-cloudinit's go-yaml) reads as booleans; YAML 1.2 reads them as text. */
+const YAML11_BOOLEANS: Readonly<Record<string, boolean>> = Object.fromEntries([
+  ...['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON'].map((w) => [w, true] as const),
+  ...['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF'].map((w) => [w, false] as const),
+]);
+
 const EXPECTED: Record<Spec['t'], string> = {
   string: 'a string',
   content: 'a string',
@@ -146,9 +152,12 @@ export function walk(ctx: WalkContext, rawNode: unknown, spec: Spec, path: strin
       if (spec.t === 'string' && !runCheck(ctx, path, spec, text, pos)) return undefined;
       return text;
     }
-    case 'bool':
-      if (!isScalar(node) || typeof node.value !== 'boolean') return mismatch();
-      return node.value;
+    case 'bool': {
+      if (!isScalar(node)) return mismatch();
+      if (typeof node.value === 'boolean') return node.value;
+      const word = node.type === 'PLAIN' && typeof node.value === 'string' ? YAML11_BOOLEANS[node.value] : undefined;
+      return word ?? mismatch();
+    }
     case 'int':
     case 'float': {
       if (!isScalar(node)) return mismatch();

@@ -452,10 +452,28 @@ t.test('duplicates: a later write of the same path wins, with a warning', async 
   t.same(warnings(r), ['write_files[1].path: "/etc/a" is also written by write_files[0]; the later entry wins']);
 });
 
-t.test('YAML 1.1 readings, as coreos-cloudinit (go-yaml) reads them', async (t) => {
-  const c = config(parse('coreos:\n  units:\n    - name: a.service\n      enable: yes\n      runtime: on\n      mask: no\n  etcd2:\n    proxy: off\n'));
-  t.match(c.coreos.units[0], { enable: true, runtime: true, mask: false });
+t.test('YAML readings: 1.2 scalars, with yes/no/on/off accepted for booleans as go-yaml did', async (t) => {
+  const c = config(parse(`coreos:
+  units:
+    - name: a.service
+      enable: yes
+      runtime: on
+      mask: no
+      content: y
+  etcd2:
+    proxy: off
+    name: e1
+write_files:
+  - path: /x
+    content: !!binary aGk=
+`));
+  t.match(c.coreos.units[0], { enable: true, runtime: true, mask: false, content: 'y' });
   t.equal(c.coreos.etcd2?.proxy, 'off', 'proxy: off is the text "off"');
+  t.equal(c.coreos.etcd2?.name, 'e1');
+  t.equal(c.writeFiles[0]!.content.toString(), 'hi', '!!binary is bytes');
+  t.same(errors(parse('coreos:\n  units:\n    - name: a.service\n      enable: "yes"\n')), [
+    'coreos.units[0].enable: expected a boolean (true or false), got a string ("yes")',
+  ], 'quoted words stay text');
 });
 
 t.test('anchors, aliases and merge keys work', async (t) => {
