@@ -1,0 +1,108 @@
+/** Builds the FleetClient the global flags ask for (--driver, --endpoint, TLS files, --tunnel). */
+import { VERSION } from '../../lib/version.js';
+import type { GlobalOptions } from '../globals.js';
+import { DEFAULT_ENDPOINT, DEFAULT_ETCD_ENDPOINTS } from '../globals.js';
+import type { Output } from '../output.js';
+import type { SshSettings } from '../ssh.js';
+import { openTunnel } from '../tunnel.js';
+import { parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
+import { UsageError } from './errors.js';
+import { HttpFleetClient } from './http.js';
+import { RegistryFleetClient, compareVersions } from './registry.js';
+import type { FleetClient } from './types.js';
+
+function looksLikeEtcd(endpoint: string): boolean {
+  try {
+    const u = new URL(endpoint.split(',')[0]!.trim());
+    return u.port === '4001' || u.port === '2379';
+  } catch {
+    return false;
+  }
+}
+
+export function sshSettings(g: GlobalOptions): SshSettings {
+  return {
+    user: g.sshUsername,
+    tunnel: g.tunnel && !g.tunnel.includes(':') ? `${g.tunnel}:22` : g.tunnel,
+    strictHostKeyChecking: g.strictHostKeyChecking,
+    knownHostsFile: g.knownHostsFile,
+    timeout: g.sshTimeout,
+  };
+}
+
+function oldVersionWarning(ours: string, theirs: string): string {
+  return [
+    '####################################################################',
+    `WARNING: fleetctl (${ours}) is older than the latest registered`,
+    `version of fleet found in the cluster (${theirs}). You are strongly`,
+    'recommended to upgrade fleetctl to prevent incompatibility issues.',
+    '####################################################################',
+  ].join('\n');
+}
+
+export async function createClient(g: GlobalOptions, out: Output): Promise<FleetClient> {
+  let driver = g.driver;
+  let endpoint = g.endpoint;
+  if (!g.experimentalApi) {
+    driver = 'etcd';
+    if (endpoint === DEFAULT_ENDPOINT) endpoint = DEFAULT_ETCD_ENDPOINTS;
+  }
+  if (driver === '' && looksLikeEtcd(endpoint)) driver = 'etcd';
+  if (!(g.requestTimeout > 0)) throw new UsageError(`--request-timeout must be greater than 0, got ${g.requestTimeout}`);
+  const ssh = sshSettings(g);
+  const timeoutMs = g.requestTimeout * 1000;
+
+  if (driver.toLowerCase() === 'api') {
+    const { endpoint: ep, ignored } = parseApiEndpoint(endpoint);
+    if (ignored.length > 0) out.err(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
+    if (!ssh.tunnel) {
+      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken });
+    }
+    const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
+    const tunnel = await openTunnel(ssh, remote);
+    const local: ApiEndpoint =
+      ep.kind === 'unix'
+        ? { kind: 'unix', socketPath: tunnel.local, display: tunnel.local }
+        : { kind: 'tcp', url: new URL(`${ep.url.protocol}//${tunnel.local}${ep.url.pathname}`), tls: ep.tls, display: tunnel.local };
+    return new HttpFleetClient({
+      endpoint: local,
+      requestTimeoutMs: timeoutMs,
+      caFile: g.caFile,
+      certFile: g.certFile,
+      keyFile: g.keyFile,
+      token: g.apiToken,
+      displayEndpoint: `${ep.display} (through --tunnel ${ssh.tunnel})`,
+      onClose: () => tunnel.close(),
+    });
+  }
+
+  if (driver === 'etcd') {
+    let endpoints = parseEtcdEndpoints(endpoint === DEFAULT_ENDPOINT ? DEFAULT_ETCD_ENDPOINTS : endpoint);
+    let onClose: (() => Promise<void>) | undefined;
+    if (ssh.tunnel) {
+      const first = new URL(endpoints[0]!);
+      const tunnel = await openTunnel(ssh, `${first.hostname}:${first.port || 2379}`);
+      endpoints = [`${first.protocol}//${tunnel.local}`];
+      onClose = () => tunnel.close();
+    }
+    const client = new RegistryFleetClient({
+      endpoints,
+      prefix: g.etcdKeyPrefix,
+      requestTimeoutMs: timeoutMs,
+      ...(g.caFile ? { caFile: g.caFile } : {}),
+      ...(g.certFile ? { certFile: g.certFile } : {}),
+      ...(g.keyFile ? { keyFile: g.keyFile } : {}),
+      ssh,
+      ...(onClose ? { onClose } : {}),
+    });
+    try {
+      const latest = await client.latestDaemonVersion();
+      if (latest && compareVersions(VERSION, latest) < 0) out.err(oldVersionWarning(VERSION, latest));
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return client;
+  }
+  throw new UsageError(`unrecognized driver ${JSON.stringify(driver)} (use --driver=API or --driver=etcd)`);
+}

@@ -1,0 +1,260 @@
+/** FleetClient over fleet's HTTP API v1 (unix socket, http or https), following nextPageToken. */
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { DesiredState } from '../../lib/unit/types.js';
+import {
+  EXIT_STATUS_HEADER,
+  type ApiMachine,
+  type ApiUnit,
+  type ApiUnitState,
+  type MachinePage,
+  type PlanResponse,
+  type PlanUnitRequest,
+  type UnitPage,
+  type UnitStatePage,
+} from '../../fleetd/api/schema.js';
+import type { ApiEndpoint } from './endpoint.js';
+import { ApiRequestError, EndpointError, UsageError, describeNetError } from './errors.js';
+import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';
+import { sortStates } from './sort.js';
+
+export interface HttpClientOptions {
+  endpoint: ApiEndpoint;
+  /** Per request, ms. */
+  requestTimeoutMs: number;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Bearer token for a TCP API with api_token. */
+  token?: string;
+  /** Set when --tunnel rewrote the endpoint: what the user asked for, for messages. */
+  displayEndpoint?: string;
+  onClose?: () => Promise<void> | void;
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+const API_PREFIX = '/fleet/v1';
+
+function readTlsFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export class HttpFleetClient implements FleetClient {
+  readonly endpoint: string;
+  private readonly agent: http.Agent;
+  private readonly opts: HttpClientOptions;
+  private readonly basePath: string;
+
+  constructor(opts: HttpClientOptions) {
+    this.opts = opts;
+    this.endpoint = opts.displayEndpoint ?? opts.endpoint.display;
+    const ep = opts.endpoint;
+    this.basePath = ep.kind === 'tcp' ? ep.url.pathname.replace(/\/+$/, '') : '';
+    if (ep.kind === 'tcp' && ep.tls) {
+      this.agent = new https.Agent({
+        keepAlive: true,
+        ca: opts.caFile ? readTlsFile(opts.caFile, '--ca-file') : undefined,
+        cert: opts.certFile ? readTlsFile(opts.certFile, '--cert-file') : undefined,
+        key: opts.keyFile ? readTlsFile(opts.keyFile, '--key-file') : undefined,
+      });
+    } else {
+      this.agent = new http.Agent({ keepAlive: true });
+    }
+  }
+
+  private requestOptions(method: string, path: string, headers: Record<string, string>): http.RequestOptions {
+    const ep = this.opts.endpoint;
+    const h: Record<string, string> = { Accept: 'application/json', ...headers };
+    if (this.opts.token) h['Authorization'] = `Bearer ${this.opts.token}`;
+    const base: http.RequestOptions = { method, path: this.basePath + path, headers: h, agent: this.agent };
+    if (ep.kind === 'unix') return { ...base, socketPath: ep.socketPath, host: 'domain-sock' };
+    return {
+      ...base,
+      protocol: ep.url.protocol,
+      hostname: ep.url.hostname.replace(/^\[|\]$/g, ''),
+      port: ep.url.port || (ep.tls ? 443 : 80),
+    };
+  }
+
+  private unreachable(err: unknown): EndpointError {
+    return new EndpointError(`cannot reach the fleet API at ${this.endpoint}: ${describeNetError(err)}`);
+  }
+
+  /** Sends one request; resolves with the response head as soon as it arrives. */
+  private open(method: string, path: string, body?: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<http.IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {};
+    if (payload !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(this.requestOptions(method, path, headers));
+      const timer = setTimeout(() => {
+        req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000}s`), { code: 'FLEET_TIMEOUT' }));
+      }, timeoutMs);
+      req.on('response', (res) => {
+        clearTimeout(timer);
+        resolve(res);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(err.code === 'FLEET_TIMEOUT' ? new EndpointError(`fleet API at ${this.endpoint} did not answer within ${timeoutMs / 1000}s (raise --request-timeout?)`) : this.unreachable(err));
+      });
+      req.end(payload);
+    });
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<Answer> {
+    const started = Date.now();
+    const res = await this.open(method, path, body);
+    const remaining = Math.max(1, this.opts.requestTimeoutMs - (Date.now() - started));
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => res.destroy(new Error('timeout')), remaining);
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(this.unreachable(err));
+      });
+    });
+    const answer = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
+    this.checkAuth(answer);
+    return answer;
+  }
+
+  private checkAuth(a: Answer): void {
+    if (a.status === 401 || a.status === 403) {
+      const msg = errorMessageOf(a) ?? `HTTP ${a.status}`;
+      const hint = a.status === 401 ? ' (give --api-token or FLEETCTL_API_TOKEN)' : '';
+      throw new EndpointError(`fleet API at ${this.endpoint} refused the request: ${msg}${hint}`);
+    }
+  }
+
+  private json<T>(a: Answer, what: string): T {
+    try {
+      return JSON.parse(a.body.toString('utf8')) as T;
+    } catch {
+      throw new EndpointError(`fleet API at ${this.endpoint} sent ${what} that is not JSON (is this a fleet API endpoint?)`);
+    }
+  }
+
+  private fail(a: Answer): ApiRequestError {
+    return new ApiRequestError(a.status, errorMessageOf(a) ?? `HTTP ${a.status} from ${this.endpoint}`);
+  }
+
+  private async list<P, T>(path: string, query: URLSearchParams, pick: (p: P) => T[] | undefined): Promise<T[]> {
+    const all: T[] = [];
+    let token: string | undefined;
+    for (;;) {
+      const q = new URLSearchParams(query);
+      if (token) q.set('nextPageToken', token);
+      const qs = q.toString();
+      const a = await this.call('GET', `${API_PREFIX}/${path}${qs ? `?${qs}` : ''}`);
+      if (a.status !== 200) throw this.fail(a);
+      const page = this.json<P & { nextPageToken?: string }>(a, `a ${path} page`);
+      all.push(...(pick(page) ?? []));
+      token = page.nextPageToken;
+      if (!token) return all;
+    }
+  }
+
+  units(): Promise<ApiUnit[]> {
+    return this.list<UnitPage, ApiUnit>('units', new URLSearchParams(), (p) => p.units);
+  }
+
+  async unit(name: string): Promise<ApiUnit | undefined> {
+    const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}`);
+    if (a.status === 404) return undefined;
+    if (a.status !== 200) throw this.fail(a);
+    return this.json<ApiUnit>(a, 'a unit');
+  }
+
+  async unitStates(filter: UnitStateFilter = {}): Promise<ApiUnitState[]> {
+    const q = new URLSearchParams();
+    if (filter.machineID) q.set('machineID', filter.machineID);
+    if (filter.unitName) q.set('unitName', filter.unitName);
+    return sortStates(await this.list<UnitStatePage, ApiUnitState>('state', q, (p) => p.states));
+  }
+
+  async machines(): Promise<ApiMachine[]> {
+    const all = await this.list<MachinePage, ApiMachine>('machines', new URLSearchParams(), (p) => p.machines);
+    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async createUnit(unit: NewUnit): Promise<void> {
+    const a = await this.call('PUT', `${API_PREFIX}/units/${encodeURIComponent(unit.name)}`, unit);
+    if (a.status !== 201 && a.status !== 204) throw this.fail(a);
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    const a = await this.call('PUT', `${API_PREFIX}/units/${encodeURIComponent(name)}`, { name, desiredState: state });
+    if (a.status !== 204 && a.status !== 201) throw this.fail(a);
+  }
+
+  async destroyUnit(name: string): Promise<boolean> {
+    const a = await this.call('DELETE', `${API_PREFIX}/units/${encodeURIComponent(name)}`);
+    if (a.status === 404) return false;
+    if (a.status !== 204) throw this.fail(a);
+    return true;
+  }
+
+  async status(name: string, target: InspectTarget = {}): Promise<StatusResult> {
+    const q = target.machineID ? `?machineID=${encodeURIComponent(target.machineID)}` : '';
+    const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}/status${q}`);
+    if (a.status !== 200) throw this.fail(a);
+    const code = Number(a.headers[EXIT_STATUS_HEADER] ?? '0');
+    return { output: a.body.toString('utf8'), exitCode: Number.isInteger(code) ? code : 1 };
+  }
+
+  async journal(name: string, opts: JournalOptions, target: InspectTarget = {}): Promise<Readable> {
+    const q = new URLSearchParams({ lines: String(opts.lines), follow: String(opts.follow), output: opts.output });
+    if (target.machineID) q.set('machineID', target.machineID);
+    const res = await this.open('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}/journal?${q.toString()}`);
+    if (res.statusCode !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const a = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
+      this.checkAuth(a);
+      throw this.fail(a);
+    }
+    return res;
+  }
+
+  async plan(units: PlanUnitRequest[]): Promise<PlanResponse> {
+    const a = await this.call('POST', `${API_PREFIX}/plan`, { units });
+    if (a.status !== 200) throw this.fail(a);
+    return this.json<PlanResponse>(a, 'a plan');
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+    await this.opts.onClose?.();
+  }
+}
+
+function errorMessageOf(a: Answer): string | undefined {
+  try {
+    const body = JSON.parse(a.body.toString('utf8')) as { error?: { message?: unknown } };
+    const m = body.error?.message;
+    return typeof m === 'string' && m !== '' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}

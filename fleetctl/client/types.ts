@@ -1,0 +1,68 @@
+/**
+ * What fleetctl needs from a fleet cluster. Two implementations: the HTTP API (http.ts, --driver=API) and the
+ * registry in etcd (registry.ts, --driver=etcd). Entities are the API's JSON entities.
+ */
+import type { Readable } from 'node:stream';
+import type { DesiredState } from '../../lib/unit/types.js';
+import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest } from '../../fleetd/api/schema.js';
+
+export type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
+
+export interface UnitStateFilter {
+  machineID?: string;
+  unitName?: string;
+}
+
+export interface NewUnit {
+  name: string;
+  options: ApiUnitOption[];
+  /** Omitted: inactive (a replaced unit restarts from inactive, like fleet). */
+  desiredState?: DesiredState;
+}
+
+export interface StatusResult {
+  /** `systemctl status -l` output. */
+  output: string;
+  /** systemctl's exit status (0 active, 3 not running, 4 no such unit). */
+  exitCode: number;
+}
+
+export interface JournalOptions {
+  lines: number;
+  follow: boolean;
+  /** journalctl --output mode. */
+  output: string;
+}
+
+/** Which machine to inspect (global units), and how to reach it when the driver shells out to ssh. */
+export interface InspectTarget {
+  machineID?: string;
+  /** --ssh-port (etcd driver only). */
+  sshPort?: number;
+  /** --sudo for journalctl (etcd driver only). */
+  sudo?: boolean;
+}
+
+export interface FleetClient {
+  /** Where the client talks to, for messages (e.g. `unix:///var/run/fleet.sock`). */
+  readonly endpoint: string;
+  /** All units sorted by name, with desired/current state and target machine. */
+  units(): Promise<ApiUnit[]>;
+  unit(name: string): Promise<ApiUnit | undefined>;
+  /** Unit states sorted by unit name, then machine id. */
+  unitStates(filter?: UnitStateFilter): Promise<ApiUnitState[]>;
+  /** Live machines sorted by id. */
+  machines(): Promise<ApiMachine[]>;
+  /** Creates the unit, or replaces it when its options differ from the stored ones. */
+  createUnit(unit: NewUnit): Promise<void>;
+  setDesiredState(name: string, state: DesiredState): Promise<void>;
+  /** false when there was no such unit. */
+  destroyUnit(name: string): Promise<boolean>;
+  /** `systemctl status -l` of the unit on the machine running it (target.machineID: one machine of a global unit). */
+  status(name: string, target?: InspectTarget): Promise<StatusResult>;
+  /** journalctl output of the unit on its machine, as a byte stream (endless with follow). */
+  journal(name: string, opts: JournalOptions, target?: InspectTarget): Promise<Readable>;
+  /** Dry run: where these units would go if submitted and started now, and why others cannot be placed. */
+  plan(units: PlanUnitRequest[]): Promise<PlanResponse>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,9 @@
+import { EndpointError } from '../client/errors.js';
+import type { CommandContext } from '../context.js';
+
+/** fleet's `stderr("<prefix>: %v", err)` + exit 1; endpoint failures go to the top level untouched. */
+export function reportFailure(ctx: CommandContext, prefix: string, err: unknown): number {
+  if (err instanceof EndpointError) throw err;
+  ctx.out.err(`${prefix}: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+}

@@ -1,0 +1,190 @@
+/**
+ * Getting units into the cluster the way fleetctl does (lazyCreateUnits): for each argument, in order,
+ * (1) the unit already in the registry, (2) a local file at the given path, (3) for an instance
+ * `foo@bar.service`, the template `foo@.service` from the registry, (4) the template file next to the path.
+ * --replace re-creates a unit whose local file hashes differently, if its desired state allows.
+ */
+import path from 'node:path';
+import type { DesiredState } from '../lib/unit/types.js';
+import { ApiRequestError, EndpointError } from './client/errors.js';
+import type { ApiUnit, ApiUnitOption } from './client/types.js';
+import type { CommandContext } from './context.js';
+import { FleetctlError } from './errors.js';
+import { hashOfOptions, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
+import { waitForUnitStates } from './wait.js';
+
+export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
+
+const REPLACEABLE: Partial<Record<CreatingCommand, readonly DesiredState[]>> = {
+  submit: ['inactive'],
+  load: ['inactive', 'loaded'],
+  start: ['inactive', 'loaded', 'launched'],
+};
+
+export interface CreateOptions {
+  command: CreatingCommand;
+  replace: boolean;
+  /** For the wait until created units report inactive (fleet uses --block-attempts, 0 = forever). */
+  blockAttempts: number;
+}
+
+/** Rethrows what must reach the top level (endpoint failures); wraps everything else in `wrap`. */
+export function passThrough(err: unknown): void {
+  if (err instanceof EndpointError) throw err;
+}
+
+function localOptions(ctx: CommandContext, file: string): ApiUnitOption[] | undefined {
+  try {
+    const text = ctx.files.read(file);
+    return text === undefined ? undefined : optionsFromText(text, file);
+  } catch (err) {
+    throw new FleetctlError(`failed getting Unit(${file}) from file: ${(err as Error).message}`);
+  }
+}
+
+/** The unit file for `arg`: local file, else (instances) template from the registry, else template on disk. */
+export async function unitFileFor(ctx: CommandContext, arg: string, opts: CreateOptions): Promise<ApiUnitOption[]> {
+  const name = mangleName(arg);
+  const local = localOptions(ctx, arg);
+  if (local) return local;
+  const template = templateOf(name);
+  if (template === undefined) throw new FleetctlError(`unable to find Unit(${name}) in Registry or on filesystem`);
+
+  let tmpl: ApiUnit | undefined;
+  try {
+    tmpl = await ctx.client.unit(template);
+  } catch (err) {
+    passThrough(err);
+    throw new FleetctlError(`failed getting Unit(${arg}) from template: error retrieving template Unit(${template}) from Registry: ${(err as Error).message}`);
+  }
+  if (tmpl) {
+    await localDiffers(ctx, arg, tmpl, opts.replace);
+    return tmpl.options;
+  }
+  const templatePath = path.join(path.dirname(arg), template);
+  const fromDisk = localOptions(ctx, templatePath);
+  if (!fromDisk) {
+    throw new FleetctlError(`failed getting Unit(${arg}) from template: unable to find template Unit(${template}) in Registry or on filesystem`);
+  }
+  return fromDisk;
+}
+
+/**
+ * fleet's isLocalUnitDifferent: compares the local file (or, for an instance, the local template) with the
+ * registry copy, warning when they differ and --replace is not given. Undefined when there is no local file.
+ */
+async function localDiffers(ctx: CommandContext, file: string, su: ApiUnit, replace: boolean): Promise<boolean | undefined> {
+  const registryHash = hashOfOptions(su.options);
+  const own = localOptions(ctx, file);
+  if (own) {
+    const differs = hashOfOptions(own) !== registryHash;
+    if (differs && !replace) {
+      ctx.out.err(`WARNING: Unit ${su.name} in registry differs from local unit file ${file}. Add --replace to override.`);
+    }
+    return differs;
+  }
+  const template = templateOf(path.basename(file));
+  if (template === undefined) return undefined;
+  const tmpl = localOptions(ctx, path.join(path.dirname(file), template));
+  if (!tmpl) return undefined;
+  const differs = hashOfOptions(tmpl) !== registryHash;
+  if (differs && !replace) {
+    ctx.out.err(`WARNING: Unit ${su.name} in registry differs from local template unit file ${file}. Add --replace to override.`);
+  }
+  return differs;
+}
+
+/** fleet's checkUnitCreation: true when the unit must be (re)created. */
+async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptions): Promise<boolean> {
+  const name = mangleName(arg);
+  let existing: ApiUnit | undefined;
+  try {
+    existing = await ctx.client.unit(name);
+  } catch (err) {
+    passThrough(err);
+    throw new FleetctlError(`error retrieving Unit(${name}) from Registry: ${(err as Error).message}`);
+  }
+  if (!existing) return true;
+  const differs = await localDiffers(ctx, arg, existing, opts.replace);
+  if (!opts.replace) return false;
+  if (differs === undefined) {
+    throw new FleetctlError(`unable to find local unit file ${arg} (or its template) to replace Unit(${name}) with`);
+  }
+  if (!differs) {
+    ctx.out.out(`Found same Unit(${existing.name}) in Registry, nothing to do`);
+    return false;
+  }
+  const allowed = REPLACEABLE[opts.command];
+  if (!allowed) throw new FleetctlError('error: replacing units is not supported in this context');
+  const ds = existing.desiredState ?? 'inactive';
+  if (allowed.includes(ds)) return true;
+  ctx.out.err(`Warning: can not replace Unit(${existing.name}) in state '${ds}', use the appropriate command`);
+  return false;
+}
+
+async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOption[]): Promise<void> {
+  const { warnings } = validateNewUnit(name, options);
+  for (const w of warnings) ctx.out.err(`WARNING: ${w}`);
+  try {
+    await ctx.client.createUnit({ name, options });
+  } catch (err) {
+    passThrough(err);
+    throw new FleetctlError(`failed creating unit ${name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * fleet's lazyCreateUnits. Throws FleetctlError with fleet's message on the first failure; after creating,
+ * waits for the created units to report inactive (`Unit X inactive`).
+ */
+export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: CreateOptions): Promise<void> {
+  const created: string[] = [];
+  for (const raw of args) {
+    const arg = withDefaultType(raw);
+    const name = mangleName(arg);
+    if (!(await needsCreation(ctx, arg, opts))) continue;
+    const options = await unitFileFor(ctx, arg, opts);
+    await createUnit(ctx, name, options);
+    created.push(name);
+  }
+  const err = await waitForUnitStates(ctx, created, 'submit', 'inactive', opts.blockAttempts);
+  if (err) {
+    ctx.out.err(`Error waiting on unit creation: ${err.message}`);
+    throw new FleetctlError('One or more errors creating units');
+  }
+}
+
+/** fleet's findUnits: the registry units named by the arguments, in argument order; unknown names skipped. */
+export async function findUnits(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[]> {
+  const all = new Map((await ctx.client.units()).map((u) => [u.name, u]));
+  const found: ApiUnit[] = [];
+  for (const a of args) {
+    const u = all.get(mangleName(a));
+    if (u) found.push(u);
+  }
+  return found;
+}
+
+/** fleet's setTargetStateOfUnits: sets `state` on each unit not already there; returns those it changed. */
+export async function setTargetStates(ctx: CommandContext, names: readonly string[], state: DesiredState): Promise<ApiUnit[]> {
+  const triggered: ApiUnit[] = [];
+  for (const name of names) {
+    let u: ApiUnit | undefined;
+    try {
+      u = await ctx.client.unit(name);
+    } catch (err) {
+      passThrough(err);
+      throw new FleetctlError(`error retrieving unit ${name} from registry: ${(err as Error).message}`);
+    }
+    if (!u) throw new FleetctlError(`unable to find unit ${name}`);
+    if (u.desiredState === state) continue;
+    try {
+      await ctx.client.setDesiredState(u.name, state);
+    } catch (err) {
+      passThrough(err);
+      throw new FleetctlError(err instanceof ApiRequestError ? err.message : `setting target state of ${name}: ${(err as Error).message}`);
+    }
+    triggered.push(u);
+  }
+  return triggered;
+}

@@ -1,0 +1,78 @@
+/** `ssh` and remote commands through the system's OpenSSH client, with fleet's flags mapped onto ssh options. */
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface SshSettings {
+  user: string;
+  /** --tunnel host[:port] (":22" appended when missing), empty for none. */
+  tunnel: string;
+  strictHostKeyChecking: boolean;
+  knownHostsFile: string;
+  /** seconds */
+  timeout: number;
+}
+
+export const DEFAULT_KNOWN_HOSTS = '~/.fleetctl/known_hosts';
+
+export function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+/** `host` or `host:port` / `[v6]:port` -> [host, port]. */
+export function splitHostPort(addr: string, dfltPort: number): [string, number] {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr);
+  if (v6) return [v6[1]!, v6[2] ? Number(v6[2]) : dfltPort];
+  const colons = addr.split(':').length - 1;
+  if (colons === 1) {
+    const [h, p] = addr.split(':');
+    return [h!, Number(p)];
+  }
+  return [addr, dfltPort];
+}
+
+/** ssh options for user, port, timeout and host key checking. */
+export function baseSshOptions(s: SshSettings, port: number): string[] {
+  const args = ['-l', s.user, '-p', String(port), '-o', `ConnectTimeout=${Math.max(1, Math.ceil(s.timeout))}`];
+  if (s.strictHostKeyChecking) {
+    const file = expandHome(s.knownHostsFile || DEFAULT_KNOWN_HOSTS);
+    try {
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    } catch {
+      // ssh reports an unusable known-hosts file itself
+    }
+    args.push('-o', 'StrictHostKeyChecking=ask', '-o', `UserKnownHostsFile=${file}`);
+  } else {
+    args.push('-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR');
+  }
+  return args;
+}
+
+/** Arguments of `ssh` (without the program name) connecting to `host` (through --tunnel) and running `command`. */
+export function sshArgs(s: SshSettings, host: string, port: number, opts: { forwardAgent?: boolean; command?: string; tty?: boolean }): string[] {
+  const args = baseSshOptions(s, port);
+  if (s.tunnel) {
+    const [th, tp] = splitHostPort(s.tunnel, 22);
+    args.push('-J', `${s.user}@${th.includes(':') ? `[${th}]` : th}:${tp}`);
+  }
+  if (opts.forwardAgent) args.push('-A');
+  if (opts.tty) args.push('-t');
+  args.push('--', host);
+  if (opts.command !== undefined) args.push(opts.command);
+  return args;
+}
+
+/** POSIX shell quoting of one word. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs a program with the terminal attached; resolves with its exit status (-1 when it could not start). */
+export function runAttached(program: string, args: readonly string[]): Promise<{ code: number; error?: Error }> {
+  return new Promise((resolve) => {
+    const child = spawn(program, args, { stdio: 'inherit' });
+    child.on('error', (error) => resolve({ code: -1, error }));
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1) }));
+  });
+}

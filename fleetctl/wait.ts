@@ -1,0 +1,131 @@
+/**
+ * Blocking like fleetctl: poll every 250 ms; --block-attempts=N gives each unit N attempts of 2 s; 0 waits
+ * forever; --no-block (attempts -1) prints "Triggered unit X <op>" and returns at once.
+ */
+import type { DesiredState } from '../lib/unit/types.js';
+import type { ApiUnit } from './client/types.js';
+import { machineLegend, type CommandContext } from './context.js';
+import { Progress } from './progress.js';
+import { isGlobalUnit } from './unitfile.js';
+
+export const POLL_MS = 250;
+export const ATTEMPT_MS = 2000;
+/** Above this many pending units one list request replaces per-unit requests. */
+const LIST_THRESHOLD = 4;
+
+export class WaitTimeoutError extends Error {
+  override readonly name = 'WaitTimeoutError';
+}
+
+/** fleet's getBlockAttempts: -1 with --no-block, else N (0 = no limit). */
+export function blockAttempts(flags: { noBlock?: boolean; blockAttempts?: number }): number {
+  if (flags.noBlock) return -1;
+  return flags.blockAttempts && flags.blockAttempts > 0 ? Math.floor(flags.blockAttempts) : 0;
+}
+
+async function fetchPending(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnit | undefined>> {
+  const result = new Map<string, ApiUnit | undefined>();
+  if (names.length > LIST_THRESHOLD) {
+    const all = new Map((await ctx.client.units()).map((u) => [u.name, u]));
+    for (const n of names) result.set(n, all.get(n));
+  } else {
+    const units = await Promise.all(names.map((n) => ctx.client.unit(n)));
+    names.forEach((n, i) => result.set(n, units[i]));
+  }
+  return result;
+}
+
+/** The state fleet compares: desired state for global units (they have no current state), else current state. */
+function observedState(u: ApiUnit): string {
+  return isGlobalUnit(u.options) ? (u.desiredState ?? '') : (u.currentState ?? '');
+}
+
+async function reachedLine(ctx: CommandContext, u: ApiUnit): Promise<string> {
+  const state = isGlobalUnit(u.options) ? (u.desiredState ?? '') : (u.currentState ?? '');
+  let msg = `Unit ${u.name} ${state}`;
+  if (u.machineID) {
+    const m = await ctx.machine(u.machineID);
+    if (m) msg += ` on ${machineLegend(u.machineID, m, false)}`;
+  }
+  return msg;
+}
+
+/**
+ * Waits until every unit reports `target`; prints fleet's `Unit X <state> on <machine>` per unit.
+ * Resolves with the first timeout as an error (fleet reports only the first), or undefined.
+ */
+export async function waitForUnitStates(
+  ctx: CommandContext,
+  names: readonly string[],
+  op: string,
+  target: DesiredState,
+  attempts: number,
+): Promise<Error | undefined> {
+  if (attempts < 0) {
+    for (const n of names) ctx.out.out(`Triggered unit ${n} ${op}`);
+    return undefined;
+  }
+  if (names.length === 0) return undefined;
+  const start = ctx.clock.now();
+  const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
+  const progress = new Progress(ctx.out, names, (n) => `${n}: waiting for ${target}`);
+  let pending = [...new Set(names)];
+  for (;;) {
+    const units = await fetchPending(ctx, pending);
+    const still: string[] = [];
+    for (const n of pending) {
+      const u = units.get(n);
+      if (u && observedState(u) === target) {
+        progress.finish(n, await reachedLine(ctx, u));
+      } else {
+        still.push(n);
+        const secs = Math.round((ctx.clock.now() - start) / 1000);
+        progress.update(n, `${n}: ${u ? observedState(u) || 'unscheduled' : 'not found'}, waiting for ${target} (${secs}s)`);
+      }
+    }
+    pending = still;
+    if (pending.length === 0) return undefined;
+    if (ctx.clock.now() + POLL_MS > deadline) {
+      const n = pending[0]!;
+      progress.update(n, `${n}: timed out waiting for ${target}`);
+      return new WaitTimeoutError(`timed out waiting for unit ${n} to report state ${target}`);
+    }
+    await ctx.clock.sleep(POLL_MS);
+  }
+}
+
+/**
+ * After `start`: waits until systemd reports each unit loaded and active on its machine. A unit systemd
+ * reports `failed` fails the wait at once instead of blocking forever.
+ */
+export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<Error | undefined> {
+  if (attempts < 0 || names.length === 0) return undefined;
+  const start = ctx.clock.now();
+  const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
+  let pending = [...new Set(names)];
+  let last = new Map<string, string>();
+  for (;;) {
+    const states = await ctx.client.unitStates(pending.length === 1 ? { unitName: pending[0]! } : {});
+    const still: string[] = [];
+    const seen = new Map<string, string>();
+    for (const n of pending) {
+      const s = states.find((x) => x.name === n);
+      if (s?.systemdActiveState === 'active' && s.systemdLoadState === 'loaded') continue;
+      seen.set(n, s ? `${s.systemdLoadState ?? '-'}/${s.systemdActiveState ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state');
+      if (s?.systemdActiveState === 'failed') {
+        const secs = (ctx.clock.now() - start) / 1000;
+        return new Error(`Failed to find an active unit ${n} within ${secs.toFixed(1)}s, err: systemd reports ${seen.get(n)}`);
+      }
+      still.push(n);
+    }
+    pending = still;
+    last = seen;
+    if (pending.length === 0) return undefined;
+    if (ctx.clock.now() + POLL_MS > deadline) {
+      const n = pending[0]!;
+      const secs = (ctx.clock.now() - start) / 1000;
+      return new Error(`Failed to find an active unit ${n} within ${secs.toFixed(1)}s, err: systemd reports ${last.get(n)}`);
+    }
+    await ctx.clock.sleep(POLL_MS);
+  }
+}
