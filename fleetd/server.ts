@@ -166,7 +166,10 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     if (this.stopping) return;
     this.stopping = true;
     await this.engine?.stop().catch((err: unknown) => log.warn('engine stop failed', { err }));
-    await this.agent?.stop({ unloadAll: this.config.shutdownUnits === 'stop' });
+    const restarting = (await this.manager?.selfRestarting().catch(() => false)) ?? false;
+    const unloadAll = this.config.shutdownUnits === 'stop' && !restarting;
+    log.info('stopping', { restarting, unloadAll });
+    await this.agent?.stop({ unloadAll });
     await this.machinesWatch?.close().catch(() => undefined);
     await this.presence?.close({ revoke: true }).catch((err: unknown) => log.debug('presence close failed', { err }));
     await this.registry?.close().catch(() => undefined);

@@ -4,6 +4,7 @@ import { connectSystemd, type SystemdClient } from '../../lib/systemd/index.js';
 import { parseUnitFile, hasSection } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { UnitDirectory } from './unit-directory.js';
+import { ownUnitName } from '../machine/own-unit.js';
 import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
 
 const log = logger('agent.systemd');
@@ -73,6 +74,13 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
 
   async readState(name: string): Promise<UnitRuntimeState> {
     return this.systemd.getUnitState(name);
+  }
+
+  async selfRestarting(): Promise<boolean> {
+    const unit = ownUnitName();
+    if (unit === undefined) return false;
+    const jobs = await this.systemd.listJobs();
+    return jobs.some((j) => j.unit === unit && (j.type === 'restart' || j.type === 'try-restart'));
   }
 
   async close(): Promise<void> {

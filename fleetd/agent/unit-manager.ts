@@ -37,5 +37,7 @@ export interface UnitManager extends EventEmitter<UnitManagerEvents> {
   stop(name: string): Promise<void>;
   /** current state of a tracked unit, read now */
   readState(name: string): Promise<UnitRuntimeState>;
+  /** fleetd's own unit is being restarted (not stopped): a restart keeps units whatever shutdown_units says */
+  selfRestarting(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type {
   JobOptions,
   JobOutcome,
   JobRemovedEvent,
+  QueuedJob,
   JobResult,
   UnitAction,
   UnitFileChange,
@@ -256,6 +257,21 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
         loadState: asString(row[2], 'ListUnitsByNames'),
         activeState: asString(row[3], 'ListUnitsByNames'),
         subState: asString(row[4], 'ListUnitsByNames'),
+      };
+    });
+  }
+
+  /** Queued and running jobs (systemctl list-jobs). */
+  async listJobs(): Promise<QueuedJob[]> {
+    const [rows] = await this.#managerCall('ListJobs', '', []);
+    if (!Array.isArray(rows)) throw badReply('ListJobs');
+    return rows.map((row: unknown) => {
+      if (!Array.isArray(row) || row.length < 4) throw badReply('ListJobs');
+      return {
+        id: Number(row[0]),
+        unit: asString(row[1], 'ListJobs'),
+        type: asString(row[2], 'ListJobs'),
+        state: asString(row[3], 'ListJobs'),
       };
     });
   }

@@ -95,3 +95,13 @@ export interface ConnectOptions {
   /** how long waiting for a job may take; default 120 s */
   readonly jobTimeoutMs?: number;
 }
+
+/** A job in systemd's queue. */
+export interface QueuedJob {
+  readonly id: number;
+  readonly unit: string;
+  /** start | stop | restart | reload | verify-active | ... */
+  readonly type: string;
+  /** waiting | running */
+  readonly state: string;
+}
