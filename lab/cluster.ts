@@ -189,18 +189,34 @@ export class Lab {
       } catch (err) {
         log.warn('state file damaged; cleaning up by names', { err });
       }
+      const failures: string[] = [];
+      const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+        try {
+          await fn();
+        } catch (err) {
+          failures.push(`${what}: ${(err as Error).message}`);
+        }
+      };
       const machines = Object.values(s?.machines ?? {});
-      await Promise.all(machines.map((m) => powerOffMachine(m, 15_000)));
-      await stopDocker(s?.docker);
-      await stopEtcd(s?.etcd);
-      const left = await unmountUnder(this.stateDir);
-      for (const m of machines) await deleteMachineNet(m.netns, m.veth);
-      for (const ns of await listNetns()) if (ns.startsWith(netnsPrefix(this.name))) await deleteNetns(ns);
-      const bridge = s?.bridge ?? bridgeName(this.name);
-      if (linkExists(bridge) && (await linkAlias(bridge)) === `fleet-lab:${this.stateDir}`) await deleteLink(bridge);
-      if (s) await releaseSubnet(s.subnet, this.stateDir);
-      if (left.length > 0) throw new LabError(`still mounted, not removing ${this.stateDir}: ${left.join(', ')}`);
-      await rm(this.stateDir, { recursive: true, force: true });
+      await Promise.all(machines.map((m) => step(`power off ${m.name}`, () => powerOffMachine(m, 15_000))));
+      await step('stop dockerd', () => stopDocker(s?.docker));
+      await step('stop etcd', () => stopEtcd(s?.etcd));
+      let mounted: string[] = [];
+      await step('unmount', async () => {
+        mounted = await unmountUnder(this.stateDir);
+      });
+      for (const m of machines) await step(`remove network of ${m.name}`, () => deleteMachineNet(m.netns, m.veth));
+      await step('remove network namespaces', async () => {
+        for (const ns of await listNetns()) if (ns.startsWith(netnsPrefix(this.name))) await deleteNetns(ns);
+      });
+      await step('remove bridge', async () => {
+        const bridge = s?.bridge ?? bridgeName(this.name);
+        if (linkExists(bridge) && (await linkAlias(bridge)) === `fleet-lab:${this.stateDir}`) await deleteLink(bridge);
+      });
+      if (s) await step('release subnet', () => releaseSubnet(s.subnet, this.stateDir));
+      if (mounted.length > 0) failures.push(`still mounted, so ${this.stateDir} is kept: ${mounted.join(', ')}`);
+      else await step(`remove ${this.stateDir}`, () => rm(this.stateDir, { recursive: true, force: true }));
+      if (failures.length > 0) throw new LabError(`down of cluster "${this.name}" left things behind:\n${failures.join('\n')}`);
     });
   }
 

@@ -1,5 +1,6 @@
 /** The cluster's network: a host bridge, and per machine a network namespace with a veth into the bridge. */
 import { existsSync } from 'node:fs';
+import { LabCommandError } from './errors.js';
 import { run, runOk } from './run.js';
 
 export function linkExists(name: string): boolean {
@@ -14,7 +15,9 @@ export async function ensureBridge(name: string, ip: string, alias: string): Pro
 }
 
 export async function deleteLink(name: string): Promise<void> {
-  if (linkExists(name)) await run('ip', ['link', 'del', name]);
+  if (!linkExists(name)) return;
+  const r = await run('ip', ['link', 'del', name]);
+  if (linkExists(name)) throw new LabCommandError(['ip', 'link', 'del', name], r.code, r.stderr);
 }
 
 export async function listNetns(): Promise<string[]> {
@@ -30,7 +33,9 @@ export function netnsExists(ns: string): boolean {
 }
 
 export async function deleteNetns(ns: string): Promise<void> {
-  if (netnsExists(ns)) await run('ip', ['netns', 'del', ns]);
+  if (!netnsExists(ns)) return;
+  const r = await run('ip', ['netns', 'del', ns]);
+  if (netnsExists(ns)) throw new LabCommandError(['ip', 'netns', 'del', ns], r.code, r.stderr);
 }
 
 export interface MachineNet {

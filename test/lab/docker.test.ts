@@ -57,6 +57,24 @@ t.test('docker engine and fleet bootstrap in a lab machine', async (t) => {
     t.not((await lab.exec('m1', ['touch', '/opt/fleet/x'])).code, 0, 'read-only');
   });
 
+  await t.test('a second up keeps running machines and adds missing ones', async (t) => {
+    const before = await lab.machine('m1');
+    const r = await lab.cli(['up', '--machines', '2', '--docker', '--agent-ttl', '3s']);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, `FLEETCTL_ENDPOINT=${lab.etcdUrl}\n`);
+    t.match(r.stdout, /^m2\s/m);
+    const after = await lab.machine('m1');
+    t.equal(after.initPid, before.initPid, 'm1 kept running');
+    t.equal(after.metadata, 'role=web,az=1', 'm1 kept its metadata');
+    const m2 = await lab.machine('m2');
+    t.ok(m2.running);
+    t.not(m2.machineId, after.machineId);
+    const d = await lab.exec('m2', ['docker', 'image', 'ls', '--format', '{{.Repository}}']);
+    t.match(d.stdout, 'fleet-lab/busybox', 'the new machine has the engine too');
+    const env = await lab.cli(['env']);
+    t.equal(env.stdout, `export FLEETCTL_ENDPOINT=${lab.etcdUrl}\nexport FLEETCTL_DRIVER=etcd\n`);
+  });
+
   await t.test('down stops the engine and removes its files', async (t) => {
     const state = (await lab.lab.state())!;
     const dockerd = state.docker!.proc!;
