@@ -87,6 +87,7 @@ export function encodeMachineState(m: MachineState): string {
     metadata: sortedStrings(m.metadata),
     version: m.version,
     disableEngine: m.disableEngine,
+    ...(m.instance !== undefined ? { instance: m.instance } : {}),
   });
 }
 
@@ -106,6 +107,7 @@ export function decodeMachineState(raw: string): MachineState | undefined {
     metadata: sortedStrings(md),
     version: typeof o.version === 'string' ? o.version : '',
     disableEngine: o.disableEngine === true,
+    ...(typeof o.instance === 'string' ? { instance: o.instance } : {}),
   };
 }
 

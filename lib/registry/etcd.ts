@@ -8,6 +8,20 @@ import { normalizePrefix } from './keys.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
 
+const WATCH_BACKOFF_MIN_MS = 100;
+const WATCH_BACKOFF_MAX_MS = 2000;
+
+type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+/**
+ * Watch stream reconnect delays: jittered exponential from 100 ms, capped at 2 s (etcd3's default cap is 30 s,
+ * which would leave agents blind to their schedule that long after an etcd outage).
+ */
+function watchBackoff(attempt = 0): WatchBackoff {
+  const ceiling = Math.min(WATCH_BACKOFF_MAX_MS, WATCH_BACKOFF_MIN_MS * 2 ** attempt);
+  return { duration: ceiling / 2 + (Math.random() * ceiling) / 2, next: () => watchBackoff(attempt + 1) };
+}
+
 export interface EtcdOptions {
   /** Client URLs, e.g. `http://127.0.0.1:2379` or `https://etcd.example:2379`. */
   readonly endpoints: readonly string[];
@@ -51,6 +65,7 @@ export function openEtcd(opts: EtcdOptions): Etcd3 {
     hosts: [...opts.endpoints],
     dialTimeout: Math.max(timeout, 1000),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: { watchBackoff: watchBackoff() },
   };
   if (opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key)) {
     const { ca, cert, key } = opts.tls;

@@ -173,10 +173,28 @@ export class MachinePresence {
       throw new EtcdRequestError(`registering machine ${this.machineId}`, err);
     }
     if (!res.succeeded) {
-      await lease.revoke().catch(() => undefined);
       const existing = rangeAt(res, 0)[0];
       const other = existing ? decodeMachineState(existing.value.toString('utf8')) : undefined;
-      throw new DuplicateMachineError(this.machineId, other?.publicIP);
+      const ownPrevious = existing && other?.instance !== undefined && other.instance === this.current.instance;
+      let takenOver = false;
+      if (ownPrevious) {
+        try {
+          const over = await txn(
+            this.client,
+            [cmp.modRevision(key, '==', String(existing.mod_revision))],
+            [op.put(key, encodeMachineState(this.current), leaseId)],
+          );
+          takenOver = over.succeeded;
+        } catch (err) {
+          await lease.revoke().catch(() => undefined);
+          throw new EtcdRequestError(`taking over the record of machine ${this.machineId}`, err);
+        }
+        if (takenOver) log.info('took over the record of this fleetd\'s previous incarnation', { machineId: this.machineId });
+      }
+      if (!takenOver) {
+        await lease.revoke().catch(() => undefined);
+        throw new DuplicateMachineError(this.machineId, other?.publicIP);
+      }
     }
     this.lease = lease;
     this.currentLeaseId = leaseId;

@@ -64,6 +64,12 @@ export interface MachineState {
   readonly metadata: Readonly<Record<string, string>>;
   readonly version: string;
   readonly disableEngine: boolean;
+  /**
+   * Identifies one fleetd installation on one host across restarts (a token kept in its runtime dir). A new
+   * registration with the same id and instance takes over the record of its previous incarnation at once
+   * instead of waiting for its lease to expire; any other live record with the same id is a duplicate.
+   */
+  readonly instance?: string;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,16 +82,36 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Kills `etcdPid` with SIGKILL once `parentPid` is gone, unless it is no longer our etcd (checked by data dir). */
+/**
+ * Once `parentPid` is gone: SIGKILLs `etcdPid` (unless that pid is no longer our etcd, checked by its data dir
+ * on the command line) and removes the data dir. Exits quietly when etcd stops first (stop/restart).
+ */
 function spawnWatchdog(parentPid: number, etcdPid: number, dataDir: string): ChildProcess {
   const script = `
     while kill -0 ${parentPid} 2>/dev/null && kill -0 ${etcdPid} 2>/dev/null; do sleep 1; done
+    kill -0 ${parentPid} 2>/dev/null && exit 0
     if kill -0 ${etcdPid} 2>/dev/null && tr '\\0' ' ' < /proc/${etcdPid}/cmdline | grep -qF -- "$1"; then
       kill -KILL ${etcdPid}
-    fi`;
+      sleep 1
+    fi
+    rm -rf -- "$1"`;
   const wd = spawn('/bin/sh', ['-c', script, 'etcd-watchdog', dataDir], { stdio: 'ignore', detached: true });
   wd.unref();
   return wd;
+}
+
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(/"health"\s*:\s*"true"/.test(body)));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
 
 async function waitHealthy(url: string, proc: ChildProcess, logs: () => string, timeoutMs: number): Promise<void> {
@@ -99,13 +120,7 @@ async function waitHealthy(url: string, proc: ChildProcess, logs: () => string, 
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`etcd exited (${proc.exitCode ?? proc.signalCode}) before becoming healthy:\n${logs()}`);
     }
-    try {
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { health?: string };
-      if (body.health === 'true') return;
-    } catch {
-      // not up yet
-    }
+    if (await healthy(`${url}/health`)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`etcd at ${url} not healthy after ${timeoutMs} ms:\n${logs()}`);
