@@ -10,6 +10,8 @@ import { logger, setLogLevel } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
 import type { FleetConfig } from './config.js';
 import { readMachineId, detectPublicIp } from './machine/identity.js';
+import { claimInstance } from './machine/instance.js';
+import { dirname } from 'node:path';
 import { Agent } from './agent/agent.js';
 import { SystemdUnitManager } from './agent/systemd-manager.js';
 import type { UnitManager } from './agent/unit-manager.js';
@@ -27,6 +29,8 @@ export interface ServerHooks {
   unitManager?: () => Promise<UnitManager>;
   /** replaces /etc/machine-id */
   machineId?: string;
+  /** replaces the instance token of the runtime dir */
+  instance?: string;
 }
 
 export interface ServerEvents {
@@ -46,6 +50,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
   private metadata: Readonly<Record<string, string>> = {};
   private stopping = false;
   private publicIp = '';
+  private instance = '';
 
   constructor(
     private config: FleetConfig,
@@ -60,6 +65,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     this.machineId = this.hooks.machineId ?? readMachineId(c.machineIdFile);
     this.publicIp = c.publicIp || detectPublicIp();
     this.metadata = c.metadata;
+    this.instance = this.hooks.instance ?? claimInstance(dirname(c.unitsDirectory.replace(/\/+$/, '')));
     this.client = openEtcd({
       endpoints: c.etcdServers,
       prefix: c.etcdKeyPrefix,
@@ -111,6 +117,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       metadata: this.config.metadata,
       version: VERSION,
       disableEngine: this.config.disableEngine,
+      instance: this.instance,
     };
   }
 
@@ -171,7 +178,8 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     log.info('stopping', { restarting, unloadAll });
     await this.agent?.stop({ unloadAll });
     await this.machinesWatch?.close().catch(() => undefined);
-    await this.presence?.close({ revoke: true }).catch((err: unknown) => log.debug('presence close failed', { err }));
+    // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave
+    await this.presence?.close({ revoke: !restarting }).catch((err: unknown) => log.debug('presence close failed', { err }));
     await this.registry?.close().catch(() => undefined);
     await this.manager?.close().catch(() => undefined);
     this.client?.close();
