@@ -3,7 +3,8 @@
  * machine that carry Conflicts or Replaces globs, and machines kept sorted by (load, id).
  */
 import { globMatch } from './glob.js';
-import { anyGlobMatches, isLiteral, machineIdMatches, replaces } from './constraints.js';
+import { anyGlobMatches, isLiteral, machineIdMatches } from './constraints.js';
+import type { ReplaceGraph } from './replace-graph.js';
 import type { SchedMachine, SchedUnit } from './types.js';
 
 export interface Slot {
@@ -11,7 +12,6 @@ export interface Slot {
   /** Non-global units placed here and the global units that run here. */
   readonly units: Map<string, SchedUnit>;
   readonly conflicters: Set<SchedUnit>;
-  readonly replacers: Set<SchedUnit>;
   load: number;
 }
 
@@ -27,9 +27,12 @@ export class Cluster {
   /** Global unit -> machines running it. */
   readonly globalMachines = new Map<string, Set<string>>();
 
-  constructor(machines: readonly SchedMachine[]) {
+  constructor(
+    machines: readonly SchedMachine[],
+    private readonly replace: ReplaceGraph,
+  ) {
     for (const machine of machines) {
-      this.slots.set(machine.id, { machine, units: new Map(), conflicters: new Set(), replacers: new Set(), load: 0 });
+      this.slots.set(machine.id, { machine, units: new Map(), conflicters: new Set(), load: 0 });
     }
     this.byLoad.push(...this.slots.values());
     this.byLoad.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
@@ -87,7 +90,6 @@ export class Cluster {
     const unit = slot.units.get(unitName)!;
     slot.units.delete(unitName);
     slot.conflicters.delete(unit);
-    slot.replacers.delete(unit);
     this.setLoad(slot, slot.load - 1);
   }
 
@@ -111,18 +113,17 @@ export class Cluster {
 
   /** A unit on the machine that replaces `unit`. */
   replacerOn(unit: SchedUnit, slot: Slot): string | undefined {
-    for (const other of slot.replacers) {
-      if (replaces(other, unit)) return other.name;
+    for (const r of this.replace.replacersOf(unit.name)) {
+      if (this.placement.get(r) === slot.machine.id) return r;
     }
     return undefined;
   }
 
-  /** Non-global units on the machine that `unit` replaces. */
+  /** Units on the machine that `unit` replaces. */
   replacedOn(unit: SchedUnit, slot: Slot): SchedUnit[] {
-    if (unit.requirements.replaces.length === 0) return [];
     const out: SchedUnit[] = [];
-    for (const other of slot.units.values()) {
-      if (!other.requirements.global && replaces(unit, other)) out.push(other);
+    for (const v of this.replace.victimsOf(unit.name)) {
+      if (this.placement.get(v) === slot.machine.id) out.push(slot.units.get(v)!);
     }
     return out;
   }
@@ -130,7 +131,6 @@ export class Cluster {
   private attach(unit: SchedUnit, slot: Slot): void {
     slot.units.set(unit.name, unit);
     if (unit.requirements.conflicts.length > 0) slot.conflicters.add(unit);
-    if (unit.requirements.replaces.length > 0) slot.replacers.add(unit);
     this.setLoad(slot, slot.load + 1);
   }
 

@@ -70,12 +70,6 @@ export function conflicts(a: Named, b: Named): boolean {
   return anyGlobMatches(a.requirements.conflicts, b.name) || anyGlobMatches(b.requirements.conflicts, a.name);
 }
 
-/** `a` replaces `b` unless `b` also replaces `a` (circular replaces are ignored). */
-export function replaces(a: Named, b: Named): boolean {
-  if (a.name === b.name || a.requirements.replaces.length === 0) return false;
-  return anyGlobMatches(a.requirements.replaces, b.name) && !anyGlobMatches(b.requirements.replaces, a.name);
-}
-
 /** `a.service, b.service and 3 more` */
 export function nameList(names: Iterable<string>, max = 3): string {
   const sorted = [...new Set(names)].sort();

@@ -37,7 +37,7 @@ export function explain(unitName: string, state: ClusterState): Explanation {
   const placedOn = s.cluster.placement.get(unitName);
   if (placedOn !== undefined) s.cluster.remove(unitName);
   const machines = slots.map((slot): MachineVerdict => {
-    const f = fit(s.cluster, unit, slot, s.moved);
+    const f = fit(s.cluster, unit, slot, s.evicted);
     const here = slot.machine.id === placedOn ? '; scheduled here' : '';
     const takeover = f.ok && f.victims.length > 0 ? `, taking it over from ${nameList(f.victims.map((v) => v.name))}` : '';
     return {

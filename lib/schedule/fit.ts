@@ -23,12 +23,15 @@ export type Fit = Fits | Misfit;
 
 const misfit = (kind: MisfitKind, why: string, names: readonly string[] = []): Misfit => ({ ok: false, kind, names, why });
 
+/** Key of "replacer displaced victim" in the set of evictions made so far in a plan. */
+export const evictionKey = (replacer: string, victim: string): string => `${replacer}\n${victim}`;
+
 /**
  * Checks in fleet's AbleToRun order: MachineID, MachineMetadata, MachineOf, Conflicts (both ways, ignoring units
  * this one replaces), then Replaces (a unit here that replaces this one; units already displaced once in this plan
  * are not displaced again).
  */
-export function fit(cluster: Cluster, unit: SchedUnit, slot: Slot, moved: ReadonlySet<string>): Fit {
+export function fit(cluster: Cluster, unit: SchedUnit, slot: Slot, evicted: ReadonlySet<string>): Fit {
   const req = unit.requirements;
   if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
     return misfit('machineId', `MachineID=${req.machineId} does not match`);
@@ -39,9 +42,9 @@ export function fit(cluster: Cluster, unit: SchedUnit, slot: Slot, moved: Readon
     if (!cluster.isOn(peer, slot.machine.id)) return misfit('peer', `MachineOf peer ${peer} is not on this machine`, [peer]);
   }
   const victims = cluster.replacedOn(unit, slot);
-  const again = victims.filter((v) => moved.has(v.name)).map((v) => v.name);
+  const again = victims.filter((v) => evicted.has(evictionKey(unit.name, v.name))).map((v) => v.name);
   if (again.length > 0) {
-    return misfit('protected', `runs ${nameList(again)}, which it replaces but which already moved in this plan`, again);
+    return misfit('protected', `runs ${nameList(again)}, which it already displaced once in this plan`, again);
   }
   const conflict = cluster.conflictOn(unit, slot, victims.length > 0 ? new Set(victims.map((v) => v.name)) : undefined);
   if (conflict !== undefined) return misfit('conflict', `conflicts with ${conflict}`, [conflict]);

@@ -4,19 +4,12 @@
  * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
  */
 import { Cluster, type Slot } from './cluster.js';
-import {
-  anyGlobMatches,
-  isLiteral,
-  machineIdMatches,
-  metadataSatisfied,
-  metadataShortfall,
-  nameList,
-  replaces,
-} from './constraints.js';
-import { fit, summarize, type Misfit } from './fit.js';
+import { machineIdMatches, metadataShortfall, nameList } from './constraints.js';
+import { evictionKey, fit, summarize, type Misfit } from './fit.js';
 import { globalUnitsFor } from './global.js';
 import { RankQueue } from './heap.js';
 import { machineOfGraph } from './order.js';
+import { ReplaceGraph } from './replace-graph.js';
 import type { ClusterState, MoveOp, Op, PendingUnit, PlaceOp, Plan, SchedUnit, UnscheduleOp } from './types.js';
 
 export interface Decision {
@@ -35,8 +28,10 @@ export interface Scheduled {
   readonly pending: ReadonlyMap<string, string>;
   /** Units kept on a lost machine during its grace period -> that machine. */
   readonly held: ReadonlyMap<string, string>;
-  /** Units displaced by a Replaces takeover in this plan; they are not displaced again. */
+  /** Units displaced by a Replaces takeover in this plan. */
   readonly moved: ReadonlySet<string>;
+  /** evictionKey(replacer, victim) of every takeover in this plan. */
+  readonly evicted: ReadonlySet<string>;
 }
 
 interface Displacement {
@@ -64,7 +59,7 @@ export function schedule(state: ClusterState): Scheduled {
   const graceMs = opts.graceMs ?? 0;
 
   const units = new Map<string, SchedUnit>();
-  for (const u of state.units) units.set(u.name, u);
+  for (const u of [...state.units].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) units.set(u.name, u);
   const nonGlobal = new Map<string, SchedUnit>();
   const globals: SchedUnit[] = [];
   for (const u of units.values()) {
@@ -72,7 +67,8 @@ export function schedule(state: ClusterState): Scheduled {
     else nonGlobal.set(u.name, u);
   }
   const graph = machineOfGraph(nonGlobal);
-  const cluster = new Cluster(state.machines);
+  const replaceGraph = new ReplaceGraph(nonGlobal);
+  const cluster = new Cluster(state.machines, replaceGraph);
   const scheduledOn = (name: string): string | undefined =>
     Object.hasOwn(state.schedule, name) ? state.schedule[name] : undefined;
 
@@ -97,7 +93,6 @@ export function schedule(state: ClusterState): Scheduled {
 
   // Pass 1a: what each scheduled unit needs from its machine alone.
   const viable = new Map<string, string>();
-  const replacersOn = new Map<string, SchedUnit[]>();
   for (const name of graph.order) {
     const u = nonGlobal.get(name)!;
     const from = scheduledOn(name);
@@ -134,7 +129,6 @@ export function schedule(state: ClusterState): Scheduled {
       continue;
     }
     viable.set(name, from);
-    if (req.replaces.length > 0) replacersOn.set(from, [...(replacersOn.get(from) ?? []), u]);
   }
 
   // Pass 1b: peers, Replaces and Conflicts against the units kept so far (targets first, then by name).
@@ -150,14 +144,11 @@ export function schedule(state: ClusterState): Scheduled {
         if (lost !== undefined) return own(`MachineOf peer ${peer} is on lost machine ${lost}`);
         return own(`MachineOf peer ${peer} is not scheduled`);
       }
-      const g = units.get(peer);
-      if (!g) return own(`MachineOf peer ${peer} is not scheduled`);
-      if (g.desiredState === 'inactive' || !metadataSatisfied(g.requirements, slot.machine)) {
-        return own(`machine ${from} can no longer run it: global MachineOf peer ${peer} does not run there`);
-      }
+      if (!units.has(peer)) return own(`MachineOf peer ${peer} is not scheduled`);
     }
-    const replacer = replacersOn.get(from)?.find((r) => replaces(r, u));
-    if (replacer) return own(`replaced by ${replacer.name} on ${from}`);
+    for (const replacer of replaceGraph.replacersOf(u.name)) {
+      if (viable.get(replacer) === from) return own(`replaced by ${replacer} on ${from}`);
+    }
     const conflict = cluster.conflictOn(u, slot);
     if (conflict !== undefined) return own(`machine ${from} can no longer run it: conflicts with ${conflict}`);
     return undefined;
@@ -171,48 +162,62 @@ export function schedule(state: ClusterState): Scheduled {
     else cluster.add(u, from);
   }
 
-  // Global units run where the agent will run them, given the units kept there; they count as load.
-  const activeGlobals = globals.filter((g) => g.desiredState !== 'inactive');
-  if (activeGlobals.length > 0) {
-    for (const slot of [...cluster.ordered()]) {
-      for (const g of globalUnitsFor(slot.machine, activeGlobals, [...slot.units.values()]).run) {
-        cluster.addGlobal(units.get(g)!, slot.machine.id);
+  /** Takes a unit off its machine, and with it the followers placed there (transitively). */
+  const drop = (name: string, machineId: string, d: Displacement, onDrop: (name: string) => void): void => {
+    cluster.remove(name);
+    displaced.set(name, d);
+    onDrop(name);
+    for (const f of graph.followers.get(name) ?? []) {
+      if (cluster.placement.get(f) === machineId) {
+        drop(f, machineId, { cause: `moves with MachineOf peer ${name} (${d.root})`, root: d.root, followsPeer: true }, onDrop);
       }
+    }
+  };
+
+  // Global units run where the agent will run them, given the units kept there; they count as load. A unit kept
+  // for a global MachineOf peer that does not run on its machine leaves, which may let other global units run.
+  const activeGlobals = globals.filter((g) => g.desiredState !== 'inactive');
+  for (const slot of [...cluster.ordered()]) {
+    const id = slot.machine.id;
+    for (;;) {
+      const run = new Set(globalUnitsFor(slot.machine, activeGlobals, [...slot.units.values()]).run);
+      let orphan: [SchedUnit, string] | undefined;
+      for (const u of slot.units.values()) {
+        const peer = u.requirements.machineOf.find((p) => units.get(p)?.requirements.global && !run.has(p));
+        if (peer !== undefined) {
+          orphan = [u, peer];
+          break;
+        }
+      }
+      if (!orphan) {
+        for (const g of run) cluster.addGlobal(units.get(g)!, id);
+        break;
+      }
+      drop(orphan[0].name, id, own(`machine ${id} can no longer run it: global MachineOf peer ${orphan[1]} does not run there`), () => {});
     }
   }
 
   // Pass 2: place everything that should run and has no machine.
   const moved = new Set<string>();
+  const evicted = new Set<string>();
   const queue = new RankQueue();
+  // Units a takeover displaced are re-placed before anything else, so later decisions see where they went.
+  const urgent = new RankQueue();
   const rankOf = (name: string): number => graph.rank.get(name)!;
 
   const evict = (victim: string, machineId: string, by: string): void => {
-    const drop = (name: string, d: Displacement): void => {
-      cluster.remove(name);
+    evicted.add(evictionKey(by, victim));
+    drop(victim, machineId, own(`replaced by ${by} on ${machineId}`), (name) => {
       moved.add(name);
-      displaced.set(name, d);
-      queue.push(rankOf(name));
-      for (const f of graph.followers.get(name) ?? []) {
-        if (cluster.placement.get(f) === machineId) {
-          drop(f, { cause: `moves with MachineOf peer ${name} (${d.root})`, root: d.root, followsPeer: true });
-        }
-      }
-    };
-    drop(victim, own(`replaced by ${by} on ${machineId}`));
+      urgent.push(rankOf(name));
+    });
   };
 
   const replacedHosts = (u: SchedUnit): Set<string> => {
     const hosts = new Set<string>();
-    const consider = (name: string): void => {
-      const at = cluster.placement.get(name);
-      if (at !== undefined && replaces(u, nonGlobal.get(name)!)) hosts.add(at);
-    };
-    for (const glob of u.requirements.replaces) {
-      if (isLiteral(glob)) {
-        if (nonGlobal.has(glob)) consider(glob);
-      } else {
-        for (const name of cluster.placement.keys()) if (anyGlobMatches([glob], name)) consider(name);
-      }
+    for (const v of replaceGraph.victimsOf(u.name)) {
+      const at = cluster.placement.get(v);
+      if (at !== undefined) hosts.add(at);
     }
     return hosts;
   };
@@ -260,7 +265,7 @@ export function schedule(state: ClusterState): Scheduled {
       failure = (misfits) => summarize(u, misfits);
     }
 
-    if (req.replaces.length > 0) {
+    if (replaceGraph.victimsOf(u.name).size > 0) {
       // A new unit takes over a machine running a unit it replaces; a unit that already had a machine does so
       // only when nothing else fits, so that a lost machine moves no more than its own units.
       const hosts = replacedHosts(u);
@@ -272,7 +277,7 @@ export function schedule(state: ClusterState): Scheduled {
 
     const misfits: Misfit[] = [];
     for (const slot of candidates) {
-      const f = fit(cluster, u, slot, moved);
+      const f = fit(cluster, u, slot, evicted);
       if (f.ok) {
         const names = f.victims.map((v) => v.name);
         return {
@@ -297,8 +302,9 @@ export function schedule(state: ClusterState): Scheduled {
   for (;;) {
     const failed: number[] = [];
     let tookOver = false;
-    for (let r = queue.pop(); r !== undefined; r = queue.pop()) {
+    for (let r = urgent.pop() ?? queue.pop(); r !== undefined; r = urgent.pop() ?? queue.pop()) {
       const name = graph.order[r]!;
+      if (cluster.placement.has(name)) continue;
       const u = nonGlobal.get(name)!;
       const choice = choose(u);
       const d = displaced.get(name);
@@ -342,5 +348,6 @@ export function schedule(state: ClusterState): Scheduled {
     pending,
     held,
     moved,
+    evicted,
   };
 }

@@ -104,6 +104,25 @@ export function violations(s: ClusterState, schedule: Readonly<Record<string, st
       if (vs.length > 0 && !vs.includes(m.metadata[k] as string)) out.push(`${name} on ${mid} lacks ${k}`);
     }
   }
+  const replaceEdges = new Map<string, string[]>();
+  for (const u of s.units) {
+    if (u.requirements.global) continue;
+    replaceEdges.set(u.name, s.units.filter((v) => !v.requirements.global && v.name !== u.name && globs(u.requirements.replaces, v.name)).map((v) => v.name));
+  }
+  const reaches = (from: string, to: string): boolean => {
+    const seen = new Set([from]);
+    const todo = [from];
+    while (todo.length > 0) {
+      for (const n of replaceEdges.get(todo.pop()!) ?? []) {
+        if (n === to) return true;
+        if (!seen.has(n)) {
+          seen.add(n);
+          todo.push(n);
+        }
+      }
+    }
+    return false;
+  };
   const globals = s.units.filter((u) => u.requirements.global);
   for (const m of s.machines) {
     const here = onMachine.get(m.id) ?? [];
@@ -116,7 +135,7 @@ export function violations(s: ClusterState, schedule: Readonly<Record<string, st
       for (const v of all) {
         if (v.name === u.name) continue;
         if (globs(u.requirements.conflicts, v.name)) out.push(`${u.name} and ${v.name} conflict on ${m.id}`);
-        if (globs(u.requirements.replaces, v.name) && !globs(v.requirements.replaces, u.name)) {
+        if (replaceEdges.get(u.name)?.includes(v.name) && !reaches(v.name, u.name)) {
           out.push(`${u.name} shares ${m.id} with ${v.name}, which it replaces`);
         }
       }
