@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
 import { fleetBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
-import { dockerBinds, ensureDocker, stopDocker } from './docker.js';
+import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
 import { fleetctlEnvironment } from './endpoint.js';
 import { LabError } from './errors.js';
-import { ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
-import { bootMachine, machineRunning, powerOffMachine, type BootContext } from './machine.js';
+import { ETCD_BIN, ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
+import { bootMachine, machineRunning, NSPAWN_BIN, powerOffMachine, type BootContext } from './machine.js';
 import {
   bridgeIp,
   bridgeName,
@@ -29,6 +29,7 @@ import {
 } from './names.js';
 import { deleteLink, deleteMachineNet, deleteNetns, ensureBridge, ensureMachineNet, linkExists, listNetns, setLink } from './net.js';
 import { machinePaths, mountOverlay, unmountUnder, wipeLayers, writeIdentity } from './overlay.js';
+import { requireRoot, requireTools } from './preflight.js';
 import { isAlive } from './proc.js';
 import { run, type RunResult } from './run.js';
 import { loadState, saveState, withLock, type LabState, type MachineRecord } from './state.js';
@@ -138,6 +139,14 @@ export class Lab {
       throw new LabError(`--machines must be 1..${MAX_MACHINES}, not ${count}`);
     }
     for (const m of Object.keys(opts.metadata ?? {})) machineIndex(m);
+    requireRoot('up');
+    requireTools([
+      [NSPAWN_BIN, 'systemd-container'],
+      [ETCD_BIN, 'etcd-server'],
+      ['/usr/bin/nsenter', 'util-linux'],
+      ['/usr/sbin/ip', 'iproute2'],
+      ...(opts.docker ? ([[DOCKERD_BIN, 'docker.io'], [BUSYBOX_BIN, 'busybox-static']] as const) : []),
+    ]);
     return withLock(this.stateDir, async () => {
       const s = await this.#loadOrCreate();
       s.fleet = opts.fleet ?? true;
@@ -182,6 +191,7 @@ export class Lab {
 
   /** Remove everything this cluster made. Safe to repeat, and after a partial `up`. */
   async down(): Promise<void> {
+    requireRoot('down');
     await withLock(this.stateDir, async () => {
       let s: LabState | undefined;
       try {
