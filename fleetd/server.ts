@@ -16,6 +16,8 @@ import { Agent } from './agent/agent.js';
 import { SystemdUnitManager } from './agent/systemd-manager.js';
 import type { UnitManager } from './agent/unit-manager.js';
 import { Engine } from './engine/engine.js';
+import { createApiServer, type ApiServer } from './api/server.js';
+import { LocalInspector } from './machine/inspector.js';
 
 const log = logger('fleetd');
 
@@ -50,6 +52,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
   private metadata: Readonly<Record<string, string>> = {};
   private stopping = false;
   private publicIp = '';
+  private api: ApiServer | undefined;
   private instance = '';
 
   constructor(
@@ -74,6 +77,17 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       auth: c.etcdUsername ? { username: c.etcdUsername, password: c.etcdPassword } : undefined,
     });
     this.registry = new Registry(this.client, c.etcdKeyPrefix);
+
+    this.api = createApiServer({
+      registry: this.registry,
+      config: c,
+      machineId: this.machineId,
+      version: VERSION,
+      inspector: new LocalInspector(),
+      isEngineLeader: () => this.engine?.isLeader ?? false,
+      available: false,
+    });
+    await this.api.listen();
 
     this.presence = await this.register();
     this.presence.onLost((err) => void this.recoverPresence(errorMessage(err)));
@@ -107,6 +121,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       });
       this.engine.start();
     }
+    this.api.setAvailable(true);
     log.info('fleetd started', { machineId: this.machineId, publicIp: this.publicIp, version: VERSION });
   }
 
@@ -177,6 +192,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     const unloadAll = this.config.shutdownUnits === 'stop' && !restarting;
     log.info('stopping', { restarting, unloadAll });
     await this.agent?.stop({ unloadAll });
+    await this.api?.close().catch(() => undefined);
     await this.machinesWatch?.close().catch(() => undefined);
     // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave
     await this.presence?.close({ revoke: !restarting }).catch((err: unknown) => log.debug('presence close failed', { err }));
