@@ -176,8 +176,13 @@ t.test('a two-machine lab', async (t) => {
     const before = await lab.machine('m2');
     const init = (await lab.lab.state())!.machines.m2!.init!;
     t.equal((await lab.sh('m2', 'echo kept > /root/lab-disk')).code, 0);
+    const sys = await lab.systemd('m2');
+    const disconnected = new Promise<void>((resolve) => sys.once('disconnected', () => resolve()));
     const cli = await lab.cli(['poweroff', 'm2']);
     t.equal(cli.code, 0, cli.stderr);
+    await disconnected;
+    t.ok(sys.closed, 'a client on the machine bus sees the machine go');
+    await t.rejects(sys.version(), SystemdConnectionError);
     const off = await lab.machine('m2');
     t.equal(off.running, false);
     t.notOk(isAlive(init), 'its init is gone');
