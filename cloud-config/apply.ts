@@ -1,7 +1,7 @@
 /**
  * Carries out a plan on a target root (default /). Checks the plan against the target's accounts first and
  * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
- * failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
+ * ran / failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
  */
 import { hostname as currentHostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,7 +17,8 @@ import type { UnitManager } from './unit-manager.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
 import { lstat } from 'node:fs/promises';
 
-export type Outcome = 'changed' | 'unchanged' | 'skipped' | 'failed';
+/** `ran`: an action that is carried out every time (unit commands, daemon-reload after a change, scripts). */
+export type Outcome = 'changed' | 'unchanged' | 'ran' | 'skipped' | 'failed';
 
 export interface StepResult {
   readonly step: PlanStep;
@@ -166,18 +167,18 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
       if (!state.unitsDirty) return { outcome: 'unchanged', detail: 'no unit file changed' };
       if (!units) return NO_SYSTEMD;
       await units.reload();
-      return 'changed';
+      return { outcome: 'ran' };
     case 'restart-networkd': {
       if (!state.networkDirty) return { outcome: 'unchanged', detail: 'no network file changed' };
       if (!units) return NO_SYSTEMD;
       const result = await units.runUnitCommand('systemd-networkd.service', 'restart');
-      return result === 'done' ? 'changed' : { outcome: 'failed', detail: `job result: ${result}` };
+      return result === 'done' ? { outcome: 'ran', detail: 'job done' } : { outcome: 'failed', detail: `job result: ${result}` };
     }
     case 'unit-command': {
       if (!units) return NO_SYSTEMD;
       const result = await units.runUnitCommand(step.unit, step.command);
       return result === 'done'
-        ? { outcome: 'changed', detail: 'job done' }
+        ? { outcome: 'ran', detail: 'job done' }
         : { outcome: 'failed', detail: `job result: ${result} (see journalctl -u ${step.unit})` };
     }
     case 'script': {
@@ -187,7 +188,7 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
       const argv = ['systemd-run', `--unit=${step.unit}`, '--collect', '--description=Unit generated and executed by coreos-cloudinit on behalf of user', step.path];
       const r = await state.runner.run(argv, env ? { env } : {});
       if (r.code !== 0) throw new Error(`${commandText(argv)} exited with ${r.code}: ${r.stderr.trim()}`);
-      return { outcome: 'changed', detail: `started as ${step.unit}` };
+      return { outcome: 'ran', detail: `started as ${step.unit}` };
     }
   }
 }

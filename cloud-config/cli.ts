@@ -214,7 +214,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     }
   }
 
-  const counts = { changed: 0, unchanged: 0, skipped: 0, failed: 0 };
+  const counts = { changed: 0, unchanged: 0, ran: 0, skipped: 0, failed: 0 };
   try {
     const result = await applyPlan(plan, {
       root: opts.root,
@@ -225,7 +225,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         io.stdout(formatResult(r));
       },
     });
-    io.stdout(`${counts.changed} changed, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed\n`);
+    io.stdout(`${counts.changed} changed, ${counts.unchanged} unchanged, ${counts.ran} ran, ${counts.skipped} skipped, ${counts.failed} failed\n`);
     if (result.error) {
       io.stderr(`error: ${result.error.message}\n`);
       return EXIT_APPLY_FAILED;

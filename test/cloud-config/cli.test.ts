@@ -139,7 +139,7 @@ t.test('apply into --root from stdin; env substitutions; the second run changes 
       'changed: write /run/systemd/system/fleet.service.d/20-cloudinit.conf mode 0644 (coreos.fleet)',
       'unchanged: unmask fleet.service if masked (/run/systemd/system/fleet.service)',
       'skipped: daemon-reload [no systemd connection]',
-      '4 changed, 1 unchanged, 1 skipped, 0 failed',
+      '4 changed, 1 unchanged, 0 ran, 1 skipped, 0 failed',
       '',
     ].join('\n'),
   );
@@ -151,7 +151,7 @@ t.test('apply into --root from stdin; env substitutions; the second run changes 
   const before = await snapshot(root);
   const second = await cli(args, GOOD, { COREOS_PRIVATE_IPV4: '10.0.0.9' });
   t.equal(second.code, 0);
-  t.match(second.stdout, /\nunchanged: daemon-reload \[no unit file changed\]\n0 changed, 6 unchanged, 0 skipped, 0 failed\n$/);
+  t.match(second.stdout, /\nunchanged: daemon-reload \[no unit file changed\]\n0 changed, 6 unchanged, 0 ran, 0 skipped, 0 failed\n$/);
   t.same(await snapshot(root), before);
 
   const flagWins = await cli([...args, '--private-ipv4', '10.0.0.10'], GOOD, { COREOS_PRIVATE_IPV4: '10.0.0.9' });
