@@ -86,7 +86,6 @@ export function splitMultiValue(value: string): string[] {
 /** Section names: non-empty, no surrounding blanks, none of `[ ] \ " '` and no control characters. */
 export function isValidSectionName(name: string): boolean {
   if (name === '' || trimBlanks(name) !== name) return false;
-  // eslint-disable-next-line no-control-regex
   return !/[\x00-\x1f\x7f[\]\\"']/.test(name);
 }
 

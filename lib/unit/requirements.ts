@@ -19,7 +19,7 @@ export type XFleetKey =
   | 'X-ConditionMachineMetadata' | 'X-Conflicts';
 
 /** Legacy key -> the key to use instead. */
-export const LEGACY_X_FLEET_KEYS: Readonly<Record<string, XFleetKey>> = {
+export const LEGACY_X_FLEET_KEYS: Readonly<Partial<Record<XFleetKey, XFleetKey>>> = {
   'X-ConditionMachineID': 'MachineID',
   'X-ConditionMachineBootID': 'MachineID',
   'X-ConditionMachineOf': 'MachineOf',
