@@ -161,7 +161,3 @@ export function txn(
 export function rangeAt(res: ITxnResponse, index: number): IKeyValue[] {
   return res.responses[index]?.response_range?.kvs ?? [];
 }
-
-export function kvString(kv: IKeyValue): { key: string; value: string } {
-  return { key: kv.key.toString('utf8'), value: kv.value.toString('utf8') };
-}

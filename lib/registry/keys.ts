@@ -106,11 +106,14 @@ export class Keyspace {
   get machinesDir(): string {
     return `${this.prefix}machines/`;
   }
+  machineDir(id: string): string {
+    return `${this.machinesDir}${checkMachineId(id)}/`;
+  }
   machineObject(id: string): string {
-    return `${this.machinesDir}${checkMachineId(id)}/object`;
+    return `${this.machineDir(id)}object`;
   }
   machineMetadata(id: string, key: string): string {
-    return `${this.machinesDir}${checkMachineId(id)}/metadata/${checkMetadataKey(key)}`;
+    return `${this.machineDir(id)}metadata/${checkMetadataKey(key)}`;
   }
 
   get statesDir(): string {
@@ -126,10 +129,5 @@ export class Keyspace {
   /** Reserved for the engine (leader election lives under `engine/election/`). */
   get engineDir(): string {
     return `${this.prefix}engine/`;
-  }
-
-  /** `key` without this keyspace's `dir`, or undefined when it is not below it. */
-  static relative(dir: string, key: string): string | undefined {
-    return key.startsWith(dir) ? key.slice(dir.length) : undefined;
   }
 }

@@ -87,24 +87,44 @@ export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
   };
 }
 
+function buildMachine(id: string, object: string | undefined, overrides: ReadonlyMap<string, string>): MachineRecord | undefined {
+  const obj = object === undefined ? undefined : decodeMachineState(object);
+  if (!obj || obj.id !== id) return undefined;
+  return { ...obj, metadata: mergeMetadata(obj.metadata, overrides) };
+}
+
+const METADATA_REL = /^metadata\/([A-Za-z0-9_.-]+)$/;
+
+/** Keys relative to one machine's directory (`object`, `metadata/<key>`) into its record. */
+function machineFromKeys(id: string, kv: ReadonlyMap<string, string>, relPrefix: string): MachineRecord | undefined {
+  const overrides = new Map<string, string>();
+  for (const [k, v] of kv) {
+    const m = k.startsWith(relPrefix) ? METADATA_REL.exec(k.slice(relPrefix.length)) : null;
+    if (m) overrides.set(m[1], v);
+  }
+  return buildMachine(id, kv.get(`${relPrefix}object`), overrides);
+}
+
 export function machinesProjection(keys: Keyspace): Projection<MachineRecord> {
   return {
     dir: keys.machinesDir,
     group(rel) {
-      const p = pair(rel);
-      if (p && p[1] === 'object') return p[0];
-      const m = /^([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/.exec(rel);
-      return m && isSegment(m[1]) ? m[1] : undefined;
+      const i = rel.indexOf('/');
+      if (i < 0) return undefined;
+      const id = rel.slice(0, i);
+      const rest = rel.slice(i + 1);
+      return isSegment(id) && (rest === 'object' || METADATA_REL.test(rest)) ? id : undefined;
     },
-    build(id, kv) {
-      const raw = kv.get(`${id}/object`);
-      const obj = raw === undefined ? undefined : decodeMachineState(raw);
-      if (!obj || obj.id !== id) return undefined;
-      const overrides = new Map<string, string>();
-      const mdPrefix = `${id}/metadata/`;
-      for (const [k, v] of kv) if (k.startsWith(mdPrefix)) overrides.set(k.slice(mdPrefix.length), v);
-      return { ...obj, metadata: mergeMetadata(obj.metadata, overrides) };
-    },
+    build: (id, kv) => machineFromKeys(id, kv, `${id}/`),
+  };
+}
+
+/** One machine only (`P/machines/<id>/`): what its own agent watches. */
+export function machineProjection(keys: Keyspace, machineId: string): Projection<MachineRecord> {
+  return {
+    dir: keys.machineDir(machineId),
+    group: (rel) => (rel === 'object' || METADATA_REL.test(rel) ? machineId : undefined),
+    build: (id, kv) => machineFromKeys(id, kv, ''),
   };
 }
 

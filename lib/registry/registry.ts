@@ -25,6 +25,7 @@ import {
   allSchedulesProjection,
   globalProjection,
   jobsProjection,
+  machineProjection,
   machinesProjection,
   project,
   scheduleProjection,
@@ -282,6 +283,15 @@ export class Registry {
     });
   }
 
+  /** Reads one live machine (metadata merged), or undefined. */
+  async getMachine(machineId: string): Promise<MachineRecord | undefined> {
+    const p = machineProjection(this.keys, machineId);
+    return this.call(`reading machine ${machineId}`, async () => {
+      const res = await this.client.getAll().prefix(p.dir).exec();
+      return project(p, res.kvs).get(machineId);
+    });
+  }
+
   /**
    * Overrides one metadata key of a machine (registered or not; survives its restarts). `null` or ""
    * hides the key even if the machine publishes it.
@@ -415,6 +425,11 @@ export class Registry {
   /** Live machines with merged metadata (`P/machines/`). Map key: machine id. */
   watchMachines(onChange: ChangeListener<MachineRecord>): Promise<WatchHandle> {
     return this.watch(machinesProjection(this.keys), onChange, 'machines');
+  }
+
+  /** One machine (`P/machines/<id>/`), e.g. an agent's own record with API metadata overrides applied. */
+  watchMachine(machineId: string, onChange: ChangeListener<MachineRecord>): Promise<WatchHandle> {
+    return this.watch(machineProjection(this.keys, machineId), onChange, `machine.${machineId}`);
   }
 
   // ---- internals ----

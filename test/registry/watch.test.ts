@@ -215,3 +215,22 @@ t.test('watches survive an etcd restart', async (t) => {
   await waitFor('after', () => (rec.last()?.snapshot.has('after.service') ? true : undefined), 30000);
   t.ok(rec.last()?.snapshot.has('before.service'), 'data kept across restart');
 });
+
+t.test("an agent's own machine watch ignores other machines", async (t) => {
+  const reg = freshRegistry(etcd);
+  const mine = recorder<{ metadata: Record<string, string> }>();
+  const h = await reg.watchMachine('m1', mine.listener);
+  t.teardown(() => h.close());
+  t.equal(mine.calls[0].snapshot.size, 0, 'not registered yet');
+  const ps = await Promise.all(['m10', 'm2'].map((id) => reg.registerMachine(machine(id), 10)));
+  t.teardown(() => Promise.all(ps.map((p) => p.close())));
+  await reg.setMachineMetadata('m10', 'role', 'x');
+  const p1 = await reg.registerMachine(machine('m1', { role: 'web' }), 10);
+  t.teardown(() => p1.close());
+  await waitFor('own registration', () => (mine.last()?.snapshot.has('m1') ? true : undefined));
+  await reg.setMachineMetadata('m1', 'role', 'db');
+  await waitFor('own override', () => (mine.last()?.snapshot.get('m1')?.metadata.role === 'db' ? true : undefined));
+  t.equal(mine.calls.length, 3, 'initial, registration, override: nothing from m10 or m2');
+  t.same((await reg.getMachine('m1'))?.metadata, { role: 'db' });
+  t.equal(await reg.getMachine('m3'), undefined);
+});
