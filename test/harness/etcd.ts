@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,9 +101,10 @@ function spawnWatchdog(parentPid: number, etcdPid: number, dataDir: string): Chi
   return wd;
 }
 
-function healthy(url: string): Promise<boolean> {
+function healthy(url: string, tls?: https.RequestOptions): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
+    const get = tls ? https.get : http.get;
+    const req = get(url, { agent: false, timeout: 1000, ...tls }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -114,13 +116,19 @@ function healthy(url: string): Promise<boolean> {
   });
 }
 
-async function waitHealthy(url: string, proc: ChildProcess, logs: () => string, timeoutMs: number): Promise<void> {
+async function waitHealthy(
+  url: string,
+  proc: ChildProcess,
+  logs: () => string,
+  timeoutMs: number,
+  tls?: https.RequestOptions,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`etcd exited (${proc.exitCode ?? proc.signalCode}) before becoming healthy:\n${logs()}`);
     }
-    if (await healthy(`${url}/health`)) return;
+    if (await healthy(`${url}/health`, tls)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`etcd at ${url} not healthy after ${timeoutMs} ms:\n${logs()}`);
@@ -138,7 +146,18 @@ function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts a single-member etcd; pass the tap test so it is stopped at teardown. */
-export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] } = {}): Promise<EtcdInstance> {
+export interface EtcdTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  /** Require client certificates signed by caFile (the harness's clients present certFile/keyFile). */
+  readonly clientCertAuth?: boolean;
+}
+
+export async function startEtcd(
+  t?: Teardownable,
+  opts: { extraArgs?: string[]; tls?: EtcdTls } = {},
+): Promise<EtcdInstance> {
   installExitHooks();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fleet-etcd-'));
   let clientPort = 0;
@@ -171,6 +190,20 @@ export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] }
   live.add(entry);
 
   const url = (port: number): string => `http://127.0.0.1:${port}`;
+  const tls = opts.tls;
+  const clientUrl = (port: number): string => (tls ? `https://127.0.0.1:${port}` : url(port));
+  const tlsArgs = tls
+    ? [
+        '--cert-file',
+        tls.certFile,
+        '--key-file',
+        tls.keyFile,
+        ...(tls.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.caFile] : []),
+      ]
+    : [];
+  const healthTls = tls
+    ? { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), servername: '' }
+    : undefined;
 
   const launch = async (): Promise<void> => {
     logTail = '';
@@ -182,9 +215,9 @@ export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] }
         '--data-dir',
         dataDir,
         '--listen-client-urls',
-        url(clientPort),
+        clientUrl(clientPort),
         '--advertise-client-urls',
-        url(clientPort),
+        clientUrl(clientPort),
         '--listen-peer-urls',
         url(peerPort),
         '--initial-advertise-peer-urls',
@@ -197,6 +230,7 @@ export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] }
         'zap',
         '--log-level',
         'warn',
+        ...tlsArgs,
         ...(opts.extraArgs ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -210,7 +244,7 @@ export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] }
     if (!p.pid) throw new Error(`cannot start ${ETCD_BIN}`);
     if (watchdog?.pid && alive(watchdog.pid)) process.kill(watchdog.pid, 'SIGKILL');
     watchdog = spawnWatchdog(process.pid, p.pid, dataDir);
-    await waitHealthy(url(clientPort), p, () => logTail, 20000);
+    await waitHealthy(clientUrl(clientPort), p, () => logTail, 20000, healthTls);
   };
 
   const terminate = async (): Promise<void> => {
@@ -250,15 +284,19 @@ export async function startEtcd(t?: Teardownable, opts: { extraArgs?: string[] }
   }
 
   const newClient = (o: { endpoint?: string; requestTimeoutMs?: number } = {}): Etcd3 => {
-    const c = openEtcd({ endpoints: [o.endpoint ?? url(clientPort)], requestTimeoutMs: o.requestTimeoutMs ?? 5000 });
+    const c = openEtcd({
+      endpoints: [o.endpoint ?? clientUrl(clientPort)],
+      requestTimeoutMs: o.requestTimeoutMs ?? 5000,
+      ...(tls ? { tls: { ca: tls.caFile, cert: tls.certFile, key: tls.keyFile } } : {}),
+    });
     clients.push(c);
     return c;
   };
   const client = newClient();
 
   const inst: EtcdInstance = {
-    endpoint: url(clientPort),
-    clientUrls: [url(clientPort)],
+    endpoint: clientUrl(clientPort),
+    clientUrls: [clientUrl(clientPort)],
     clientPort,
     dataDir,
     client,
