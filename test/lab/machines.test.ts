@@ -148,6 +148,16 @@ t.test('a two-machine lab', async (t) => {
     await sys.resetFailedUnit('lab-fails.service');
     t.match(await sys.getUnitState('lab-fails.service'), { activeState: 'inactive' });
 
+    t.equal(
+      (await lab.sh('m1', `printf '%s\\n' '[Service]' 'Type=oneshot' 'ExecStart=/bin/sleep 2' > /run/systemd/system/lab-slow.service`)).code,
+      0,
+    );
+    await sys.reload();
+    const queued = await sys.startUnit('lab-slow.service');
+    t.notOk(queued.result, 'without wait there is no result yet');
+    const jobsNow = await sys.listJobs();
+    t.ok(jobsNow.some((j) => j.unit === 'lab-slow.service' && j.type === 'start'), 'listJobs shows it');
+
     const err = await sys.stopUnit('never-loaded.service').catch((e: unknown) => e);
     t.type(err, SystemdError);
     t.match(err, { dbusName: 'org.freedesktop.systemd1.NoSuchUnit', unit: 'never-loaded.service', method: 'StopUnit' });
