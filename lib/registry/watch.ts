@@ -53,11 +53,11 @@ export class PrefixWatch<V> implements WatchHandle {
     return this;
   }
 
+  /** No listener call starts after this; one already running is not waited for (it may be the caller). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.detach();
-    await this.chain;
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

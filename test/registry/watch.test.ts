@@ -234,3 +234,26 @@ t.test("an agent's own machine watch ignores other machines", async (t) => {
   t.same((await reg.getMachine('m1'))?.metadata, { role: 'db' });
   t.equal(await reg.getMachine('m3'), undefined);
 });
+
+t.test('a listener may close its own watch', async (t) => {
+  const reg = freshRegistry(etcd);
+  let calls = 0;
+  let handle: { close(): Promise<void> } | undefined;
+  const closed = new Promise<void>((resolve) => {
+    void reg
+      .watchJobs(async (_m, changed, info) => {
+        calls++;
+        if (info.reason === 'update' && changed.has('close-me.service')) {
+          await handle?.close();
+          resolve();
+        }
+      })
+      .then((h) => (handle = h));
+  });
+  await waitFor('watch started', () => handle);
+  await reg.createUnit(spec('close-me.service'));
+  await closed;
+  await reg.createUnit(spec('later.service'));
+  await sleep(300);
+  t.equal(calls, 2, 'initial + the update that closed it');
+});
