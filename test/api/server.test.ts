@@ -1,0 +1,108 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEtcd } from '../harness/etcd.js';
+import { activationFds, parseHostPort } from '../../fleetd/api/listeners.js';
+import { HELLO, request, startApi, submitUnit } from './fixture.js';
+
+const etcd = await startEtcd(t);
+
+t.test('metrics: requests, registry operations, engine leader gauge', async (t) => {
+  let leader = true;
+  const f = await startApi(t, { etcd, server: { isEngineLeader: () => leader } });
+  await request(f, 'GET', '/fleet/v1/units');
+  await request(f, 'GET', '/fleet/v1/units/x.service');
+  await request(f, 'GET', '/nope');
+  f.server.metrics.registryOp('agent_publish', 0.02, true);
+  const m = await request(f, 'GET', '/metrics');
+  t.equal(m.status, 200);
+  t.match(m.headers['content-type'], /^text\/plain; version=0.0.4/);
+  t.match(m.text, /^fleet_api_request_count_total\{method="GET",route="\/fleet\/v1\/units",code="200"\} 1$/m);
+  t.match(m.text, /^fleet_api_request_count_total\{method="GET",route="\/fleet\/v1\/units\/\{name\}",code="404"\} 1$/m, 'routes, not unit names');
+  t.match(m.text, /^fleet_api_request_count_total\{method="GET",route="unknown",code="404"\} 1$/m);
+  t.match(m.text, /^fleet_registry_operation_count_total\{type="get_all"\} 1$/m);
+  t.match(m.text, /^fleet_registry_operation_count_total\{type="get"\} 1$/m);
+  t.match(m.text, /^fleet_registry_operation_failed_count_total\{type="agent_publish"\} 1$/m);
+  t.match(m.text, /^fleet_registry_operation_duration_second_bucket\{ops="get",le="\+Inf"\} 1$/m);
+  t.match(m.text, /^# TYPE fleet_engine_leader gauge\nfleet_engine_leader 1$/m);
+  leader = false;
+  t.match((await request(f, 'GET', '/metrics')).text, /^fleet_engine_leader 0$/m);
+});
+
+t.test('unix socket: mode 0660, stale socket replaced, live one refused, non-socket refused', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-sock-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'fleet.sock');
+
+  // A killed fleetd leaves its socket file behind.
+  await new Promise((r) =>
+    spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]).on('exit', r),
+  );
+  t.ok(existsSync(sock), 'stale socket file left behind');
+  const f = await startApi(t, { etcd, config: { apiSocket: sock } });
+  t.equal(statSync(sock).mode & 0o777, 0o660);
+  t.equal((await request({ socket: sock }, 'GET', '/fleet/v1/units')).status, 200, 'stale socket file replaced');
+
+  await t.rejects(startApi(t, { etcd, config: { apiSocket: sock } }), /another process is serving on .*fleet\.sock/);
+  t.equal((await request({ socket: sock }, 'GET', '/fleet/v1/units')).status, 200, 'first server unaffected');
+
+  const file = path.join(dir, 'file');
+  writeFileSync(file, 'x');
+  await t.rejects(startApi(t, { etcd, config: { apiSocket: file } }), /exists and is not a socket/);
+
+  await f.server.close();
+  t.notOk(existsSync(sock), 'socket removed on close');
+});
+
+t.test('listener helpers', async (t) => {
+  t.same(activationFds({ LISTEN_FDS: '2', LISTEN_PID: String(process.pid) }), [3, 4]);
+  t.same(activationFds({ LISTEN_FDS: '2', LISTEN_PID: '1' }), [], 'meant for another process');
+  t.same(activationFds({}), []);
+  t.same(parseHostPort('0.0.0.0:49153'), { host: '0.0.0.0', port: 49153 });
+  t.same(parseHostPort(':49153'), { host: undefined, port: 49153 });
+  t.same(parseHostPort('[::1]:80'), { host: '::1', port: 80 });
+  t.throws(() => parseHostPort('nohost'), /not host:port/);
+});
+
+t.test('systemd socket activation: serves on fd 3 and ignores api_socket', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-act-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'activated.sock');
+  const parent = net.createServer();
+  await new Promise<void>((r) => parent.listen(sock, r));
+  const fd = (parent as unknown as { _handle: { fd: number } })._handle.fd;
+  const prefix = `/fleet-activation-${process.pid}/`;
+  const f = await startApi(t, { etcd, prefix });
+  await submitUnit(f.registry, 'seen.service', HELLO);
+
+  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'activation-child.js');
+  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${child}"`], {
+    stdio: ['ignore', 'pipe', 'inherit', fd],
+    env: { ...process.env, TEST_ETCD: etcd.endpoint, TEST_PREFIX: prefix },
+  });
+  t.teardown(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+    });
+    proc.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+  });
+  // Stop accepting in this process without letting libuv unlink the path the child serves.
+  renameSync(sock, `${sock}.keep`);
+  await new Promise((r) => parent.close(r));
+  renameSync(`${sock}.keep`, sock);
+  t.same(JSON.parse(line), { listeners: [{ kind: 'unix', activated: true }], env: null }, 'LISTEN_* consumed');
+  const r = await request({ socket: sock }, 'GET', '/fleet/v1/units');
+  t.equal(r.headers.server, 'fleetd/activated');
+  t.match(r.json, { units: [{ name: 'seen.service' }] });
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.on('exit', r));
+});
