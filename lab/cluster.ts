@@ -3,6 +3,7 @@
  * Every resource is recorded in the state file before it is created.
  */
 import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
@@ -34,7 +35,6 @@ import { isAlive } from './proc.js';
 import { run, type RunResult } from './run.js';
 import { loadState, saveState, withLock, type LabState, type MachineRecord } from './state.js';
 import { releaseSubnet, reserveSubnet } from './subnet.js';
-import { join } from 'node:path';
 
 const log = logger('lab');
 
