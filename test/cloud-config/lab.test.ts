@@ -114,4 +114,17 @@ t.test('apply a document inside a lab machine', async (t) => {
   t.match(bad.stderr, /write_files\[0\]\.owner: user "nobody-such" does not exist/);
   const absent = await lab.sh('m1', 'test -e /etc/cc-test/new');
   t.not(absent.code, 0, 'nothing written');
+
+  const script = await lab.exec('m1', ['node', CLOUDINIT, '--from-file', '-', '--private-ipv4', m1.ip], {
+    input: "#!/bin/sh\necho 'script saw $private_ipv4 and \\$private_ipv4' > /run/cc-script\n",
+  });
+  t.equal(script.code, 0, script.stderr);
+  const unit = /started as (coreos-cloudinit-[0-9a-f]+\.service)/.exec(script.stdout)?.[1];
+  t.ok(unit, script.stdout);
+  let out = '';
+  for (let i = 0; i < 100 && out === ''; i++) {
+    out = (await lab.sh('m1', 'cat /run/cc-script 2>/dev/null')).stdout;
+    if (out === '') await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(out, `script saw ${m1.ip} and $private_ipv4\n`, 'the script ran as a transient unit');
 });
