@@ -1,47 +1,78 @@
-/** Requirements of unit contents by hash: contents are immutable, so each hash is fetched and parsed once. */
-import { loadUnit, NO_REQUIREMENTS, type Requirements } from '../lib/unit/index.js';
-import type { Registry } from '../lib/registry/index.js';
+/**
+ * Requirements of unit contents by name and hash: contents are immutable, so each (name, hash) is read and
+ * parsed once. Only definitive answers are kept (contents parsed, contents missing, contents unusable); a
+ * failed etcd read is retried by the next ensure().
+ */
+import { loadUnit, type Requirements } from '../lib/unit/index.js';
+import { InvalidKeyError, type Registry } from '../lib/registry/index.js';
 import { errorMessage } from '../lib/errors.js';
 
 export type RequirementsResult = { ok: true; requirements: Requirements } | { ok: false; reason: string };
 
+/** Unit texts read from etcd at the same time. */
+const CONCURRENCY = 16;
+
 export class RequirementsCache {
-  private readonly byHash = new Map<string, RequirementsResult>();
+  private readonly byKey = new Map<string, RequirementsResult>();
 
   constructor(private readonly registry: Registry) {}
 
-  get(hash: string): RequirementsResult | undefined {
-    return this.byHash.get(hash);
-  }
-
-  /** Fetches what is missing; the name matters for specifiers (%n %p %i). Keyed by name+hash for that reason. */
-  async ensure(units: Iterable<{ name: string; hash: string }>): Promise<void> {
+  /**
+   * Reads and parses what is not cached yet; the name matters for specifiers (%n %p %i). Returns the units whose
+   * text could not be read this time (etcd unreachable...); they stay unresolved and are read again next call.
+   */
+  async ensure(units: Iterable<{ name: string; hash: string }>): Promise<{ name: string; hash: string }[]> {
     const missing: { name: string; hash: string }[] = [];
-    for (const u of units) if (!this.byHash.has(key(u.name, u.hash))) missing.push(u);
-    await Promise.all(
-      missing.map(async (u) => {
-        let result: RequirementsResult;
-        try {
-          const text = await this.registry.getUnitText(u.hash);
-          if (text === undefined) result = { ok: false, reason: `unit contents ${u.hash.slice(0, 7)} are missing from the registry` };
-          else result = { ok: true, requirements: loadUnit(u.name, text).requirements };
-        } catch (err) {
-          result = { ok: false, reason: `unit file cannot be used: ${errorMessage(err)}` };
-        }
-        this.byHash.set(key(u.name, u.hash), result);
-      }),
-    );
+    for (const u of units) if (!this.byKey.has(key(u.name, u.hash))) missing.push(u);
+    const unread: { name: string; hash: string }[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < missing.length) {
+        const u = missing[next++]!;
+        const r = await this.read(u.name, u.hash);
+        if (r === undefined) unread.push(u);
+        else this.byKey.set(key(u.name, u.hash), r);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, missing.length) }, worker));
+    return unread;
   }
 
+  private async read(name: string, hash: string): Promise<RequirementsResult | undefined> {
+    let text: string | undefined;
+    try {
+      text = await this.registry.getUnitText(hash);
+    } catch (err) {
+      if (err instanceof InvalidKeyError) return { ok: false, reason: `unit ${name} has an invalid hash: ${errorMessage(err)}` };
+      return undefined;
+    }
+    if (text === undefined) return { ok: false, reason: `unit contents ${hash.slice(0, 7)} are missing from the registry` };
+    try {
+      return { ok: true, requirements: loadUnit(name, text).requirements };
+    } catch (err) {
+      return { ok: false, reason: `unit file cannot be used: ${errorMessage(err)}` };
+    }
+  }
+
+  /** The cached answer, or undefined when ensure() has not (successfully) read it yet. */
+  resolve(name: string, hash: string): RequirementsResult | undefined {
+    return this.byKey.get(key(name, hash));
+  }
+
+  /** Like resolve(), with "not read yet" as a failure. */
   lookup(name: string, hash: string): RequirementsResult {
-    return this.byHash.get(key(name, hash)) ?? { ok: true, requirements: NO_REQUIREMENTS };
+    return this.resolve(name, hash) ?? { ok: false, reason: `unit contents ${hash.slice(0, 7)} of ${name} could not be read from etcd yet` };
+  }
+
+  forget(name: string, hash: string): void {
+    this.byKey.delete(key(name, hash));
   }
 
   /** Drops entries of units no longer present, so the cache follows the cluster's size. */
   retain(live: Iterable<{ name: string; hash: string }>): void {
     const keep = new Set<string>();
     for (const u of live) keep.add(key(u.name, u.hash));
-    for (const k of this.byHash.keys()) if (!keep.has(k)) this.byHash.delete(k);
+    for (const k of this.byKey.keys()) if (!keep.has(k)) this.byKey.delete(k);
   }
 }
 

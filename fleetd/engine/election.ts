@@ -32,6 +32,7 @@ export class Election extends EventEmitter<ElectionEvents> {
   private wake: (() => void) | undefined;
   private knownLeader: string | undefined;
   private resignTerm: (() => void) | undefined;
+  private looping: Promise<void> | undefined;
   private onStop: () => void = () => undefined;
   private readonly stopSignal = new Promise<void>((resolve) => {
     this.onStop = resolve;
@@ -56,7 +57,8 @@ export class Election extends EventEmitter<ElectionEvents> {
   }
 
   start(): void {
-    void this.loop();
+    if (this.looping || this.stopped) return;
+    this.looping = this.loop();
   }
 
   private async loop(): Promise<void> {
@@ -77,7 +79,10 @@ export class Election extends EventEmitter<ElectionEvents> {
   private async ensureWatch(): Promise<void> {
     if (this.watcher) return;
     const w = await this.client.watch().key(this.key).create();
-    w.on('delete', () => this.poke());
+    w.on('delete', () => {
+      this.noteLeader(undefined);
+      this.poke();
+    });
     w.on('put', (kv) => {
       this.noteLeader(kv.value.toString());
       this.poke();
@@ -207,8 +212,12 @@ export class Election extends EventEmitter<ElectionEvents> {
     });
   }
 
-  /** Gives up the current term (revoking its lease) and campaigns again, e.g. after a fenced write failed. */
-  resign(): void {
+  /**
+   * Gives up the current term (revoking its lease) and campaigns again, e.g. after a fenced write failed. With a
+   * fence, only if that fence is still the current term's (a late failure of an old term leaves a new one alone).
+   */
+  resign(fence?: Fence): void {
+    if (fence !== undefined && (this.fence === undefined || this.fence.createRevision !== fence.createRevision)) return;
     this.resignTerm?.();
   }
 
@@ -220,6 +229,7 @@ export class Election extends EventEmitter<ElectionEvents> {
     const lease = this.lease;
     this.fence = undefined;
     if (lease) await lease.revoke().catch(() => undefined);
+    await this.looping;
     if (this.watcher) await this.watcher.cancel().catch(() => undefined);
     this.watcher = undefined;
   }

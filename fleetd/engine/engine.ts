@@ -1,11 +1,26 @@
 /**
  * The engine: campaigns for leadership and, while leader, keeps the schedule converged. Watches on jobs and
- * machines drive it (a change is acted on within milliseconds); a periodic pass is only a safety net.
- * Every write is fenced by the leadership key, so a deposed leader cannot change the schedule.
+ * machines drive it (a change is acted on within milliseconds); a periodic pass is only a safety net. Every write
+ * is fenced by the leadership key, so a deposed leader cannot change the schedule.
+ *
+ * Each leadership term starts from scratch: it opens its own watches, lists the schedule entries once, and plans
+ * only after both watches delivered their first snapshot (planning on a partial view would move units). Between
+ * the listing and the watches the term knows what every schedule entry says without reading etcd again: it is
+ * the only writer of entries while its fence holds.
  */
-import type { Registry, JobRecord, MachineRecord, ScheduleOp, WatchHandle, Fence, ScheduledState } from '../../lib/registry/index.js';
+import { EventEmitter } from 'node:events';
+import type {
+  Fence,
+  JobRecord,
+  MachineRecord,
+  Registry,
+  ScheduledState,
+  ScheduleOp,
+  ScheduleOpResult,
+  WatchHandle,
+} from '../../lib/registry/index.js';
 import { FencedError } from '../../lib/registry/index.js';
-import { plan, type ClusterState, type Plan, type SchedUnit } from '../../lib/schedule/index.js';
+import { plan, type ClusterState, type PendingUnit, type Plan, type SchedUnit } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -14,48 +29,126 @@ import { RequirementsCache } from '../requirements-cache.js';
 
 const log = logger('engine');
 
+/** First retry delay after a failed pass or refused ops; doubles up to the reconcile interval. */
+const RETRY_MIN_MS = 100;
+
 export interface EngineOptions {
   registry: Registry;
   machineId: string;
+  /** TTL of the leadership lease: a dead leader is replaced after at most this long. */
   leaseTtlSeconds: number;
+  /** Period of the safety-net pass (watches trigger passes otherwise). */
   reconcileIntervalMs: number;
+  /** How long units stay scheduled to a machine that disappeared before they are moved. */
   machineLostGraceMs: number;
+  /** Only the periodic pass plans (watches still keep the engine's view current). */
   disableWatches?: boolean;
 }
 
+/** Counters for /metrics and SIGUSR1 dumps; monotonic except the gauges noted. */
 export interface EngineStats {
+  /** Passes run while leader. */
   reconciles: number;
+  /** Passes that failed (etcd unreachable, write fenced, unit texts unreadable). */
   reconcileFailures: number;
+  /** Schedule ops written. */
   opsApplied: number;
+  /** Ops etcd refused because their preconditions no longer held (retried by a later pass). */
+  opsFailed: number;
+  /** Writes refused because this engine was no longer the leader. */
+  fencedWrites: number;
+  /** Gauge: duration of the last pass, ms. */
   lastReconcileMs: number;
+  /** Gauge: units that should run but have no machine after the last pass. */
   pending: number;
+  /** Times this engine became leader. */
+  elections: number;
+  /** Gauge: when the current term began (ms since epoch), 0 when not leading. */
+  leaderSince: number;
 }
 
-export class Engine {
+export interface PassReport {
+  readonly ops: number;
+  readonly applied: number;
+  readonly failed: number;
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+export interface EngineEvents {
+  leading: [Fence];
+  'stepped-down': [string];
+  pass: [PassReport];
+  fenced: [FencedError];
+}
+
+/** What a schedule entry says, as this term wrote or listed it. */
+interface EntryBelief {
+  readonly machineId: string;
+  readonly hash: string;
+  readonly desiredState: ScheduledState;
+}
+
+type UnitSlot = { readonly unit: SchedUnit } | { readonly unusable: string };
+
+/** Everything that belongs to one leadership term; discarded when it ends. */
+class Term {
+  active = true;
+  ready = false;
+  dirty = false;
+  running: Promise<void> | undefined;
+  failures = 0;
+  jobs: ReadonlyMap<string, JobRecord> = new Map();
+  machines: ReadonlyMap<string, MachineRecord> = new Map();
+  readonly watches: WatchHandle[] = [];
+  /** Scheduler view of each job, rebuilt for the jobs in `stale`. */
+  readonly units = new Map<string, UnitSlot>();
+  readonly stale = new Set<string>();
+  readonly entries = new Map<string, EntryBelief>();
+  /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
+  readonly expected = new Map<string, string | undefined>();
+  readonly lostSince = new Map<string, number>();
+  timer: NodeJS.Timeout | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly fence: Fence) {}
+
+  target(job: JobRecord): string | undefined {
+    return this.expected.has(job.name) ? this.expected.get(job.name) : job.machineId;
+  }
+}
+
+export class Engine extends EventEmitter<EngineEvents> {
   readonly election: Election;
-  readonly stats: EngineStats = { reconciles: 0, reconcileFailures: 0, opsApplied: 0, lastReconcileMs: 0, pending: 0 };
+  readonly stats: EngineStats = {
+    reconciles: 0,
+    reconcileFailures: 0,
+    opsApplied: 0,
+    opsFailed: 0,
+    fencedWrites: 0,
+    lastReconcileMs: 0,
+    pending: 0,
+    elections: 0,
+    leaderSince: 0,
+  };
   private readonly requirements: RequirementsCache;
-  private fence: Fence | undefined;
-  private watches: WatchHandle[] = [];
-  private jobs: ReadonlyMap<string, JobRecord> = new Map();
-  private machines: ReadonlyMap<string, MachineRecord> = new Map();
-  private readonly changedJobs = new Set<string>();
-  private readonly lostSince = new Map<string, number>();
-  private dirty = false;
-  private running: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private term: Term | undefined;
+  private stopped = false;
   private lastPlan: Plan = { ops: [], pending: [] };
-  private leadership = 0;
 
   constructor(private readonly opts: EngineOptions) {
+    super();
     this.requirements = new RequirementsCache(opts.registry);
     this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
     this.election.on('elected', (fence) => void this.lead(fence));
-    this.election.on('deposed', () => void this.unlead());
+    this.election.on('deposed', (reason) => {
+      if (this.term) this.endTerm(this.term, reason);
+    });
   }
 
   get isLeader(): boolean {
-    return this.fence !== undefined;
+    return this.term?.active === true;
   }
 
   /** The last plan the leader computed (its pending list says why units wait). */
@@ -64,169 +157,335 @@ export class Engine {
   }
 
   start(): void {
-    this.election.start();
+    if (!this.stopped) this.election.start();
   }
 
+  /** Finishes the pass in flight, writes nothing more, then resigns (a successor takes over at once). */
   async stop(): Promise<void> {
-    await this.unlead();
+    this.stopped = true;
+    const term = this.term;
+    if (term) {
+      this.endTerm(term, 'stopping');
+      await term.running;
+      await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
+    }
     await this.election.stop();
   }
 
   private async lead(fence: Fence): Promise<void> {
-    const term = ++this.leadership;
-    this.fence = fence;
-    this.lostSince.clear();
+    if (this.stopped) return;
+    if (this.term) this.endTerm(this.term, 'new term');
+    const term = new Term(fence);
+    this.term = term;
+    this.stats.elections++;
+    this.stats.leaderSince = Date.now();
+    this.emit('leading', fence);
+    const keep = async (h: WatchHandle): Promise<boolean> => {
+      if (term.active) term.watches.push(h);
+      else await h.close().catch(() => undefined);
+      return term.active;
+    };
     try {
-      const jobs = await this.opts.registry.watchJobs((snapshot, changed) => {
-        this.jobs = snapshot;
-        for (const c of changed) this.changedJobs.add(c);
-        this.trigger();
-      });
-      const machines = await this.opts.registry.watchMachines((snapshot) => {
-        this.machines = snapshot;
-        this.trigger();
-      });
-      if (term !== this.leadership || this.fence !== fence) {
-        await Promise.all([jobs.close(), machines.close()]);
-        return;
+      const jobs = await this.opts.registry.watchJobs((snapshot, changed) => this.onJobs(term, snapshot, changed));
+      if (!(await keep(jobs))) return;
+      const machines = await this.opts.registry.watchMachines((snapshot) => this.onMachines(term, snapshot));
+      if (!(await keep(machines))) return;
+      const entries = await this.opts.registry.listSchedule();
+      if (!term.active) return;
+      for (const e of entries) {
+        const other = term.entries.get(e.name);
+        if (other) log.error('unit has schedule entries on two machines', { unit: e.name, machines: [other.machineId, e.machineId] });
+        term.entries.set(e.name, { machineId: e.machineId, hash: e.hash, desiredState: e.desiredState });
       }
-      this.watches = [jobs, machines];
-      await this.syncAllScheduleEntries(fence);
     } catch (err) {
-      log.warn('engine could not start leading; stepping down', { err });
-      await this.unlead();
+      if (!term.active) return;
+      this.stats.reconcileFailures++;
+      log.warn('engine could not start leading; stepping down', { err: errorMessage(err) });
+      this.stepDown(term, `could not start leading: ${errorMessage(err)}`);
       return;
     }
-    this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs);
-    this.trigger();
+    term.ready = true;
+    term.timer = setInterval(() => this.wake(term), this.opts.reconcileIntervalMs);
+    this.wake(term);
   }
 
-  private async unlead(): Promise<void> {
-    this.leadership++;
-    this.fence = undefined;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    const watches = this.watches;
-    this.watches = [];
-    await Promise.all(watches.map((w) => w.close().catch(() => undefined)));
-    await this.running;
+  private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
+    if (!term.active) return;
+    term.jobs = snapshot;
+    for (const name of changed) {
+      term.stale.add(name);
+      // any event of a unit is our own write or a later one: every change to its job keys would have failed our op
+      term.expected.delete(name);
+      const job = snapshot.get(name);
+      // destroyed or made global: the client removed target and entry in the same transaction
+      if (!job || job.global) term.entries.delete(name);
+    }
+    if (!this.opts.disableWatches) this.wake(term);
   }
 
-  private trigger(): void {
-    this.dirty = true;
-    if (this.running) return;
-    this.running = (async () => {
-      while (this.dirty && this.fence) {
-        this.dirty = false;
-        await this.reconcile(this.fence);
+  private onMachines(term: Term, snapshot: ReadonlyMap<string, MachineRecord>): void {
+    if (!term.active) return;
+    term.machines = snapshot;
+    if (!this.opts.disableWatches) this.wake(term);
+  }
+
+  /** Ends a term locally: no more passes, timers or watches. Leadership itself is the election's business. */
+  private endTerm(term: Term, reason: string): void {
+    if (!term.active) return;
+    term.active = false;
+    clearInterval(term.timer);
+    clearTimeout(term.retryTimer);
+    clearTimeout(term.graceTimer);
+    if (this.term === term) this.term = undefined;
+    this.stats.leaderSince = 0;
+    for (const w of term.watches) void w.close().catch(() => undefined);
+    log.info('engine term ended', { reason });
+    this.emit('stepped-down', reason);
+  }
+
+  /** Ends the term and gives up leadership, so that another engine (or this one, campaigning again) leads. */
+  private stepDown(term: Term, reason: string): void {
+    this.endTerm(term, reason);
+    this.election.resign(term.fence);
+  }
+
+  private wake(term: Term): void {
+    if (!term.active) return;
+    term.dirty = true;
+    if (!term.ready || term.running) return;
+    term.running = (async () => {
+      while (term.dirty && term.active) {
+        term.dirty = false;
+        await this.pass(term);
       }
-      this.running = undefined;
+      term.running = undefined;
     })();
   }
 
-  /** One pass: plan from the watched state, write the plan fenced. Exposed for tests and the API's dry run. */
-  async reconcile(fence: Fence): Promise<void> {
+  private retryLater(term: Term): void {
+    term.failures++;
+    if (term.retryTimer || !term.active) return;
+    const delay = Math.min(RETRY_MIN_MS * 2 ** (term.failures - 1), this.opts.reconcileIntervalMs);
+    term.retryTimer = setTimeout(() => {
+      term.retryTimer = undefined;
+      this.wake(term);
+    }, delay);
+  }
+
+  /** One pass: plan from the watched state, write the plan and the entry syncs in one fenced call. */
+  private async pass(term: Term): Promise<void> {
     const started = Date.now();
     this.stats.reconciles++;
+    let ops: ScheduleOp[] = [];
+    let report: PassReport | undefined;
     try {
-      const state = await this.clusterState();
-      const p = plan(state);
-      this.lastPlan = p;
-      this.stats.pending = p.pending.length;
-      const ops = this.toScheduleOps(p);
-      const syncs = this.pendingSyncs(p);
-      if (ops.length > 0 || syncs.length > 0) {
-        const results = await this.opts.registry.applySchedule([...ops, ...syncs], fence);
-        const applied = results.filter((r) => r.applied).length;
-        this.stats.opsApplied += applied;
-        log.debug('applied plan', { ops: ops.length, syncs: syncs.length, applied });
-        if (applied < results.length) this.dirty = true;
-      }
-    } catch (err) {
-      this.stats.reconcileFailures++;
-      if (err instanceof FencedError) {
-        log.warn('schedule write refused: no longer leader', { err: errorMessage(err) });
-        this.election.resign();
+      if (!(await this.refreshUnits(term))) {
+        this.stats.reconcileFailures++;
+        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started, error: 'unit texts could not be read' };
+        this.retryLater(term);
         return;
       }
+      if (!term.active) return;
+      const { state, unusable } = this.clusterState(term, started);
+      const p = plan(state);
+      const pending = [...p.pending, ...unusable].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
+      this.lastPlan = { ops: p.ops, pending };
+      this.stats.pending = pending.length;
+      this.armGraceTimer(term, state);
+      ops = [...this.planOps(term, p), ...this.syncOps(term, p)];
+      if (ops.length === 0 || !term.active) {
+        term.failures = 0;
+        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started };
+        return;
+      }
+      const results = await this.opts.registry.applySchedule(ops, term.fence);
+      const failed = this.record(term, results);
+      report = { ops: ops.length, applied: ops.length - failed, failed, durationMs: Date.now() - started };
+      log.debug('applied plan', { ...report });
+      if (failed > 0) this.retryLater(term);
+      else term.failures = 0;
+    } catch (err) {
+      this.stats.reconcileFailures++;
+      report = { ops: ops.length, applied: 0, failed: 0, durationMs: Date.now() - started, error: errorMessage(err) };
+      if (err instanceof FencedError) {
+        this.stats.fencedWrites++;
+        log.warn('schedule write refused: no longer the leader; stepping down', { err: errorMessage(err) });
+        this.emit('fenced', err);
+        this.stepDown(term, 'fenced');
+        return;
+      }
+      // the write may or may not have happened: forget what those entries say
+      for (const o of ops) {
+        term.entries.delete(o.name);
+        term.expected.delete(o.name);
+      }
       log.warn('reconcile failed; will retry', { err: errorMessage(err) });
-      setTimeout(() => this.trigger(), 500).unref();
+      this.retryLater(term);
     } finally {
       this.stats.lastReconcileMs = Date.now() - started;
+      if (report) this.emit('pass', report);
     }
   }
 
-  /** The scheduler's input from the watched maps. */
-  async clusterState(): Promise<ClusterState> {
-    const jobs = [...this.jobs.values()].filter((j) => !parseUnitName(j.name).isTemplate);
-    await this.requirements.ensure(jobs);
-    this.requirements.retain(jobs);
-    const now = Date.now();
+  /** Rebuilds the scheduler view of changed jobs; false when some unit texts could not be read. */
+  private async refreshUnits(term: Term): Promise<boolean> {
+    if (term.stale.size === 0) return true;
+    const names = [...term.stale];
+    const wanted: JobRecord[] = [];
+    for (const name of names) {
+      const job = term.jobs.get(name);
+      if (job && !isTemplate(job.name) && this.requirements.resolve(job.name, job.hash) === undefined) wanted.push(job);
+    }
+    const unread = wanted.length > 0 ? await this.requirements.ensure(wanted) : [];
+    if (!term.active) return false;
+    for (const name of names) {
+      const job = term.jobs.get(name);
+      const old = term.units.get(name);
+      if (old && 'unit' in old && old.unit.hash !== job?.hash) this.requirements.forget(name, old.unit.hash);
+      if (!job || isTemplate(job.name)) {
+        term.units.delete(name);
+        term.stale.delete(name);
+        continue;
+      }
+      const r = this.requirements.resolve(job.name, job.hash);
+      if (r === undefined) continue;
+      term.units.set(
+        name,
+        r.ok ? { unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements } } : { unusable: r.reason },
+      );
+      term.stale.delete(name);
+    }
+    if (unread.length > 0) log.warn('unit texts could not be read; retrying', { units: unread.length });
+    return unread.length === 0;
+  }
+
+  /** The scheduler's input from the watched maps and this term's own writes. */
+  private clusterState(term: Term, now: number): { state: ClusterState; unusable: PendingUnit[] } {
     const units: SchedUnit[] = [];
+    const unusable: PendingUnit[] = [];
     const schedule: Record<string, string> = {};
-    for (const j of jobs) {
-      const r = this.requirements.lookup(j.name, j.hash);
-      if (!r.ok) continue;
-      units.push({ name: j.name, hash: j.hash, desiredState: j.desiredState, requirements: r.requirements });
-      if (j.machineId !== undefined) {
-        schedule[j.name] = j.machineId;
-        if (!this.machines.has(j.machineId) && !this.lostSince.has(j.machineId)) this.lostSince.set(j.machineId, now);
+    const referenced = new Set<string>();
+    for (const [name, slot] of term.units) {
+      if (!('unit' in slot)) {
+        unusable.push({ unit: name, reason: slot.unusable });
+        continue;
+      }
+      units.push(slot.unit);
+      const job = term.jobs.get(name);
+      const at = job && !job.global ? term.target(job) : undefined;
+      if (at === undefined) continue;
+      schedule[name] = at;
+      if (!term.machines.has(at)) {
+        referenced.add(at);
+        if (!term.lostSince.has(at)) {
+          term.lostSince.set(at, now);
+          log.info('machine lost; its units move', { machine: at, graceMs: this.opts.machineLostGraceMs });
+        }
       }
     }
-    for (const id of this.lostSince.keys()) if (this.machines.has(id)) this.lostSince.delete(id);
+    for (const id of term.lostSince.keys()) if (!referenced.has(id)) term.lostSince.delete(id);
     return {
-      units,
-      machines: [...this.machines.values()].map((m) => ({ id: m.id, metadata: m.metadata })),
-      schedule,
-      options: { lostMachines: Object.fromEntries(this.lostSince), now, graceMs: this.opts.machineLostGraceMs },
+      state: {
+        units,
+        machines: [...term.machines.values()].map((m) => ({ id: m.id, metadata: m.metadata })),
+        schedule,
+        options: { lostMachines: Object.fromEntries(term.lostSince), now, graceMs: this.opts.machineLostGraceMs },
+      },
+      unusable,
     };
   }
 
-  private toScheduleOps(p: Plan): ScheduleOp[] {
+  /** Wakes the term when the first grace period of a lost machine ends. */
+  private armGraceTimer(term: Term, state: ClusterState): void {
+    clearTimeout(term.graceTimer);
+    term.graceTimer = undefined;
+    const grace = this.opts.machineLostGraceMs;
+    if (grace <= 0 || term.lostSince.size === 0) return;
+    const now = state.options?.now ?? Date.now();
+    let first = Infinity;
+    for (const at of term.lostSince.values()) if (at + grace > now) first = Math.min(first, at + grace);
+    if (first === Infinity) return;
+    term.graceTimer = setTimeout(() => {
+      term.graceTimer = undefined;
+      this.wake(term);
+    }, first - now + 5);
+  }
+
+  private planOps(term: Term, p: Plan): ScheduleOp[] {
     const out: ScheduleOp[] = [];
     for (const op of p.ops) {
-      const job = this.jobs.get(op.unit);
-      if (!job) continue;
-      const desiredState = scheduled(job.desiredState);
-      if (op.kind === 'unschedule') out.push({ type: 'unschedule', name: op.unit, machineId: op.from });
-      else if (desiredState === undefined) continue;
-      else if (op.kind === 'place') out.push({ type: 'place', name: op.unit, machineId: op.machineId, hash: job.hash, desiredState });
+      const job = term.jobs.get(op.unit);
+      if (op.kind === 'unschedule') {
+        out.push({ type: 'unschedule', name: op.unit, machineId: op.from });
+        continue;
+      }
+      const desiredState = job ? scheduled(job.desiredState) : undefined;
+      if (!job || desiredState === undefined) continue;
+      if (op.kind === 'place') out.push({ type: 'place', name: op.unit, machineId: op.machineId, hash: job.hash, desiredState });
       else out.push({ type: 'move', name: op.unit, from: op.from, to: op.to, hash: job.hash, desiredState });
     }
     return out;
   }
 
-  /** Scheduled units whose job changed (new hash or desired state) and that the plan leaves where they are. */
-  private pendingSyncs(p: Plan): ScheduleOp[] {
+  /** Scheduled units the plan leaves in place whose entry does not say what the job says (hash, desired state). */
+  private syncOps(term: Term, p: Plan): ScheduleOp[] {
     const touched = new Set(p.ops.map((o) => o.unit));
     const out: ScheduleOp[] = [];
-    for (const name of this.changedJobs) {
-      const job = this.jobs.get(name);
-      if (!job || job.machineId === undefined || touched.has(name)) continue;
+    for (const job of term.jobs.values()) {
+      if (job.global || touched.has(job.name)) continue;
+      const at = term.target(job);
       const desiredState = scheduled(job.desiredState);
-      if (desiredState === undefined) continue;
-      out.push({ type: 'sync', name, machineId: job.machineId, hash: job.hash, desiredState });
+      if (at === undefined || desiredState === undefined) continue;
+      const e = term.entries.get(job.name);
+      if (e && e.machineId === at && e.hash === job.hash && e.desiredState === desiredState) continue;
+      out.push({ type: 'sync', name: job.name, machineId: at, hash: job.hash, desiredState });
     }
-    this.changedJobs.clear();
     return out;
   }
 
-  /** On taking office: make every schedule entry say what its job says (a previous leader may have died mid-way). */
-  private async syncAllScheduleEntries(fence: Fence): Promise<void> {
-    const entries = await this.opts.registry.listSchedule();
-    const ops: ScheduleOp[] = [];
-    for (const e of entries) {
-      const job = this.jobs.get(e.name);
-      const desiredState = job ? scheduled(job.desiredState) : undefined;
-      if (!job || job.machineId !== e.machineId || desiredState === undefined) continue;
-      if (job.hash !== e.hash || desiredState !== e.desiredState) {
-        ops.push({ type: 'sync', name: e.name, machineId: e.machineId, hash: job.hash, desiredState });
+  /** Updates what the term knows from the results; returns how many ops were refused. */
+  private record(term: Term, results: readonly ScheduleOpResult[]): number {
+    let failed = 0;
+    for (const { op, applied } of results) {
+      if (!applied) {
+        failed++;
+        term.entries.delete(op.name);
+        term.expected.delete(op.name);
+        continue;
+      }
+      switch (op.type) {
+        case 'place':
+          term.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
+          term.expected.set(op.name, op.machineId);
+          break;
+        case 'sync':
+          term.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
+          break;
+        case 'move':
+          term.entries.set(op.name, { machineId: op.to, hash: op.hash, desiredState: op.desiredState });
+          term.expected.set(op.name, op.to);
+          break;
+        case 'unschedule':
+          term.entries.delete(op.name);
+          term.expected.set(op.name, undefined);
+          break;
       }
     }
-    if (ops.length > 0) await this.opts.registry.applySchedule(ops, fence);
+    this.stats.opsApplied += results.length - failed;
+    this.stats.opsFailed += failed;
+    if (failed > 0) log.debug('schedule ops refused (state changed meanwhile); retrying', { failed });
+    return failed;
   }
 }
 
 function scheduled(s: JobRecord['desiredState']): ScheduledState | undefined {
   return s === 'inactive' ? undefined : s;
+}
+
+function isTemplate(name: string): boolean {
+  try {
+    return parseUnitName(name).isTemplate;
+  } catch {
+    return false;
+  }
 }
