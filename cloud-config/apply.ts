@@ -3,11 +3,13 @@
  * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
  * ran / failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
  */
+import { lstat } from 'node:fs/promises';
 import { hostname as currentHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseGroup, parseOwner, parsePasswd, parseShadow, resolveOwner, findUser, type Accounts } from './accounts.js';
 import { commandText, spawnRunner, type CommandRunner } from './commands.js';
 import { mergeEnvironment } from './environment-file.js';
+import { logger } from '../lib/log.js';
 import { ApplyError, InvalidDocumentError } from './errors.js';
 import { readIfExists, removeMask, symlinkAtomic, writeFileAtomic, type Change, type Ownership } from './fsops.js';
 import { describeStep, type Plan, type PlanStep } from './plan.js';
@@ -15,7 +17,8 @@ import { preflight } from './preflight.js';
 import { authorizeKeys } from './ssh-keys.js';
 import type { UnitManager } from './unit-manager.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
-import { lstat } from 'node:fs/promises';
+
+const log = logger('cloud-config');
 
 /** `ran`: an action that is carried out every time (unit commands, daemon-reload after a change, scripts). */
 export type Outcome = 'changed' | 'unchanged' | 'ran' | 'skipped' | 'failed';
@@ -215,6 +218,11 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
       error ??= new ApplyError(describeStep(step), result.detail ?? 'failed', step.kind);
     }
     results.push(result);
+    log[result.outcome === 'failed' ? 'error' : 'info']('step', {
+      step: describeStep(step),
+      outcome: result.outcome,
+      ...(result.detail ? { detail: result.detail } : {}),
+    });
     options.onResult?.(result);
   }
   return { results, ...(error ? { error } : {}) };
