@@ -74,9 +74,11 @@ function locateCommand(args: readonly string[]): Located {
 function yargsOption(f: FlagSpec, dflt: unknown, flagName: string): Options {
   const o: Record<string, unknown> = { type: f.type, default: dflt ?? f.default, hidden: f.hidden === true };
   if (f.alias) o.alias = f.alias;
+  const lastOf = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v);
+  if (f.type !== 'number') o.coerce = lastOf;
   if (f.type === 'number') {
     o.coerce = (v: unknown): number => {
-      const last = Array.isArray(v) ? v[v.length - 1] : v;
+      const last = lastOf(v);
       const n = typeof last === 'number' ? last : Number(last);
       if (!Number.isFinite(n) || (typeof last === 'string' && last.trim() === '')) {
         throw new UsageError(`invalid argument ${JSON.stringify(String(last))} for "--${flagName}" flag: not a number`);
@@ -167,7 +169,6 @@ export async function runCli(io: CliIO): Promise<number> {
       'boolean-negation': false,
       'camel-case-expansion': false,
       'dot-notation': false,
-      'duplicate-arguments-array': false,
       'parse-positional-numbers': false,
       'strip-aliased': true,
     })

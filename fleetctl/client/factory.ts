@@ -8,7 +8,6 @@ import { openTunnel } from '../tunnel.js';
 import { parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
 import { UsageError } from './errors.js';
 import { HttpFleetClient } from './http.js';
-import { RegistryFleetClient, compareVersions } from './registry.js';
 import type { FleetClient } from './types.js';
 
 function looksLikeEtcd(endpoint: string): boolean {
@@ -85,6 +84,7 @@ export async function createClient(g: GlobalOptions, out: Output): Promise<Fleet
       endpoints = [`${first.protocol}//${tunnel.local}`];
       onClose = () => tunnel.close();
     }
+    const { RegistryFleetClient, compareVersions } = await import('./registry.js');
     const client = new RegistryFleetClient({
       endpoints,
       prefix: g.etcdKeyPrefix,

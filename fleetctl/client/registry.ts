@@ -12,7 +12,7 @@ import { planWith } from '../../fleetd/api/plan.js';
 import { ApiError } from '../../fleetd/api/errors.js';
 import type { DesiredState } from '../../lib/unit/types.js';
 import { shellQuote, sshArgs, type SshSettings } from '../ssh.js';
-import { ApiRequestError, EndpointError } from './errors.js';
+import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import { sortStates } from './sort.js';
 import type {
   ApiMachine,
@@ -67,10 +67,7 @@ export class RegistryFleetClient implements FleetClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof EtcdRequestError) {
-        const cause = (err.cause as Error | undefined)?.message ?? err.message;
-        throw new EndpointError(`cannot reach etcd at ${this.endpoint}: ${cause}`);
-      }
+      if (err instanceof EtcdRequestError) throw new EndpointError(`cannot reach etcd at ${this.endpoint}: ${describeEtcdError(err.cause ?? err)}`);
       throw err;
     }
   }
@@ -165,6 +162,22 @@ export class RegistryFleetClient implements FleetClient {
     this.registry.client.close();
     await this.opts.onClose?.();
   }
+}
+
+/** One short reason from etcd3/grpc's verbose errors. */
+export function describeEtcdError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  const m = /connect (E[A-Z]+)/.exec(msg);
+  if (m) {
+    const code = m[1]!;
+    if (code === 'ECONNREFUSED') return 'connection refused (is etcd running there?)';
+    return describeNetError({ code, message: msg });
+  }
+  if (/DEADLINE_EXCEEDED|deadline/i.test(msg)) return 'no answer within --request-timeout (etcd down, unreachable or without quorum?)';
+  if (/UNIMPLEMENTED/.test(msg)) return 'the endpoint does not speak the etcd v3 API (is it an etcd client URL?)';
+  if (/UNAVAILABLE/.test(msg)) return 'etcd unavailable (is it running, and is the endpoint right?)';
+  if (/PERMISSION_DENIED|UNAUTHENTICATED/.test(msg)) return 'permission denied by etcd (check credentials / client certificate)';
+  return msg.split('\n')[0]!;
 }
 
 /** Semantic version order of `x.y.z[-pre]` strings (pre-releases before releases). */

@@ -5,10 +5,12 @@
 import type { Registry, UnitRecord } from '../../lib/registry/index.js';
 import { UnitNotFoundError } from '../../lib/registry/index.js';
 import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
-import { loadUnitFile, parseRequirements, parseUnitFile } from '../../lib/unit/index.js';
-import type { DesiredState, Requirements, UnitOption } from '../../lib/unit/types.js';
-import { NO_REQUIREMENTS } from '../../lib/unit/types.js';
+import { loadUnitFile, parseUnitFile } from '../../lib/unit/index.js';
+import type { DesiredState } from '../../lib/unit/types.js';
+import { requirementsOf } from './requirements.js';
 import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
+
+export { isGlobalOptions, requirementsOf } from './requirements.js';
 
 export interface StateFilter {
   machineID?: string;
@@ -36,20 +38,6 @@ export interface FleetBackend {
   setMachineMetadata(machineId: string, key: string, value: string | null): Promise<void>;
   /** The scheduler's view: every unit with its requirements, live machines, current placements. */
   clusterState(): Promise<ClusterState>;
-}
-
-/** Parses a stored unit's requirements; a unit stored before a rule existed must not break listings. */
-export function requirementsOf(name: string, options: readonly UnitOption[]): Requirements {
-  try {
-    return parseRequirements({ options }, name).requirements;
-  } catch {
-    const g = options.filter((o) => o.section === 'X-Fleet' && o.name === 'Global').pop();
-    return { ...NO_REQUIREMENTS, global: g !== undefined && /^(1|t|true|y|yes|on)$/i.test(g.value) };
-  }
-}
-
-export function isGlobalOptions(name: string, options: readonly UnitOption[]): boolean {
-  return requirementsOf(name, options).global;
 }
 
 const PARSED_CACHE_LIMIT = 4096;

@@ -9,7 +9,7 @@ import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
 import { sendError } from './http.js';
 import { EXIT_STATUS_HEADER, FORWARDED_HEADER, type ApiMachine, type ApiUnit } from './schema.js';
-import { isGlobalOptions } from './backend.js';
+import { isGlobalOptions } from './requirements.js';
 
 export interface StatusOutput {
   /** `systemctl status -l <unit>` output (stdout and stderr). */

@@ -1,0 +1,149 @@
+/** Runs the real fleetctl binary against a real API server on a real etcd; golden files; a stand-in cluster. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import type { MachinePresence, Registry } from '../../lib/registry/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const FLEETCTL = path.resolve(here, '../../fleetctl/main.js');
+/** Goldens live in the source tree (test/fleetctl/golden), not in dist. */
+export const GOLDEN_DIR = path.resolve(here, '../../../test/fleetctl/golden');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOpts {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** `fleetctl args...` as a child process; env starts from a clean slate (no FLEETCTL_* of the caller). */
+export function fleetctl(args: readonly string[], o: RunOpts = {}): Promise<Run> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLEETCTL_') && !k.startsWith('TAP')) env[k] = v;
+  for (const [k, v] of Object.entries(o.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FLEETCTL, ...args], { cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+/** Compares with test/fleetctl/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */
+export function golden(t: Test, name: string, actual: string): void {
+  const file = path.join(GOLDEN_DIR, name);
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, actual);
+    if (process.env.UPDATE_GOLDEN !== '1') t.fail(`golden ${name} did not exist; written, check it and rerun`);
+    else t.pass(`golden ${name} written`);
+    return;
+  }
+  t.equal(actual, readFileSync(file, 'utf8'), `golden ${name}`);
+}
+
+/**
+ * A stand-in for the engine and the agents while fleetd is not part of these tests: every 100 ms it
+ * schedules units with a non-inactive desired state (least-loaded machine, by id), publishes the state each
+ * agent would report (loaded: inactive/dead, launched: active/running), and withdraws inactive ones.
+ */
+export function simulateCluster(t: Test, reg: Registry, machines: ReadonlyMap<string, MachinePresence>, opts: { place?: (unit: string) => string | undefined } = {}): { stop(): void } {
+  const published = new Map<string, string>();
+  let running = true;
+  let busy: Promise<void> = Promise.resolve();
+  const fenceKey = `${reg.prefix}sim-leader`;
+  const pub = async (name: string, machineId: string, hash: string, state: 'loaded' | 'launched'): Promise<void> => {
+    const key = `${name}@${machineId}`;
+    const val = `${hash}/${state}`;
+    if (published.get(key) === val) return;
+    const p = machines.get(machineId);
+    if (!p) return;
+    await reg.publishUnitState(p, {
+      name,
+      machineId,
+      hash,
+      loadState: 'loaded',
+      activeState: state === 'launched' ? 'active' : 'inactive',
+      subState: state === 'launched' ? 'running' : 'dead',
+      agentState: state,
+    });
+    published.set(key, val);
+  };
+  const withdraw = async (name: string, machineId: string): Promise<void> => {
+    const key = `${name}@${machineId}`;
+    if (!published.has(key)) return;
+    const p = machines.get(machineId);
+    if (p) await reg.deleteUnitState(p, name);
+    published.delete(key);
+  };
+  const tick = async (): Promise<void> => {
+    await reg.client.put(fenceKey).value('sim').exec();
+    const fence = await reg.fenceFor(fenceKey);
+    const units = await reg.listUnits();
+    const names = new Set(units.map((u) => u.name));
+    for (const key of [...published.keys()]) {
+      const [name, m] = key.split('@') as [string, string];
+      if (!names.has(name)) await withdraw(name, m);
+    }
+    const load = new Map<string, number>([...machines.keys()].map((m) => [m, 0]));
+    for (const u of units) if (u.machineId && load.has(u.machineId)) load.set(u.machineId, load.get(u.machineId)! + 1);
+    for (const u of units) {
+      if (u.global) {
+        for (const m of machines.keys()) {
+          if (u.desiredState === 'inactive') await withdraw(u.name, m);
+          else await pub(u.name, m, u.hash, u.desiredState);
+        }
+        continue;
+      }
+      if (u.desiredState === 'inactive') {
+        if (u.machineId) {
+          await reg.applySchedule([{ type: 'unschedule', name: u.name, machineId: u.machineId }], fence);
+          await withdraw(u.name, u.machineId);
+        }
+        continue;
+      }
+      let m = u.machineId;
+      if (!m) {
+        m = opts.place ? opts.place(u.name) : [...load.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
+        if (!m) continue;
+        const [r] = await reg.applySchedule([{ type: 'place', name: u.name, machineId: m, hash: u.hash, desiredState: u.desiredState }], fence);
+        if (!r?.applied) continue;
+        load.set(m, (load.get(m) ?? 0) + 1);
+      }
+      await pub(u.name, m, u.hash, u.desiredState);
+    }
+  };
+  const loop = async (): Promise<void> => {
+    while (running) {
+      busy = tick().catch(() => undefined);
+      await busy;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  void loop();
+  const stop = (): void => {
+    running = false;
+  };
+  t.teardown(async () => {
+    stop();
+    await busy;
+  });
+  return { stop };
+}
