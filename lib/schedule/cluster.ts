@@ -1,6 +1,6 @@
 /**
- * The scheduler's in-memory view of the cluster, indexed for cheap checks: units by machine, the units on each
- * machine that carry Conflicts or Replaces globs, and machines kept sorted by (load, id).
+ * The scheduler's in-memory view of the cluster, indexed for cheap checks: units by machine, the Conflicts globs
+ * of placed units by glob and machine, and machines kept sorted by (load, id).
  */
 import { globMatch } from './glob.js';
 import { anyGlobMatches, isLiteral, machineIdMatches } from './constraints.js';
@@ -15,6 +15,12 @@ export interface Slot {
   load: number;
 }
 
+/** Machine id -> a unit there that a given unit conflicts with. */
+export type ConflictMap = ReadonlyMap<string, string>;
+
+/** glob (or literal name) -> machine -> units placed there that carry it. */
+type GlobIndex = Map<string, Map<string, Set<string>>>;
+
 function before(a: Slot, b: Slot): boolean {
   return a.load < b.load || (a.load === b.load && a.machine.id < b.machine.id);
 }
@@ -26,10 +32,15 @@ export class Cluster {
   readonly placement = new Map<string, string>();
   /** Global unit -> machines running it. */
   readonly globalMachines = new Map<string, Set<string>>();
+  private readonly wildConflicts: GlobIndex = new Map();
+  private readonly literalConflicts: GlobIndex = new Map();
+  private readonly matching = new Map<string, string[]>();
 
   constructor(
     machines: readonly SchedMachine[],
     private readonly replace: ReplaceGraph,
+    /** Every unit name, for expanding Conflicts globs. */
+    private readonly names: readonly string[],
   ) {
     for (const machine of machines) {
       this.slots.set(machine.id, { machine, units: new Map(), conflicters: new Set(), load: 0 });
@@ -40,10 +51,6 @@ export class Cluster {
 
   slot(machineId: string): Slot | undefined {
     return this.slots.get(machineId);
-  }
-
-  get size(): number {
-    return this.slots.size;
   }
 
   /** Machines by (load, id) ascending: the least-loaded order. */
@@ -90,6 +97,12 @@ export class Cluster {
     const unit = slot.units.get(unitName)!;
     slot.units.delete(unitName);
     slot.conflicters.delete(unit);
+    for (const glob of unit.requirements.conflicts) {
+      const perMachine = (isLiteral(glob) ? this.literalConflicts : this.wildConflicts).get(glob);
+      const owners = perMachine?.get(machineId);
+      owners?.delete(unitName);
+      if (owners?.size === 0) perMachine!.delete(machineId);
+    }
     this.setLoad(slot, slot.load - 1);
   }
 
@@ -111,6 +124,37 @@ export class Cluster {
     return undefined;
   }
 
+  /**
+   * Every machine where `unit` would conflict with something, at the cost of the units its globs name plus the
+   * distinct globs in use, instead of a scan of every machine.
+   */
+  conflictMap(unit: SchedUnit): ConflictMap {
+    const out = new Map<string, string>();
+    for (const glob of unit.requirements.conflicts) {
+      for (const name of isLiteral(glob) ? [glob] : this.namesMatching(glob)) {
+        if (name === unit.name) continue;
+        const at = this.placement.get(name);
+        if (at !== undefined && !out.has(at)) out.set(at, name);
+        for (const m of this.globalMachines.get(name) ?? []) if (!out.has(m)) out.set(m, name);
+      }
+    }
+    const noteOwners = (perMachine: Map<string, Set<string>>): void => {
+      for (const [m, owners] of perMachine) {
+        if (out.has(m)) continue;
+        for (const o of owners) {
+          if (o !== unit.name) {
+            out.set(m, o);
+            break;
+          }
+        }
+      }
+    };
+    const literal = this.literalConflicts.get(unit.name);
+    if (literal) noteOwners(literal);
+    for (const [glob, perMachine] of this.wildConflicts) if (globMatch(glob, unit.name)) noteOwners(perMachine);
+    return out;
+  }
+
   /** A unit on the machine that replaces `unit`. */
   replacerOn(unit: SchedUnit, slot: Slot): string | undefined {
     for (const r of this.replace.replacersOf(unit.name)) {
@@ -128,26 +172,37 @@ export class Cluster {
     return out;
   }
 
+  private namesMatching(glob: string): readonly string[] {
+    let names = this.matching.get(glob);
+    if (!names) {
+      names = this.names.filter((n) => globMatch(glob, n));
+      this.matching.set(glob, names);
+    }
+    return names;
+  }
+
   private attach(unit: SchedUnit, slot: Slot): void {
     slot.units.set(unit.name, unit);
     if (unit.requirements.conflicts.length > 0) slot.conflicters.add(unit);
+    for (const glob of unit.requirements.conflicts) {
+      const index = isLiteral(glob) ? this.literalConflicts : this.wildConflicts;
+      let perMachine = index.get(glob);
+      if (!perMachine) index.set(glob, (perMachine = new Map()));
+      let owners = perMachine.get(slot.machine.id);
+      if (!owners) perMachine.set(slot.machine.id, (owners = new Set()));
+      owners.add(unit.name);
+    }
     this.setLoad(slot, slot.load + 1);
   }
 
   private setLoad(slot: Slot, load: number): void {
-    this.byLoad.splice(this.indexOf(slot), 1);
+    this.byLoad.splice(this.position(slot), 1);
     slot.load = load;
-    let lo = 0;
-    let hi = this.byLoad.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(this.byLoad[mid]!, slot)) lo = mid + 1;
-      else hi = mid;
-    }
-    this.byLoad.splice(lo, 0, slot);
+    this.byLoad.splice(this.position(slot), 0, slot);
   }
 
-  private indexOf(slot: Slot): number {
+  /** Where `slot` is, or belongs, in byLoad. */
+  private position(slot: Slot): number {
     let lo = 0;
     let hi = this.byLoad.length;
     while (lo < hi) {

@@ -32,9 +32,10 @@ function metadataKeys(req: Requirements): string[] {
 }
 
 export function metadataSatisfied(req: Requirements, machine: SchedMachine): boolean {
-  for (const key of metadataKeys(req)) {
-    if (!Object.hasOwn(machine.metadata, key)) return false;
-    if (!req.metadata[key]!.includes(machine.metadata[key]!)) return false;
+  for (const key of Object.keys(req.metadata)) {
+    const allowed = req.metadata[key]!;
+    if (allowed.length === 0) continue;
+    if (!Object.hasOwn(machine.metadata, key) || !allowed.includes(machine.metadata[key]!)) return false;
   }
   return true;
 }

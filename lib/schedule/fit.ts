@@ -1,6 +1,6 @@
 /** Whether one unit can run on one machine, and if not, why; plus summaries of why it fits nowhere. */
-import type { Cluster, Slot } from './cluster.js';
-import { describeMetadata, machineIdMatches, metadataShortfall, nameList } from './constraints.js';
+import type { Cluster, ConflictMap, Slot } from './cluster.js';
+import { describeMetadata, machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
 import type { SchedUnit } from './types.js';
 
 export type MisfitKind = 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
@@ -27,17 +27,23 @@ const misfit = (kind: MisfitKind, why: string, names: readonly string[] = []): M
 export const evictionKey = (replacer: string, victim: string): string => `${replacer}\n${victim}`;
 
 /**
+ * `conflicts`, from cluster.conflictMap, saves a scan of the machine when many machines are tried.
  * Checks in fleet's AbleToRun order: MachineID, MachineMetadata, MachineOf, Conflicts (both ways, ignoring units
  * this one replaces), then Replaces (a unit here that replaces this one; units already displaced once in this plan
  * are not displaced again).
  */
-export function fit(cluster: Cluster, unit: SchedUnit, slot: Slot, evicted: ReadonlySet<string>): Fit {
+export function fit(
+  cluster: Cluster,
+  unit: SchedUnit,
+  slot: Slot,
+  evicted: ReadonlySet<string>,
+  conflicts?: ConflictMap,
+): Fit {
   const req = unit.requirements;
   if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
     return misfit('machineId', `MachineID=${req.machineId} does not match`);
   }
-  const lacks = metadataShortfall(req, slot.machine);
-  if (lacks !== undefined) return misfit('metadata', lacks);
+  if (!metadataSatisfied(req, slot.machine)) return misfit('metadata', metadataShortfall(req, slot.machine)!);
   for (const peer of req.machineOf) {
     if (!cluster.isOn(peer, slot.machine.id)) return misfit('peer', `MachineOf peer ${peer} is not on this machine`, [peer]);
   }
@@ -46,29 +52,41 @@ export function fit(cluster: Cluster, unit: SchedUnit, slot: Slot, evicted: Read
   if (again.length > 0) {
     return misfit('protected', `runs ${nameList(again)}, which it already displaced once in this plan`, again);
   }
-  const conflict = cluster.conflictOn(unit, slot, victims.length > 0 ? new Set(victims.map((v) => v.name)) : undefined);
+  const spared = victims.length > 0 ? new Set(victims.map((v) => v.name)) : undefined;
+  const conflict =
+    conflicts && !spared ? conflicts.get(slot.machine.id) : cluster.conflictOn(unit, slot, spared);
   if (conflict !== undefined) return misfit('conflict', `conflicts with ${conflict}`, [conflict]);
   const replacer = cluster.replacerOn(unit, slot);
   if (replacer !== undefined) return misfit('replacedBy', `would be replaced by ${replacer}`, [replacer]);
   return { ok: true, victims };
 }
 
-/** Why a unit without MachineID/MachineOf fits on none of the machines checked. */
-export function summarize(unit: SchedUnit, misfits: readonly Misfit[], scope = 'every eligible machine'): string {
-  if (misfits.length === 0) return 'no live machines';
-  if (misfits.every((m) => m.kind === 'machineId' || m.kind === 'metadata')) {
-    return `no machine satisfies MachineMetadata ${describeMetadata(unit.requirements)}`;
+/** What kept a unit off the machines tried, without a reason string per machine. */
+export class Tally {
+  /** Machines tried. */
+  size = 0;
+  private placementOnly = true;
+  private readonly byKind = new Map<MisfitKind, Set<string>>();
+
+  note(kind: MisfitKind, names: readonly string[] = []): void {
+    this.size++;
+    if (kind === 'machineId' || kind === 'metadata') return;
+    this.placementOnly = false;
+    let set = this.byKind.get(kind);
+    if (!set) this.byKind.set(kind, (set = new Set()));
+    for (const n of names) set.add(n);
   }
-  const byKind = new Map<MisfitKind, string[]>();
-  for (const m of misfits) {
-    if (m.kind === 'machineId' || m.kind === 'metadata') continue;
-    byKind.set(m.kind, [...(byKind.get(m.kind) ?? []), ...m.names]);
+
+  /** Why a unit fits on none of the machines tried. */
+  summary(unit: SchedUnit, scope = 'every eligible machine'): string {
+    if (this.size === 0) return 'no live machines';
+    if (this.placementOnly) return `no machine satisfies MachineMetadata ${describeMetadata(unit.requirements)}`;
+    const parts: string[] = [];
+    const names = (k: MisfitKind): string => nameList(this.byKind.get(k)!);
+    if (this.byKind.has('peer')) parts.push(`lacks MachineOf peer ${names('peer')}`);
+    if (this.byKind.has('conflict')) parts.push(`conflicts with ${names('conflict')}`);
+    if (this.byKind.has('replacedBy')) parts.push(`would be replaced by ${names('replacedBy')}`);
+    if (this.byKind.has('protected')) parts.push(`would displace ${names('protected')} a second time`);
+    return `${parts.join(' or ')} on ${scope}`;
   }
-  const parts: string[] = [];
-  const names = (k: MisfitKind): string => nameList(byKind.get(k)!);
-  if (byKind.has('peer')) parts.push(`lacks MachineOf peer ${names('peer')}`);
-  if (byKind.has('conflict')) parts.push(`conflicts with ${names('conflict')}`);
-  if (byKind.has('replacedBy')) parts.push(`would be replaced by ${names('replacedBy')}`);
-  if (byKind.has('protected')) parts.push(`would displace ${names('protected')} a second time`);
-  return `${parts.join(' or ')} on ${scope}`;
 }

@@ -3,9 +3,9 @@
  * pass 1 keeps every scheduled unit whose machine can still run it, pass 2 places the rest on the least-loaded
  * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
  */
-import { Cluster, type Slot } from './cluster.js';
-import { machineIdMatches, metadataShortfall, nameList } from './constraints.js';
-import { evictionKey, fit, summarize, type Misfit } from './fit.js';
+import { Cluster, type ConflictMap, type Slot } from './cluster.js';
+import { machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
+import { evictionKey, fit, Tally } from './fit.js';
 import { globalUnitsFor } from './global.js';
 import { RankQueue } from './heap.js';
 import { machineOfGraph } from './order.js';
@@ -68,7 +68,7 @@ export function schedule(state: ClusterState): Scheduled {
   }
   const graph = machineOfGraph(nonGlobal);
   const replaceGraph = new ReplaceGraph(nonGlobal);
-  const cluster = new Cluster(state.machines, replaceGraph);
+  const cluster = new Cluster(state.machines, replaceGraph, [...units.keys()]);
   const scheduledOn = (name: string): string | undefined =>
     Object.hasOwn(state.schedule, name) ? state.schedule[name] : undefined;
 
@@ -229,12 +229,17 @@ export function schedule(state: ClusterState): Scheduled {
       : `MachineOf peer ${peer} is not scheduled`;
   };
 
+  const whyNot = (u: SchedUnit, slot: Slot): string => {
+    const f = fit(cluster, u, slot, evicted);
+    return f.ok ? 'it fits' : f.why;
+  };
+
   const choose = (u: SchedUnit): Choice => {
     const req = u.requirements;
     const peers = [...new Set(req.machineOf)];
     let candidates: readonly Slot[];
     let how: (slot: Slot) => string;
-    let failure: (misfits: readonly Misfit[]) => string;
+    let failure: (tally: Tally) => string;
     if (peers.length > 0) {
       let common: Set<string> | undefined;
       for (const p of peers) {
@@ -246,23 +251,23 @@ export function schedule(state: ClusterState): Scheduled {
       candidates = [...common!].map((id) => cluster.slot(id)!).sort(byLoadThenId);
       const which = `MachineOf ${peers.length > 1 ? 'peers' : 'peer'} ${nameList(peers)}`;
       how = () => `with ${which}`;
-      failure = (misfits) =>
+      failure = (tally) =>
         candidates.length === 1
-          ? `${which} ${peers.length > 1 ? 'are' : 'is'} on ${candidates[0]!.machine.id}, which cannot run it: ${misfits[0]!.why}`
-          : summarize(u, misfits, `every machine running its ${which}`);
+          ? `${which} ${peers.length > 1 ? 'are' : 'is'} on ${candidates[0]!.machine.id}, which cannot run it: ${whyNot(u, candidates[0]!)}`
+          : tally.summary(u, `every machine running its ${which}`);
     } else if (req.machineId !== undefined) {
       const id = req.machineId;
       candidates = cluster.machinesMatchingId(id);
       if (candidates.length === 0) return { ok: false, why: `no machine matches MachineID=${id}` };
       how = () => `required by MachineID=${id}`;
-      failure = (misfits) =>
+      failure = (tally) =>
         candidates.length === 1
-          ? `MachineID=${id}: machine ${candidates[0]!.machine.id} cannot run it: ${misfits[0]!.why}`
-          : summarize(u, misfits, `every machine matching MachineID=${id}`);
+          ? `MachineID=${id}: machine ${candidates[0]!.machine.id} cannot run it: ${whyNot(u, candidates[0]!)}`
+          : tally.summary(u, `every machine matching MachineID=${id}`);
     } else {
       candidates = cluster.ordered();
       how = (slot) => `least-loaded eligible machine (load ${slot.load})`;
-      failure = (misfits) => summarize(u, misfits);
+      failure = (tally) => tally.summary(u);
     }
 
     if (replaceGraph.victimsOf(u.name).size > 0) {
@@ -275,9 +280,27 @@ export function schedule(state: ClusterState): Scheduled {
       candidates = fresh ? [...withVictims, ...others] : [...others, ...withVictims];
     }
 
-    const misfits: Misfit[] = [];
+    // Cheap checks first, without building reasons: a unit that fits nowhere tries every machine.
+    const tally = new Tally();
+    const canEvict = replaceGraph.victimsOf(u.name).size > 0;
+    let conflicts: ConflictMap | undefined;
     for (const slot of candidates) {
-      const f = fit(cluster, u, slot, evicted);
+      if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
+        tally.note('machineId');
+        continue;
+      }
+      if (!metadataSatisfied(req, slot.machine)) {
+        tally.note('metadata');
+        continue;
+      }
+      // Usually one of the first machines fits; past a few, index the conflicts once instead of per machine.
+      if (tally.size >= 8 && !conflicts && !canEvict) conflicts = cluster.conflictMap(u);
+      const blocker = conflicts?.get(slot.machine.id);
+      if (blocker !== undefined) {
+        tally.note('conflict', [blocker]);
+        continue;
+      }
+      const f = fit(cluster, u, slot, evicted, conflicts);
       if (f.ok) {
         const names = f.victims.map((v) => v.name);
         return {
@@ -287,9 +310,9 @@ export function schedule(state: ClusterState): Scheduled {
           how: names.length > 0 ? `takes the machine of ${nameList(names)} (Replaces)` : how(slot),
         };
       }
-      misfits.push(f);
+      tally.note(f.kind, f.names);
     }
-    return { ok: false, why: failure(misfits) };
+    return { ok: false, why: failure(tally) };
   };
 
   for (const name of graph.order) {

@@ -106,7 +106,7 @@ export function violations(s: ClusterState, schedule: Readonly<Record<string, st
   }
   const replaceEdges = new Map<string, string[]>();
   for (const u of s.units) {
-    if (u.requirements.global) continue;
+    if (u.requirements.global || u.requirements.replaces.length === 0) continue;
     replaceEdges.set(u.name, s.units.filter((v) => !v.requirements.global && v.name !== u.name && globs(u.requirements.replaces, v.name)).map((v) => v.name));
   }
   const reaches = (from: string, to: string): boolean => {
