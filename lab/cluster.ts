@@ -30,6 +30,7 @@ import {
 } from './names.js';
 import { deleteLink, deleteMachineNet, deleteNetns, ensureBridge, ensureMachineNet, linkExists, listNetns, setLink } from './net.js';
 import { machinePaths, mountOverlay, unmountUnder, wipeLayers, writeIdentity } from './overlay.js';
+import { clusterCgroups, removeCgroupTree } from './cgroup.js';
 import { requireRoot, requireTools } from './preflight.js';
 import { isAlive } from './proc.js';
 import { run, type RunResult } from './run.js';
@@ -208,9 +209,12 @@ export class Lab {
         }
       };
       const machines = Object.values(s?.machines ?? {});
-      await Promise.all(machines.map((m) => step(`power off ${m.name}`, () => powerOffMachine(m, 15_000))));
+      await Promise.all(machines.map((m) => step(`power off ${m.name}`, () => powerOffMachine(this.name, m, 15_000))));
       await step('stop dockerd', () => stopDocker(s?.docker));
       await step('stop etcd', () => stopEtcd(s?.etcd));
+      await step('remove cgroups', async () => {
+        for (const cg of clusterCgroups(this.name)) await removeCgroupTree(cg);
+      });
       let mounted: string[] = [];
       await step('unmount', async () => {
         mounted = await unmountUnder(this.stateDir);
@@ -327,7 +331,7 @@ export class Lab {
     await withLock(this.stateDir, async () => {
       const s = await this.#mustLoad();
       const m = this.#machineOf(s, name);
-      await powerOffMachine(m);
+      await powerOffMachine(s.name, m);
       await this.#save(s);
     });
   }
@@ -350,7 +354,7 @@ export class Lab {
     return withLock(this.stateDir, async () => {
       const s = await this.#mustLoad();
       const m = this.#machineOf(s, name);
-      await powerOffMachine(m);
+      await powerOffMachine(s.name, m);
       const p = machinePaths(m.dir);
       const left = await unmountUnder(p.root);
       if (left.length > 0) throw new LabError(`${name}: cannot unmount ${left.join(', ')}`);

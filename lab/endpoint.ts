@@ -1,13 +1,34 @@
 /**
- * How fleetctl on the host reaches a lab cluster. Today fleetctl talks to etcd directly
- * (--driver=etcd); once fleetd serves its HTTP API on TCP this becomes http://<machine ip>:<port>.
+ * How fleetctl on the host reaches a lab cluster: fleetd's HTTP API on TCP (every machine listens on
+ * API_PORT at its own address, set up by its cloud-config), or etcd directly (`--driver=etcd`).
  */
-import type { LabState } from './state.js';
+import { machineRunning } from './machine.js';
+import type { LabState, MachineRecord } from './state.js';
 
-export function fleetctlEnvironment(s: LabState): Record<string, string> {
-  if (!s.etcd) return {};
-  return {
-    FLEETCTL_ENDPOINT: s.etcd.clientUrl,
-    FLEETCTL_DRIVER: 'etcd',
-  };
+/** The TCP port of fleetd's API on every lab machine (the port CoreOS's fleet docs used). */
+export const API_PORT = 49153;
+
+export interface EnvOptions {
+  /** fleetctl --driver=etcd against the lab's etcd instead of the API */
+  readonly etcd?: boolean;
+}
+
+export function apiUrl(ip: string): string {
+  return `http://${ip}:${API_PORT}`;
+}
+
+/** The machine fleetctl talks to: the first one running, else the first one. */
+export function endpointMachine(s: LabState): MachineRecord | undefined {
+  const all = Object.values(s.machines).sort((a, b) => a.index - b.index);
+  return all.find(machineRunning) ?? all[0];
+}
+
+export function fleetctlEnvironment(s: LabState, opts: EnvOptions = {}): Record<string, string> {
+  if (opts.etcd) {
+    if (!s.etcd) return {};
+    return { FLEETCTL_ENDPOINT: s.etcd.clientUrl, FLEETCTL_DRIVER: 'etcd' };
+  }
+  const m = endpointMachine(s);
+  if (!m) return {};
+  return { FLEETCTL_ENDPOINT: apiUrl(m.ip), FLEETCTL_DRIVER: 'API' };
 }

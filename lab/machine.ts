@@ -1,4 +1,5 @@
 /** Booting and stopping one machine: systemd-nspawn on the machine's overlay, in its network namespace. */
+import { ENTER_CGROUPS_AND_EXEC, machineCgroups, removeCgroupTree } from './cgroup.js';
 import { LabError } from './errors.js';
 import { tail } from './logs.js';
 import { nspawnMachineName, PROJECT_MOUNT } from './names.js';
@@ -52,9 +53,11 @@ export async function bootMachine(m: MachineRecord, ctx: BootContext, persist: (
   if (!(await isOverlayRoot(p.root))) {
     throw new LabError(`${m.name}: ${p.root} is not an overlay mount; refusing to boot on a shared root`);
   }
-  m.nspawn = spawnDetached(NSPAWN_BIN, nspawnArgs(m, ctx), {
+  const cgroups = machineCgroups(ctx.cluster, m.name);
+  for (const cg of cgroups) await removeCgroupTree(cg);
+  m.nspawn = spawnDetached('/bin/sh', ['-c', ENTER_CGROUPS_AND_EXEC, NSPAWN_BIN, ...nspawnArgs(m, ctx)], {
     log: p.log,
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', FLEET_LAB_CGROUPS: cgroups.join(' ') },
   });
   m.init = undefined;
   await persist();
@@ -82,7 +85,7 @@ async function findInit(m: MachineRecord, log: string): Promise<ProcRecord> {
   }
 }
 
-/** Wait until the machine's system bus answers and systemd on it replies. */
+/** Wait until the machine's system bus answers and systemd on it has finished booting. */
 export async function waitForBus(m: MachineRecord, log: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -91,8 +94,9 @@ export async function waitForBus(m: MachineRecord, log: string, timeoutMs = 60_0
     try {
       const c = await connectSystemd(systemBusAddressOf(m.init!.pid), { connectTimeoutMs: 2000, callTimeoutMs: 2000 });
       try {
-        await c.version();
-        return;
+        const state = await c.systemState();
+        if (state !== 'initializing' && state !== 'starting') return;
+        last = `system state ${state}`;
       } finally {
         await c.close();
       }
@@ -102,12 +106,12 @@ export async function waitForBus(m: MachineRecord, log: string, timeoutMs = 60_0
     await sleep(50);
   }
   throw new LabError(
-    `${m.name}: system bus did not answer within ${timeoutMs / 1000} s (${String(last)}); ${log}:\n${await tail(log)}`,
+    `${m.name}: did not finish booting within ${timeoutMs / 1000} s (${String(last)}); ${log}:\n${await tail(log)}`,
   );
 }
 
 /** Power a machine off like a poweroff request; after `graceMs` kill it. Resolves when nspawn is gone. */
-export async function powerOffMachine(m: MachineRecord, graceMs = 30_000): Promise<void> {
+export async function powerOffMachine(cluster: string, m: MachineRecord, graceMs = 30_000): Promise<void> {
   if (isAlive(m.init)) signal(m.init, SIGRTMIN_PLUS_4);
   else if (isAlive(m.nspawn)) signal(m.nspawn, 'SIGTERM');
   if (m.nspawn && !(await waitGone(m.nspawn, graceMs))) {
@@ -117,4 +121,5 @@ export async function powerOffMachine(m: MachineRecord, graceMs = 30_000): Promi
   await stopProcess(m.init, 'SIGKILL', 5000);
   m.nspawn = undefined;
   m.init = undefined;
+  for (const cg of machineCgroups(cluster, m.name)) await removeCgroupTree(cg);
 }

@@ -9,6 +9,7 @@ import { startLab, type TestLab } from '../harness/lab.js';
 import { isAlive, type ProcRecord } from '../../lab/proc.js';
 import { listNetns, linkExists } from '../../lab/net.js';
 import { mountsUnder } from '../../lab/overlay.js';
+import { clusterCgroups } from '../../lab/cgroup.js';
 import { SystemdConnectionError, SystemdError, type JobRemovedEvent, type UnitStateChangedEvent } from '../../lib/systemd/index.js';
 
 const marker = `/tmp/fleet-lab-test-marker-${process.pid}`;
@@ -53,8 +54,14 @@ t.test('a two-machine lab', async (t) => {
       t.equal(hostname, m.name, `${m.name} hostname`);
       t.match(addr, ` ${m.ip}/24 `, `${m.name} address on host0`);
     }
-    const sys = await lab.systemd('m1');
-    t.equal(await sys.systemState(), 'running', 'minimal boot has no failed units');
+    for (const m of [m1!, m2!]) {
+      const cg = readFileSync(`/proc/${m.initPid}/cgroup`, 'utf8');
+      t.match(cg, `/fleet-lab/${lab.name}/${m.name}/`, `${m.name} has a cgroup subtree of its own`);
+    }
+    for (const m of ['m1', 'm2']) {
+      const sys = await lab.systemd(m);
+      t.equal(await sys.systemState(), 'running', `${m}: minimal boot has no failed units`);
+    }
   });
 
   await t.test('etcd on the host is reachable from both machines', async (t) => {
@@ -242,6 +249,7 @@ t.test('a two-machine lab', async (t) => {
     t.notOk(linkExists(state.bridge), 'bridge gone');
     for (const m of Object.values(state.machines)) t.notOk(linkExists(m.veth), `${m.veth} gone`);
     t.notOk(existsSync(lab.stateDir), 'state dir gone');
+    for (const cg of clusterCgroups(lab.name)) t.notOk(existsSync(cg), `${cg} gone`);
     t.notOk(existsSync(reservation), 'subnet released');
     const again = await lab.cli(['down']);
     t.equal(again.code, 0, 'down twice is fine');

@@ -1,0 +1,54 @@
+/**
+ * The `#cloud-config` user-data that turns a lab machine into a fleet member, as on a CoreOS host:
+ * `coreos.fleet` becomes fleet.service's FLEET_* drop-in, `write_files` adds the fleet.conf options
+ * cloud-config's fleet section has no key for (the TCP API), `coreos.units` installs and starts fleet.service.
+ * Addresses are left as `$private_ipv4`/`$public_ipv4`: coreos-cloudinit fills them in on the machine.
+ */
+import { stringify } from 'yaml';
+import { API_PORT } from './endpoint.js';
+
+/** Where the lab puts the document inside a machine (coreos-cloudinit reads it from there). */
+export const USER_DATA_PATH = '/var/lib/coreos-cloudinit/user-data';
+/** Options of fleet.conf that `coreos.fleet` cannot carry. */
+export const FLEET_CONF = '/etc/fleet/fleet.conf';
+/** What coreos-cloudinit writes for `coreos.fleet`. */
+export const FLEET_DROP_IN = '/run/systemd/system/fleet.service.d/20-cloudinit.conf';
+
+export interface UserDataInput {
+  readonly cluster: string;
+  readonly machine: string;
+  readonly etcdServers: readonly string[];
+  /** `k=v,k2=v2`; '' for none */
+  readonly metadata: string;
+  /** Go duration, e.g. `3s` */
+  readonly agentTtl?: string;
+  /** text of units/fleet.service */
+  readonly fleetUnit: string;
+}
+
+export function fleetConfForCloudConfig(): string {
+  return [
+    '# written by coreos-cloudinit from fleet-lab user-data; the other options are FLEET_* variables',
+    `# in ${FLEET_DROP_IN} (coreos.fleet)`,
+    `api_listen=$private_ipv4:${API_PORT}`,
+    '',
+  ].join('\n');
+}
+
+export function labUserData(input: UserDataInput): string {
+  const fleet: Record<string, string> = {
+    etcd_servers: input.etcdServers.join(','),
+    public_ip: '$public_ipv4',
+  };
+  if (input.metadata !== '') fleet.metadata = input.metadata;
+  if (input.agentTtl) fleet.agent_ttl = input.agentTtl;
+  const doc = {
+    write_files: [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig() }],
+    coreos: {
+      fleet,
+      units: [{ name: 'fleet.service', content: input.fleetUnit, command: 'start' }],
+    },
+  };
+  const header = `#cloud-config\n# fleet-lab cluster ${input.cluster}, machine ${input.machine}\n`;
+  return header + stringify(doc, { blockQuote: 'literal', lineWidth: 0 });
+}
