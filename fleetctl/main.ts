@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. */
-import { runCli } from './cli.js';
 import { UsageError } from './client/errors.js';
 import { processOutput } from './output.js';
 
@@ -16,8 +15,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 try {
-  const code = await runCli({ argv: process.argv.slice(2), env: process.env, out });
-  process.exitCode = code;
+  const { runCli } = await import('./cli.js');
+  process.exitCode = await runCli({ argv: process.argv.slice(2), env: process.env, out });
 } catch (err) {
   out.err(oneLine(err));
   process.exitCode = 1;
