@@ -2,7 +2,7 @@
  * The scheduler's in-memory view of the cluster, indexed for cheap checks: units by machine, the Conflicts globs
  * of placed units by glob and machine, and machines kept sorted by (load, id).
  */
-import { globMatch } from './glob.js';
+import { globMatch } from '../unit/glob.js';
 import { anyGlobMatches, isLiteral, machineIdMatches } from './constraints.js';
 import type { ReplaceGraph } from './replace-graph.js';
 import type { SchedMachine, SchedUnit } from './types.js';

@@ -1,6 +1,6 @@
 /** Checks of one unit's [X-Fleet] requirements that need no cluster index. */
 import type { Requirements } from '../unit/types.js';
-import { globMatch } from './glob.js';
+import { globMatch } from '../unit/glob.js';
 import type { SchedMachine } from './types.js';
 
 export interface Named {

