@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
-import { fleetBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
 import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
-import { fleetctlEnvironment } from './endpoint.js';
+import { fleetctlEnvironment, type EnvOptions } from './endpoint.js';
 import { LabError } from './errors.js';
 import { ETCD_BIN, ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
 import { bootMachine, machineRunning, NSPAWN_BIN, powerOffMachine, type BootContext } from './machine.js';
@@ -46,7 +46,7 @@ export interface LabOptions {
   readonly stateDir?: string;
   /** bound read-only at /opt/fleet in every machine; default this checkout */
   readonly projectDir?: string;
-  /** how a booted machine becomes a member; default writes fleet.conf and starts fleet.service */
+  /** how a booted machine becomes a member; default: a #cloud-config user-data applied by coreos-cloudinit */
   readonly bootstrap?: MachineBootstrap;
 }
 
@@ -129,7 +129,7 @@ export class Lab {
     this.name = validateClusterName(opts.name ?? DEFAULT_CLUSTER);
     this.stateDir = opts.stateDir ?? defaultStateDir(this.name);
     this.projectDir = opts.projectDir ?? defaultProjectDir();
-    this.#bootstrap = opts.bootstrap ?? fleetBootstrap;
+    this.#bootstrap = opts.bootstrap ?? cloudConfigBootstrap;
   }
 
   // --- up / down --------------------------------------------------------------------------------
@@ -298,8 +298,9 @@ export class Lab {
     };
   }
 
-  async env(): Promise<Record<string, string>> {
-    return fleetctlEnvironment(await this.#mustLoad());
+  /** FLEETCTL_* for fleetctl on the host: fleetd's TCP API on the first running machine, or etcd */
+  async env(opts: EnvOptions = {}): Promise<Record<string, string>> {
+    return fleetctlEnvironment(await this.#mustLoad(), opts);
   }
 
   // --- inside machines --------------------------------------------------------------------------
@@ -455,7 +456,11 @@ export class Lab {
 
   async #runBootstrap(s: LabState, m: MachineRecord): Promise<void> {
     if (!machineRunning(m) || !m.init || !s.etcd) return;
+    const pid = m.init.pid;
     await this.#bootstrap({
+      cluster: s.name,
+      machineDir: m.dir,
+      exec: (argv, o) => run('nsenter', ['-t', String(pid), '-a', '--', ...argv], { env: MACHINE_ENV, timeoutMs: o?.timeoutMs ?? 120_000 }),
       machine: { name: m.name, ip: m.ip, machineId: m.machineId, metadata: m.metadata },
       busAddress: systemBusAddressOf(m.init.pid),
       etcdServers: [s.etcd.clientUrl],

@@ -155,9 +155,14 @@ async function main(): Promise<void> {
         process.stdout.write(lines.join('\n') + '\n\n' + (await machineTable(lab, st.machines)));
       },
     )
-    .command('env', 'print shell exports for fleetctl: eval "$(fleet-lab env)"', (y) => y, async (a) => {
-      for (const [k, v] of Object.entries(await labOf(a).env())) process.stdout.write(`export ${k}=${v}\n`);
-    })
+    .command(
+      'env',
+      'print shell exports for fleetctl: eval "$(fleet-lab env)" (fleetd\'s TCP API on the first running machine)',
+      (y) => y.option('etcd', { type: 'boolean', default: false, describe: 'fleetctl --driver=etcd against the lab\'s etcd instead' }),
+      async (a) => {
+        for (const [k, v] of Object.entries(await labOf(a).env({ etcd: a.etcd }))) process.stdout.write(`export ${k}=${v}\n`);
+      },
+    )
     .command(
       'exec <machine> [command..]',
       'run a command inside a machine: fleet-lab exec m1 -- systemctl status',
