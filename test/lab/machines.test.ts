@@ -233,7 +233,8 @@ t.test('a two-machine lab', async (t) => {
     const status = JSON.parse(st.stdout) as { etcd: { healthy: boolean }; machines: unknown[]; env: Record<string, string> };
     t.equal(status.etcd.healthy, true);
     t.equal(status.machines.length, 2);
-    t.equal(status.env.FLEETCTL_ENDPOINT, lab.etcdUrl);
+    t.same(status.env, await lab.lab.env(), 'the FLEETCTL_* variables `up` printed');
+    t.match(status.env.FLEETCTL_ENDPOINT, /^http:\/\/198\.18\.\d+\.\d+:\d+$/);
   });
 
   await t.test('down leaves nothing behind', async (t) => {
