@@ -3,7 +3,8 @@ import type { Requirements } from '../unit/types.js';
 import { globMatch } from '../unit/glob.js';
 import type { SchedMachine } from './types.js';
 
-export interface Named {
+/** The part of a unit that Conflicts checks need. */
+export interface NamedRequirements {
   readonly name: string;
   readonly requirements: Requirements;
 }
@@ -66,7 +67,7 @@ export function metadataShortfall(req: Requirements, machine: SchedMachine): str
 }
 
 /** Conflicts are checked both ways; a unit never conflicts with itself. */
-export function conflicts(a: Named, b: Named): boolean {
+export function conflicts(a: NamedRequirements, b: NamedRequirements): boolean {
   if (a.name === b.name) return false;
   return anyGlobMatches(a.requirements.conflicts, b.name) || anyGlobMatches(b.requirements.conflicts, a.name);
 }

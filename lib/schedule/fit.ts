@@ -1,4 +1,4 @@
-/** Whether one unit can run on one machine, and if not, why; plus summaries of why it fits nowhere. */
+/** Whether one unit can run on one machine, and if not, why; and a tally of why it fits nowhere. */
 import type { Cluster, ConflictMap, Slot } from './cluster.js';
 import { describeMetadata, machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
 import type { SchedUnit } from './types.js';
@@ -27,10 +27,9 @@ const misfit = (kind: MisfitKind, why: string, names: readonly string[] = []): M
 export const evictionKey = (replacer: string, victim: string): string => `${replacer}\n${victim}`;
 
 /**
- * `conflicts`, from cluster.conflictMap, saves a scan of the machine when many machines are tried.
  * Checks in fleet's AbleToRun order: MachineID, MachineMetadata, MachineOf, Conflicts (both ways, ignoring units
- * this one replaces), then Replaces (a unit here that replaces this one; units already displaced once in this plan
- * are not displaced again).
+ * this one replaces), then Replaces (a unit here that replaces this one). A unit does not displace the same unit
+ * twice in one plan. `conflicts`, from cluster.conflictMap, saves a scan of the machine's units.
  */
 export function fit(
   cluster: Cluster,

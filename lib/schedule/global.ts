@@ -1,5 +1,5 @@
 /** Which global units a machine runs: the agent's rule, also used by the engine to count load. */
-import { conflicts, describeMetadata, metadataSatisfied, type Named } from './constraints.js';
+import { conflicts, describeMetadata, metadataSatisfied, type NamedRequirements } from './constraints.js';
 import type { GlobalPlacement, PendingUnit, SchedMachine, SchedUnit } from './types.js';
 
 /**
@@ -11,7 +11,7 @@ import type { GlobalPlacement, PendingUnit, SchedMachine, SchedUnit } from './ty
 export function globalUnitsFor(
   machine: SchedMachine,
   globalUnits: readonly SchedUnit[],
-  otherUnitsOnMachine: readonly Named[],
+  otherUnitsOnMachine: readonly NamedRequirements[],
 ): GlobalPlacement {
   const run: SchedUnit[] = [];
   const skipped: PendingUnit[] = [];

@@ -3,6 +3,7 @@ export { plan } from './plan.js';
 export { explain } from './explain.js';
 export { globalUnitsFor } from './global.js';
 export { UnknownUnitError } from './errors.js';
+export type { NamedRequirements } from './constraints.js';
 export type {
   ClusterState,
   Explanation,

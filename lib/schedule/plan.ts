@@ -2,6 +2,18 @@
  * The engine's scheduling pass as a pure function from cluster state to a plan (fleet §4.2, with less churn):
  * pass 1 keeps every scheduled unit whose machine can still run it, pass 2 places the rest on the least-loaded
  * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
+ *
+ * Where we differ from fleet:
+ * - Nothing is rebalanced: a joining machine moves nothing; a lost machine moves only its own units (after
+ *   `graceMs`, if set) and their MachineOf followers. Order is deterministic (MachineOf depth, then name), so of two
+ *   conflicting units already sharing a machine the first by name stays.
+ * - A unit already on a machine wins over a global unit that conflicts with it (the agent then leaves the global
+ *   unit off that machine); a unit being placed avoids machines where a conflicting global unit runs.
+ * - Replaces: a unit placed for the first time prefers a machine running a unit it replaces and takes it over; the
+ *   replaced unit (and its followers) goes to the least-loaded other machine that can run it, constraints checked.
+ *   A unit that had a machine takes one over only if nothing else fits. Replaces inside a cycle of any length are
+ *   ignored (fleet ignored two-unit cycles), so takeovers always end.
+ * - A MachineOf peer may be a global unit: then any machine running it will do.
  */
 import { Cluster, type ConflictMap, type Slot } from './cluster.js';
 import { machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
@@ -28,8 +40,6 @@ export interface Scheduled {
   readonly pending: ReadonlyMap<string, string>;
   /** Units kept on a lost machine during its grace period -> that machine. */
   readonly held: ReadonlyMap<string, string>;
-  /** Units displaced by a Replaces takeover in this plan. */
-  readonly moved: ReadonlySet<string>;
   /** evictionKey(replacer, victim) of every takeover in this plan. */
   readonly evicted: ReadonlySet<string>;
 }
@@ -370,7 +380,6 @@ export function schedule(state: ClusterState): Scheduled {
     decisions,
     pending,
     held,
-    moved,
     evicted,
   };
 }
