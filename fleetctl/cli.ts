@@ -72,7 +72,7 @@ function locateCommand(args: readonly string[]): Located {
 }
 
 function yargsOption(f: FlagSpec, dflt: unknown, flagName: string): Options {
-  const o: Record<string, unknown> = { type: f.type, default: dflt ?? f.default, hidden: f.hidden === true };
+  const o: Record<string, unknown> = { type: f.type === 'number' ? 'string' : f.type, default: dflt ?? f.default, hidden: f.hidden === true };
   if (f.alias) o.alias = f.alias;
   const lastOf = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v);
   if (f.type !== 'number') o.coerce = lastOf;
@@ -210,6 +210,9 @@ export async function runCli(io: CliIO): Promise<number> {
   }
   try {
     parsedGlobals = (await y.parseAsync()) as Record<string, unknown>;
+  } catch (err) {
+    // yargs' strict mode rejects its own completion command after printing the script.
+    if (!completionOutput) throw err;
   } finally {
     console.log = origLog;
   }

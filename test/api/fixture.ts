@@ -12,6 +12,7 @@ import { startEtcd, type EtcdInstance } from '../harness/etcd.js';
 import { Registry, type MachinePresence, type UnitState } from '../../lib/registry/index.js';
 import { loadUnit, parseUnitFile } from '../../lib/unit/index.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
+import { VERSION } from '../../lib/version.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../../fleetd/api/server.js';
 
 export const M1 = '113f16a7c2f84b5f8d2e1f6a3b4c5d6e';
@@ -136,8 +137,15 @@ export async function submitUnit(reg: Registry, name: string, text: string, desi
   return u.hash;
 }
 
-export async function addMachine(t: Test, reg: Registry, id: string, publicIP: string, metadata: Record<string, string> = {}): Promise<MachinePresence> {
-  const p = await reg.registerMachine({ id, publicIP, metadata, version: '9.9.9-test', disableEngine: false }, 30);
+export async function addMachine(
+  t: Test,
+  reg: Registry,
+  id: string,
+  publicIP: string,
+  metadata: Record<string, string> = {},
+  version: string = VERSION,
+): Promise<MachinePresence> {
+  const p = await reg.registerMachine({ id, publicIP, metadata, version, disableEngine: false }, 30);
   t.teardown(() => p.close({ revoke: true }).catch(() => undefined));
   return p;
 }
