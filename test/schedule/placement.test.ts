@@ -146,3 +146,18 @@ t.test('inactive units are unscheduled and never pending', async (t) => {
   t.equal(p.ops[0]!.reason, 'desired state is inactive');
   t.same(p.pending, []);
 });
+
+t.test('plan is pure: frozen input, same answer twice', async (t) => {
+  const freeze = <T>(o: T): T => {
+    if (o && typeof o === 'object') {
+      for (const v of Object.values(o)) freeze(v);
+      Object.freeze(o);
+    }
+    return o;
+  };
+  const s = freeze(state([unit('a.service', { conflicts: ['b*'] }), unit('b.service'), unit('c.service', { machineOf: ['a.service'] })],
+    machines('m1', 'm2'), { 'b.service': 'm1', 'x.service': 'm2' }, { graceMs: 1000, now: 5, lostMachines: { m3: 0 } }));
+  const p = plan(s);
+  t.same(plan(s), p);
+  t.same(brief(p.ops), ['unschedule x.service m2', 'place a.service m2', 'place c.service m2']);
+});
