@@ -113,21 +113,21 @@ export class Election extends EventEmitter<ElectionEvents> {
     this.lease = lease;
     let lastRenewal = Date.now();
     let watchdog: NodeJS.Timeout | undefined;
-    const lost = new Promise<string>((resolve) => {
-      lease.on('lost', (err) => resolve(`lease lost: ${err.message}`));
-      lease.on('keepaliveSucceeded', () => {
-        lastRenewal = Date.now();
-      });
-      // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
-      watchdog = setInterval(() => {
-        if (Date.now() - lastRenewal > this.ttlSeconds * 1000) resolve('lease not renewed within its TTL');
-      }, 250);
-    });
-    const leaseId = await lease.grant();
-    lastRenewal = Date.now();
-    const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
     let revoke = false;
     try {
+      const lost = new Promise<string>((resolve) => {
+        lease.on('lost', (err) => resolve(`lease lost: ${err.message}`));
+        lease.on('keepaliveSucceeded', () => {
+          lastRenewal = Date.now();
+        });
+        // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
+        watchdog = setInterval(() => {
+          if (Date.now() - lastRenewal > this.ttlSeconds * 1000) resolve('lease not renewed within its TTL');
+        }, 250);
+      });
+      const leaseId = await lease.grant();
+      lastRenewal = Date.now();
+      const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
       while (!this.stopped) {
         const res = await this.client
           .if(this.key, 'Create', '==', 0)

@@ -91,6 +91,11 @@ export class Proxy {
     outbound.on('close', () => inbound.destroy());
   }
 
+  /** Bytes held so far in a direction. */
+  heldChunks(dir: 'up' | 'down'): number {
+    return this.held[dir].length;
+  }
+
   /** Holds the bytes of one direction ('up' = client to etcd) or both until thaw(). */
   freeze(dir: 'up' | 'down' | 'both' = 'both'): void {
     if (dir !== 'down') this.frozen.up = true;
