@@ -13,7 +13,7 @@ export function parseArgs(argv: readonly string[]): { version: boolean; sources:
       continue;
     }
     if (!arg.startsWith('--')) {
-      throw new ConfigError(`fleetd takes no arguments (got ${JSON.stringify(arg)}). Did you mean to invoke fleetctl instead?`);
+      throw new ConfigError(`takes no arguments (got ${JSON.stringify(arg)}). Did you mean to invoke fleetctl instead?`);
     }
     const eq = arg.indexOf('=');
     const name = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replace(/_/g, '-');

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** fleetd: the fleet daemon. `fleetd [--config PATH] [--<option>=VALUE ...]`, `fleetd --version`. */
-import { loadConfig } from './config.js';
+import { loadConfig, type LoadedConfig } from './config.js';
 import { parseArgs } from './args.js';
-import { FleetServer } from './server.js';
 import { VERSION } from '../lib/version.js';
 import { errorMessage } from '../lib/errors.js';
 import { logger } from '../lib/log.js';
@@ -21,7 +20,7 @@ async function main(): Promise<number> {
     process.stdout.write(`fleetd version ${VERSION}\n`);
     return 0;
   }
-  let loaded;
+  let loaded: LoadedConfig;
   try {
     loaded = loadConfig(args.sources);
   } catch (err) {
@@ -29,29 +28,38 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const w of loaded.warnings) log.warn(w);
+
+  // Signals are ours before the daemon's modules load (seconds on a busy machine): a stop that comes
+  // meanwhile is still a clean stop that applies shutdown_units.
+  let requested: string | undefined;
+  let onStop = (signal: string): void => {
+    requested ??= signal;
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGHUP', () => log.warn('SIGHUP ignored: fleetd is still starting'));
+
+  const { FleetServer } = await import('./server.js');
   const server = new FleetServer(loaded.config);
   server.on('fatal', (reason) => {
     log.error('fatal; exiting so systemd restarts fleetd', { reason });
     process.exit(1);
   });
-
-  let shuttingDown = false;
-  const shutdown = (signal: string): void => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info('shutting down', { signal, units: loaded.config.shutdownUnits });
-    const force = setTimeout(() => process.exit(1), 60_000);
-    force.unref();
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('unclean shutdown', { err: errorMessage(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const stopped = new Promise<number>((resolve) => {
+    onStop = (signal) => {
+      if (server.isStopping) return;
+      log.info('shutting down', { signal, units: loaded.config.shutdownUnits });
+      setTimeout(() => process.exit(1), 60_000).unref();
+      server.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error('unclean shutdown', { err: errorMessage(err) });
+          resolve(1);
+        },
+      );
+    };
+  });
+  process.removeAllListeners('SIGHUP');
   process.on('SIGHUP', () => {
     try {
       void server.reload(loadConfig(args.sources).config).catch((err: unknown) => log.error('reload failed', { err: errorMessage(err) }));
@@ -61,14 +69,19 @@ async function main(): Promise<number> {
   });
   process.on('SIGUSR1', () => process.stdout.write(JSON.stringify(server.dump()) + '\n'));
 
+  if (requested !== undefined) {
+    onStop(requested);
+    return stopped;
+  }
   try {
     await server.start();
   } catch (err) {
+    if (server.isStopping) return stopped;
     process.stderr.write(`fleetd: ${errorMessage(err)}\n`);
-    await server.stop().catch(() => undefined);
+    await server.stop({ keepUnits: true }).catch(() => undefined);
     return 1;
   }
-  return await new Promise<number>(() => undefined);
+  return stopped;
 }
 
 main().then(

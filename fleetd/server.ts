@@ -12,7 +12,8 @@ import type { FleetConfig } from './config.js';
 import { readMachineId, detectPublicIp } from './machine/identity.js';
 import { claimInstance } from './machine/instance.js';
 import { dirname } from 'node:path';
-import { Agent } from './agent/agent.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, unloadInstalled } from './agent/agent.js';
 import { SystemdUnitManager } from './agent/systemd-manager.js';
 import type { UnitManager } from './agent/unit-manager.js';
 import { Engine } from './engine/engine.js';
@@ -54,6 +55,10 @@ export class FleetServer extends EventEmitter<ServerEvents> {
   private publicIp = '';
   private api: ApiServer | undefined;
   private instance = '';
+  private recovering = false;
+  private starting: Promise<void> | undefined;
+  private stopped: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
 
   constructor(
     private config: FleetConfig,
@@ -62,7 +67,21 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     super();
   }
 
-  async start(): Promise<void> {
+  /** Starts every part; a stop() meanwhile makes it end early (rejecting) once what it began is in place. */
+  start(): Promise<void> {
+    this.starting ??= this.startParts();
+    return this.starting;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private async connectManager(): Promise<UnitManager> {
+    return this.hooks.unitManager ? await this.hooks.unitManager() : await SystemdUnitManager.connect(this.config.unitsDirectory);
+  }
+
+  private async startParts(): Promise<void> {
     const c = this.config;
     setLogLevel(c.verbosity > 0 ? 'debug' : 'warn');
     this.machineId = this.hooks.machineId ?? readMachineId(c.machineIdFile);
@@ -89,24 +108,30 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     });
     await this.api.listen();
 
-    this.presence = await this.register();
-    this.presence.onLost((err) => void this.recoverPresence(errorMessage(err)));
+    this.manager = await this.connectManager();
+    this.manager.on('disconnected', (err) => {
+      if (!this.stopping) this.emit('fatal', `lost the connection to systemd: ${errorMessage(err)}`);
+    });
 
-    this.machinesWatch = await this.registry.watchMachines((snapshot) => {
+    this.presence = await this.register();
+    this.presence.onLost((err) => {
+      this.agent?.presenceLost();
+      void this.recoverPresence(errorMessage(err));
+    });
+
+    this.machinesWatch = await this.registry.watchMachine(this.machineId, (snapshot) => {
       const me = snapshot.get(this.machineId);
       if (me) this.metadata = me.metadata;
     });
 
-    this.manager = this.hooks.unitManager ? await this.hooks.unitManager() : await SystemdUnitManager.connect(c.unitsDirectory);
-    this.manager.on('disconnected', (err) => {
-      if (!this.stopping) this.emit('fatal', `lost the connection to systemd: ${errorMessage(err)}`);
-    });
+    if (this.stopping) throw new FatalError('stopped while starting');
     this.agent = new Agent({
       registry: this.registry,
       presence: this.presence,
       manager: this.manager,
       metadata: () => this.metadata,
       reconcileIntervalMs: 30_000,
+      rejoinSettleMs: rejoinSettleMs(c),
     });
     await this.agent.start();
 
@@ -143,33 +168,47 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       try {
         return await this.registry.registerMachine(this.machineState(), Math.max(1, Math.round(this.config.agentTtl)));
       } catch (err) {
-        if (err instanceof DuplicateMachineError) {
-          throw new FatalError(
-            `another fleetd with machine id ${this.machineId} is alive (${errorMessage(err)}); ` +
-              `give this machine its own /etc/machine-id, or stop the other fleetd`,
-          );
-        }
-        if (this.stopping) throw err;
+        if (err instanceof DuplicateMachineError) throw new FatalError(duplicateMessage(this.machineId, this.config.machineIdFile, err));
+        if (this.stopping) throw new FatalError('stopped before this machine could register');
         log.warn('cannot register this machine in etcd yet; retrying', { err: errorMessage(err), retryMs: delay });
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 60_000);
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        if (this.stopping) throw new FatalError('stopped before this machine could register');
+        delay = Math.min(delay * 2, 10_000);
       }
     }
   }
 
   private async recoverPresence(reason: string): Promise<void> {
     log.warn('machine presence lost; units keep running while it is re-established', { reason });
-    let delay = 500;
+    if (this.recovering) return;
+    this.recovering = true;
+    try {
+      await this.reregisterLoop();
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  private async reregisterLoop(): Promise<void> {
+    let delay = 250;
+    let duplicateLogged = false;
     while (!this.stopping && this.presence && !this.presence.alive) {
       try {
         await this.presence.reregister();
-        await this.agent?.republish();
+        // the record was re-created from the state of the last registration: SIGHUP may have changed it since
+        await this.presence.update(this.machineState());
+        await this.agent?.rejoined();
         log.warn('machine presence re-established');
         return;
       } catch (err) {
-        log.debug('re-registration failed', { err: errorMessage(err) });
+        if (err instanceof DuplicateMachineError && !duplicateLogged) {
+          duplicateLogged = true;
+          log.error('cannot re-register: ' + duplicateMessage(this.machineId, this.config.machineIdFile, err));
+        } else {
+          log.debug('re-registration failed', { err: errorMessage(err) });
+        }
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 10_000);
+        delay = Math.min(delay * 2, 2_000);
       }
     }
   }
@@ -179,25 +218,51 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     this.config = { ...this.config, verbosity: next.verbosity, metadata: next.metadata, publicIp: next.publicIp };
     setLogLevel(next.verbosity > 0 ? 'debug' : 'warn');
     this.publicIp = next.publicIp || detectPublicIp();
-    await this.presence?.update(this.machineState());
+    // while the presence is lost the new state is published on re-registration
+    if (this.presence?.alive) await this.presence.update(this.machineState());
     log.warn('configuration reloaded (verbosity, metadata, public_ip); other options need a restart');
   }
 
-  /** Clean stop: step down as leader, then keep or stop units as configured, then leave the cluster. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    await this.engine?.stop().catch((err: unknown) => log.warn('engine stop failed', { err }));
-    const restarting = (await this.manager?.selfRestarting().catch(() => false)) ?? false;
-    const unloadAll = this.config.shutdownUnits === 'stop' && !restarting;
+  /**
+   * Clean stop: step down as leader, then keep or stop units as configured, then leave the cluster.
+   * Also before or during start(): units left by an earlier fleetd are stopped if the policy says so.
+   * `keepUnits` (a failed start, not a requested stop) leaves units alone whatever the policy.
+   */
+  stop(opts: { keepUnits?: boolean } = {}): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.abort.abort();
+      this.stopped = this.stopParts(opts.keepUnits ?? false);
+    }
+    return this.stopped;
+  }
+
+  private async stopParts(keepUnits: boolean): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    // parts that talk to etcd must not hold up the units' policy when etcd is unreachable
+    const engineStopped = this.engine ? bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS) : undefined;
+    const manager =
+      this.manager ??
+      (keepUnits ? undefined : await this.connectManager().catch((err: unknown) => {
+        log.warn('cannot reach systemd; units are left as they are', { err: errorMessage(err) });
+        return undefined;
+      }));
+    const restarting = (await manager?.selfRestarting().catch(() => false)) ?? false;
+    const unloadAll = this.config.shutdownUnits === 'stop' && !restarting && !keepUnits;
     log.info('stopping', { restarting, unloadAll });
-    await this.agent?.stop({ unloadAll });
-    await this.api?.close().catch(() => undefined);
-    await this.machinesWatch?.close().catch(() => undefined);
-    // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave
-    await this.presence?.close({ revoke: !restarting }).catch((err: unknown) => log.debug('presence close failed', { err }));
-    await this.registry?.close().catch(() => undefined);
-    await this.manager?.close().catch(() => undefined);
+    if (this.agent) await this.agent.stop({ unloadAll });
+    else if (unloadAll && manager) await unloadInstalled(manager).catch((err: unknown) => log.warn('stopping units failed', { err: errorMessage(err) }));
+    if (manager !== this.manager) await manager?.close().catch(() => undefined);
+    await Promise.all([
+      engineStopped,
+      this.api && bounded('closing the API', this.api.close(), STOP_STEP_MS),
+      this.machinesWatch && bounded('closing the machine watch', this.machinesWatch.close(), STOP_STEP_MS),
+    ]);
+    // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave;
+    // so does one that keeps its units: they move only if fleetd stays away longer than agent_ttl
+    if (this.presence) await bounded('leaving the cluster', this.presence.close({ revoke: unloadAll }), STOP_STEP_MS);
+    if (this.registry) await bounded('closing the registry', this.registry.close(), STOP_STEP_MS);
+    if (this.manager) await bounded('closing the systemd connection', this.manager.close(), STOP_STEP_MS);
     this.client?.close();
   }
 
@@ -211,4 +276,39 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       engine: this.engine ? { stats: this.engine.stats, pending: this.engine.plan.pending } : undefined,
     };
   }
+}
+
+/** Long enough for a new engine leader to take over and place a rejoined machine's units again. */
+export function rejoinSettleMs(c: Pick<FleetConfig, 'engineLeaseTtl' | 'engineReconcileInterval'>): number {
+  return Math.max(5_000, (c.engineLeaseTtl + 2 * c.engineReconcileInterval) * 1000);
+}
+
+function duplicateMessage(machineId: string, file: string, err: DuplicateMachineError): string {
+  const where = err.existingPublicIP ? ` at ${err.existingPublicIP}` : '';
+  return (
+    `machine id ${machineId} (from ${file}) is already registered by another live fleetd${where}: ` +
+    'every machine needs its own machine id (a copied /etc/machine-id?), or stop the other fleetd'
+  );
+}
+
+const STOP_STEP_MS = 3_000;
+
+/** Waits for one step of a stop, at most `ms`; a failure or a timeout is logged and the stop goes on. */
+async function bounded(what: string, step: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const outcome = await Promise.race([
+    step.then(
+      () => 'done' as const,
+      (err: unknown) => {
+        log.warn(`${what} failed`, { err: errorMessage(err) });
+        return 'failed' as const;
+      },
+    ),
+    timeout,
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') log.warn(`${what} took longer than ${ms / 1000}s; going on without it`);
 }

@@ -24,6 +24,12 @@ export interface AgentOptions {
   metadata: () => Readonly<Record<string, string>>;
   /** safety-net reconcile period; watches drive the agent otherwise */
   reconcileIntervalMs: number;
+  /**
+   * After this machine (re)joins the cluster (fleetd start, presence re-established), units it runs that are
+   * not scheduled here are kept this long before they are unloaded: the engine may have unscheduled them only
+   * because the machine was gone, and places them here again once it sees the machine back.
+   */
+  rejoinSettleMs: number;
 }
 
 export interface AgentStats {
@@ -45,6 +51,11 @@ export class Agent {
   private dirty = false;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** units found running at start, before the first reconcile */
+  private readonly adopted = new Set<string>();
+  private presenceDown = false;
+  private holdUntil = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.requirements = new RequirementsCache(opts.registry);
@@ -68,8 +79,10 @@ export class Agent {
     });
     for (const u of (await manager.inventory()).values()) {
       this.current.set(u.name, { name: u.name, hash: u.hash, state: u.running ? 'launched' : 'loaded' });
+      this.adopted.add(u.name);
       await this.refreshRuntime(u.name);
     }
+    if (this.current.size > 0) this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
     this.watches.push(
       await registry.watchSchedule(this.machineId, (snapshot) => {
         this.scheduled = new Map(snapshot);
@@ -88,7 +101,10 @@ export class Agent {
   async stop(opts: { unloadAll: boolean }): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    // closing a watch needs etcd: never wait long for it
+    const closing = Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 3000).unref())]);
     this.watches = [];
     await this.running;
     if (opts.unloadAll) {
@@ -100,6 +116,19 @@ export class Agent {
   async republish(): Promise<void> {
     this.published.clear();
     await Promise.all([...this.current.keys()].map((n) => this.publish(n)));
+  }
+
+  /** The machine's presence is gone: the engine may unschedule its units; none is unloaded for that. */
+  presenceLost(): void {
+    this.presenceDown = true;
+  }
+
+  /** The machine registered again: republish states, and give the engine time to place its units here again. */
+  async rejoined(): Promise<void> {
+    this.presenceDown = false;
+    this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+    await this.republish();
+    this.trigger();
   }
 
   trigger(): void {
@@ -123,7 +152,47 @@ export class Agent {
     const desired = new Map<string, DesiredUnit>();
     for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
-    await this.runTasks(agentTasks(desired, this.current), desired);
+    this.adopt(desired);
+    await this.runTasks(agentTasks(desired, this.unloadable(desired)), desired);
+  }
+
+  /**
+   * Units found running when fleetd started take the desired state as theirs: like fleet, a restarted fleetd
+   * never stops a unit (e.g. a loaded [Install] unit that its target started).
+   */
+  private adopt(desired: ReadonlyMap<string, DesiredUnit>): void {
+    for (const name of this.adopted) {
+      const want = desired.get(name);
+      const cur = this.current.get(name);
+      if (want && cur && want.hash === cur.hash && want.state === 'loaded' && cur.state === 'launched') this.setState(name, 'loaded');
+    }
+    this.adopted.clear();
+  }
+
+  /** What the reconcile may act on: while the machine (re)joins, units not scheduled here are left alone. */
+  private unloadable(desired: ReadonlyMap<string, DesiredUnit>): ReadonlyMap<string, CurrentUnit> {
+    const now = Date.now();
+    if (!this.presenceDown && now >= this.holdUntil) return this.current;
+    const view = new Map(this.current);
+    const held: string[] = [];
+    for (const name of this.current.keys()) {
+      if (desired.has(name)) continue;
+      view.delete(name);
+      held.push(name);
+    }
+    if (held.length > 0) {
+      log.info('keeping units not scheduled here while this machine rejoins', {
+        units: held,
+        presence: this.presenceDown ? 'lost' : 'registered',
+        forMs: this.presenceDown ? undefined : this.holdUntil - now,
+      });
+      if (!this.presenceDown) {
+        if (this.holdTimer) clearTimeout(this.holdTimer);
+        this.holdTimer = setTimeout(() => this.trigger(), this.holdUntil - now + 10);
+        this.holdTimer.unref();
+      }
+    }
+    return view;
   }
 
   private async globalUnitsHere(
@@ -246,4 +315,18 @@ export class Agent {
       log.debug('could not publish unit state', { unit: name, err: errorMessage(err) });
     }
   }
+}
+
+/** Stops and removes every unit left in the units directory (a clean stop of a fleetd whose agent never ran). */
+export async function unloadInstalled(manager: UnitManager): Promise<void> {
+  const installed = await manager.inventory();
+  for (const name of installed.keys()) {
+    try {
+      await manager.unload(name);
+      log.info('unloaded unit left by an earlier fleetd', { unit: name });
+    } catch (err) {
+      log.warn('could not unload unit', { unit: name, err: errorMessage(err) });
+    }
+  }
+  if (installed.size > 0) await manager.reload();
 }

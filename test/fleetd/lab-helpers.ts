@@ -1,0 +1,128 @@
+/**
+ * fleetd on real lab machines: a registry client on the lab's etcd, units written through it, and what
+ * systemd inside a machine says about them.
+ */
+import { request } from 'node:http';
+import { openEtcd, Registry, type UnitState } from '../../lib/registry/index.js';
+import { loadUnit, type DesiredState, type LoadedUnit } from '../../lib/unit/index.js';
+import { startLab, type Teardownable, type TestLab, type TestLabOptions } from '../harness/lab.js';
+
+export interface FleetLab {
+  readonly lab: TestLab;
+  readonly registry: Registry;
+  /** machine name (m1, m2, ...) -> machine id */
+  readonly ids: Readonly<Record<string, string>>;
+  /** machine id -> machine name */
+  readonly names: Readonly<Record<string, string>>;
+}
+
+/** A lab whose fleetds are all registered, and a registry client on its etcd (closed at teardown). */
+export async function startFleetLab(t: Teardownable, opts: TestLabOptions): Promise<FleetLab> {
+  const lab = await startLab(t, opts);
+  if (lab.warnings.length > 0) throw new Error(`lab came up with warnings: ${lab.warnings.join('; ')}`);
+  const client = openEtcd({ endpoints: [lab.etcdUrl], requestTimeoutMs: 3000 });
+  const registry = new Registry(client);
+  t.teardown(async () => {
+    await registry.close().catch(() => undefined);
+    client.close();
+  });
+  const ids: Record<string, string> = {};
+  const names: Record<string, string> = {};
+  for (const m of await lab.machines()) {
+    ids[m.name] = m.machineId;
+    names[m.machineId] = m.name;
+  }
+  await waitFor('every fleetd registered', async () => {
+    const live = new Set((await registry.listMachines()).map((m) => m.id));
+    return Object.values(ids).every((id) => live.has(id)) || undefined;
+  }, 30_000);
+  return { lab, registry, ids, names };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    }
+    await sleep(200);
+  }
+}
+
+export function serviceText(description: string, service: readonly string[], extra = ''): string {
+  return `[Unit]\nDescription=${description}\n\n[Service]\n${service.join('\n')}\n${extra}`;
+}
+
+export function pinTo(machineId: string): string {
+  return `\n[X-Fleet]\nMachineID=${machineId}\n`;
+}
+
+/** createUnit as fleetctl does it: canonical text and hash; the same name with new text replaces the unit. */
+export async function submit(registry: Registry, name: string, text: string, desiredState: DesiredState = 'launched'): Promise<LoadedUnit> {
+  const u = loadUnit(name, text);
+  await registry.createUnit({ name, text: u.text, hash: u.hash, desiredState, global: false });
+  return u;
+}
+
+/** `systemctl show` of a unit inside a machine, as key -> value. */
+export async function show(lab: TestLab, machine: string, unit: string, props: readonly string[] = ['LoadState', 'ActiveState', 'SubState', 'MainPID']): Promise<Record<string, string>> {
+  const r = await lab.exec(machine, ['systemctl', 'show', ...props.flatMap((p) => ['-p', p]), '--', unit]);
+  if (r.code !== 0) throw new Error(`systemctl show ${unit} on ${machine}: exit ${r.code}: ${r.stderr.trim()}`);
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Waits until the unit is active/running in the machine; returns its MainPID. */
+export async function waitRunning(lab: TestLab, machine: string, unit: string, timeoutMs = 20_000): Promise<number> {
+  return waitFor(`${unit} running on ${machine}`, async () => {
+    const s = await show(lab, machine, unit);
+    return s.ActiveState === 'active' && s.SubState === 'running' && Number(s.MainPID) > 0 ? Number(s.MainPID) : undefined;
+  }, timeoutMs);
+}
+
+/** The unit state a machine published in etcd, if any. */
+export async function publishedState(registry: Registry, unit: string, machineId: string): Promise<UnitState | undefined> {
+  return (await registry.listUnitStates({ unitName: unit, machineId }))[0];
+}
+
+export async function fileExists(lab: TestLab, machine: string, path: string): Promise<boolean> {
+  return (await lab.exec(machine, ['test', '-e', path])).code === 0;
+}
+
+export const UNITS_DIR = '/run/fleet/units';
+
+/** HTTP status of fleetd's API on the machine's unix socket (reached from the host), or 0 if nobody answers. */
+export async function apiStatus(lab: TestLab, machine: string): Promise<number> {
+  const m = await lab.machine(machine);
+  if (m.initPid === undefined) return 0;
+  return new Promise((resolve) => {
+    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path: '/fleet/v1/machines', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(0);
+    });
+    req.end();
+  });
+}
+
+/** Waits until the machine's fleetd has registered and serves its API (200, not 503). */
+export async function waitFleetdReady(lab: TestLab, machine: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`fleetd ready on ${machine}`, async () => ((await apiStatus(lab, machine)) === 200 ? true : undefined), timeoutMs);
+}
