@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import {
-  fileExists, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
+  fileExists, fleetdJournalProblems, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
 } from './lab-helpers.js';
 
 const FLEETD = ['node', '/opt/fleet/dist/fleetd/main.js'];
@@ -212,5 +212,9 @@ t.test('fleetd agent on real machines', async (t) => {
     }, 10_000);
     t.same(rec.metadata, { role: 'db', az: '2' });
     t.equal((await show(lab, 'm1', 'fleet.service')).MainPID, before, 'same fleetd process');
+  });
+
+  await t.test('fleetd logged no stack trace and nothing unstructured', async (t) => {
+    for (const m of ['m1', 'm2']) t.same(await fleetdJournalProblems(lab, m), [], m);
   });
 });

@@ -9,7 +9,7 @@
  */
 import t, { type Test } from 'tap';
 import {
-  fileExists, pinTo, waitFleetdReady, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
+  fileExists, fleetdJournalProblems, pinTo, waitFleetdReady, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
 } from './lab-helpers.js';
 
 const TTL_MS = 5000;
@@ -160,5 +160,9 @@ t.test('fleetd faults on real machines', async (t) => {
     healed = true;
     await lab.lab.startFleet(victim);
     await waitRunning(lab, victim, pinned);
+  });
+
+  await t.test('fleetd logged no stack trace and nothing unstructured', async (t) => {
+    for (const m of ['m1', 'm2']) t.same(await fleetdJournalProblems(lab, m), [], m);
   });
 });

@@ -126,3 +126,19 @@ export async function apiStatus(lab: TestLab, machine: string): Promise<number> 
 export async function waitFleetdReady(lab: TestLab, machine: string, timeoutMs = 30_000): Promise<void> {
   await waitFor(`fleetd ready on ${machine}`, async () => ((await apiStatus(lab, machine)) === 200 ? true : undefined), timeoutMs);
 }
+
+/** Lines of fleet.service's journal on a machine that look like a stack trace or a non-JSON message from fleetd. */
+export async function fleetdJournalProblems(lab: TestLab, machine: string): Promise<string[]> {
+  const r = await lab.exec(machine, ['journalctl', '-u', 'fleet.service', '-o', 'cat', '--no-pager']);
+  const j = await lab.exec(machine, ['journalctl', '-u', 'fleet.service', '-o', 'json', '--no-pager']);
+  const fromFleetd = new Set<string>();
+  for (const line of j.stdout.split('\n').filter(Boolean)) {
+    try {
+      const e = JSON.parse(line) as { MESSAGE?: unknown; _COMM?: unknown };
+      if (e._COMM === 'node' && typeof e.MESSAGE === 'string') fromFleetd.add(e.MESSAGE);
+    } catch {
+      // a journal line that is not JSON is not fleetd's
+    }
+  }
+  return r.stdout.split('\n').filter((l) => /^\s+at /.test(l) || (fromFleetd.has(l) && !l.startsWith('{')));
+}
