@@ -319,7 +319,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         term.entries.delete(o.name);
         term.expected.delete(o.name);
       }
-      log.warn('reconcile failed; will retry', { err: errorMessage(err) });
+      (term.failures === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
       this.retryLater(term);
     } finally {
       this.stats.lastReconcileMs = Date.now() - started;
@@ -355,7 +355,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       );
       term.stale.delete(name);
     }
-    if (unread.length > 0) log.warn('unit texts could not be read; retrying', { units: unread.length });
+    if (unread.length > 0) (term.failures === 0 ? log.warn : log.debug)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;
   }
 
