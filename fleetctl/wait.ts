@@ -95,37 +95,36 @@ export async function waitForUnitStates(
 }
 
 /**
- * After `start`: waits until systemd reports each unit loaded and active on its machine. A unit systemd
- * reports `failed` fails the wait at once instead of blocking forever.
+ * After `start`: waits until systemd reports each unit loaded and active on its machine. `activating` keeps
+ * waiting (up to the attempts); `failed` fails at once; any other state (a oneshot that finished, a crash loop
+ * between restarts) fails after one attempt (2 s), like fleet's check.
  */
 export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<Error | undefined> {
   if (attempts < 0 || names.length === 0) return undefined;
   const start = ctx.clock.now();
   const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
   let pending = [...new Set(names)];
-  let last = new Map<string, string>();
+  const idleSince = new Map<string, number>();
+  const fail = (n: string, what: string): Error =>
+    new Error(`Failed to find an active unit ${n} within ${((ctx.clock.now() - start) / 1000).toFixed(1)}s, err: systemd reports ${what}`);
   for (;;) {
     const states = await ctx.client.unitStates(pending.length === 1 ? { unitName: pending[0]! } : {});
     const still: string[] = [];
-    const seen = new Map<string, string>();
+    const now = ctx.clock.now();
     for (const n of pending) {
       const s = states.find((x) => x.name === n);
-      if (s?.systemdActiveState === 'active' && s.systemdLoadState === 'loaded') continue;
-      seen.set(n, s ? `${s.systemdLoadState ?? '-'}/${s.systemdActiveState ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state');
-      if (s?.systemdActiveState === 'failed') {
-        const secs = (ctx.clock.now() - start) / 1000;
-        return new Error(`Failed to find an active unit ${n} within ${secs.toFixed(1)}s, err: systemd reports ${seen.get(n)}`);
-      }
+      const active = s?.systemdActiveState;
+      if (active === 'active' && s?.systemdLoadState === 'loaded') continue;
+      const what = s ? `${s.systemdLoadState ?? '-'}/${active ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state';
+      if (active === 'failed') return fail(n, what);
+      if (active === 'activating' || active === 'reloading') idleSince.delete(n);
+      else if (!idleSince.has(n)) idleSince.set(n, now);
+      else if (now - idleSince.get(n)! >= ATTEMPT_MS) return fail(n, what);
+      if (now + POLL_MS > deadline) return fail(n, what);
       still.push(n);
     }
     pending = still;
-    last = seen;
     if (pending.length === 0) return undefined;
-    if (ctx.clock.now() + POLL_MS > deadline) {
-      const n = pending[0]!;
-      const secs = (ctx.clock.now() - start) / 1000;
-      return new Error(`Failed to find an active unit ${n} within ${secs.toFixed(1)}s, err: systemd reports ${last.get(n)}`);
-    }
     await ctx.clock.sleep(POLL_MS);
   }
 }
