@@ -106,3 +106,37 @@ t.test('systemd socket activation: serves on fd 3 and ignores api_socket', async
   proc.kill('SIGTERM');
   await new Promise((r) => proc.on('exit', r));
 });
+
+t.test('an unexpected handler error is a 500 JSON body, and the server keeps serving', async (t) => {
+  const { createApiServer } = await import('../../fleetd/api/server.js');
+  const { defaultConfig } = await import('../../fleetd/config.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-500-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'api.sock');
+  const boom = async (): Promise<never> => {
+    throw new TypeError('cannot read properties of undefined (reading "x")');
+  };
+  const server = createApiServer({
+    backend: {
+      listUnits: boom,
+      getUnit: boom,
+      putUnit: boom,
+      setDesiredState: boom,
+      destroyUnit: boom,
+      listUnitStates: async () => [],
+      listMachines: boom,
+      setMachineMetadata: boom,
+      clusterState: boom,
+    },
+    config: { ...defaultConfig(), apiSocket: socket, apiListen: '' },
+    machineId: 'm',
+    version: 'x',
+    env: {},
+  });
+  await server.listen();
+  t.teardown(() => server.close());
+  const r = await request({ socket }, 'GET', '/fleet/v1/units');
+  t.equal(r.status, 500);
+  t.same(r.json, { error: { code: 500, message: 'internal error: cannot read properties of undefined (reading "x")' } });
+  t.equal((await request({ socket }, 'GET', '/fleet/v1/state')).status, 200, 'still serving');
+});

@@ -163,3 +163,21 @@ t.test('TCP API with TLS client certificates and a token', async (t) => {
   const badFile = await fleetctl(['--ca-file', '/nonexistent/ca.pem', 'list-machines'], { env: { FLEETCTL_ENDPOINT: endpoint } });
   t.match(badFile, { code: 1, stderr: /^Unable to initialize client: --ca-file \/nonexistent\/ca\.pem: ENOENT/ });
 });
+
+t.test('fd-forward proxies stdin/stdout to a unix socket (what --tunnel runs on the bastion)', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { FLEETCTL } = await import('./helpers.js');
+  const child = spawn(process.execPath, [FLEETCTL, 'fd-forward', f.socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdin.write('GET /fleet/v1/machines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  t.equal(code, 0);
+  t.match(out, /^HTTP\/1\.1 200 OK\r\n/);
+  t.match(out, /Server: fleetd\/[^\r]+\r\n/);
+  t.match(out, /"machines":\[\{"id":"113f16a7c2f84b5f8d2e1f6a3b4c5d6e"/);
+  t.same(await fleetctl(['fd-forward']), { code: 1, stdout: '', stderr: 'Provide a single argument\n' });
+  const none = await fleetctl(['fd-forward', '/nonexistent/x.sock']);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^Failed dialing remote address: connect ENOENT/);
+});
