@@ -59,7 +59,7 @@ export interface EngineStats {
   fencedWrites: number;
   /** Gauge: duration of the last pass, ms. */
   lastReconcileMs: number;
-  /** Gauge: units that should run but have no machine after the last pass. */
+  /** Gauge: units that should run but have no machine after the last pass (0 when not leading). */
   pending: number;
   /** Times this engine became leader. */
   elections: number;
@@ -151,7 +151,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.term?.active === true;
   }
 
-  /** The last plan the leader computed (its pending list says why units wait). */
+  /** The last plan of the current term (its pending list says why units wait); empty when not leading. */
   get plan(): Plan {
     return this.lastPlan;
   }
@@ -238,6 +238,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     clearTimeout(term.graceTimer);
     if (this.term === term) this.term = undefined;
     this.stats.leaderSince = 0;
+    this.stats.pending = 0;
+    this.lastPlan = { ops: [], pending: [] };
     for (const w of term.watches) void w.close().catch(() => undefined);
     log.info('engine term ended', { reason });
     this.emit('stepped-down', reason);

@@ -99,6 +99,35 @@ t.test('a new leader and a restarted leader change nothing in a converged cluste
   t.same(obs.violations, []);
 });
 
+t.test('a leader that lost its lease and leads again changes nothing', async (t) => {
+  const f = new Fixture(etcd, t);
+  await f.addMachine('m1');
+  await f.addMachine('m2');
+  const e = await f.startEngine('e1', { leaseTtlSeconds: 2 });
+  await f.waitLeader();
+  await f.createUnits(Array.from({ length: 20 }, (_, i) => unitSpec(`s-${i}.service`)));
+  const obs = await ScheduleObserver.start(f.client, f.prefix, t);
+  await waitFor('placed', () => obs.placed().size === 20);
+  await sleep(300);
+  await obs.catchUp();
+  const converged = new Map(obs.placed());
+  const writes = obs.scheduleWrites;
+  const terms = e.engine.stats.elections;
+
+  e.proxy.freeze('both');
+  t.teardown(() => e.proxy.thaw());
+  await waitFor('deposed', () => !e.engine.isLeader, 5000);
+  e.proxy.thaw();
+  await waitFor('leading again', () => e.engine.isLeader && e.engine.stats.elections === terms + 1, 15000);
+  const passes = e.engine.stats.reconciles;
+  await waitFor('a pass of the new term', () => e.engine.stats.reconciles > passes);
+  await sleep(300);
+  await obs.catchUp();
+  t.same(obs.placed(), converged);
+  t.equal(obs.scheduleWrites, writes, 'the new term wrote nothing');
+  t.same(obs.violations, []);
+});
+
 t.test('a new leader mirrors changes made while there was none', async (t) => {
   const f = new Fixture(etcd, t);
   await f.addMachine('m1');
