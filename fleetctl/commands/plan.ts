@@ -79,7 +79,9 @@ For units that cannot be placed, every machine is listed with the reason it
 cannot take the unit. --explain lists the machines for every unit.
 
 Plan a unit file before starting it:
-fleetctl plan web@1.service web@2.service`,
+fleetctl plan web@1.service web@2.service
+
+Exit status: 0 when every unit can be placed, 3 when some cannot, 1 on errors.`,
   flags: {
     explain: { type: 'boolean', default: false, describe: 'Show the verdict of every machine for every unit' },
     full: { type: 'boolean', default: false, alias: 'l', describe: 'Do not ellipsize machine IDs' },

@@ -28,7 +28,8 @@ async function setAndWait(ctx: CommandContext, name: string, state: DesiredState
 async function restartGlobal(ctx: CommandContext, u: ApiUnit, attempts: number): Promise<boolean> {
   try {
     await ctx.client.setDesiredState(u.name, 'loaded');
-    const deadline = attempts <= 0 ? Infinity : ctx.clock.now() + attempts * 2000;
+    // Global restarts never block for long: at most the attempts given, else 30 s, for the stop to show.
+    const deadline = ctx.clock.now() + (attempts > 0 ? attempts : 15) * 2000;
     for (;;) {
       const states = await ctx.client.unitStates({ unitName: u.name });
       if (!states.some((s) => s.systemdActiveState === 'active' || s.systemdActiveState === 'deactivating')) break;
