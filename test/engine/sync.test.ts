@@ -157,3 +157,39 @@ t.test('with watches disabled the periodic pass still converges', async (t) => {
   await waitFor('placed by the periodic pass', async () => (await f.registry.listSchedule()).length === 1, 5000);
   t.ok(e.engine.stats.reconciles >= 1);
 });
+
+t.test('passes read nothing from etcd but the texts of new units', async (t) => {
+  const f = new Fixture(etcd, t);
+  await f.addMachine('m1');
+  await f.addMachine('m2');
+  await f.createUnits(Array.from({ length: 50 }, (_, i) => unitSpec(`q-${i}.service`)));
+  const e = await f.startEngine('e1', { reconcileIntervalMs: 100 });
+  await f.waitLeader();
+  await waitFor('placed', async () => (await f.registry.listSchedule()).length === 50);
+  await sleep(300);
+
+  const calls: string[] = [];
+  const kv = e.client.kv;
+  for (const m of ['range', 'txn', 'put', 'deleteRange'] as const) {
+    const orig = kv[m].bind(kv) as (...a: unknown[]) => Promise<unknown>;
+    (kv as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => {
+      calls.push(m);
+      return orig(...a);
+    };
+  }
+  const passes = e.engine.stats.reconciles;
+  await sleep(1000);
+  t.ok(e.engine.stats.reconciles - passes >= 5, `${e.engine.stats.reconciles - passes} periodic passes`);
+  t.same(calls, [], 'a converged cluster costs no etcd request per pass');
+
+  await f.registry.setDesiredState('q-1.service', 'loaded');
+  await waitFor('synced', async () => (await f.registry.listSchedule()).find((x) => x.name === 'q-1.service')?.desiredState === 'loaded');
+  await sleep(300);
+  t.same(calls, ['txn'], 'a desired-state change costs one write');
+
+  calls.length = 0;
+  await f.createUnits([unitSpec('q-new.service')]);
+  await waitFor('placed', async () => (await f.registry.listSchedule()).some((x) => x.name === 'q-new.service'));
+  await sleep(300);
+  t.same(calls, ['txn', 'txn'], 'a new unit costs reading its text and one write');
+});
