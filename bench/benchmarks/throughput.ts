@@ -1,0 +1,221 @@
+/**
+ * Scheduling throughput: M hollow machines (real agent code, in-memory systemd) and 3 engines (whole FleetServers)
+ * on one real etcd; U units submitted as fleetctl does; measured until every unit's state is published with
+ * agentState launched. In the same run, the raw etcd transaction rate from the same client library is the ceiling.
+ */
+import { Registry } from '../../lib/registry/index.js';
+import { ClusterObserver } from '../observer.js';
+import { txnCeiling } from '../ceiling.js';
+import { counters, rates, scrapeMetrics, startBenchEtcd } from '../etcd.js';
+import { HollowHost } from '../hollow/remote.js';
+import { HostSampler } from '../hollow/sampler.js';
+import { benchUnit, submitAll, unitName } from '../units.js';
+import { round, summarize } from '../stats.js';
+import type { Benchmark, BenchContext } from '../context.js';
+
+export interface ThroughputParams {
+  readonly machines: number;
+  readonly units: number;
+  readonly engines: number;
+  /** agent-only machines per shared etcd client; 0 = one whole FleetServer (own client) per machine */
+  readonly perClient: number;
+  /** processes the agent-only machines are spread over */
+  readonly hosts: number;
+  readonly submitConcurrency: number;
+  readonly ceilingLevels: readonly number[];
+  readonly ceilingSeconds: number;
+  /** seconds of idle measurement once everything is launched */
+  readonly idleSeconds: number;
+  readonly timeoutMs: number;
+  /** give up when no unit was reported launched for this long, ms */
+  readonly stallMs: number;
+  /** fleetd's etcd_request_timeout of every hollow machine, seconds */
+  readonly etcdRequestTimeout: number;
+  /** V8 heap limit of each hollow host, MiB */
+  readonly hostHeapMiB: number;
+}
+
+export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Promise<Record<string, unknown>> {
+  const etcd = await startBenchEtcd(ctx.teardown);
+  ctx.log(`etcd at ${etcd.endpoint}`);
+  const ceiling = await txnCeiling(etcd.newClient(), p.ceilingLevels, p.ceilingSeconds);
+  ctx.log(`etcd ceiling: ${ceiling.best.txnsPerSec} txn/s at ${ceiling.best.concurrency} in flight`);
+
+  const endpoints = [etcd.endpoint];
+  const execArgv = [`--max-old-space-size=${p.hostHeapMiB}`];
+  const hosts: HollowHost[] = [];
+  ctx.teardown.teardown(() => Promise.all(hosts.map((h) => h.stop(30_000))));
+  const engines = await HollowHost.spawn(
+    { endpoints, machines: 0, engines: p.engines, idPrefix: 'tp-', agentTtl: 30, etcdRequestTimeout: p.etcdRequestTimeout },
+    { execArgv },
+  );
+  hosts.push(engines);
+  const workers = p.machines - p.engines;
+  const registerStarted = Date.now();
+  const perHost = Math.ceil(workers / p.hosts);
+  const spawned = await Promise.all(
+    Array.from({ length: p.hosts }, (_, i) =>
+      HollowHost.spawn(
+        {
+          endpoints,
+          machines: Math.min(perHost, workers - i * perHost),
+          idPrefix: `tp${i}-`,
+          perClient: p.perClient,
+          agentTtl: 30,
+          etcdRequestTimeout: p.etcdRequestTimeout,
+          startConcurrency: 50,
+        },
+        { execArgv, timeoutMs: p.timeoutMs },
+      ),
+    ),
+  );
+  hosts.push(...spawned);
+  const registerMs = Date.now() - registerStarted;
+  ctx.log(`${p.machines} hollow machines registered in ${registerMs} ms`);
+
+  const sampler = new HostSampler(hosts, 2000).start();
+  ctx.teardown.teardown(() => sampler.stop());
+  const client = etcd.newClient({ requestTimeoutMs: 30_000 });
+  const registry = new Registry(client);
+  const observer = await ClusterObserver.start(etcd.newClient({ requestTimeoutMs: 30_000 }));
+  ctx.teardown.teardown(() => observer.close());
+
+  const specs = Array.from({ length: p.units }, (_, i) => benchUnit(unitName('tp', i + 1)));
+  const m0 = counters(await scrapeMetrics(etcd.endpoint));
+  const t0 = Date.now();
+  const progress = setInterval(
+    () => ctx.log(`  ${round((Date.now() - t0) / 1000)} s: ${observer.units.size} seen, ${observer.launchedCount} launched`),
+    10_000,
+  );
+  let submitMs = 0;
+  let outcome: WaitOutcome;
+  try {
+    submitMs = await submitAll(registry, specs, p.submitConcurrency);
+    ctx.log(`${p.units} units submitted in ${submitMs} ms`);
+    outcome = await waitLaunched(observer, p.units, p.timeoutMs, p.stallMs);
+  } finally {
+    clearInterval(progress);
+  }
+  const lastLaunch = [...observer.units.values()].reduce((a, u) => Math.max(a, u.launchedAt ?? 0), 0);
+  const launchedMs = (lastLaunch || outcome.lastProgressAt) - t0;
+  const m1 = counters(await scrapeMetrics(etcd.endpoint));
+  await sampler.sample();
+  const hostsNow = sampler.report();
+  const activeOnMachines = hostsNow.reduce((a, h) => a + (h.stats?.unitsActive ?? 0), 0);
+  if (outcome.complete) ctx.log(`all ${p.units} launched after ${launchedMs} ms`);
+  else ctx.log(`INCOMPLETE: ${outcome.reason}; ${observer.launchedCount} reported launched, ${activeOnMachines} active on the hollow machines`);
+
+  await new Promise((r) => setTimeout(r, p.idleSeconds * 1000));
+  const m2 = counters(await scrapeMetrics(etcd.endpoint));
+  await sampler.sample();
+  sampler.stop();
+
+  const placed = specs.map((s) => observer.units.get(s.name)?.placedAt).filter((v): v is number => v !== undefined);
+  const launched = specs.map((s) => observer.units.get(s.name)?.launchedAt).filter((v): v is number => v !== undefined);
+  const unitsPerSec = observer.launchedCount / (launchedMs / 1000);
+  const run = rates(m0, m1, launchedMs / 1000);
+  const totalRequests = m1.unary - m0.unary + (m1.streamMsgs - m0.streamMsgs);
+  registry.close().catch(() => undefined);
+  client.close();
+
+  const hostReports = sampler.report();
+  return {
+    params: p,
+    complete: outcome.complete,
+    ...(outcome.complete ? {} : { incomplete: { reason: outcome.reason, reportedLaunched: observer.launchedCount, activeOnMachines } }),
+    figures: {
+      unitsPerSec: round(unitsPerSec),
+      etcdCeilingTxnPerSec: ceiling.best.txnsPerSec,
+      ratioToCeiling: round(unitsPerSec / ceiling.best.txnsPerSec, 3),
+      etcdRequestsPerUnit: round(totalRequests / p.units, 2),
+      secondsToAllLaunched: round(launchedMs / 1000, 1),
+      submitUnitsPerSec: round(p.units / (submitMs / 1000)),
+      agentHostPeakRssMiB: round(hostReports.slice(1).reduce((a, h) => a + h.peakRssMiB, 0)),
+      engineHostPeakRssMiB: hostReports[0]?.peakRssMiB,
+    },
+    ceiling,
+    registerMs,
+    submitMs,
+    launchedMs,
+    /** ms after the first submit at which units were placed (target written) / launched (state published) */
+    placedAfterMs: summarize(placed.map((t) => t - t0), 0),
+    launchedAfterMs: summarize(launched.map((t) => t - t0), 0),
+    etcdDuringRun: run,
+    etcdIdleAfter: rates(m1, m2, p.idleSeconds),
+    hosts: hostReports,
+  };
+}
+
+const FULL: ThroughputParams = {
+  machines: 1000,
+  units: 10_000,
+  engines: 3,
+  perClient: 100,
+  hosts: 1,
+  submitConcurrency: 64,
+  ceilingLevels: [16, 64, 256],
+  ceilingSeconds: 3,
+  idleSeconds: 20,
+  timeoutMs: 20 * 60_000,
+  stallMs: 60_000,
+  etcdRequestTimeout: 5,
+  hostHeapMiB: 8192,
+};
+
+const QUICK: ThroughputParams = {
+  ...FULL,
+  machines: 50,
+  units: 500,
+  ceilingLevels: [64],
+  ceilingSeconds: 1,
+  idleSeconds: 3,
+  timeoutMs: 5 * 60_000,
+  stallMs: 30_000,
+};
+
+export const throughput: Benchmark = {
+  name: 'throughput',
+  summary: '1,000 hollow machines, 10,000 units until all launched; etcd txn ceiling in the same run',
+  byDefault: true,
+  run: (ctx) => runThroughput(ctx, ctx.quick ? QUICK : FULL),
+};
+
+export const throughput100k: Benchmark = {
+  name: 'throughput-100k',
+  summary: '1,000 hollow machines, 100,000 units until all launched (RSS of the hollow host)',
+  byDefault: false,
+  run: (ctx) => runThroughput(ctx, ctx.quick ? { ...QUICK, units: 5000 } : { ...FULL, units: 100_000, timeoutMs: 90 * 60_000 }),
+};
+
+export const throughputServers: Benchmark = {
+  name: 'throughput-servers',
+  summary: 'as throughput, but every hollow machine a whole FleetServer with its own etcd client',
+  byDefault: false,
+  run: (ctx) => runThroughput(ctx, ctx.quick ? { ...QUICK, perClient: 0 } : { ...FULL, perClient: 0 }),
+};
+
+interface WaitOutcome {
+  readonly complete: boolean;
+  readonly reason: string;
+  /** when the last unit was reported launched */
+  readonly lastProgressAt: number;
+}
+
+/** Waits for `units` launched units; gives up after `timeoutMs`, or when nothing progressed for `stallMs`. */
+async function waitLaunched(observer: ClusterObserver, units: number, timeoutMs: number, stallMs: number): Promise<WaitOutcome> {
+  const started = Date.now();
+  let last = observer.launchedCount;
+  let lastProgressAt = started;
+  for (;;) {
+    const n = observer.launchedCount;
+    const now = Date.now();
+    if (n !== last) {
+      last = n;
+      lastProgressAt = now;
+    }
+    if (n >= units) return { complete: true, reason: '', lastProgressAt };
+    if (now - lastProgressAt > stallMs) return { complete: false, reason: `no unit reported launched for ${stallMs / 1000} s`, lastProgressAt };
+    if (now - started > timeoutMs) return { complete: false, reason: `not all launched after ${timeoutMs / 1000} s`, lastProgressAt };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A service manager in memory, for hollow machines only (the benchmark harness; never used by fleetd itself).
+ * It behaves as the agent sees systemd: load/start/stop/unload change a unit's state and announce every change
+ * with a 'state' event, asynchronously, like systemd's PropertiesChanged signals after a job.
+ */
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from '../../fleetd/agent/unit-manager.js';
+import { FleetError } from '../../lib/errors.js';
+
+export class HollowUnitError extends FleetError {
+  override readonly name = 'HollowUnitError';
+}
+
+export interface HollowUnitManagerOptions {
+  /** delay between a start job and the unit becoming active (systemd's job + the service's start-up), ms */
+  readonly startDelayMs?: number;
+  /** delay of every call, as a D-Bus round trip would add, ms */
+  readonly callDelayMs?: number;
+}
+
+export interface HollowUnitStats {
+  loads: number;
+  starts: number;
+  stops: number;
+  unloads: number;
+  reloads: number;
+}
+
+interface HollowUnit {
+  readonly text: string;
+  readonly hash: string;
+  state: UnitRuntimeState;
+  /** bumps on every start/stop so a stale delayed activation is dropped */
+  generation: number;
+}
+
+const LOADED: UnitRuntimeState = { loadState: 'loaded', activeState: 'inactive', subState: 'dead' };
+const ACTIVATING: UnitRuntimeState = { loadState: 'loaded', activeState: 'activating', subState: 'start' };
+const ACTIVE: UnitRuntimeState = { loadState: 'loaded', activeState: 'active', subState: 'running' };
+const NOT_FOUND: UnitRuntimeState = { loadState: 'not-found', activeState: 'inactive', subState: 'dead' };
+const RUNNING = new Set(['active', 'activating', 'reloading']);
+
+/** sha1 of the text as written, as the agent's unit directory hashes its files */
+function textHash(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
+}
+
+export class HollowUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
+  readonly stats: HollowUnitStats = { loads: 0, starts: 0, stops: 0, unloads: 0, reloads: 0 };
+  private readonly units = new Map<string, HollowUnit>();
+  private closed = false;
+  private readonly startDelayMs: number;
+  private readonly callDelayMs: number;
+
+  constructor(opts: HollowUnitManagerOptions = {}) {
+    super();
+    this.startDelayMs = opts.startDelayMs ?? 0;
+    this.callDelayMs = opts.callDelayMs ?? 0;
+  }
+
+  /** What this machine runs now (name -> active state), for assertions. */
+  snapshot(): Map<string, UnitRuntimeState> {
+    return new Map([...this.units].map(([n, u]) => [n, u.state]));
+  }
+
+  async inventory(): Promise<Map<string, InstalledUnit>> {
+    await this.call();
+    const out = new Map<string, InstalledUnit>();
+    for (const [name, u] of this.units) out.set(name, { name, hash: u.hash, running: RUNNING.has(u.state.activeState) });
+    return out;
+  }
+
+  async load(name: string, text: string): Promise<void> {
+    await this.call();
+    this.stats.loads++;
+    const old = this.units.get(name);
+    this.units.set(name, { text, hash: textHash(text), state: old?.state ?? LOADED, generation: (old?.generation ?? 0) + 1 });
+  }
+
+  async unload(name: string): Promise<void> {
+    await this.call();
+    this.stats.unloads++;
+    if (!this.units.delete(name)) return;
+    this.announce(name, undefined);
+  }
+
+  async reload(): Promise<void> {
+    await this.call();
+    this.stats.reloads++;
+  }
+
+  async start(name: string): Promise<void> {
+    await this.call();
+    const u = this.tracked(name, 'start');
+    this.stats.starts++;
+    if (RUNNING.has(u.state.activeState)) return;
+    const gen = ++u.generation;
+    // a simple service is active as soon as it forked; one that takes time to start is 'activating' meanwhile
+    if (this.startDelayMs <= 0) {
+      this.setState(name, u, ACTIVE);
+      return;
+    }
+    this.setState(name, u, ACTIVATING);
+    setTimeout(() => {
+      if (this.units.get(name) === u && u.generation === gen) this.setState(name, u, ACTIVE);
+    }, this.startDelayMs).unref();
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.call();
+    const u = this.tracked(name, 'stop');
+    this.stats.stops++;
+    u.generation++;
+    if (u.state.activeState !== 'inactive') this.setState(name, u, LOADED);
+  }
+
+  async readState(name: string): Promise<UnitRuntimeState> {
+    await this.call();
+    return this.units.get(name)?.state ?? NOT_FOUND;
+  }
+
+  async selfRestarting(): Promise<boolean> {
+    return false;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private tracked(name: string, what: string): HollowUnit {
+    const u = this.units.get(name);
+    if (!u) throw new HollowUnitError(`cannot ${what} ${name}: unit not loaded on this hollow machine`);
+    return u;
+  }
+
+  private setState(name: string, u: HollowUnit, state: UnitRuntimeState): void {
+    u.state = state;
+    this.announce(name, state);
+  }
+
+  /** Signals arrive after the call that caused them returned, as D-Bus signals do. */
+  private announce(name: string, state: UnitRuntimeState | undefined): void {
+    setImmediate(() => {
+      if (!this.closed) this.emit('state', name, state);
+    });
+  }
+
+  private async call(): Promise<void> {
+    if (this.closed) throw new HollowUnitError('hollow unit manager is closed');
+    if (this.callDelayMs > 0) await new Promise((r) => setTimeout(r, this.callDelayMs));
+  }
+}
