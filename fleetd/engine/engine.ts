@@ -9,23 +9,15 @@
  * the only writer of entries while its fence holds.
  */
 import { EventEmitter } from 'node:events';
-import type {
-  Fence,
-  JobRecord,
-  MachineRecord,
-  Registry,
-  ScheduledState,
-  ScheduleOp,
-  ScheduleOpResult,
-  WatchHandle,
-} from '../../lib/registry/index.js';
+import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
 import { FencedError } from '../../lib/registry/index.js';
-import { plan, type ClusterState, type PendingUnit, type Plan, type SchedUnit } from '../../lib/schedule/index.js';
+import { plan, type Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
+import { Term } from './term.js';
 
 const log = logger('engine');
 
@@ -82,43 +74,6 @@ export interface EngineEvents {
   fenced: [FencedError];
 }
 
-/** What a schedule entry says, as this term wrote or listed it. */
-interface EntryBelief {
-  readonly machineId: string;
-  readonly hash: string;
-  readonly desiredState: ScheduledState;
-}
-
-type UnitSlot = { readonly unit: SchedUnit } | { readonly unusable: string };
-
-/** Everything that belongs to one leadership term; discarded when it ends. */
-class Term {
-  active = true;
-  ready = false;
-  dirty = false;
-  running: Promise<void> | undefined;
-  failures = 0;
-  jobs: ReadonlyMap<string, JobRecord> = new Map();
-  machines: ReadonlyMap<string, MachineRecord> = new Map();
-  readonly watches: WatchHandle[] = [];
-  /** Scheduler view of each job, rebuilt for the jobs in `stale`. */
-  readonly units = new Map<string, UnitSlot>();
-  readonly stale = new Set<string>();
-  readonly entries = new Map<string, EntryBelief>();
-  /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
-  readonly expected = new Map<string, string | undefined>();
-  readonly lostSince = new Map<string, number>();
-  timer: NodeJS.Timeout | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  graceTimer: NodeJS.Timeout | undefined;
-
-  constructor(readonly fence: Fence) {}
-
-  target(job: JobRecord): string | undefined {
-    return this.expected.has(job.name) ? this.expected.get(job.name) : job.machineId;
-  }
-}
-
 export class Engine extends EventEmitter<EngineEvents> {
   readonly election: Election;
   readonly stats: EngineStats = {
@@ -135,13 +90,16 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly requirements: RequirementsCache;
   private term: Term | undefined;
   private stopped = false;
+  private leading: Promise<void> | undefined;
   private lastPlan: Plan = { ops: [], pending: [] };
 
   constructor(private readonly opts: EngineOptions) {
     super();
     this.requirements = new RequirementsCache(opts.registry);
     this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
-    this.election.on('elected', (fence) => void this.lead(fence));
+    this.election.on('elected', (fence) => {
+      this.leading = this.lead(fence);
+    });
     this.election.on('deposed', (reason) => {
       if (this.term) this.endTerm(this.term, reason);
     });
@@ -164,8 +122,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     const term = this.term;
+    if (term) this.endTerm(term, 'stopping');
+    await this.leading;
     if (term) {
-      this.endTerm(term, 'stopping');
       await term.running;
       await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
     }
@@ -192,11 +151,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (!(await keep(machines))) return;
       const entries = await this.opts.registry.listSchedule();
       if (!term.active) return;
-      for (const e of entries) {
-        const other = term.entries.get(e.name);
-        if (other) log.error('unit has schedule entries on two machines', { unit: e.name, machines: [other.machineId, e.machineId] });
-        term.entries.set(e.name, { machineId: e.machineId, hash: e.hash, desiredState: e.desiredState });
-      }
+      const doubled = term.noteEntries(entries);
+      if (doubled.length > 0) log.error('units with schedule entries on two machines', { units: doubled });
+      this.requirements.retain(term.jobs.values());
     } catch (err) {
       if (!term.active) return;
       this.stats.reconcileFailures++;
@@ -211,15 +168,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
     if (!term.active) return;
-    term.jobs = snapshot;
-    for (const name of changed) {
-      term.stale.add(name);
-      // any event of a unit is our own write or a later one: every change to its job keys would have failed our op
-      term.expected.delete(name);
-      const job = snapshot.get(name);
-      // destroyed or made global: the client removed target and entry in the same transaction
-      if (!job || job.global) term.entries.delete(name);
-    }
+    term.noteJobs(snapshot, changed);
     if (!this.opts.disableWatches) this.wake(term);
   }
 
@@ -288,20 +237,24 @@ export class Engine extends EventEmitter<EngineEvents> {
         return;
       }
       if (!term.active) return;
-      const { state, unusable } = this.clusterState(term, started);
+      const graceMs = this.opts.machineLostGraceMs;
+      const { state, unusable, newlyLost } = term.clusterState(started, graceMs);
+      for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });
       const p = plan(state);
       const pending = [...p.pending, ...unusable].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
       this.lastPlan = { ops: p.ops, pending };
       this.stats.pending = pending.length;
-      this.armGraceTimer(term, state);
-      ops = [...this.planOps(term, p), ...this.syncOps(term, p)];
+      this.armGraceTimer(term, started);
+      ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
         term.failures = 0;
         report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started };
         return;
       }
       const results = await this.opts.registry.applySchedule(ops, term.fence);
-      const failed = this.record(term, results);
+      const failed = term.record(results);
+      this.stats.opsApplied += results.length - failed;
+      this.stats.opsFailed += failed;
       report = { ops: ops.length, applied: ops.length - failed, failed, durationMs: Date.now() - started };
       log.debug('applied plan', { ...report });
       if (failed > 0) this.retryLater(term);
@@ -317,10 +270,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         return;
       }
       // the write may or may not have happened: forget what those entries say
-      for (const o of ops) {
-        term.entries.delete(o.name);
-        term.expected.delete(o.name);
-      }
+      for (const o of ops) term.forget(o.name);
       (term.failures === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
       this.retryLater(term);
     } finally {
@@ -343,7 +293,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const name of names) {
       const job = term.jobs.get(name);
       const old = term.units.get(name);
-      if (old && 'unit' in old && old.unit.hash !== job?.hash) this.requirements.forget(name, old.unit.hash);
+      if (old && old.hash !== job?.hash) this.requirements.forget(name, old.hash);
       if (!job || isTemplate(job.name)) {
         term.units.delete(name);
         term.stale.delete(name);
@@ -353,7 +303,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (r === undefined) continue;
       term.units.set(
         name,
-        r.ok ? { unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements } } : { unusable: r.reason },
+        r.ok
+          ? { hash: job.hash, unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements } }
+          : { hash: job.hash, unusable: r.reason },
       );
       term.stale.delete(name);
     }
@@ -361,127 +313,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     return unread.length === 0;
   }
 
-  /** The scheduler's input from the watched maps and this term's own writes. */
-  private clusterState(term: Term, now: number): { state: ClusterState; unusable: PendingUnit[] } {
-    const units: SchedUnit[] = [];
-    const unusable: PendingUnit[] = [];
-    const schedule: Record<string, string> = {};
-    const referenced = new Set<string>();
-    for (const [name, slot] of term.units) {
-      if (!('unit' in slot)) {
-        unusable.push({ unit: name, reason: slot.unusable });
-        continue;
-      }
-      units.push(slot.unit);
-      const job = term.jobs.get(name);
-      const at = job && !job.global ? term.target(job) : undefined;
-      if (at === undefined) continue;
-      schedule[name] = at;
-      if (!term.machines.has(at)) {
-        referenced.add(at);
-        if (!term.lostSince.has(at)) {
-          term.lostSince.set(at, now);
-          log.info('machine lost; its units move', { machine: at, graceMs: this.opts.machineLostGraceMs });
-        }
-      }
-    }
-    for (const id of term.lostSince.keys()) if (!referenced.has(id)) term.lostSince.delete(id);
-    return {
-      state: {
-        units,
-        machines: [...term.machines.values()].map((m) => ({ id: m.id, metadata: m.metadata })),
-        schedule,
-        options: { lostMachines: Object.fromEntries(term.lostSince), now, graceMs: this.opts.machineLostGraceMs },
-      },
-      unusable,
-    };
-  }
-
   /** Wakes the term when the first grace period of a lost machine ends. */
-  private armGraceTimer(term: Term, state: ClusterState): void {
+  private armGraceTimer(term: Term, now: number): void {
     clearTimeout(term.graceTimer);
     term.graceTimer = undefined;
-    const grace = this.opts.machineLostGraceMs;
-    if (grace <= 0 || term.lostSince.size === 0) return;
-    const now = state.options?.now ?? Date.now();
-    let first = Infinity;
-    for (const at of term.lostSince.values()) if (at + grace > now) first = Math.min(first, at + grace);
-    if (first === Infinity) return;
+    const first = term.graceEnds(now, this.opts.machineLostGraceMs);
+    if (first === undefined) return;
     term.graceTimer = setTimeout(() => {
       term.graceTimer = undefined;
       this.wake(term);
     }, first - now + 5);
   }
-
-  private planOps(term: Term, p: Plan): ScheduleOp[] {
-    const out: ScheduleOp[] = [];
-    for (const op of p.ops) {
-      const job = term.jobs.get(op.unit);
-      if (op.kind === 'unschedule') {
-        out.push({ type: 'unschedule', name: op.unit, machineId: op.from });
-        continue;
-      }
-      const desiredState = job ? scheduled(job.desiredState) : undefined;
-      if (!job || desiredState === undefined) continue;
-      if (op.kind === 'place') out.push({ type: 'place', name: op.unit, machineId: op.machineId, hash: job.hash, desiredState });
-      else out.push({ type: 'move', name: op.unit, from: op.from, to: op.to, hash: job.hash, desiredState });
-    }
-    return out;
-  }
-
-  /** Scheduled units the plan leaves in place whose entry does not say what the job says (hash, desired state). */
-  private syncOps(term: Term, p: Plan): ScheduleOp[] {
-    const touched = new Set(p.ops.map((o) => o.unit));
-    const out: ScheduleOp[] = [];
-    for (const job of term.jobs.values()) {
-      if (job.global || touched.has(job.name)) continue;
-      const at = term.target(job);
-      const desiredState = scheduled(job.desiredState);
-      if (at === undefined || desiredState === undefined) continue;
-      const e = term.entries.get(job.name);
-      if (e && e.machineId === at && e.hash === job.hash && e.desiredState === desiredState) continue;
-      out.push({ type: 'sync', name: job.name, machineId: at, hash: job.hash, desiredState });
-    }
-    return out;
-  }
-
-  /** Updates what the term knows from the results; returns how many ops were refused. */
-  private record(term: Term, results: readonly ScheduleOpResult[]): number {
-    let failed = 0;
-    for (const { op, applied } of results) {
-      if (!applied) {
-        failed++;
-        term.entries.delete(op.name);
-        term.expected.delete(op.name);
-        continue;
-      }
-      switch (op.type) {
-        case 'place':
-          term.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
-          term.expected.set(op.name, op.machineId);
-          break;
-        case 'sync':
-          term.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
-          break;
-        case 'move':
-          term.entries.set(op.name, { machineId: op.to, hash: op.hash, desiredState: op.desiredState });
-          term.expected.set(op.name, op.to);
-          break;
-        case 'unschedule':
-          term.entries.delete(op.name);
-          term.expected.set(op.name, undefined);
-          break;
-      }
-    }
-    this.stats.opsApplied += results.length - failed;
-    this.stats.opsFailed += failed;
-    if (failed > 0) log.debug('schedule ops refused (state changed meanwhile); retrying', { failed });
-    return failed;
-  }
-}
-
-function scheduled(s: JobRecord['desiredState']): ScheduledState | undefined {
-  return s === 'inactive' ? undefined : s;
 }
 
 function isTemplate(name: string): boolean {

@@ -1,0 +1,195 @@
+/**
+ * What one leadership term knows: the watched jobs and machines, the scheduler view of each job, and what every
+ * schedule entry says. Entries are listed once when the term starts; after that the term knows them from its own
+ * writes, being their only writer while its fence holds (clients only delete entries, together with the job).
+ */
+import type {
+  Fence,
+  JobRecord,
+  MachineRecord,
+  MachineScheduleEntry,
+  ScheduledState,
+  ScheduleOp,
+  ScheduleOpResult,
+  WatchHandle,
+} from '../../lib/registry/index.js';
+import type { ClusterState, PendingUnit, Plan, SchedUnit } from '../../lib/schedule/index.js';
+
+/** What a schedule entry says, as this term wrote or listed it. */
+interface EntryBelief {
+  readonly machineId: string;
+  readonly hash: string;
+  readonly desiredState: ScheduledState;
+}
+
+export type UnitSlot = { readonly hash: string } & ({ readonly unit: SchedUnit } | { readonly unusable: string });
+
+export class Term {
+  active = true;
+  /** Both watches delivered their first snapshot and the entries are listed: planning may start. */
+  ready = false;
+  dirty = false;
+  running: Promise<void> | undefined;
+  /** Consecutive failed passes, for the retry backoff. */
+  failures = 0;
+  jobs: ReadonlyMap<string, JobRecord> = new Map();
+  machines: ReadonlyMap<string, MachineRecord> = new Map();
+  readonly watches: WatchHandle[] = [];
+  /** Scheduler view of each job; the jobs in `stale` changed since and are rebuilt by the next pass. */
+  readonly units = new Map<string, UnitSlot>();
+  readonly stale = new Set<string>();
+  /** Machines that disappeared while units were scheduled to them -> when this term first saw them missing. */
+  readonly lostSince = new Map<string, number>();
+  timer: NodeJS.Timeout | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+  private readonly entries = new Map<string, EntryBelief>();
+  /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
+  private readonly expected = new Map<string, string | undefined>();
+
+  constructor(readonly fence: Fence) {}
+
+  /** Where a job is scheduled, counting this term's writes the watch has not delivered yet. */
+  target(job: JobRecord): string | undefined {
+    return this.expected.has(job.name) ? this.expected.get(job.name) : job.machineId;
+  }
+
+  /** Returns the names of units with entries on two machines (an invariant broken outside this engine). */
+  noteEntries(entries: readonly MachineScheduleEntry[]): string[] {
+    const doubled: string[] = [];
+    for (const e of entries) {
+      if (this.entries.has(e.name)) doubled.push(e.name);
+      this.entries.set(e.name, { machineId: e.machineId, hash: e.hash, desiredState: e.desiredState });
+    }
+    return doubled;
+  }
+
+  noteJobs(snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
+    this.jobs = snapshot;
+    for (const name of changed) {
+      this.stale.add(name);
+      // any event of a unit is our own write or a later one: every change to its job keys would have failed our op
+      this.expected.delete(name);
+      const job = snapshot.get(name);
+      // destroyed or made global: the client removed target and entry in the same transaction
+      if (!job || job.global) this.entries.delete(name);
+    }
+  }
+
+  /**
+   * The scheduler's input, plus the units whose contents cannot be used. Machines referenced by schedule entries
+   * but gone are recorded in lostSince (returned in `newlyLost` the first time).
+   */
+  clusterState(now: number, graceMs: number): { state: ClusterState; unusable: PendingUnit[]; newlyLost: string[] } {
+    const units: SchedUnit[] = [];
+    const unusable: PendingUnit[] = [];
+    const schedule: Record<string, string> = {};
+    const referenced = new Set<string>();
+    const newlyLost: string[] = [];
+    for (const [name, slot] of this.units) {
+      if (!('unit' in slot)) {
+        unusable.push({ unit: name, reason: slot.unusable });
+        continue;
+      }
+      units.push(slot.unit);
+      const job = this.jobs.get(name);
+      const at = job && !job.global ? this.target(job) : undefined;
+      if (at === undefined) continue;
+      schedule[name] = at;
+      if (this.machines.has(at)) continue;
+      referenced.add(at);
+      if (!this.lostSince.has(at)) {
+        this.lostSince.set(at, now);
+        newlyLost.push(at);
+      }
+    }
+    for (const id of this.lostSince.keys()) if (!referenced.has(id)) this.lostSince.delete(id);
+    return {
+      state: {
+        units,
+        machines: [...this.machines.values()].map((m) => ({ id: m.id, metadata: m.metadata })),
+        schedule,
+        options: { lostMachines: Object.fromEntries(this.lostSince), now, graceMs },
+      },
+      unusable,
+      newlyLost,
+    };
+  }
+
+  /** When the first grace period of a lost machine ends, if one is running. */
+  graceEnds(now: number, graceMs: number): number | undefined {
+    let first: number | undefined;
+    for (const at of this.lostSince.values()) {
+      const end = at + graceMs;
+      if (end > now && (first === undefined || end < first)) first = end;
+    }
+    return first;
+  }
+
+  /** The plan as registry ops, then a sync for every scheduled unit the plan leaves whose entry is out of date. */
+  scheduleOps(p: Plan): ScheduleOp[] {
+    const out: ScheduleOp[] = [];
+    for (const op of p.ops) {
+      if (op.kind === 'unschedule') {
+        out.push({ type: 'unschedule', name: op.unit, machineId: op.from });
+        continue;
+      }
+      const job = this.jobs.get(op.unit);
+      const desiredState = job ? scheduled(job.desiredState) : undefined;
+      if (!job || desiredState === undefined) continue;
+      if (op.kind === 'place') out.push({ type: 'place', name: op.unit, machineId: op.machineId, hash: job.hash, desiredState });
+      else out.push({ type: 'move', name: op.unit, from: op.from, to: op.to, hash: job.hash, desiredState });
+    }
+    const touched = new Set(p.ops.map((o) => o.unit));
+    for (const job of this.jobs.values()) {
+      if (job.global || touched.has(job.name)) continue;
+      const at = this.target(job);
+      const desiredState = scheduled(job.desiredState);
+      if (at === undefined || desiredState === undefined) continue;
+      const e = this.entries.get(job.name);
+      if (e && e.machineId === at && e.hash === job.hash && e.desiredState === desiredState) continue;
+      out.push({ type: 'sync', name: job.name, machineId: at, hash: job.hash, desiredState });
+    }
+    return out;
+  }
+
+  /** Learns from written ops; returns how many etcd refused (their entries are unknown until written again). */
+  record(results: readonly ScheduleOpResult[]): number {
+    let refused = 0;
+    for (const { op, applied } of results) {
+      if (!applied) {
+        refused++;
+        this.forget(op.name);
+        continue;
+      }
+      switch (op.type) {
+        case 'place':
+          this.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
+          this.expected.set(op.name, op.machineId);
+          break;
+        case 'sync':
+          this.entries.set(op.name, { machineId: op.machineId, hash: op.hash, desiredState: op.desiredState });
+          break;
+        case 'move':
+          this.entries.set(op.name, { machineId: op.to, hash: op.hash, desiredState: op.desiredState });
+          this.expected.set(op.name, op.to);
+          break;
+        case 'unschedule':
+          this.entries.delete(op.name);
+          this.expected.set(op.name, undefined);
+          break;
+      }
+    }
+    return refused;
+  }
+
+  /** After a write whose outcome is unknown: trust the watch again and consider the entry out of date. */
+  forget(name: string): void {
+    this.entries.delete(name);
+    this.expected.delete(name);
+  }
+}
+
+function scheduled(s: JobRecord['desiredState']): ScheduledState | undefined {
+  return s === 'inactive' ? undefined : s;
+}
