@@ -48,8 +48,12 @@ t.test('the machines were bootstrapped by cloud-config and fleetctl reaches them
   const m1 = byName('m1');
   t.same(lab.env, { FLEETCTL_ENDPOINT: `http://${m1.ip}:${API_PORT}`, FLEETCTL_DRIVER: 'API' });
 
-  const listed = await fleetctl('list-machines', '--full', '--no-legend');
-  t.equal(listed.code, 0, listed.stderr);
+  // `up` returns once fleet.service started; fleetd registers a moment later
+  const listed = await eventually('3 machines in fleetctl list-machines', async () => {
+    const r = await fleetctl('list-machines', '--full', '--no-legend');
+    if (r.code === 0 && rows(r.stdout).length === 3) return r;
+    throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
+  }, 30_000);
   t.same(
     rows(listed.stdout).sort((a, b) => a[1]!.localeCompare(b[1]!)),
     machines.map((m) => [m.machineId, m.ip, METADATA[m.name as keyof typeof METADATA]]),
