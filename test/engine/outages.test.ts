@@ -1,4 +1,4 @@
-/** The engine rides out an etcd restart: it leads again (or still), keeps the schedule, and schedules new work. */
+/** Outages the engine rides out: an etcd restart, a network blip shorter than the lease TTL. */
 import t from 'tap';
 import { startEtcd } from '../harness/etcd.js';
 import { Fixture, ScheduleObserver, sleep, unitSpec, waitFor } from './helpers.js';
@@ -29,4 +29,24 @@ t.test('etcd restarts under a converged cluster', async (t) => {
   t.equal(obs.unschedules, 0);
   t.same(obs.violations, []);
   t.equal(f.leaders().length, 1);
+});
+
+t.test('a network blip shorter than the lease TTL costs no leadership', async (t) => {
+  const f = new Fixture(etcd, t);
+  await f.addMachine('m1');
+  const e = await f.startEngine('e1', { leaseTtlSeconds: 4 });
+  await f.startEngine('e2', { leaseTtlSeconds: 4 });
+  const leader = await f.waitLeader();
+  await sleep(500);
+  leader.proxy.cut();
+  await sleep(1000);
+  leader.proxy.restore();
+  const terms = leader.engine.stats.elections;
+  await f.createUnits([unitSpec('blip.service')]);
+  await waitFor('placed after the blip', async () => (await f.registry.listSchedule()).length === 1, 10000);
+  await sleep(4500);
+  t.ok(leader.engine.isLeader, 'the leader kept its lease');
+  t.equal(leader.engine.stats.elections, terms, 'without a new term');
+  t.equal(f.leaders().length, 1);
+  t.ok(e === leader || !e.engine.isLeader);
 });
