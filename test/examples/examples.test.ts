@@ -126,6 +126,21 @@ t.test('a second up changes nothing; a bad document names the machine and shows 
 
   await cloudConfigBootstrap({ ...ctx, machine: { ...ctx.machine, metadata: METADATA.m3 } });
   t.equal(await fleetdPid('m3'), before[2], 'the good document again: nothing to restart');
+
+  const m3Metadata = (want: string) =>
+    eventually(`m3 listed with ${want}`, async () => {
+      const r = await fleetctl('list-machines', '--full', '--no-legend');
+      const row = rows(r.stdout).find((x) => x[0] === m3.machineId);
+      if (row?.[2] === want) return row;
+      throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
+    }, 30_000);
+  await cloudConfigBootstrap({ ...ctx, machine: { ...ctx.machine, metadata: 'role=edge,floor=2' } });
+  const restarted = await fleetdPid('m3');
+  t.not(restarted, before[2], 'a changed document restarts fleetd (its FLEET_* variables are read at start)');
+  await m3Metadata('floor=2,role=edge');
+  await cloudConfigBootstrap({ ...ctx, machine: { ...ctx.machine, metadata: METADATA.m3 } });
+  t.not(await fleetdPid('m3'), restarted, 'and back');
+  await m3Metadata(METADATA.m3);
 });
 
 t.test('hello.service runs and fleetctl status and journal show it', async (t) => {
