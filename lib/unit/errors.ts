@@ -54,7 +54,8 @@ export type RequirementsRule =
   | 'Global+Replaces'
   | 'Conflicts+Replaces'
   | 'MachineOf-matches-Conflicts'
-  | 'MachineOf-matches-Replaces';
+  | 'MachineOf-matches-Replaces'
+  | 'too-many-values';
 
 export class RequirementsError extends FleetError {
   override readonly name: string = 'RequirementsError';

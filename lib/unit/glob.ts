@@ -16,6 +16,26 @@ export function globMatch(pattern: string, name: string): boolean {
   return matchTokens(tokens, [...name]);
 }
 
+/** globMatch with the pattern compiled once, for matching one pattern against many names. Names that lack the
+ * pattern's literal head or tail are refused without running the matcher. */
+export function globMatcher(pattern: string): (name: string) => boolean {
+  const tokens = tokenize([...pattern]);
+  if (!tokens) return () => false;
+  const literal = (t: Token): string | undefined => (t.kind === 'literal' ? t.ch : undefined);
+  let head = 0;
+  while (head < tokens.length && literal(tokens[head] as Token) !== undefined) head++;
+  const prefix = tokens.slice(0, head).map(literal).join('');
+  if (head === tokens.length) return (name) => name === prefix;
+  let tail = tokens.length;
+  while (tail > head && literal(tokens[tail - 1] as Token) !== undefined) tail--;
+  const suffix = tokens.slice(tail).map(literal).join('');
+  return (name) =>
+    name.length >= prefix.length + suffix.length &&
+    name.startsWith(prefix) &&
+    name.endsWith(suffix) &&
+    matchTokens(tokens, /[\uD800-\uDFFF]/.test(name) ? [...name] : name);
+}
+
 /** Whether the pattern is well formed: classes closed and non-empty, ranges complete, no trailing `\`. */
 export function isValidGlob(pattern: string): boolean {
   return compile(pattern) !== undefined;
@@ -116,7 +136,7 @@ function matchOne(t: Token, ch: string): boolean {
 }
 
 /** Dynamic programming over (token, character): linear in pattern × name, no exponential backtracking. */
-function matchTokens(tokens: Token[], chars: string[]): boolean {
+function matchTokens(tokens: Token[], chars: ArrayLike<string>): boolean {
   let row = new Array<boolean>(chars.length + 1).fill(false);
   row[0] = true;
   for (const t of tokens) {

@@ -10,9 +10,9 @@ export {
   isValidUnitName, mangleUnitName, parseUnitName, templateName, validateUnitName,
 } from './names.js';
 export type { UnitNameInfo, UnitType } from './names.js';
-export { globMatch, isLiteralGlob, isValidGlob } from './glob.js';
+export { globMatch, globMatcher, isLiteralGlob, isValidGlob } from './glob.js';
 export {
-  LEGACY_X_FLEET_KEYS, X_FLEET_KEYS, X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
+  LEGACY_X_FLEET_KEYS, MAX_X_FLEET_VALUES, X_FLEET_KEYS, X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
 } from './requirements.js';
 export type { ParsedRequirements, XFleetKey } from './requirements.js';
 export { describeUnit, hasSection, loadUnit, loadUnitFile, optionValues } from './unit.js';

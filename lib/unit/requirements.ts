@@ -6,7 +6,7 @@
  * where an empty value counts as false (last value wins).
  */
 import { RequirementsError, type RequirementsRule } from './errors.js';
-import { globMatch, isValidGlob } from './glob.js';
+import { globMatcher, isValidGlob } from './glob.js';
 import { isValidUnitName } from './names.js';
 import { splitMultiValue } from './parse.js';
 import type { Requirements, UnitFile } from './types.js';
@@ -32,6 +32,9 @@ export const X_FLEET_KEYS: readonly XFleetKey[] = [
   'X-ConditionMachineID', 'X-ConditionMachineBootID', 'X-ConditionMachineOf',
   'X-ConditionMachineMetadata', 'X-Conflicts',
 ];
+
+/** Per key (MachineOf, Conflicts, Replaces): checking every peer against every glob is quadratic. */
+export const MAX_X_FLEET_VALUES = 1000;
 
 const TRUTHY = new Set(['true', 'yes', '1', 'on', 't']);
 const FALSY = new Set(['false', 'no', '0', 'off', 'f']);
@@ -170,12 +173,19 @@ function checkCombinations(name: string, r: Requirements): void {
   const fail = (rule: RequirementsRule, reason: string): never => {
     throw new RequirementsError(name, rule, reason);
   };
+  for (const [key, values] of [['MachineOf', r.machineOf], ['Conflicts', r.conflicts], ['Replaces', r.replaces]] as const) {
+    if (values.length > MAX_X_FLEET_VALUES) {
+      fail('too-many-values', `${key} has ${values.length} distinct values; at most ${MAX_X_FLEET_VALUES} are allowed`);
+    }
+  }
+  const conflicts = r.machineOf.length > 0 ? r.conflicts.map((g) => ({ g, match: globMatcher(g) })) : [];
+  const replaces = r.machineOf.length > 0 ? r.replaces.map((g) => ({ g, match: globMatcher(g) })) : [];
   for (const peer of r.machineOf) {
-    const c = r.conflicts.find((g) => globMatch(g, peer));
+    const c = conflicts.find((x) => x.match(peer))?.g;
     if (c !== undefined) {
       fail('MachineOf-matches-Conflicts', `unresolvable requirements: MachineOf peer ${JSON.stringify(peer)} matches Conflicts glob ${JSON.stringify(c)}; the unit must both share and not share a machine with it`);
     }
-    const rp = r.replaces.find((g) => globMatch(g, peer));
+    const rp = replaces.find((x) => x.match(peer))?.g;
     if (rp !== undefined) {
       fail('MachineOf-matches-Replaces', `unresolvable requirements: MachineOf peer ${JSON.stringify(peer)} matches Replaces glob ${JSON.stringify(rp)}; the unit must both join it and push it off its machine`);
     }
