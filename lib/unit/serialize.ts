@@ -7,10 +7,11 @@ import { UnitFileError } from './errors.js';
 import { isValidSectionName, trimBlanks } from './parse.js';
 import type { UnitFile, UnitOption } from './types.js';
 
-export function serializeUnitFile(unit: UnitFile): string {
+/** Throws UnitFileError naming `source` (default `<serialize>`) for an option that cannot be written. */
+export function serializeUnitFile(unit: UnitFile, source = '<serialize>'): string {
   const bySection = new Map<string, UnitOption[]>();
   for (const opt of unit.options) {
-    checkSerializable(opt);
+    checkSerializable(opt, source);
     let list = bySection.get(opt.section);
     if (!list) bySection.set(opt.section, (list = []));
     list.push(opt);
@@ -30,10 +31,12 @@ function writtenValue(value: string): string {
   return n % 2 === 1 ? `${value} ` : value;
 }
 
-function checkSerializable(opt: UnitOption): void {
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function checkSerializable(opt: UnitOption, source: string): void {
   const fail = (reason: string): never => {
     throw new UnitFileError(`cannot write option ${JSON.stringify(opt.name)} of section [${opt.section}]: ${reason}`,
-      { source: '<serialize>' });
+      { source });
   };
   if (!isValidSectionName(opt.section)) fail('invalid section name');
   const name = opt.name;
@@ -42,4 +45,7 @@ function checkSerializable(opt: UnitOption): void {
   if (/^[#;[]/.test(name)) fail('the key starts with "#", ";" or "[" and would read back as something else');
   if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(opt.value)) fail('line breaks and NUL cannot be written');
   if (trimBlanks(opt.value) !== opt.value) fail('the value has surrounding blanks, which reading trims');
+  if (LONE_SURROGATE.test(opt.section) || LONE_SURROGATE.test(name) || LONE_SURROGATE.test(opt.value)) {
+    fail('invalid Unicode: an unpaired surrogate cannot be written as UTF-8');
+  }
 }

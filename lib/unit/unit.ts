@@ -31,7 +31,7 @@ export function loadUnitFile(name: string, file: UnitFile): LoadedUnit {
 }
 
 function fromFile(name: string, file: UnitFile): LoadedUnit {
-  const canonical = serializeUnitFile(file);
+  const canonical = serializeUnitFile(file, name);
   const { requirements, warnings } = parseRequirements(file, name);
   return { name, file, text: canonical, hash: unitHash(file), requirements, warnings };
 }
