@@ -1,0 +1,90 @@
+/** Shared by the bad-input corpus tests: corpus files, a seeded PRNG, child processes, etcd dumps, stack traces. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Corpus data stays in the source tree (test/corpus/data); tests run from dist/test/corpus. */
+export const DATA_DIR = path.resolve(here, '../../../test/corpus/data');
+export const DIST = path.resolve(here, '../..');
+
+export function dataPath(...parts: string[]): string {
+  return path.join(DATA_DIR, ...parts);
+}
+
+export function readJson<T>(...parts: string[]): T {
+  return JSON.parse(readFileSync(dataPath(...parts), 'utf8')) as T;
+}
+
+/** mulberry32: small, fast, deterministic for a given seed. */
+export function prng(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T } {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
+}
+
+/** A V8 stack frame line (`    at f (file.js:1:2)`) or Node's uncaught-error banner. */
+const STACK_LINE = /^\s+at (?:.+ \()?(?:file:|node:|\/|<anonymous>|native).*$/m;
+
+export function hasStackTrace(text: string): boolean {
+  return STACK_LINE.test(text) || /^(?:Uncaught |node:internal)/m.test(text);
+}
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** `node <script> args...` with a clean environment (PATH only, plus `env`), killed after `timeoutMs`. */
+export function runNode(script: string, args: readonly string[], o: { env?: Record<string, string>; stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...o.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(o.stdin ?? '');
+  });
+}
+
+/** Non-empty lines of a process's output. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+export interface EtcdDump {
+  /** Store revision: any write anywhere in etcd raises it. */
+  revision: string;
+  /** key -> value and mod revision, every key under the prefix. */
+  keys: Record<string, { value: string; modRevision: string }>;
+}
+
+export async function dumpEtcd(client: Etcd3, prefix: string): Promise<EtcdDump> {
+  const res = await client.getAll().prefix(prefix).exec();
+  const keys: EtcdDump['keys'] = {};
+  for (const kv of res.kvs) keys[kv.key.toString()] = { value: kv.value.toString(), modRevision: String(kv.mod_revision) };
+  return { revision: String(res.header.revision), keys };
+}
