@@ -114,6 +114,16 @@ export const MACHINE_ENV: NodeJS.ProcessEnv = {
   TERM: process.env.TERM ?? 'dumb',
 };
 
+/**
+ * nsenter into every namespace of a machine's init, with exactly MACHINE_ENV: `env -i` inside, because a
+ * spawn hook of the calling process (e.g. a test runner's NODE_OPTIONS injection) may add variables that name
+ * host paths the machine cannot see.
+ */
+export function nsenterArgv(initPid: number, argv: readonly string[]): string[] {
+  const env = Object.entries(MACHINE_ENV).map(([k, v]) => `${k}=${v ?? ''}`);
+  return ['nsenter', '-t', String(initPid), '-a', '--', '/usr/bin/env', '-i', ...env, ...argv];
+}
+
 export function defaultProjectDir(): string {
   return fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 }
@@ -310,7 +320,7 @@ export class Lab {
     const m = await this.machine(name);
     if (!m.running || m.initPid === undefined) throw new LabError(`${name} is powered off; \`fleet-lab poweron ${name}\` first`);
     if (argv.length === 0) throw new LabError('exec needs a command: fleet-lab exec MACHINE -- CMD [ARGS...]');
-    return ['nsenter', '-t', String(m.initPid), '-a', '--', ...argv];
+    return nsenterArgv(m.initPid, argv);
   }
 
   async exec(name: string, argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
@@ -460,7 +470,10 @@ export class Lab {
     await this.#bootstrap({
       cluster: s.name,
       machineDir: m.dir,
-      exec: (argv, o) => run('nsenter', ['-t', String(pid), '-a', '--', ...argv], { env: MACHINE_ENV, timeoutMs: o?.timeoutMs ?? 120_000 }),
+      exec: (argv, o) => {
+        const [cmd, ...args] = nsenterArgv(pid, argv);
+        return run(cmd!, args, { env: MACHINE_ENV, timeoutMs: o?.timeoutMs ?? 120_000 });
+      },
       machine: { name: m.name, ip: m.ip, machineId: m.machineId, metadata: m.metadata },
       busAddress: systemBusAddressOf(m.init.pid),
       etcdServers: [s.etcd.clientUrl],
