@@ -226,7 +226,9 @@ export async function runCli(io: CliIO): Promise<number> {
     return 0;
   }
   const g = globalOptions(parsedGlobals as FlagValues);
-  const positional = ((chosen.argv.args as unknown[]) ?? []).map(String);
+  // Arguments after `--` land in `_` behind the command name.
+  const afterDashes = ((chosen.argv._ as unknown[]) ?? []).slice(1);
+  const positional = [...((chosen.argv.args as unknown[]) ?? []), ...afterDashes].map(String);
   const flags = chosen.argv as FlagValues;
 
   if (!chosen.spec.needsClient) {

@@ -5,8 +5,9 @@ import type { Output } from './output.js';
 import type { SshSettings } from './ssh.js';
 
 export interface LocalFiles {
-  /** File contents, or undefined when nothing exists at that path. Other read errors throw. */
-  read(path: string): string | undefined;
+  /** File contents (bytes from disk, so invalid UTF-8 is reported rather than replaced), or undefined when nothing
+   * exists at that path. Other read errors throw. */
+  read(path: string): string | Uint8Array | undefined;
 }
 
 export interface Clock {
@@ -26,14 +27,14 @@ export interface CommandContext {
 }
 
 export const diskFiles: LocalFiles = {
-  read(path: string): string | undefined {
+  read(path: string): Uint8Array | undefined {
     try {
       if (!statSync(path).isFile()) return undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw err;
     }
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   },
 };
 

@@ -22,7 +22,7 @@ export function withDefaultType(arg: string): string {
   return MANGLE_UNIT_TYPES.some((t) => arg.endsWith(`.${t}`)) ? arg : `${arg}.service`;
 }
 
-export function optionsFromText(text: string, source: string): ApiUnitOption[] {
+export function optionsFromText(text: string | Uint8Array, source: string): ApiUnitOption[] {
   return parseUnitFile(text, source).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
 }
 

@@ -12,7 +12,7 @@ import { reportFailure } from './report.js';
 async function requestFor(ctx: CommandContext, raw: string): Promise<PlanUnitRequest> {
   const arg = withDefaultType(raw);
   const name = mangleName(arg);
-  let text: string | undefined;
+  let text: string | Uint8Array | undefined;
   try {
     text = ctx.files.read(arg);
   } catch (err) {
