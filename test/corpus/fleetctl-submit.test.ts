@@ -1,0 +1,92 @@
+/**
+ * `fleetctl submit` of bad unit files, through both drivers (etcd, and the API of a real fleetd API server), on a
+ * real etcd: one clear line on stderr, exit 1, no stack trace, and not a single write to etcd.
+ */
+import t from 'tap';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEtcd } from '../harness/etcd.js';
+import { HELLO, startApi, submitUnit } from '../api/fixture.js';
+import { DIST, dataPath, dumpEtcd, hasStackTrace, lines, runNode } from './helpers.js';
+
+const FLEETCTL = path.join(DIST, 'fleetctl/main.js');
+
+const etcd = await startEtcd(t);
+const f = await startApi(t, { etcd });
+await submitUnit(f.registry, 'existing.service', HELLO);
+const client = etcd.newClient();
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'corpus-fleetctl-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const tmpFile = (name: string, content: string | Buffer): string => {
+  const p = path.join(tmp, name);
+  writeFileSync(p, content);
+  return p;
+};
+mkdirSync(path.join(tmp, 'dir.service'));
+
+const corpus = (name: string): string => dataPath('units', name);
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** [argument, what stderr must match] */
+const cases: [string, RegExp][] = [
+  [corpus('unterminated-header.service'), new RegExp(`${esc(corpus('unterminated-header.service'))}:3: unterminated section header`)],
+  [corpus('key-outside-section.service'), /key-outside-section\.service:1: assignment outside of any section/],
+  [corpus('nul-in-value.service'), /nul-in-value\.service:2: NUL byte in unit file/],
+  [corpus('binary-garbage.service'), /binary-garbage\.service:1: /],
+  [corpus('invalid-utf8-latin1.service'), /invalid-utf8-latin1\.service:2: invalid UTF-8 at byte offset 22/],
+  [corpus('utf16-bom.service'), /utf16-bom\.service:1: invalid UTF-8 at byte offset 0/],
+  [corpus('equals-only.service'), /equals-only\.service:2: assignment with an empty key/],
+  [corpus('include.service'), /include\.service:2: "\.include" is not supported/],
+  [corpus('crlf-cr-mix.service'), /crlf-cr-mix\.service:5: expected "Key=Value"/],
+  [corpus('continuation-into-error.service'), /continuation-into-error\.service:4: /],
+  [corpus('xfleet-machineid-global.service'), /xfleet-machineid-global\.service: \[X-Fleet\] MachineID cannot be used with Global/],
+  [corpus('xfleet-conflicts-replaces.service'), /xfleet-conflicts-replaces\.service: \[X-Fleet\] Conflicts cannot be used with Replaces/],
+  [corpus('xfleet-sidekick@1.service'), /MachineOf peer "xfleet-sidekick@1\.service" matches Conflicts glob/],
+  [tmpFile('big.service', `[Unit]\nDescription=${'x'.repeat(2 * 1024 * 1024)}\n`), /big\.service: unit file is \d+ bytes, more than the limit/],
+  [tmpFile('peers.service', `[X-Fleet]\n${Array.from({ length: 5000 }, (_, i) => `MachineOf=p${i}.service`).join('\n')}\n`), /MachineOf has 5000 distinct values/],
+  [tmpFile('a b.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "a b\.service"/],
+  [tmpFile('@lead.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "@lead\.service": a unit name cannot start with "@"/],
+  [tmpFile('semi;colon.service', '[Service]\nExecStart=/bin/true\n'), /semi;colon\.service/],
+  [path.join(tmp, 'dir.service'), /unable to find Unit\(dir\.service\) in Registry or on filesystem/],
+  [path.join(tmp, 'missing.service'), /unable to find Unit\(missing\.service\)/],
+  [`${'x'.repeat(300)}.service`, /x{300}\.service/],
+  ['../x.service', /unable to find Unit\(x\.service\)/],
+];
+
+const drivers: Record<string, Record<string, string>> = {
+  api: { FLEETCTL_ENDPOINT: `unix://${f.socket}` },
+  etcd: { FLEETCTL_DRIVER: 'etcd', FLEETCTL_ENDPOINT: etcd.endpoint, FLEETCTL_ETCD_KEY_PREFIX: f.registry.prefix },
+};
+
+for (const [driver, env] of Object.entries(drivers)) {
+  t.test(`fleetctl submit of bad units, ${driver} driver`, async (t) => {
+    for (const [arg, expect] of cases) {
+      const what = path.basename(arg).slice(0, 60);
+      const before = await dumpEtcd(client, '');
+      const r = await runNode(FLEETCTL, ['submit', arg], { env });
+      t.equal(r.code, 1, `${what}: exit 1`);
+      t.equal(r.stdout, '', `${what}: nothing on stdout`);
+      t.equal(lines(r.stderr).length, 1, `${what}: one line on stderr`);
+      t.match(r.stderr, /^Error creating units: /, `${what}: fleetctl's prefix`);
+      t.match(r.stderr, expect, `${what}: says what and where`);
+      t.notOk(hasStackTrace(r.stderr), `${what}: no stack trace`);
+      t.same(await dumpEtcd(client, ''), before, `${what}: etcd unchanged`);
+    }
+
+    const before = await dumpEtcd(client, '');
+    const r = await runNode(FLEETCTL, ['submit', corpus('equals-only.service'), corpus('weird-unicode.service')], { env });
+    t.equal(r.code, 1, 'a bad unit before a good one: exit 1');
+    t.same(await dumpEtcd(client, ''), before, 'the good unit after the bad one was not submitted');
+  });
+}
+
+t.test('the dump sees writes: a good unit goes in', async (t) => {
+  const before = await dumpEtcd(client, '');
+  const good = tmpFile('good.service', '[Service]\nExecStart=/bin/true\n');
+  const r = await runNode(FLEETCTL, ['submit', good], { env: drivers.api! });
+  t.equal(r.code, 0, r.stderr);
+  t.notSame(await dumpEtcd(client, ''), before);
+  t.ok(await f.registry.getUnit('good.service'));
+});
