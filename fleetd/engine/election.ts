@@ -138,7 +138,7 @@ export class Election extends EventEmitter<ElectionEvents> {
         if (res.succeeded && kv) {
           this.fence = { key: this.key, createRevision: String(kv.create_revision) };
           this.noteLeader(this.machineId);
-          log.info('elected engine leader', { fence: this.fence.createRevision });
+          log.info('elected engine leader', { engine: this.machineId, fence: this.fence.createRevision });
           this.emit('elected', this.fence);
           const resigned = new Promise<string>((resolve) => {
             this.resignTerm = () => resolve('resigned');
@@ -148,7 +148,7 @@ export class Election extends EventEmitter<ElectionEvents> {
           this.fence = undefined;
           revoke = reason === 'resigned';
           if (!this.stopped) {
-            log.warn('engine leadership lost', { reason });
+            log.warn('engine leadership lost', { engine: this.machineId, reason });
             this.emit('deposed', reason);
           }
           return;

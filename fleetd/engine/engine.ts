@@ -23,6 +23,8 @@ const log = logger('engine');
 
 /** First retry delay after a failed pass or refused ops; doubles up to the reconcile interval. */
 const RETRY_MIN_MS = 100;
+/** A leader whose passes fail this long (at least) gives up leadership: another engine may reach etcd. */
+const MIN_STUCK_MS = 2000;
 
 export interface EngineOptions {
   registry: Registry;
@@ -157,7 +159,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (err) {
       if (!term.active) return;
       this.stats.reconcileFailures++;
-      log.warn('engine could not start leading; stepping down', { err: errorMessage(err) });
+      log.warn('engine could not start leading; stepping down', { engine: this.opts.machineId, err: errorMessage(err) });
       this.stepDown(term, `could not start leading: ${errorMessage(err)}`);
       return;
     }
@@ -190,7 +192,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stats.pending = 0;
     this.lastPlan = { ops: [], pending: [] };
     for (const w of term.watches) void w.close().catch(() => undefined);
-    log.info('engine term ended', { reason });
+    log.info('engine term ended', { engine: this.opts.machineId, reason });
     this.emit('stepped-down', reason);
   }
 
@@ -213,6 +215,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     })();
   }
 
+  /** A failed pass; a leader that keeps its lease but cannot use etcd otherwise would block everyone. */
+  private failed(term: Term, at: number, why: string): void {
+    this.stats.reconcileFailures++;
+    term.failingSince ??= at;
+    const stuckMs = Math.max(MIN_STUCK_MS, 2 * this.opts.leaseTtlSeconds * 1000);
+    if (Date.now() - term.failingSince >= stuckMs) {
+      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: Date.now() - term.failingSince, err: why });
+      this.stepDown(term, `cannot write the schedule: ${why}`);
+      return;
+    }
+    this.retryLater(term);
+  }
+
   private retryLater(term: Term): void {
     term.failures++;
     if (term.retryTimer || !term.active) return;
@@ -231,9 +246,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     let report: PassReport | undefined;
     try {
       if (!(await this.refreshUnits(term))) {
-        this.stats.reconcileFailures++;
-        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started, error: 'unit texts could not be read' };
-        this.retryLater(term);
+        const error = 'unit texts could not be read';
+        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started, error };
+        this.failed(term, started, error);
         return;
       }
       if (!term.active) return;
@@ -252,6 +267,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         return;
       }
       const results = await this.opts.registry.applySchedule(ops, term.fence);
+      term.failingSince = undefined;
       const failed = term.record(results);
       this.stats.opsApplied += results.length - failed;
       this.stats.opsFailed += failed;
@@ -260,11 +276,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (failed > 0) this.retryLater(term);
       else term.failures = 0;
     } catch (err) {
-      this.stats.reconcileFailures++;
       report = { ops: ops.length, applied: 0, failed: 0, durationMs: Date.now() - started, error: errorMessage(err) };
       if (err instanceof FencedError) {
+        this.stats.reconcileFailures++;
         this.stats.fencedWrites++;
-        log.warn('schedule write refused: no longer the leader; stepping down', { err: errorMessage(err) });
+        log.warn('schedule write refused: no longer the leader; stepping down', { engine: this.opts.machineId, err: errorMessage(err) });
         this.emit('fenced', err);
         this.stepDown(term, 'fenced');
         return;
@@ -272,7 +288,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       // the write may or may not have happened: forget what those entries say
       for (const o of ops) term.forget(o.name);
       (term.failures === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
-      this.retryLater(term);
+      this.failed(term, started, errorMessage(err));
     } finally {
       this.stats.lastReconcileMs = Date.now() - started;
       if (report) this.emit('pass', report);

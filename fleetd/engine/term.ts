@@ -32,6 +32,8 @@ export class Term {
   running: Promise<void> | undefined;
   /** Consecutive failed passes, for the retry backoff. */
   failures = 0;
+  /** When passes began to fail (etcd errors, not refused ops); undefined while they succeed. */
+  failingSince: number | undefined;
   jobs: ReadonlyMap<string, JobRecord> = new Map();
   machines: ReadonlyMap<string, MachineRecord> = new Map();
   readonly watches: WatchHandle[] = [];

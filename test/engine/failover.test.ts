@@ -1,6 +1,7 @@
 /**
  * Killing the engine leader in the middle of scheduling 500 units, five times: the kill hits right before or
- * right after one of its schedule transactions leaves (dead, frozen like SIGSTOP, or partitioned and healed).
+ * right after one of its schedule transactions leaves (dead, frozen like SIGSTOP, partitioned and healed, or its
+ * etcd client closed under it: streams opened before keep its lease alive, but it cannot write, so it must resign).
  * At every watch response no unit has two schedule entries or an entry that disagrees with its target; no unit
  * is lost, moved or unscheduled; the last leader places all 500.
  */
@@ -12,7 +13,7 @@ import type { UnitSpec } from '../../lib/registry/index.js';
 
 const etcd = await startEtcd(t);
 
-type Mode = 'dead' | 'frozen' | 'partitioned';
+type Mode = 'dead' | 'frozen' | 'partitioned' | 'closed';
 
 interface Round {
   readonly units: number;
@@ -28,7 +29,7 @@ const rounds: Round[] = [
   { units: 120, mode: 'frozen', nth: 2, when: 'before' },
   { units: 100, mode: 'partitioned', nth: 1, when: 'after' },
   { units: 80, mode: 'frozen', nth: 1, when: 'after' },
-  { units: 50, mode: 'dead', nth: 2, when: 'after' },
+  { units: 50, mode: 'closed', nth: 2, when: 'after' },
 ];
 
 function isScheduleWrite(req: ITxnRequest): boolean {
@@ -43,6 +44,7 @@ function armKill(h: EngineHandle, r: Round): Promise<void> {
     let n = r.nth;
     const kill = (): void => {
       if (r.mode === 'frozen') h.proxy.freeze('both');
+      else if (r.mode === 'closed') h.client.close();
       else h.proxy.cut();
       resolve();
     };
@@ -97,7 +99,7 @@ t.test('the leader killed mid-scheduling, five times: never two machines, nothin
     if (!struck) leader.proxy.cut();
     killed.push(leader);
     if (r.mode === 'frozen') frozen.push(leader);
-    if (r.mode === 'dead') dead.push(leader);
+    if (r.mode === 'dead' || r.mode === 'closed') dead.push(leader);
     await spawn();
     // a frozen engine wakes up once a successor leads: its held write reaches etcd late
     const thawLater = r.mode === 'frozen' || r.mode === 'partitioned';
