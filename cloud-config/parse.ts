@@ -21,7 +21,7 @@ import type {
   WriteFileConfig,
 } from './types.js';
 import { isNetworkUnit, unitPath } from './unit-name.js';
-import { walk, type Plain, type PlainMap, type WalkContext } from './walk.js';
+import { AliasExpansionError, walk, type Plain, type PlainMap, type WalkContext } from './walk.js';
 
 export const CLOUD_CONFIG_HEADER = '#cloud-config';
 
@@ -90,11 +90,12 @@ export function parseUserData(input: string, options: ParseOptions = {}): ParseR
 function yamlDiagnostic(e: YAMLError, severity: 'error' | 'warning'): Diagnostic {
   const first = e.message.split('\n', 1)[0]!.replace(/ at line \d+, column \d+:?$/, '');
   const hint = e.code === 'BAD_DQ_ESCAPE' && first.includes('\\$') ? ' (inside double quotes write \\\\$ for a literal $, or use single quotes)' : '';
+  const depth = /Maximum call stack size exceeded/.test(first) ? ' (the document nests too deeply)' : '';
   const p = e.linePos?.[0];
   return {
     severity,
     path: '',
-    message: `YAML ${severity === 'error' ? 'syntax error' : 'warning'}: ${first}${hint}`,
+    message: `YAML ${severity === 'error' ? 'syntax error' : 'warning'}: ${first}${hint}${depth}`,
     ...(p ? { position: { line: p.line, column: p.col } } : {}),
   };
 }
@@ -114,7 +115,14 @@ function parseCloudConfig(text: string, substitutions: Substitutions): ParseResu
   const sink = new DiagnosticSink();
   sink.items.push(...yamlIssues);
   const ctx: WalkContext = { doc, lines, sink, substitutions, positions: new Map() };
-  const root = doc.contents === null ? {} : walk(ctx, doc.contents, CLOUD_CONFIG_SCHEMA, '');
+  let root: Plain | undefined;
+  try {
+    root = doc.contents === null ? {} : walk(ctx, doc.contents, CLOUD_CONFIG_SCHEMA, '');
+  } catch (err) {
+    if (!(err instanceof AliasExpansionError)) throw err;
+    sink.error('', err.message, err.position);
+    return { kind: 'cloud-config', diagnostics: sink.items };
+  }
   if (root === undefined || typeof root !== 'object' || Array.isArray(root) || root instanceof Uint8Array) {
     return { kind: 'cloud-config', diagnostics: sink.items };
   }

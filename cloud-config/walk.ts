@@ -2,8 +2,10 @@
  * Walks a parsed YAML document against a Spec: keys normalized (`-` becomes `_`), every problem reported with
  * its path and position, substitutions applied to string values. Produces plain values for the valid parts.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { FleetError } from '../lib/errors.js';
 import { DiagnosticSink, type Position } from './diagnostics.js';
+import { decodeBase64 } from './encoding.js';
 import type { Spec } from './spec.js';
 import { SUBSTITUTION_VARIABLES, substitute } from './substitute.js';
 import type { Substitutions } from './types.js';
@@ -61,8 +63,64 @@ const EXPECTED: Record<Spec['t'], string> = {
   map: 'a mapping',
 };
 
+/** How many nodes the aliases of one document may expand to, in total (go-yaml also refuses excessive aliasing). */
+export const ALIAS_EXPANSION_LIMIT = 100_000;
+
+/** The document's aliases expand to more than ALIAS_EXPANSION_LIMIT nodes (a "billion laughs" document). */
+export class AliasExpansionError extends FleetError {
+  override readonly name = 'AliasExpansionError';
+  constructor(readonly position: Position | undefined) {
+    super(`aliases expand the document to more than ${ALIAS_EXPANSION_LIMIT} values; write the values out or use fewer aliases`);
+  }
+}
+
+const aliasBudget = new WeakMap<WalkContext, { left: number }>();
+const nodeCounts = new WeakMap<Node, number>();
+
+function nodeCount(root: Node): number {
+  const known = nodeCounts.get(root);
+  if (known !== undefined) return known;
+  let n = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    n++;
+    if (isMap(x)) for (const p of x.items) stack.push(p.key, p.value);
+    else if (isSeq(x)) for (const i of x.items) stack.push(i);
+  }
+  nodeCounts.set(root, n);
+  return n;
+}
+
+const aliasTargets = new WeakMap<Document, Map<Alias, Node | null>>();
+
+/** What each alias of the document refers to: the last node before it with that anchor, as Alias.resolve finds
+ * it, but in one pass over the document (Alias.resolve walks the whole document on every call). */
+function aliasTarget(doc: Document, alias: Alias): Node | null {
+  let targets = aliasTargets.get(doc);
+  if (!targets) {
+    const found = new Map<Alias, Node | null>();
+    const anchors = new Map<string, Node>();
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node)) found.set(node, anchors.get(node.source) ?? null);
+        else if (node.anchor) anchors.set(node.anchor, node);
+      },
+    });
+    aliasTargets.set(doc, (targets = found));
+  }
+  return targets.get(alias) ?? null;
+}
+
 function resolve(ctx: WalkContext, node: unknown): Node | null {
-  if (isAlias(node)) return (node.resolve(ctx.doc) as Node | undefined) ?? null;
+  if (isAlias(node)) {
+    const target = aliasTarget(ctx.doc, node);
+    let budget = aliasBudget.get(ctx);
+    if (!budget) aliasBudget.set(ctx, (budget = { left: ALIAS_EXPANSION_LIMIT }));
+    budget.left -= target ? nodeCount(target) : 1;
+    if (budget.left < 0) throw new AliasExpansionError(positionOf(ctx, node));
+    return target;
+  }
   return (node as Node | null) ?? null;
 }
 
@@ -77,8 +135,9 @@ function keyText(ctx: WalkContext, key: unknown): string | undefined {
   return typeof k.source === 'string' ? k.source : String(k.value);
 }
 
-/** The pairs of a mapping with `<<` merge keys expanded (explicit keys first, then merged ones). */
-function pairsOf(ctx: WalkContext, node: Node): Pair[] {
+/** The pairs of a mapping with `<<` merge keys expanded (explicit keys first, then merged ones). A mapping merged
+ * a second time adds nothing (its keys are already there), so each is merged once. */
+function pairsOf(ctx: WalkContext, node: Node, merging = new Set<Node>()): Pair[] {
   if (!isMap(node)) return [];
   const own: Pair[] = [];
   const merged: Pair[] = [];
@@ -86,12 +145,16 @@ function pairsOf(ctx: WalkContext, node: Node): Pair[] {
     if (keyText(ctx, pair.key) === '<<') {
       const v = resolve(ctx, pair.value);
       const sources = isSeq(v) ? v.items.map((i) => resolve(ctx, i)) : [v];
-      for (const s of sources) if (s) merged.push(...pairsOf(ctx, s));
+      for (const s of sources) {
+        if (!s || merging.has(s)) continue;
+        merging.add(s);
+        for (const p of pairsOf(ctx, s, merging)) merged.push(p);
+      }
     } else {
       own.push(pair);
     }
   }
-  return [...own, ...merged];
+  return own.concat(merged);
 }
 
 function substituted(ctx: WalkContext, path: string, text: string, pos: Position | undefined): string {
@@ -139,7 +202,15 @@ export function walk(ctx: WalkContext, rawNode: unknown, spec: Spec, path: strin
     case 'content': {
       if (!isScalar(node)) return mismatch();
       let v: unknown = node.value;
-      if (spec.t === 'content' && v instanceof Uint8Array) return v;
+      if (spec.t === 'content' && v instanceof Uint8Array) {
+        try {
+          decodeBase64(typeof node.source === 'string' ? node.source : '');
+        } catch {
+          ctx.sink.error(path, '!!binary value is not valid base64', pos);
+          return undefined;
+        }
+        return v;
+      }
       if (typeof v !== 'string' && spec.t === 'string' && spec.literal && node.type === 'PLAIN' && typeof node.source === 'string') {
         v = node.source;
       }
