@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { applyPlan, type StepResult } from './apply.js';
 import { formatDiagnosticLine, hasErrors, type Diagnostic } from './diagnostics.js';
+import { decodeUtf8 } from './encoding.js';
 import { ApplyError, InvalidDocumentError, UsageError } from './errors.js';
 import { parseUserData } from './parse.js';
 import { DEFAULT_SSH_KEY_NAME, describeStep, planCloudConfig, planScript, type Plan } from './plan.js';
@@ -175,7 +176,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   let text: string;
   try {
-    text = opts.fromFile === '-' ? await io.readStdin() : await readFile(opts.fromFile, 'utf8');
+    text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readFile(opts.fromFile));
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);

@@ -8,6 +8,23 @@ export class DecodeError extends Error {
   override readonly name = 'DecodeError';
 }
 
+/** Bytes of user-data as text; invalid UTF-8 is an error naming its byte offset and line (go-yaml refused it too)
+ * rather than being replaced by U+FFFD. Throws DecodeError. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  if (!text.includes('\uFFFD')) return text;
+  let offset = 0;
+  let line = 1;
+  for (const ch of text) {
+    if (ch === '\uFFFD' && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) {
+      throw new DecodeError(`invalid UTF-8 at byte offset ${offset} (line ${line}, byte 0x${bytes[offset]!.toString(16).padStart(2, '0')}); user-data must be UTF-8`);
+    }
+    if (ch === '\n') line++;
+    offset += Buffer.byteLength(ch);
+  }
+  return text;
+}
+
 /** Strict standard base64 (whitespace and line breaks between characters are allowed). */
 export function decodeBase64(text: string): Buffer {
   const compact = text.replace(/\s+/g, '');

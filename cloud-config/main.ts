@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
+import { decodeUtf8 } from './encoding.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return decodeUtf8(Buffer.concat(chunks));
 }
 
 runCli(process.argv.slice(2), {
@@ -17,7 +18,7 @@ runCli(process.argv.slice(2), {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`coreos-cloudinit: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`coreos-cloudinit: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 70;
   },
 );
