@@ -1,4 +1,5 @@
 /** `/machines`: live machines, and PATCH of their metadata (fleet's JSON-Patch-like ops). */
+import { checkMachineId, checkMetadataKey } from '../../lib/registry/index.js';
 import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
 import { isObject, readJson, sendEmpty, sendJson } from './http.js';
@@ -45,6 +46,13 @@ function decodeOps(raw: unknown): MetadataOp[] {
     if (!m) throw new ApiError(400, 'machine metadata path invalid');
     const value = opValue(o.value, i);
     if (op !== 'remove' && value === '') throw new ApiError(400, 'invalid value: add and replace require a value');
+    try {
+      checkMachineId(m[1]!);
+      checkMetadataKey(m[2]!);
+    } catch (err) {
+      // All ops are checked before the first is applied, so a bad one cannot leave the others half done.
+      throw new ApiError(400, `operation ${i}: ${(err as Error).message}`);
+    }
     return { op, machineId: m[1]!, key: m[2]!, value };
   });
 }
