@@ -35,11 +35,16 @@ export function requireJsonContentType(req: IncomingMessage): void {
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) throw new ApiError(413, `request body exceeds ${limit} bytes`);
-    chunks.push(b);
+  try {
+    for await (const chunk of req) {
+      const b = chunk as Buffer;
+      size += b.length;
+      if (size > limit) throw new ApiError(413, `request body exceeds ${limit} bytes`);
+      chunks.push(b);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(400, `request body incomplete: ${(err as Error).message}`);
   }
   return Buffer.concat(chunks);
 }

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from '../../lib/registry/index.js';
@@ -153,7 +154,22 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     }
   };
 
+  // Requests Node's parser refuses (bad request line or headers, headers too large) get a JSON error body too.
+  const onClientError = (err: Error & { code?: string; reason?: string }, socket: Duplex): void => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const message = status === 431 ? 'request headers are too large' : `malformed HTTP request: ${err.reason ?? err.message}`;
+    const body = JSON.stringify({ error: { code: status, message } });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nServer: ${serverHeader}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
   const plain = http.createServer((req, res) => void handle(req, res, (req.socket.remoteAddress ?? '') !== ''));
+  plain.on('clientError', onClientError);
   let secure: https.Server | undefined;
   const listeners: Listener[] = [];
 
@@ -174,6 +190,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       (req, res) => void handle(req, res, true),
     );
     secure.on('tlsClientError', (err) => log.debug('TLS handshake failed', { err }));
+    secure.on('clientError', onClientError);
   };
 
   return {
