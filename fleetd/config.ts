@@ -302,15 +302,26 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   return { config, warnings, file };
 }
 
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 function validate(c: FleetConfig): void {
   const positive = (v: number, name: string): void => {
     if (!(v > 0)) throw new ConfigError(`${name} must be greater than 0, got ${v}`);
+  };
+  // Node timers take at most 2^31-1 ms and silently fire after 1 ms for anything longer.
+  const atMost = (v: number, name: string): void => {
+    if (!(v <= MAX_SECONDS)) throw new ConfigError(`${name} must be at most ${MAX_SECONDS} seconds (about 24 days), got ${v}`);
   };
   positive(c.agentTtl, 'agent_ttl');
   positive(c.engineReconcileInterval, 'engine_reconcile_interval');
   positive(c.etcdRequestTimeout, 'etcd_request_timeout');
   positive(c.engineLeaseTtl, 'engine_lease_ttl');
   positive(c.tokenLimit, 'token_limit');
+  atMost(c.agentTtl, 'agent_ttl');
+  atMost(c.engineReconcileInterval, 'engine_reconcile_interval');
+  atMost(c.etcdRequestTimeout, 'etcd_request_timeout');
+  atMost(c.engineLeaseTtl, 'engine_lease_ttl');
+  atMost(c.machineLostGrace, 'machine_lost_grace');
   if (c.tokenLimit > 65535) throw new ConfigError(`token_limit must be at most 65535, got ${c.tokenLimit}`);
   if (c.machineLostGrace < 0) throw new ConfigError(`machine_lost_grace must not be negative`);
   if (c.etcdServers.length === 0) throw new ConfigError('etcd_servers is empty: give at least one etcd URL');
