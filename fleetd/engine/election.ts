@@ -3,7 +3,7 @@
  * fencing token every engine write compares, so a deposed leader (paused, partitioned) can never write.
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import { logger } from '../../lib/log.js';
 
 export interface Fence {
@@ -30,13 +30,12 @@ export class Election extends EventEmitter<ElectionEvents> {
   private fence: Fence | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** Counts watch events, so a change that lands while a campaign request is in flight is not slept through. */
+  private changes = 0;
   private knownLeader: string | undefined;
-  private resignTerm: (() => void) | undefined;
+  /** Ends the current term with a reason (resignation, key gone, lease lost, stop). */
+  private endTerm: ((reason: string) => void) | undefined;
   private looping: Promise<void> | undefined;
-  private onStop: () => void = () => undefined;
-  private readonly stopSignal = new Promise<void>((resolve) => {
-    this.onStop = resolve;
-  });
 
   constructor(
     private readonly client: Etcd3,
@@ -70,7 +69,7 @@ export class Election extends EventEmitter<ElectionEvents> {
       } catch (err) {
         if (this.stopped) break;
         log.debug('campaign failed, retrying', { err, backoffMs: backoff });
-        await this.sleep(backoff);
+        await this.pause(backoff);
         backoff = Math.min(backoff * 2, 2000);
       }
     }
@@ -79,17 +78,23 @@ export class Election extends EventEmitter<ElectionEvents> {
   private async ensureWatch(): Promise<void> {
     if (this.watcher) return;
     const w = await this.client.watch().key(this.key).create();
-    w.on('delete', () => {
-      this.noteLeader(undefined);
-      this.poke();
-    });
-    w.on('put', (kv) => {
-      this.noteLeader(kv.value.toString());
-      this.poke();
-    });
+    w.on('delete', (kv) => this.onKeyChange(kv, true));
+    w.on('put', (kv) => this.onKeyChange(kv, false));
     w.on('disconnected', () => this.poke());
     w.on('connected', () => this.poke());
     this.watcher = w;
+  }
+
+  private onKeyChange(kv: IKeyValue, deleted: boolean): void {
+    const fence = this.fence;
+    // a late event from before this term (the watch may lag behind our own campaign) says nothing about it
+    if (!fence || BigInt(kv.mod_revision) > BigInt(fence.createRevision)) {
+      this.noteLeader(deleted ? undefined : kv.value.toString());
+      if (fence && (deleted || kv.create_revision !== fence.createRevision)) {
+        this.endTerm?.(deleted ? 'leadership key was deleted' : 'leadership key was taken over');
+      }
+    }
+    this.poke();
   }
 
   private noteLeader(raw: string | undefined): void {
@@ -107,69 +112,83 @@ export class Election extends EventEmitter<ElectionEvents> {
     }
   }
 
+  /** One lease: campaign with it until elected, lead until the term ends, or throw when the lease is lost. */
   private async campaignOnce(): Promise<void> {
     await this.ensureWatch();
     const lease = this.client.lease(Math.max(1, Math.ceil(this.ttlSeconds)), { autoKeepAlive: true });
     this.lease = lease;
     let lastRenewal = Date.now();
-    let watchdog: NodeJS.Timeout | undefined;
+    let lostReason: string | undefined;
+    const lose = (reason: string): void => {
+      if (lostReason !== undefined) return;
+      lostReason = reason;
+      this.endTerm?.(reason);
+      this.poke();
+    };
+    lease.on('lost', (err) => lose(`lease lost: ${err.message}`));
+    lease.on('keepaliveSucceeded', () => {
+      lastRenewal = Date.now();
+    });
+    // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastRenewal > this.ttlSeconds * 1000) lose('lease not renewed within its TTL');
+    }, 250);
     let revoke = false;
     try {
-      const lost = new Promise<string>((resolve) => {
-        lease.on('lost', (err) => resolve(`lease lost: ${err.message}`));
-        lease.on('keepaliveSucceeded', () => {
-          lastRenewal = Date.now();
-        });
-        // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
-        watchdog = setInterval(() => {
-          if (Date.now() - lastRenewal > this.ttlSeconds * 1000) resolve('lease not renewed within its TTL');
-        }, 250);
-      });
       const leaseId = await lease.grant();
       lastRenewal = Date.now();
       const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
-      while (!this.stopped) {
+      while (!this.stopped && lostReason === undefined) {
+        const seen = this.changes;
         const res = await this.client
           .if(this.key, 'Create', '==', 0)
           .then(this.client.put(this.key).value(JSON.stringify(record)).lease(leaseId), this.client.get(this.key))
           .else(this.client.get(this.key))
           .commit();
         const kv = (res.succeeded ? res.responses[1] : res.responses[0])?.response_range?.kvs?.[0];
-        if (res.succeeded && kv) {
-          this.fence = { key: this.key, createRevision: String(kv.create_revision) };
-          this.noteLeader(this.machineId);
-          log.info('elected engine leader', { engine: this.machineId, fence: this.fence.createRevision });
-          this.emit('elected', this.fence);
-          const resigned = new Promise<string>((resolve) => {
-            this.resignTerm = () => resolve('resigned');
-          });
-          const reason = await Promise.race([lost, this.untilStopped(), resigned]);
-          this.resignTerm = undefined;
-          this.fence = undefined;
-          revoke = reason === 'resigned';
-          if (!this.stopped) {
-            log.warn('engine leadership lost', { engine: this.machineId, reason });
-            this.emit('deposed', reason);
-          }
+        if (res.succeeded && kv && lostReason === undefined && !this.stopped) {
+          await this.lead({ key: this.key, createRevision: String(kv.create_revision) });
+          revoke = lostReason === undefined;
           return;
         }
-        if (!kv) continue;
+        if (!kv) {
+          await this.pause(100);
+          continue;
+        }
         const holder = kv.value.toString();
         this.noteLeader(holder);
         if (this.isOwnStaleRecord(holder, String(kv.lease), leaseId)) {
           await this.client.if(this.key, 'Mod', '==', String(kv.mod_revision)).then(this.client.delete().key(this.key)).commit();
           continue;
         }
-        await Promise.race([this.waitForChange(), lost.then(() => {
-          throw new Error('lease lost while waiting');
-        })]);
+        if (this.changes === seen) await this.pause(Math.max(1000, this.ttlSeconds * 1000));
       }
+      if (lostReason !== undefined) throw new Error(lostReason);
     } finally {
       clearInterval(watchdog);
       this.lease = undefined;
       if (this.stopped || revoke) await lease.revoke().catch(() => undefined);
       else lease.release();
     }
+  }
+
+  /** Holds the term until it ends; returns why. */
+  private async lead(fence: Fence): Promise<string> {
+    this.fence = fence;
+    this.noteLeader(this.machineId);
+    log.info('elected engine leader', { engine: this.machineId, fence: fence.createRevision });
+    const ended = new Promise<string>((resolve) => {
+      this.endTerm = resolve;
+    });
+    this.emit('elected', fence);
+    const reason = await ended;
+    this.endTerm = undefined;
+    this.fence = undefined;
+    if (!this.stopped) {
+      log.warn('engine leadership lost', { engine: this.machineId, reason });
+      this.emit('deposed', reason);
+    }
+    return reason;
   }
 
   /** A record left by this machine's previous fleetd (machine ids are unique among live fleetds). */
@@ -182,34 +201,23 @@ export class Election extends EventEmitter<ElectionEvents> {
     }
   }
 
-  private waitForChange(): Promise<void> {
+  /** Sleeps until the timeout or the next poke (watch event, lease loss, stop). */
+  private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, Math.max(1000, this.ttlSeconds * 1000));
-      this.wake = () => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
         clearTimeout(timer);
         resolve();
-      };
+      }
+      this.wake = done;
     });
   }
 
   private poke(): void {
+    this.changes++;
     const w = this.wake;
     this.wake = undefined;
     w?.();
-  }
-
-  private untilStopped(): Promise<string> {
-    return this.stopSignal.then(() => 'stopped');
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   /**
@@ -218,13 +226,13 @@ export class Election extends EventEmitter<ElectionEvents> {
    */
   resign(fence?: Fence): void {
     if (fence !== undefined && (this.fence === undefined || this.fence.createRevision !== fence.createRevision)) return;
-    this.resignTerm?.();
+    this.endTerm?.('resigned');
   }
 
   /** Steps down (revoking the lease so a successor takes over at once) and stops campaigning. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.onStop();
+    this.endTerm?.('stopped');
     this.poke();
     const lease = this.lease;
     this.fence = undefined;

@@ -133,3 +133,20 @@ t.test('failover after a leader dies without resigning takes at most the lease T
   t.ok(ms3 < 1000, `resignation hands over in ${ms3} ms (to ${successor.id})`);
   t.ok(successor === fourth || successor === next);
 });
+
+t.test('a leader whose key disappears ends its term at once and campaigns again', async (t) => {
+  const f = new Fixture(etcd, t);
+  await f.addMachine('m1');
+  const a = await f.startEngine('a', { leaseTtlSeconds: 10 });
+  await f.waitLeader();
+  const fence = a.engine.election.current!;
+  const ended: string[] = [];
+  a.engine.on('stepped-down', (reason) => ended.push(reason));
+  await f.client.delete().key(a.engine.election.key).exec();
+  await waitFor('the term to end', () => ended.length > 0, 2000);
+  t.match(ended[0], /deleted/);
+  await waitFor('a new term', () => a.engine.isLeader && a.engine.stats.elections === 2, 5000);
+  t.not(a.engine.election.current?.createRevision, fence.createRevision, 'with a new fence');
+  await f.createUnits([unitSpec('k.service')]);
+  await waitFor('it schedules', async () => (await f.registry.listSchedule()).length === 1);
+});
