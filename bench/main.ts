@@ -13,8 +13,11 @@ import { Teardown } from './teardown.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Benchmark, BenchContext } from './context.js';
 import { throughput, throughput100k, throughputServers } from './benchmarks/throughput.js';
+import { failover } from './benchmarks/failover.js';
+import { latency } from './benchmarks/latency.js';
+import { idle } from './benchmarks/idle.js';
 
-export const BENCHMARKS: readonly Benchmark[] = [throughput, throughput100k, throughputServers];
+export const BENCHMARKS: readonly Benchmark[] = [throughput, failover, latency, idle, throughput100k, throughputServers];
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 

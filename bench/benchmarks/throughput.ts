@@ -81,6 +81,8 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   ctx.teardown.teardown(() => observer.close());
 
   const specs = Array.from({ length: p.units }, (_, i) => benchUnit(unitName('tp', i + 1)));
+  await sampler.sample();
+  const cpu0 = sampler.cpuSeconds();
   const m0 = counters(await scrapeMetrics(etcd.endpoint));
   const t0 = Date.now();
   const progress = setInterval(
@@ -100,6 +102,10 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   const launchedMs = (lastLaunch || outcome.lastProgressAt) - t0;
   const m1 = counters(await scrapeMetrics(etcd.endpoint));
   await sampler.sample();
+  const cpu1 = sampler.cpuSeconds();
+  const launchedUnits = Math.max(1, observer.launchedCount);
+  const cpuMsPerUnit = (i: number): number => round(((cpu1[i]! - cpu0[i]!) * 1000) / launchedUnits, 2);
+  const agentCpu = cpu1.slice(1).reduce((a, c, i) => a + c - cpu0[i + 1]!, 0);
   const hostsNow = sampler.report();
   const activeOnMachines = hostsNow.reduce((a, h) => a + (h.stats?.unitsActive ?? 0), 0);
   if (outcome.complete) ctx.log(`all ${p.units} launched after ${launchedMs} ms`);
@@ -130,6 +136,9 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       etcdRequestsPerUnit: round(totalRequests / p.units, 2),
       secondsToAllLaunched: round(launchedMs / 1000, 1),
       submitUnitsPerSec: round(p.units / (submitMs / 1000)),
+      agentCpuMsPerUnit: round((agentCpu * 1000) / launchedUnits, 2),
+      engineCpuMsPerUnit: cpuMsPerUnit(0),
+      etcdCpuMsPerUnit: round(((m1.cpuSeconds - m0.cpuSeconds) * 1000) / launchedUnits, 2),
       agentHostPeakRssMiB: round(hostReports.slice(1).reduce((a, h) => a + h.peakRssMiB, 0)),
       engineHostPeakRssMiB: hostReports[0]?.peakRssMiB,
     },

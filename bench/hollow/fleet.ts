@@ -6,14 +6,10 @@
 import type { Etcd3 } from 'etcd3';
 import { openEtcd } from '../../lib/registry/index.js';
 import { FleetServer } from '../../fleetd/server.js';
+import type { EngineStats } from '../../fleetd/engine/engine.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
-import { FleetError } from '../../lib/errors.js';
 import { HollowMachine } from './machine.js';
 import { HollowUnitManager, type HollowUnitManagerOptions } from './unit-manager.js';
-
-export class HollowFleetError extends FleetError {
-  override readonly name = 'HollowFleetError';
-}
 
 export interface HollowFleetSpec {
   readonly endpoints: readonly string[];
@@ -47,9 +43,13 @@ export interface HollowFleetStats {
   unitsActive: number;
   agentTasks: number;
   agentTaskFailures: number;
+  /** whole hollow fleetds that reported a fatal error */
+  fatal: number;
   presenceLosses: number;
   registerRetries: number;
   leader: string | undefined;
+  /** counters of the leading engine (passes, ops written, duration of its last pass) */
+  leaderEngine?: EngineStats;
 }
 
 interface Member {
@@ -63,6 +63,8 @@ export class HollowFleet {
   private readonly members: Member[] = [];
   private readonly clients: Etcd3[] = [];
   private stopped = false;
+  /** what made a whole hollow fleetd give up (its 'fatal' event) */
+  readonly fatal: string[] = [];
 
   private constructor(private readonly spec: HollowFleetSpec) {}
 
@@ -95,6 +97,7 @@ export class HollowFleet {
   }
 
   stats(): HollowFleetStats {
+    const leading = this.engineServers.find((e) => e.engine?.isLeader);
     const s: HollowFleetStats = {
       machines: this.members.length,
       engines: this.engineServers.length,
@@ -103,9 +106,11 @@ export class HollowFleet {
       unitsActive: 0,
       agentTasks: 0,
       agentTaskFailures: 0,
+      fatal: this.fatal.length,
       presenceLosses: 0,
       registerRetries: 0,
-      leader: this.engineServers.find((e) => e.engine?.isLeader)?.machineId,
+      leader: leading?.machineId,
+      ...(leading?.engine ? { leaderEngine: { ...leading.engine.stats } } : {}),
     };
     for (const m of this.members) {
       for (const st of m.manager.snapshot().values()) {
@@ -149,9 +154,7 @@ export class HollowFleet {
       machineId: id,
       instance: `hollow-${id}`,
     });
-    server.on('fatal', (msg) => {
-      throw new HollowFleetError(`hollow fleetd ${id} failed: ${msg}`);
-    });
+    server.on('fatal', (msg) => this.fatal.push(`hollow fleetd ${id}: ${msg}`));
     this.members.push({ id, manager, server });
     await server.start();
   }

@@ -38,6 +38,8 @@ export class HollowHost extends EventEmitter<HostEvents> {
   private readonly pending = new Map<number, (r: { stats: HollowFleetStats; sample: ProcessSample }) => void>();
   private exited: Promise<void>;
   private lastError = '';
+  /** log lines of the host by kind (level, component, message, error with ids and numbers blanked) */
+  readonly logKinds = new Map<string, number>();
 
   private constructor(private readonly child: ChildProcess) {
     super();
@@ -59,10 +61,28 @@ export class HollowHost extends EventEmitter<HostEvents> {
       } else if (msg.type === 'leading') this.emit('leading', msg.machineId, msg.at);
       else if (msg.type === 'stepped-down') this.emit('stepped-down', msg.machineId, msg.at, msg.reason);
     });
+    let partial = '';
     child.stderr?.on('data', (d: Buffer) => {
-      this.lastError = (this.lastError + d.toString('utf8')).slice(-4000);
+      const text = d.toString('utf8');
+      this.lastError = (this.lastError + text).slice(-4000);
       if (process.env.BENCH_HOST_STDERR === '1') process.stderr.write(d);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.tally(line);
     });
+  }
+
+  private tally(line: string): void {
+    if (line.trim() === '') return;
+    let kind: string;
+    try {
+      const rec = JSON.parse(line) as { level?: string; component?: string; msg?: string; err?: unknown };
+      const err = typeof rec.err === 'string' ? ` (${blank(rec.err).slice(0, 160)})` : '';
+      kind = `${rec.level ?? '?'} ${rec.component ?? '?'}: ${rec.msg ?? ''}${err}`;
+    } catch {
+      kind = `stderr: ${blank(line).slice(0, 160)}`;
+    }
+    if (this.logKinds.size < 200 || this.logKinds.has(kind)) this.logKinds.set(kind, (this.logKinds.get(kind) ?? 0) + 1);
   }
 
   get pid(): number {
@@ -165,4 +185,12 @@ export class HollowHost extends EventEmitter<HostEvents> {
   get stderrTail(): string {
     return this.lastError;
   }
+}
+
+/** An error message with unit names, hashes and numbers blanked, so that messages of one kind tally together. */
+function blank(s: string): string {
+  return s
+    .replace(/[0-9a-f]{40}/g, '<hash>')
+    .replace(/[\w@.-]+\.(service|socket|timer|path|device|mount|target)\b/g, '<unit>')
+    .replace(/\d+(\.\d+)?/g, 'N');
 }

@@ -12,6 +12,8 @@ export interface HostReport {
   readonly lastRssMiB: number;
   readonly cpuSeconds: number;
   readonly stats?: HollowFleetStats;
+  /** its log lines by kind (warnings and errors; fleetd logs nothing below warn by default) */
+  readonly logKinds: Record<string, number>;
 }
 
 export class HostSampler {
@@ -55,6 +57,11 @@ export class HostSampler {
     return this.last.get(h)?.stats;
   }
 
+  /** CPU seconds each host used so far, as of the last sample. */
+  cpuSeconds(): number[] {
+    return this.hosts.map((h) => (this.last.get(h)?.sample.cpuMs ?? 0) / 1000);
+  }
+
   report(): HostReport[] {
     return this.hosts.map((h) => {
       const l = this.last.get(h);
@@ -66,6 +73,7 @@ export class HostSampler {
         lastRssMiB: round((l?.sample.rss ?? 0) / MiB),
         cpuSeconds: round((l?.sample.cpuMs ?? 0) / 1000),
         ...(l ? { stats: l.stats } : {}),
+        logKinds: Object.fromEntries([...h.logKinds].sort((a, b) => b[1] - a[1])),
       };
     });
   }
