@@ -124,3 +124,20 @@ t.test('plan', async (t) => {
   const json = JSON.parse((await run('plan', '--output=json', 'b')).stdout) as { units: { unit: string }[] };
   t.equal(json.units[0]!.unit, 'b.service');
 });
+
+t.test('on a terminal, blocking commands redraw one line per unit in place', async (t) => {
+  writeFileSync(path.join(dir, 'tty.service'), '[Service]\nExecStart=/bin/true\n');
+  const { FLEETCTL } = await import('./helpers.js');
+  const { spawn } = await import('node:child_process');
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(FLEETCTL)} start tty.service`;
+  // `script` gives fleetctl a pseudo-terminal; this process keeps serving the API meanwhile.
+  const r = await new Promise<string>((resolve, reject) => {
+    const p = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, env: { ...process.env, ...env, COLUMNS: '100' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
+  });
+  t.match(r, /\r\x1b\[2Ktty\.service: waiting for launched/, 'a progress line');
+  t.match(r, /\x1b\[1A\r\x1b\[2KUnit tty\.service launched on [0-9a-f]{8}\.\.\.\/198\.18\.0\.1[12]/, 'replaced in place by fleet\'s line');
+});
