@@ -21,7 +21,7 @@ import type {
   WriteFileConfig,
 } from './types.js';
 import { isNetworkUnit, unitPath } from './unit-name.js';
-import { AliasExpansionError, walk, type Plain, type PlainMap, type WalkContext } from './walk.js';
+import { AliasExpansionError, danglingAliases, walk, type Plain, type PlainMap, type WalkContext } from './walk.js';
 
 export const CLOUD_CONFIG_HEADER = '#cloud-config';
 
@@ -111,6 +111,19 @@ function parseCloudConfig(text: string, substitutions: Substitutions): ParseResu
   });
   const yamlIssues = [...doc.errors.map((e) => yamlDiagnostic(e, 'error')), ...doc.warnings.map((e) => yamlDiagnostic(e, 'warning'))];
   if (doc.errors.length > 0) return { kind: 'cloud-config', diagnostics: yamlIssues };
+  const dangling = danglingAliases(doc);
+  if (dangling.length > 0) {
+    const issues = dangling.map((a): Diagnostic => {
+      const p = a.range ? lines.linePos(a.range[0]) : undefined;
+      return {
+        severity: 'error',
+        path: '',
+        message: `YAML syntax error: alias *${a.source} refers to no anchor &${a.source} defined before it`,
+        ...(p ? { position: { line: p.line, column: p.col } } : {}),
+      };
+    });
+    return { kind: 'cloud-config', diagnostics: [...yamlIssues, ...issues] };
+  }
 
   const sink = new DiagnosticSink();
   sink.items.push(...yamlIssues);

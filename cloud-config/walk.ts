@@ -112,6 +112,17 @@ function aliasTarget(doc: Document, alias: Alias): Node | null {
   return targets.get(alias) ?? null;
 }
 
+/** Aliases that name no anchor defined before them (go-yaml: "unknown anchor referenced"). */
+export function danglingAliases(doc: Document): Alias[] {
+  const out: Alias[] = [];
+  visit(doc, {
+    Alias: (_key, node) => {
+      if (aliasTarget(doc, node) === null) out.push(node);
+    },
+  });
+  return out;
+}
+
 function resolve(ctx: WalkContext, node: unknown): Node | null {
   if (isAlias(node)) {
     const target = aliasTarget(ctx.doc, node);
