@@ -12,11 +12,11 @@ import { freePort, startEtcd } from '../harness/etcd.js';
 import { M1, addMachine, startApi } from '../api/fixture.js';
 import { fleetctl } from './helpers.js';
 
-const SSHD = '/usr/sbin/sshd';
-if (!existsSync(SSHD)) {
-  t.plan(0, 'no OpenSSH server on this box (apt-get install openssh-server)');
-  process.exit(0);
-}
+const SSHD = process.env.FLEET_TEST_SSHD ?? '/usr/sbin/sshd';
+if (!existsSync(SSHD)) t.plan(0, `no OpenSSH server at ${SSHD} (apt-get install openssh-server)`);
+else await withSshd();
+
+async function withSshd(): Promise<void> {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-ssh-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,3 +106,4 @@ t.test('fleetctl ssh runs a command on the machine and passes its exit status on
   const both = await fleetctl([...sshFlags, '--endpoint', `unix://${f.socket}`, 'ssh', '--machine', 'a', '--unit', 'b'], { env: sshEnv });
   t.same(both, { code: 1, stdout: '', stderr: 'Both machine and unit flags provided, please specify only one.\n' });
 });
+}
