@@ -12,6 +12,8 @@ import { run } from '../../lab/run.js';
 import type { SystemdClient } from '../../lib/systemd/index.js';
 import { startBenchLab } from '../lab.js';
 import { summarize } from '../stats.js';
+import { ClusterObserver } from '../observer.js';
+import { benchUnit } from '../units.js';
 import type { Benchmark, BenchContext } from '../context.js';
 
 const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
@@ -22,6 +24,17 @@ interface LatencyParams {
   readonly starts: number;
   /** fleetctl runs that only list machines: the CLI's own start-up cost */
   readonly baselineRuns: number;
+  /** starts submitted from this process through lib/registry (as fleetctl's etcd driver does, without its start-up) */
+  readonly directStarts: number;
+}
+
+interface DirectSample {
+  readonly unit: string;
+  readonly machine: string;
+  /** submit -> systemd ActiveEnterTimestamp */
+  readonly activeMs: number;
+  /** submit -> state with activeState active published in etcd */
+  readonly publishedMs: number;
 }
 
 interface StartSample {
@@ -74,7 +87,27 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
     if (i % 20 === 0) ctx.log(`  ${i}/${p.starts}: last active after ${Math.round(activeMs)} ms, fleetctl ${cliMs} ms`);
   }
 
+  const direct: DirectSample[] = [];
+  const observer = await ClusterObserver.start(registry.client);
+  try {
+    for (let i = 1; i <= p.directStarts; i++) {
+      const spec = benchUnit(`latd-${i}.service`);
+      const t0 = Date.now();
+      await registry.createUnit(spec);
+      await observer.until(`${spec.name} active`, () => observer.units.get(spec.name)?.activeAt !== undefined, 60_000);
+      const prog = observer.units.get(spec.name)!;
+      const machine = names[prog.launchedOn ?? ''] ?? names[prog.target ?? ''];
+      if (!machine) throw new Error(`${spec.name} reported active by an unknown machine`);
+      const ts = (await (await bus(machine)).getUnitProperty(spec.name, UNIT_IFACE, 'ActiveEnterTimestamp')) as bigint | number;
+      direct.push({ unit: spec.name, machine, activeMs: Math.round((Number(ts) / 1000 - t0) * 10) / 10, publishedMs: prog.activeAt! - t0 });
+    }
+  } finally {
+    await observer.close();
+  }
+
   const active = summarize(samples.map((s) => s.activeMs), 0);
+  const directActive = summarize(direct.map((s) => s.activeMs), 0);
+  const directPublished = summarize(direct.map((s) => s.publishedMs), 0);
   const cli = summarize(samples.map((s) => s.cliMs), 0);
   const perMachine: Record<string, number> = {};
   for (const s of samples) perMachine[s.machine] = (perMachine[s.machine] ?? 0) + 1;
@@ -87,25 +120,33 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
       fleetctlExitP50Ms: cli.p50,
       fleetctlExitP99Ms: cli.p99,
       fleetctlBaselineP50Ms: summarize(baseline, 0).p50,
+      directActiveP50Ms: directActive.p50,
+      directActiveP99Ms: directActive.p99,
+      directPublishedP50Ms: directPublished.p50,
     },
     activeMs: active,
     fleetctlExitMs: cli,
     fleetctlBaselineMs: summarize(baseline, 0),
+    directActiveMs: directActive,
+    directPublishedMs: directPublished,
     unitsPerMachine: perMachine,
     samples,
+    directSamples: direct,
     what:
       'sequential `fleetctl --driver=etcd start FILE` (new unit each time, Type=simple /bin/sleep) on a fleet-lab cluster; ' +
       'activeMs = systemd ActiveEnterTimestamp of the unit in its machine minus the time fleetctl was spawned; ' +
       'fleetctlExitMs = until fleetctl returned (it waits for the published state, 250 ms polls); ' +
-      'fleetctlBaselineMs = `fleetctl list-machines` (Node start-up + one etcd read)',
+      'fleetctlBaselineMs = `fleetctl list-machines` (Node start-up + one etcd read); ' +
+      'direct* = the same pipeline without the CLI: createUnit through lib/registry from the benchmark process, to ' +
+      'systemd active (directActiveMs) and to the active state published in etcd (directPublishedMs)',
   };
 }
 
-const FULL: LatencyParams = { machines: 3, starts: 200, baselineRuns: 10 };
+const FULL: LatencyParams = { machines: 3, starts: 200, baselineRuns: 10, directStarts: 50 };
 
 export const latency: Benchmark = {
   name: 'latency',
   summary: 'fleetctl start -> unit active in systemd, p50/p99 over 200 starts on a 3-machine lab',
   byDefault: true,
-  run: (ctx) => runLatency(ctx, ctx.quick ? { machines: 2, starts: 10, baselineRuns: 2 } : FULL),
+  run: (ctx) => runLatency(ctx, ctx.quick ? { machines: 2, starts: 10, baselineRuns: 2, directStarts: 5 } : FULL),
 };
