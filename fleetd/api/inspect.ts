@@ -41,6 +41,8 @@ export const JOURNAL_OUTPUTS = [
 export interface PeerForwarder {
   /** Sends the request to `machine` and pipes the answer into `res`. */
   forward(machine: ApiMachine, path: string, req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Releases pooled connections (called by the server for the forwarder it created itself). */
+  close?(): void;
 }
 
 export interface InspectDeps {

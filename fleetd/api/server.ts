@@ -108,13 +108,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const f = opts.isEngineLeader;
     metrics.leader.sample(() => (f() ? 1 : 0));
   }
-  const backend: FleetBackend =
-    opts.backend ??
-    (opts.registry
-      ? new RegistryBackend(opts.registry, (op, fn) => metrics.timed(op, fn))
-      : (() => {
-          throw new ListenError('createApiServer needs a registry or a backend');
-        })());
+  if (!opts.backend && !opts.registry) throw new ListenError('createApiServer needs a registry or a backend');
+  const backend: FleetBackend = opts.backend ?? new RegistryBackend(opts.registry!, (op, fn) => metrics.timed(op, fn));
   const serverHeader = `fleetd/${opts.version}`;
   let available = opts.available ?? true;
   let forwarder = opts.forwarder;
@@ -231,9 +226,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       await Promise.all(listeners.splice(0).map(closeListener));
       plain.closeAllConnections();
       secure?.closeAllConnections();
-      if (forwarder && 'close' in forwarder && typeof (forwarder as { close?: unknown }).close === 'function') {
-        (forwarder as { close(): void }).close();
-      }
+      if (!opts.forwarder) forwarder?.close?.();
     },
   };
 }
