@@ -48,7 +48,8 @@ export class Proxy {
 
   private constructor(private readonly targetPort: number) {}
 
-  static async start(targetPort: number, t: Teardownable): Promise<Proxy> {
+  /** Started proxies must be closed by the caller (close()). */
+  static async start(targetPort: number): Promise<Proxy> {
     const p = new Proxy(targetPort);
     p.server = net.createServer((s) => p.accept(s));
     await new Promise<void>((resolve, reject) => {
@@ -57,7 +58,6 @@ export class Proxy {
     });
     const a = p.server.address();
     p.port = a && typeof a === 'object' ? a.port : 0;
-    t.teardown(() => p.close());
     return p;
   }
 
@@ -150,18 +150,17 @@ export class Fixture {
 
   constructor(
     private readonly etcd: EtcdInstance,
-    private readonly t: Teardownable,
+    t: Teardownable,
   ) {
     this.client = openEtcd({ endpoints: [etcd.endpoint], requestTimeoutMs: 10000 });
     this.registry = new Registry(this.client, this.prefix);
-    // registered first, so it runs last: engines and machines go before the client they use
-    t.teardown(() => {
-      this.client.close();
-    });
     t.teardown(async () => {
+      for (const h of this.engines) h.proxy.thaw();
       await Promise.all(this.engines.map((h) => h.engine.stop().catch(() => undefined)));
       for (const h of this.engines) h.client.close();
+      await Promise.all(this.engines.map((h) => h.proxy.close()));
       await Promise.all([...this.presences.values()].map((p) => p.close().catch(() => undefined)));
+      this.client.close();
     });
   }
 
@@ -178,7 +177,7 @@ export class Fixture {
   }
 
   async startEngine(id: string, opts: Partial<Omit<EngineOptions, 'registry' | 'machineId'>> & { requestTimeoutMs?: number } = {}): Promise<EngineHandle> {
-    const proxy = await Proxy.start(this.etcd.clientPort, this.t);
+    const proxy = await Proxy.start(this.etcd.clientPort);
     const client = openEtcd({ endpoints: [proxy.endpoint], requestTimeoutMs: opts.requestTimeoutMs ?? 5000 });
     const registry = new Registry(client, this.prefix);
     const engine = new Engine({
