@@ -4,9 +4,9 @@
  * is fenced by the leadership key, so a deposed leader cannot change the schedule.
  *
  * Each leadership term starts from scratch: it opens its own watches, lists the schedule entries once, and plans
- * only after both watches delivered their first snapshot (planning on a partial view would move units). Between
- * the listing and the watches the term knows what every schedule entry says without reading etcd again: it is
- * the only writer of entries while its fence holds.
+ * only after both watches delivered their first snapshot (planning on a partial view would move units). From then
+ * on it knows what every schedule entry says without reading etcd again: it is their only writer while its fence
+ * holds (see term.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
@@ -263,6 +263,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
         term.failures = 0;
+        term.failingSince = undefined;
         report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started };
         return;
       }
