@@ -126,7 +126,7 @@ export class Keyspace {
     return `${this.unitStatesDir(name)}${checkMachineId(machineId)}`;
   }
 
-  /** Reserved for the engine (leader election lives under `engine/election/`). */
+  /** Reserved for the engine (its leader key is `engine/leader`). */
   get engineDir(): string {
     return `${this.prefix}engine/`;
   }

@@ -400,7 +400,7 @@ export class Registry {
     return { key, createRevision: kv.create_revision };
   }
 
-  /** Namespace reserved for the engine (`P/engine/`); its election lives at `election/leader/` below it. */
+  /** Namespace reserved for the engine (`P/engine/`); its leader key is `leader` below it. */
   engineNamespace(): Namespace {
     return this.client.namespace(this.keys.engineDir);
   }
