@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(etcd-server etcd-client systemd-container docker.io busybox-static iproute2 dbus)
+apt_packages=(etcd-server etcd-client systemd-container docker.io busybox-static iproute2 dbus openssh-server openssh-client openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
