@@ -3,7 +3,7 @@
  * A `#cloud-config` document is YAML 1.2 (so `y`, `on`, `e1` stay text), except that boolean options also take
  * YAML 1.1's yes/no/on/off as coreos-cloudinit's go-yaml did; a `#!` document is a script.
  */
-import { LineCounter, parseDocument, YAMLError } from 'yaml';
+import { LineCounter, parseDocument, YAMLError, type Alias, type Document } from 'yaml';
 import { DiagnosticSink, hasErrors, type Diagnostic, type Position } from './diagnostics.js';
 import { decodeContent, DecodeError } from './encoding.js';
 import { CLOUD_CONFIG_SCHEMA } from './schema.js';
@@ -102,16 +102,25 @@ function yamlDiagnostic(e: YAMLError, severity: 'error' | 'warning'): Diagnostic
 
 function parseCloudConfig(text: string, substitutions: Substitutions): ParseResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lines,
-    prettyErrors: true,
-    uniqueKeys: true,
-    merge: true,
-    customTags: ['binary'],
-  });
+  let doc: Document.Parsed;
+  let dangling: Alias[];
+  try {
+    doc = parseDocument(text, {
+      lineCounter: lines,
+      prettyErrors: true,
+      uniqueKeys: true,
+      merge: true,
+      customTags: ['binary'],
+    });
+    dangling = doc.errors.length > 0 ? [] : danglingAliases(doc);
+  } catch (err) {
+    // The yaml parser recurses once a nesting level; very deep documents overflow the stack.
+    if (!(err instanceof RangeError)) throw err;
+    const message = `YAML syntax error: the document nests too deeply (${err.message})`;
+    return { kind: 'cloud-config', diagnostics: [{ severity: 'error', path: '', message }] };
+  }
   const yamlIssues = [...doc.errors.map((e) => yamlDiagnostic(e, 'error')), ...doc.warnings.map((e) => yamlDiagnostic(e, 'warning'))];
   if (doc.errors.length > 0) return { kind: 'cloud-config', diagnostics: yamlIssues };
-  const dangling = danglingAliases(doc);
   if (dangling.length > 0) {
     const issues = dangling.map((a): Diagnostic => {
       const p = a.range ? lines.linePos(a.range[0]) : undefined;
