@@ -135,6 +135,11 @@ export function defaultConfig(): FleetConfig {
   };
 }
 
+/** A value quoted for a message, cut short so a runaway value cannot flood the one error line. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+}
+
 const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
 /** Go's time.ParseDuration, in seconds ("30s", "1m30s", "500ms"). */
@@ -182,7 +187,7 @@ const FALSE = new Set(['0', 'f', 'false', 'no', 'off', 'n', '']);
 function convert(spec: OptionSpec, raw: string, where: string, name: string): FleetConfig[keyof FleetConfig] {
   const v = raw.trim();
   const bad = (expected: string): never => {
-    throw new ConfigError(`${where}: ${name}: ${JSON.stringify(raw)} is not ${expected}`);
+    throw new ConfigError(`${where}: ${name}: ${quote(raw)} is not ${expected}`);
   };
   switch (spec.kind) {
     case 'int':
@@ -239,7 +244,7 @@ export function parseConfigFile(text: string, file: string): { values: Map<strin
       return;
     }
     const eq = l.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`${where}: expected "option = value", got ${JSON.stringify(l)}`);
+    if (eq <= 0) throw new ConfigError(`${where}: expected "option = value", got ${quote(l)}`);
     const value = l.slice(eq + 1).trim().replace(/^"([^"]*)"$/, '$1');
     values.set(normalizeName(l.slice(0, eq)), { value, where });
   });
@@ -254,7 +259,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const apply = (name: string, raw: string, where: string): void => {
     const spec = OPTIONS[name];
     if (!spec) {
-      warnings.push(`${where}: unknown option ${JSON.stringify(name)} ignored`);
+      warnings.push(`${where}: unknown option ${quote(name)} ignored`);
       return;
     }
     if (spec.deprecated || spec.ignored) {
@@ -263,7 +268,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     }
     mutable[spec.key] = convert(spec, raw, where, name);
     if (name === 'metadata') {
-      for (const p of parseMetadata(raw).ignored) warnings.push(`${where}: metadata: ${JSON.stringify(p)} has no "=" and is ignored`);
+      for (const p of parseMetadata(raw).ignored) warnings.push(`${where}: metadata: ${quote(p)} has no "=" and is ignored`);
     }
   };
 
@@ -330,13 +335,13 @@ function validate(c: FleetConfig): void {
     try {
       u = new URL(s);
     } catch {
-      throw new ConfigError(`etcd_servers: ${JSON.stringify(s)} is not a URL (e.g. http://127.0.0.1:2379)`);
+      throw new ConfigError(`etcd_servers: ${quote(s)} is not a URL (e.g. http://127.0.0.1:2379)`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new ConfigError(`etcd_servers: ${JSON.stringify(s)} must use http:// or https://`);
+      throw new ConfigError(`etcd_servers: ${quote(s)} must use http:// or https://`);
     }
   }
-  if (!c.etcdKeyPrefix.startsWith('/')) throw new ConfigError(`etcd_key_prefix must start with "/", got ${JSON.stringify(c.etcdKeyPrefix)}`);
+  if (!c.etcdKeyPrefix.startsWith('/')) throw new ConfigError(`etcd_key_prefix must start with "/", got ${quote(c.etcdKeyPrefix)}`);
   if (!c.etcdKeyPrefix.endsWith('/')) c.etcdKeyPrefix += '/';
   if ((c.etcdCertfile === '') !== (c.etcdKeyfile === '')) {
     throw new ConfigError('etcd_certfile and etcd_keyfile must be given together');
@@ -347,10 +352,11 @@ function validate(c: FleetConfig): void {
   if (c.apiTlsCafile !== '' && c.apiTlsCertfile === '') {
     throw new ConfigError('api_tls_cafile needs api_tls_certfile and api_tls_keyfile');
   }
-  if (c.apiListen !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(c.apiListen)) {
-    throw new ConfigError(`api_listen: ${JSON.stringify(c.apiListen)} is not host:port (e.g. 0.0.0.0:49153)`);
+  const apiPort = Number(c.apiListen.slice(c.apiListen.lastIndexOf(':') + 1));
+  if (c.apiListen !== '' && (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(c.apiListen) || apiPort > 65535)) {
+    throw new ConfigError(`api_listen: ${quote(c.apiListen)} is not host:port with a port up to 65535 (e.g. 0.0.0.0:49153)`);
   }
   if (c.publicIp !== '' && !/^[0-9a-fA-F.:]+$/.test(c.publicIp)) {
-    throw new ConfigError(`public_ip: ${JSON.stringify(c.publicIp)} is not an IP address`);
+    throw new ConfigError(`public_ip: ${quote(c.publicIp)} is not an IP address`);
   }
 }
