@@ -142,6 +142,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
         leaseTtlSeconds: c.engineLeaseTtl,
         reconcileIntervalMs: c.engineReconcileInterval * 1000,
         machineLostGraceMs: c.machineLostGrace * 1000,
+        termSettleMs: c.agentTtl * 1000,
         disableWatches: c.disableWatches,
       });
       this.engine.start();

@@ -35,6 +35,11 @@ export interface EngineOptions {
   reconcileIntervalMs: number;
   /** How long units stay scheduled to a machine that disappeared before they are moved. */
   machineLostGraceMs: number;
+  /**
+   * Machines missing when a term starts get this long (from the term's start) to re-register before their units
+   * move, e.g. agent_ttl: a new term often follows an etcd outage that every machine is recovering from.
+   */
+  termSettleMs?: number;
   /** Only the periodic pass plans (watches still keep the engine's view current). */
   disableWatches?: boolean;
 }
@@ -136,7 +141,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async lead(fence: Fence): Promise<void> {
     if (this.stopped) return;
     if (this.term) this.endTerm(this.term, 'new term');
-    const term = new Term(fence);
+    const term = new Term(fence, this.opts.termSettleMs ?? 0);
     this.term = term;
     this.stats.elections++;
     this.stats.leaderSince = Date.now();

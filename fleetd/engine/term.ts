@@ -49,7 +49,21 @@ export class Term {
   /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
   private readonly expected = new Map<string, string | undefined>();
 
-  constructor(readonly fence: Fence) {}
+  /** When this term began (ms). */
+  readonly startedAt: number;
+
+  /**
+   * `settleMs`: machines found missing within this long of the term's start are given until then to come back
+   * before their units move: after an etcd outage (which also ends the previous term) every machine is
+   * re-registering, and the first machines back must not receive everyone's units.
+   */
+  constructor(
+    readonly fence: Fence,
+    private readonly settleMs = 0,
+    startedAt = Date.now(),
+  ) {
+    this.startedAt = startedAt;
+  }
 
   /** Where a job is scheduled, counting this term's writes the watch has not delivered yet. */
   target(job: JobRecord): string | undefined {
@@ -101,7 +115,8 @@ export class Term {
       if (this.machines.has(at)) continue;
       referenced.add(at);
       if (!this.lostSince.has(at)) {
-        this.lostSince.set(at, now);
+        const settled = this.startedAt + this.settleMs - graceMs;
+        this.lostSince.set(at, Math.max(now, settled));
         newlyLost.push(at);
       }
     }

@@ -143,14 +143,11 @@ export class MachinePresence {
   }
 
   private async acquire(): Promise<void> {
+    // The previous lease is not revoked: that would delete the machine record, and an engine seeing it
+    // vanish moves this machine's units. Registering with the same instance rebinds the record to the new
+    // lease in one put (no delete event); the old lease is left to expire with whatever it still holds.
     const old = this.lease as Lease | undefined;
-    if (old) {
-      try {
-        await old.revoke();
-      } catch (err) {
-        log.debug('revoking the previous lease failed', { machineId: this.machineId, err });
-      }
-    }
+    if (old) old.release();
     const lease = this.client.lease(this.ttlSeconds);
     lease.on('lost', () => undefined);
     let leaseId: string;
