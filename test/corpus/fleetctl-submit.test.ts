@@ -82,6 +82,25 @@ for (const [driver, env] of Object.entries(drivers)) {
   });
 }
 
+t.test('load, start and plan refuse the same way', async (t) => {
+  const prefixes: Record<string, RegExp> = { load: /^Error creating units: /, start: /^Error creating units: /, plan: /^Error planning units: / };
+  for (const cmd of ['load', 'start', 'plan']) {
+    for (const [file, expect] of [
+      ['unterminated-header.service', /unterminated-header\.service:3: unterminated section header/],
+      ['xfleet-machineid-global.service', /MachineID cannot be used with Global/],
+    ] as const) {
+      const before = await dumpEtcd(client, '');
+      const r = await runNode(FLEETCTL, cmd === 'plan' ? [cmd, corpus(file)] : [cmd, '--no-block', corpus(file)], { env: drivers.api! });
+      t.equal(r.code, 1, `${cmd} ${file}: exit 1`);
+      t.equal(lines(r.stderr).length, 1, `${cmd} ${file}: one line`);
+      t.match(r.stderr, prefixes[cmd]!, `${cmd} ${file}: prefix`);
+      t.match(r.stderr, expect, `${cmd} ${file}: says what and where`);
+      t.notOk(hasStackTrace(r.stderr), `${cmd} ${file}: no stack trace`);
+      t.same(await dumpEtcd(client, ''), before, `${cmd} ${file}: etcd unchanged`);
+    }
+  }
+});
+
 t.test('the dump sees writes: a good unit goes in', async (t) => {
   const before = await dumpEtcd(client, '');
   const good = tmpFile('good.service', '[Service]\nExecStart=/bin/true\n');
