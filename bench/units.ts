@@ -1,6 +1,6 @@
 /** Unit files for benchmarks and their submission, as fleetctl submits them (canonical text, hash). */
 import { loadUnit, type DesiredState } from '../lib/unit/index.js';
-import type { Registry, UnitSpec } from '../lib/registry/index.js';
+import { EtcdRequestError, type Registry, type UnitSpec } from '../lib/registry/index.js';
 import { runLimited } from './hollow/fleet.js';
 
 export function unitName(prefix: string, i: number): string {
@@ -16,12 +16,31 @@ export function benchUnit(name: string, xfleet: readonly string[] = [], exec = `
   return { name, text: u.text, hash: u.hash, desiredState: 'launched', global: false };
 }
 
-/** Submits units with `concurrency` requests in flight; returns the wall time in ms. */
-export async function submitAll(registry: Registry, specs: readonly UnitSpec[], concurrency: number): Promise<number> {
+export interface SubmitResult {
+  readonly ms: number;
+  /** submissions repeated after a transient etcd error (timeout, open circuit breaker), as a user would */
+  readonly retries: number;
+}
+
+/** Submits units with `concurrency` requests in flight, retrying transient etcd errors up to 10 times each. */
+export async function submitAll(registry: Registry, specs: readonly UnitSpec[], concurrency: number): Promise<SubmitResult> {
   const started = Date.now();
+  let retries = 0;
+  const submit = async (s: UnitSpec): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await registry.createUnit(s);
+        return;
+      } catch (err) {
+        if (!(err instanceof EtcdRequestError && err.transient) || attempt >= 10) throw err;
+        retries++;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
+  };
   await runLimited(
-    specs.map((s) => () => registry.createUnit(s)),
+    specs.map((s) => () => submit(s)),
     concurrency,
   );
-  return Date.now() - started;
+  return { ms: Date.now() - started, retries };
 }

@@ -3,7 +3,9 @@
  * on one real etcd; U units submitted as fleetctl does; measured until every unit's state is published with
  * agentState launched. In the same run, the raw etcd transaction rate from the same client library is the ceiling.
  */
+import type { Etcd3 } from 'etcd3';
 import { Registry } from '../../lib/registry/index.js';
+import { errorMessage } from '../../lib/errors.js';
 import { ClusterObserver } from '../observer.js';
 import { txnCeiling } from '../ceiling.js';
 import { counters, rates, scrapeMetrics, startBenchEtcd } from '../etcd.js';
@@ -90,9 +92,10 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
     10_000,
   );
   let submitMs = 0;
+  let submitRetries = 0;
   let outcome: WaitOutcome;
   try {
-    submitMs = await submitAll(registry, specs, p.submitConcurrency);
+    ({ ms: submitMs, retries: submitRetries } = await submitAll(registry, specs, p.submitConcurrency));
     ctx.log(`${p.units} units submitted in ${submitMs} ms`);
     outcome = await waitLaunched(observer, p.units, p.timeoutMs, p.stallMs);
   } finally {
@@ -115,6 +118,9 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   const m2 = counters(await scrapeMetrics(etcd.endpoint));
   await sampler.sample();
   sampler.stop();
+
+  const reads = await readsAtScale(etcd.newClient({ requestTimeoutMs: 30_000 }));
+  ctx.log(`reads at scale: ${JSON.stringify(reads)}`);
 
   const placed = specs.map((s) => observer.units.get(s.name)?.placedAt).filter((v): v is number => v !== undefined);
   const launched = specs.map((s) => observer.units.get(s.name)?.launchedAt).filter((v): v is number => v !== undefined);
@@ -145,10 +151,12 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
     ceiling,
     registerMs,
     submitMs,
+    submitRetries,
     launchedMs,
     /** ms after the first submit at which units were placed (target written) / launched (state published) */
     placedAfterMs: summarize(placed.map((t) => t - t0), 0),
     launchedAfterMs: summarize(launched.map((t) => t - t0), 0),
+    readsAtScale: reads,
     etcdDuringRun: run,
     etcdIdleAfter: rates(m1, m2, p.idleSeconds),
     hosts: hostReports,
@@ -202,6 +210,33 @@ export const throughputServers: Benchmark = {
   byDefault: false,
   run: (ctx) => runThroughput(ctx, ctx.quick ? { ...QUICK, perClient: 0 } : { ...FULL, perClient: 0 }),
 };
+
+/**
+ * What whole-tree reads do once every unit runs: `listUnits` (fleetctl list-units with the etcd driver, the API's
+ * unit list) and opening `watchJobs` (what an engine does whenever it starts leading), each timed or its error.
+ */
+async function readsAtScale(client: Etcd3): Promise<Record<string, { ms: number; ok: boolean; error?: string }>> {
+  const registry = new Registry(client);
+  const time = async (fn: () => Promise<unknown>): Promise<{ ms: number; ok: boolean; error?: string }> => {
+    const t0 = Date.now();
+    try {
+      await fn();
+      return { ms: Date.now() - t0, ok: true };
+    } catch (err) {
+      return { ms: Date.now() - t0, ok: false, error: errorMessage(err).slice(0, 300) };
+    }
+  };
+  try {
+    return {
+      listUnits: await time(() => registry.listUnits()),
+      listUnitStates: await time(() => registry.listUnitStates()),
+      watchJobsStart: await time(async () => (await registry.watchJobs(() => undefined)).close()),
+    };
+  } finally {
+    await registry.close().catch(() => undefined);
+    client.close();
+  }
+}
 
 interface WaitOutcome {
   readonly complete: boolean;
