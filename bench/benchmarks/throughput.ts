@@ -119,7 +119,7 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   await sampler.sample();
   sampler.stop();
 
-  const reads = await readsAtScale(etcd.newClient({ requestTimeoutMs: 30_000 }));
+  const reads = await readsAtScale(() => etcd.newClient({ requestTimeoutMs: 30_000 }));
   ctx.log(`reads at scale: ${JSON.stringify(reads)}`);
 
   const placed = specs.map((s) => observer.units.get(s.name)?.placedAt).filter((v): v is number => v !== undefined);
@@ -213,29 +213,30 @@ export const throughputServers: Benchmark = {
 
 /**
  * What whole-tree reads do once every unit runs: `listUnits` (fleetctl list-units with the etcd driver, the API's
- * unit list) and opening `watchJobs` (what an engine does whenever it starts leading), each timed or its error.
+ * unit list), `listUnitStates`, and opening `watchJobs` (what an engine does whenever it starts leading); each on
+ * a fresh client (a failure opens the client's circuit breaker), timed or with its error.
  */
-async function readsAtScale(client: Etcd3): Promise<Record<string, { ms: number; ok: boolean; error?: string }>> {
-  const registry = new Registry(client);
-  const time = async (fn: () => Promise<unknown>): Promise<{ ms: number; ok: boolean; error?: string }> => {
+async function readsAtScale(newClient: () => Etcd3): Promise<Record<string, { ms: number; ok: boolean; error?: string }>> {
+  const time = async (fn: (r: Registry) => Promise<unknown>): Promise<{ ms: number; ok: boolean; error?: string }> => {
+    const client = newClient();
+    const registry = new Registry(client);
     const t0 = Date.now();
     try {
-      await fn();
+      await fn(registry);
       return { ms: Date.now() - t0, ok: true };
     } catch (err) {
       return { ms: Date.now() - t0, ok: false, error: errorMessage(err).slice(0, 300) };
+    } finally {
+      await registry.close().catch(() => undefined);
+      client.close();
     }
   };
-  try {
-    return {
-      listUnits: await time(() => registry.listUnits()),
-      listUnitStates: await time(() => registry.listUnitStates()),
-      watchJobsStart: await time(async () => (await registry.watchJobs(() => undefined)).close()),
-    };
-  } finally {
-    await registry.close().catch(() => undefined);
-    client.close();
-  }
+  return {
+    listUnits: await time((r) => r.listUnits()),
+    listUnitStates: await time((r) => r.listUnitStates()),
+    listSchedule: await time((r) => r.listSchedule()),
+    watchJobsStart: await time(async (r) => (await r.watchJobs(() => undefined)).close()),
+  };
 }
 
 interface WaitOutcome {
