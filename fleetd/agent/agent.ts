@@ -45,6 +45,7 @@ export class Agent {
   private readonly current = new Map<string, CurrentUnit>();
   private readonly runtime = new Map<string, UnitRuntimeState>();
   private readonly published = new Map<string, string>();
+  private readonly publishing = new Map<string, Promise<void>>();
   private readonly requirements: RequirementsCache;
   private watches: WatchHandle[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -292,7 +293,17 @@ export class Agent {
     await this.publish(name);
   }
 
-  private async publish(name: string): Promise<void> {
+  /** Publishes one unit's state; calls for the same unit run in order, so an older state never lands last. */
+  private publish(name: string): Promise<void> {
+    const next = (this.publishing.get(name) ?? Promise.resolve()).then(() => this.publishNow(name));
+    this.publishing.set(name, next);
+    void next.finally(() => {
+      if (this.publishing.get(name) === next) this.publishing.delete(name);
+    });
+    return next;
+  }
+
+  private async publishNow(name: string): Promise<void> {
     const cur = this.current.get(name);
     const rt = this.runtime.get(name);
     if (!cur || !rt) return;
@@ -312,7 +323,9 @@ export class Agent {
       await this.opts.registry.publishUnitState(this.opts.presence, state);
     } catch (err) {
       this.published.delete(name);
-      log.debug('could not publish unit state', { unit: name, err: errorMessage(err) });
+      log.debug('could not publish unit state; retrying', { unit: name, err: errorMessage(err) });
+      // a lost presence republishes everything once it is back; a slow etcd gets the same state again
+      if (this.opts.presence.alive && !this.stopped) setTimeout(() => void this.publish(name), 1000).unref();
     }
   }
 }
