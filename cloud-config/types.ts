@@ -1,16 +1,10 @@
 /** The typed result of parsing a valid `#cloud-config` document. Every item keeps its document path. */
 import type { FleetKey, Etcd2Key } from './service-env.js';
 
-export const UNIT_COMMANDS = [
-  'start',
-  'stop',
-  'restart',
-  'reload',
-  'try-restart',
-  'reload-or-restart',
-  'reload-or-try-restart',
-] as const;
-export type UnitCommand = (typeof UNIT_COMMANDS)[number];
+/** coreos.units[].command: the systemctl verbs cloud-config accepts, as lib/systemd runs them. */
+import { UNIT_ACTIONS, type UnitAction } from '../lib/systemd/types.js';
+export const UNIT_COMMANDS = UNIT_ACTIONS;
+export type UnitCommand = UnitAction;
 
 export const ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+b64', 'gz+base64', 'gzip+b64', 'gzip+base64'] as const;
 export type Encoding = (typeof ENCODINGS)[number];
