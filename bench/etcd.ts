@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { startEtcd, type EtcdInstance } from '../test/harness/etcd.js';
 import type { Teardown } from './teardown.js';
+import { BenchError } from './errors.js';
 
 export type { EtcdInstance };
 
@@ -35,7 +36,7 @@ export function scrapeMetrics(endpoint: string): Promise<Metrics> {
       });
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`etcd metrics at ${endpoint} did not answer within 10 s`)));
+    req.on('timeout', () => req.destroy(new BenchError(`etcd metrics at ${endpoint} did not answer within 10 s`)));
     req.on('error', reject);
   });
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { openEtcd, Registry } from '../lib/registry/index.js';
 import { startLab, type TestLab } from '../test/harness/lab.js';
 import type { Teardown } from './teardown.js';
+import { BenchError } from './errors.js';
 
 export interface BenchLab {
   readonly lab: TestLab;
@@ -20,7 +21,7 @@ export interface BenchLab {
 
 export async function startBenchLab(teardown: Teardown, machines: number, prefix: string): Promise<BenchLab> {
   const lab = await startLab(teardown, { machines, prefix });
-  if (lab.warnings.length > 0) throw new Error(`lab came up with warnings: ${lab.warnings.join('; ')}`);
+  if (lab.warnings.length > 0) throw new BenchError(`lab came up with warnings: ${lab.warnings.join('; ')}`);
   const client = openEtcd({ endpoints: [lab.etcdUrl], requestTimeoutMs: 10_000 });
   const registry = new Registry(client);
   teardown.teardown(async () => {
@@ -37,7 +38,7 @@ export async function startBenchLab(teardown: Teardown, machines: number, prefix
   for (;;) {
     const live = new Set((await registry.listMachines().catch(() => [])).map((m) => m.id));
     if (Object.values(ids).every((id) => live.has(id))) break;
-    if (Date.now() > deadline) throw new Error('not every lab fleetd registered within 60 s');
+    if (Date.now() > deadline) throw new BenchError('not every lab fleetd registered within 60 s');
     await new Promise((r) => setTimeout(r, 250));
   }
   return { lab, registry, ids, names, etcdUrl: lab.etcdUrl };

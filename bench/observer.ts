@@ -5,6 +5,7 @@
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { Keyspace } from '../lib/registry/index.js';
+import { BenchError } from './errors.js';
 
 export interface UnitProgress {
   placedAt?: number;
@@ -122,7 +123,7 @@ export class ClusterObserver {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        reject(new BenchError(`timed out after ${timeoutMs} ms waiting for ${what}`));
       }, timeoutMs);
       const waiter: Waiter = {
         done,

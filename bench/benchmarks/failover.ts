@@ -12,6 +12,7 @@ import { HollowHost } from '../hollow/remote.js';
 import { benchUnit } from '../units.js';
 import { summarize } from '../stats.js';
 import type { Benchmark, BenchContext } from '../context.js';
+import { BenchError } from '../errors.js';
 
 interface FailoverParams {
   readonly kills: number;
@@ -69,7 +70,7 @@ async function runFailover(ctx: BenchContext, p: FailoverParams): Promise<Record
       for (const [id, h] of engineHosts) if ((await h.stats(5000))?.stats.leader === id) return id;
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`no engine leader within ${p.timeoutMs} ms`);
+    throw new BenchError(`no engine leader within ${p.timeoutMs} ms`);
   };
 
   // warm-up: a unit placed and launched proves the cluster works before the first kill

@@ -10,6 +10,7 @@ import { benchUnit, submitAll, unitName } from '../units.js';
 import { round, summarize } from '../stats.js';
 import type { Benchmark, BenchContext } from '../context.js';
 import { openEtcd } from '../../lib/registry/index.js';
+import { BenchError } from '../errors.js';
 
 const SERVICE_IFACE = 'org.freedesktop.systemd1.Service';
 const CLK_TCK = 100;
@@ -45,7 +46,7 @@ async function runIdle(ctx: BenchContext, p: IdleParams): Promise<Record<string,
     (await lab.machines()).map(async (m) => {
       const bus = await lab.systemd(m.name);
       const pid = Number(await bus.getUnitProperty('fleet.service', SERVICE_IFACE, 'MainPID'));
-      if (!m.initPid || !(pid > 0)) throw new Error(`no fleetd running in ${m.name}`);
+      if (!m.initPid || !(pid > 0)) throw new BenchError(`no fleetd running in ${m.name}`);
       return { machine: m.name, machineId: m.machineId, initPid: m.initPid, pid };
     }),
   );

@@ -15,6 +15,7 @@ import { summarize } from '../stats.js';
 import { ClusterObserver } from '../observer.js';
 import { benchUnit } from '../units.js';
 import type { Benchmark, BenchContext } from '../context.js';
+import { BenchError } from '../errors.js';
 
 const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
@@ -65,7 +66,7 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
   for (let i = 0; i < p.baselineRuns; i++) {
     const t0 = Date.now();
     const r = await fleetctl(['list-machines', '--no-legend']);
-    if (r.code !== 0) throw new Error(`fleetctl list-machines failed: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new BenchError(`fleetctl list-machines failed: ${r.stderr.trim()}`);
     baseline.push(Date.now() - t0);
   }
 
@@ -77,10 +78,10 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
     const t0 = Date.now();
     const r = await fleetctl(['start', file]);
     const cliMs = Date.now() - t0;
-    if (r.code !== 0) throw new Error(`fleetctl start ${unit} failed (${r.code}): ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new BenchError(`fleetctl start ${unit} failed (${r.code}): ${r.stderr.trim()}`);
     const machineId = (await registry.getUnit(unit))?.machineId;
     const machine = machineId ? names[machineId] : undefined;
-    if (!machine) throw new Error(`${unit} has no machine after fleetctl start returned`);
+    if (!machine) throw new BenchError(`${unit} has no machine after fleetctl start returned`);
     const ts = (await (await bus(machine)).getUnitProperty(unit, UNIT_IFACE, 'ActiveEnterTimestamp')) as bigint | number;
     const activeMs = Number(ts) / 1000 - t0;
     samples.push({ unit, machine, activeMs: Math.round(activeMs * 10) / 10, cliMs });
@@ -97,7 +98,7 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
       await observer.until(`${spec.name} active`, () => observer.units.get(spec.name)?.activeAt !== undefined, 60_000);
       const prog = observer.units.get(spec.name)!;
       const machine = names[prog.launchedOn ?? ''] ?? names[prog.target ?? ''];
-      if (!machine) throw new Error(`${spec.name} reported active by an unknown machine`);
+      if (!machine) throw new BenchError(`${spec.name} reported active by an unknown machine`);
       const ts = (await (await bus(machine)).getUnitProperty(spec.name, UNIT_IFACE, 'ActiveEnterTimestamp')) as bigint | number;
       direct.push({ unit: spec.name, machine, activeMs: Math.round((Number(ts) / 1000 - t0) * 10) / 10, publishedMs: prog.activeAt! - t0 });
     }

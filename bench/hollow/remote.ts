@@ -35,7 +35,7 @@ export class HollowHost extends EventEmitter<HostEvents> {
   machineIds: string[] = [];
   startMs = 0;
   private seq = 0;
-  private readonly pending = new Map<number, (r: { stats: HollowFleetStats; sample: ProcessSample }) => void>();
+  private readonly pending = new Map<number, (r: { stats: HollowFleetStats; sample: ProcessSample } | undefined) => void>();
   private exited: Promise<void>;
   private lastError = '';
   /** log lines of the host by kind (level, component, message, error with ids and numbers blanked) */
@@ -47,7 +47,7 @@ export class HollowHost extends EventEmitter<HostEvents> {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         live.delete(child);
-        for (const r of this.pending.values()) r({ stats: undefined as never, sample: undefined as never });
+        for (const r of this.pending.values()) r(undefined);
         this.pending.clear();
         this.emit('exit', code, signal);
         resolve();
@@ -158,7 +158,7 @@ export class HollowHost extends EventEmitter<HostEvents> {
       }, timeoutMs);
       this.pending.set(seq, (r) => {
         clearTimeout(timer);
-        resolve(r.stats ? r : undefined);
+        resolve(r);
       });
       this.send({ type: 'stats', seq });
     });
