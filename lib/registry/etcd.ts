@@ -7,6 +7,8 @@ import { RegistryConfigError } from './errors.js';
 import { normalizePrefix } from './keys.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
+/** Largest etcd response accepted; etcd's own default request limit is far below it on the write side. */
+export const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
 
 const WATCH_BACKOFF_MIN_MS = 100;
 const WATCH_BACKOFF_MAX_MS = 2000;
@@ -66,6 +68,8 @@ export function openEtcd(opts: EtcdOptions): Etcd3 {
     dialTimeout: Math.max(timeout, 1000),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: { watchBackoff: watchBackoff() },
+    // whole-prefix reads (listUnits, the engine's first jobs list) pass gRPC's 4 MiB default at ~10,000 units
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_RESPONSE_BYTES },
   };
   if (opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key)) {
     const { ca, cert, key } = opts.tls;
