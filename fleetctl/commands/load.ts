@@ -1,8 +1,5 @@
-import { BLOCK_FLAGS, REPLACE_FLAG, SIGN_FLAG, SIGN_WARNING, flagBool, flagNumber, type CommandSpec } from '../command.js';
-import { lazyCreateUnits, setTargetStates } from '../create.js';
-import { isGlobalUnit, mangleName } from '../unitfile.js';
-import { blockAttempts, waitForUnitStates } from '../wait.js';
-import { reportFailure } from './report.js';
+import { BLOCK_FLAGS, REPLACE_FLAG, SIGN_FLAG, type CommandSpec } from '../command.js';
+import { createAndTarget } from './target.js';
 
 export const load: CommandSpec = {
   name: 'load',
@@ -21,38 +18,7 @@ units are always non-blocking.`,
   flags: { ...SIGN_FLAG, ...BLOCK_FLAGS('loaded'), ...REPLACE_FLAG('old scheduled') },
   needsClient: true,
   async run(ctx, args, flags) {
-    if (flagBool(flags, 'sign')) {
-      ctx.out.err(SIGN_WARNING);
-      return 2;
-    }
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
-    const replace = flagBool(flags, 'replace');
-    try {
-      await lazyCreateUnits(ctx, args, { command: 'load', replace, blockAttempts: flagNumber(flags, 'block-attempts') });
-    } catch (err) {
-      return reportFailure(ctx, 'Error creating units', err);
-    }
-    let triggered;
-    try {
-      triggered = await setTargetStates(ctx, args.map(mangleName), 'loaded');
-    } catch (err) {
-      return reportFailure(ctx, 'Error loading units', err);
-    }
-    const loading: string[] = [];
-    for (const u of triggered) {
-      if (isGlobalUnit(u.options)) ctx.out.out(`Triggered global unit ${u.name} load`);
-      else loading.push(u.name);
-    }
-    const attempts = blockAttempts({ noBlock: flagBool(flags, 'no-block'), blockAttempts: flagNumber(flags, 'block-attempts') });
-    const err = await waitForUnitStates(ctx, loading, 'load', 'loaded', attempts);
-    if (err) {
-      ctx.out.err(`Error waiting for units: ${err.message}`);
-      ctx.out.err(`Error waiting for unit states, exit status: ${err.message}`);
-      return 1;
-    }
-    return 0;
+    const r = await createAndTarget(ctx, args, flags, { command: 'load', state: 'loaded', gerund: 'loading' });
+    return typeof r === 'number' ? r : 0;
   },
 };

@@ -1,8 +1,6 @@
-import { BLOCK_FLAGS, REPLACE_FLAG, SIGN_FLAG, SIGN_WARNING, flagBool, flagNumber, type CommandSpec } from '../command.js';
-import { lazyCreateUnits, setTargetStates } from '../create.js';
-import { isGlobalUnit, mangleName } from '../unitfile.js';
-import { blockAttempts, waitForSystemdActive, waitForUnitStates } from '../wait.js';
-import { reportFailure } from './report.js';
+import { BLOCK_FLAGS, REPLACE_FLAG, SIGN_FLAG, type CommandSpec } from '../command.js';
+import { waitForSystemdActive } from '../wait.js';
+import { createAndTarget } from './target.js';
 
 export const start: CommandSpec = {
   name: 'start',
@@ -29,39 +27,9 @@ Machine metadata is located in the fleet configuration file.`,
   flags: { ...SIGN_FLAG, ...BLOCK_FLAGS('launched'), ...REPLACE_FLAG('already started') },
   needsClient: true,
   async run(ctx, args, flags) {
-    if (flagBool(flags, 'sign')) {
-      ctx.out.err(SIGN_WARNING);
-      return 2;
-    }
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
-    const replace = flagBool(flags, 'replace');
-    try {
-      await lazyCreateUnits(ctx, args, { command: 'start', replace, blockAttempts: flagNumber(flags, 'block-attempts') });
-    } catch (err) {
-      return reportFailure(ctx, 'Error creating units', err);
-    }
-    let triggered;
-    try {
-      triggered = await setTargetStates(ctx, args.map(mangleName), 'launched');
-    } catch (err) {
-      return reportFailure(ctx, 'Error starting units', err);
-    }
-    const starting: string[] = [];
-    for (const u of triggered) {
-      if (isGlobalUnit(u.options)) ctx.out.out(`Triggered global unit ${u.name} start`);
-      else starting.push(u.name);
-    }
-    const attempts = blockAttempts({ noBlock: flagBool(flags, 'no-block'), blockAttempts: flagNumber(flags, 'block-attempts') });
-    const err = await waitForUnitStates(ctx, starting, 'start', 'launched', attempts);
-    if (err) {
-      ctx.out.err(`Error waiting for units: ${err.message}`);
-      ctx.out.err(`Error waiting for unit states, exit status: ${err.message}`);
-      return 1;
-    }
-    const active = await waitForSystemdActive(ctx, starting, attempts);
+    const r = await createAndTarget(ctx, args, flags, { command: 'start', state: 'launched', gerund: 'starting' });
+    if (typeof r === 'number') return r;
+    const active = await waitForSystemdActive(ctx, r.units, r.attempts);
     if (active) {
       ctx.out.err(`Error waiting for units: ${active.message}`);
       ctx.out.err(`Error waiting for systemd unit states, err: ${active.message}`);

@@ -1,0 +1,56 @@
+/** What `load` and `start` share: submit if needed, set the target state, wait for non-global units to get there. */
+import { SIGN_WARNING, flagBool, flagNumber, type FlagValues } from '../command.js';
+import type { CommandContext } from '../context.js';
+import { lazyCreateUnits, setTargetStates } from '../create.js';
+import { isGlobalUnit, mangleName } from '../unitfile.js';
+import { blockAttempts, waitForUnitStates } from '../wait.js';
+import { reportFailure } from './report.js';
+
+export interface Transition {
+  readonly command: 'load' | 'start';
+  readonly state: 'loaded' | 'launched';
+  /** "loading" / "starting", for the error line */
+  readonly gerund: string;
+}
+
+/** Exit code when done or failed, else the non-global units that reached the state and the wait attempts. */
+export async function createAndTarget(
+  ctx: CommandContext,
+  args: readonly string[],
+  flags: FlagValues,
+  t: Transition,
+): Promise<number | { units: string[]; attempts: number }> {
+  if (flagBool(flags, 'sign')) {
+    ctx.out.err(SIGN_WARNING);
+    return 2;
+  }
+  if (args.length === 0) {
+    ctx.out.err('No units given');
+    return 0;
+  }
+  const replace = flagBool(flags, 'replace');
+  try {
+    await lazyCreateUnits(ctx, args, { command: t.command, replace, blockAttempts: flagNumber(flags, 'block-attempts') });
+  } catch (err) {
+    return reportFailure(ctx, 'Error creating units', err);
+  }
+  let triggered;
+  try {
+    triggered = await setTargetStates(ctx, args.map(mangleName), t.state);
+  } catch (err) {
+    return reportFailure(ctx, `Error ${t.gerund} units`, err);
+  }
+  const units: string[] = [];
+  for (const u of triggered) {
+    if (isGlobalUnit(u.options)) ctx.out.out(`Triggered global unit ${u.name} ${t.command}`);
+    else units.push(u.name);
+  }
+  const attempts = blockAttempts({ noBlock: flagBool(flags, 'no-block'), blockAttempts: flagNumber(flags, 'block-attempts') });
+  const err = await waitForUnitStates(ctx, units, t.command, t.state, attempts);
+  if (err) {
+    ctx.out.err(`Error waiting for units: ${err.message}`);
+    ctx.out.err(`Error waiting for unit states, exit status: ${err.message}`);
+    return 1;
+  }
+  return { units, attempts };
+}
