@@ -21,6 +21,8 @@ import { createApiServer, type ApiServer } from './api/server.js';
 import { LocalInspector } from './machine/inspector.js';
 
 const log = logger('fleetd');
+/** Re-registration retries back off to at most this: the engine gives a returning machine only agent_ttl. */
+const REREGISTER_MAX_DELAY_MS = 1_000;
 
 /** fleetd cannot run; the message says why and what to do. */
 export class FatalError extends FleetError {
@@ -209,7 +211,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
           log.debug('re-registration failed', { err: errorMessage(err) });
         }
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2_000);
+        delay = Math.min(delay * 2, REREGISTER_MAX_DELAY_MS);
       }
     }
   }

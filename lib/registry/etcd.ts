@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { CompareResult, CompareTarget, Etcd3, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { CompareResult, CompareTarget, Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
 import { RegistryConfigError } from './errors.js';
@@ -12,6 +13,14 @@ export const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
 
 const WATCH_BACKOFF_MIN_MS = 100;
 const WATCH_BACKOFF_MAX_MS = 2000;
+
+/** Failures in a row after which calls to an endpoint fail fast (another endpoint, if any, is tried instead). */
+const BREAKER_FAILURES = 3;
+/**
+ * How long an endpoint fails fast before one call may probe it. etcd3's default is 5 s: after an etcd outage
+ * every fleetd then waits up to 5 s more to re-register, and an engine elected sooner moves their units.
+ */
+const BREAKER_HALF_OPEN_MS = 500;
 
 type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
@@ -67,7 +76,10 @@ export function openEtcd(opts: EtcdOptions): Etcd3 {
     hosts: [...opts.endpoints],
     dialTimeout: Math.max(timeout, 1000),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: { watchBackoff: watchBackoff() },
+    faultHandling: {
+      watchBackoff: watchBackoff(),
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) }),
+    },
     // whole-prefix reads (listUnits, the engine's first jobs list) pass gRPC's 4 MiB default at ~10,000 units
     grpcOptions: { 'grpc.max_receive_message_length': MAX_RESPONSE_BYTES },
   };
