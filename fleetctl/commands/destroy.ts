@@ -1,5 +1,6 @@
 import { BLOCK_FLAGS, type CommandSpec } from '../command.js';
-import { findUnits, passThrough } from '../create.js';
+import { passThrough } from '../create.js';
+import { namedUnits } from './retarget.js';
 
 export const destroy: CommandSpec = {
   name: 'destroy',
@@ -15,22 +16,8 @@ Destroyed units are impossible to start unless re-submitted.`,
   flags: BLOCK_FLAGS('destroyed'),
   needsClient: true,
   async run(ctx, args) {
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
-    let units;
-    try {
-      units = await findUnits(ctx, args);
-    } catch (err) {
-      passThrough(err);
-      ctx.out.err((err as Error).message);
-      return 1;
-    }
-    if (units.length === 0) {
-      ctx.out.err('Units not found in registry');
-      return 0;
-    }
+    const units = await namedUnits(ctx, args);
+    if (typeof units === 'number') return units;
     let exit = 0;
     for (const u of units) {
       try {

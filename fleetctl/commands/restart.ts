@@ -2,7 +2,8 @@ import type { DesiredState } from '../../lib/unit/types.js';
 import { flagNumber, type CommandSpec } from '../command.js';
 import type { ApiUnit } from '../client/types.js';
 import type { CommandContext } from '../context.js';
-import { findUnits, lazyCreateUnits, passThrough } from '../create.js';
+import { lazyCreateUnits, passThrough } from '../create.js';
+import { namedUnits } from './retarget.js';
 import { isGlobalUnit } from '../unitfile.js';
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from '../wait.js';
 import { reportFailure } from './report.js';
@@ -76,18 +77,8 @@ Restart an entire directory of units with glob matching, without waiting:
   },
   needsClient: true,
   async run(ctx, args, flags) {
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
-    let units;
-    try {
-      units = await findUnits(ctx, args);
-    } catch (err) {
-      passThrough(err);
-      ctx.out.err((err as Error).message);
-      return 1;
-    }
+    const units = await namedUnits(ctx, args, false);
+    if (typeof units === 'number') return units;
     const attempts = blockAttempts({ blockAttempts: flagNumber(flags, 'block-attempts') });
     try {
       await lazyCreateUnits(ctx, args, { command: 'restart', replace: false, blockAttempts: attempts });

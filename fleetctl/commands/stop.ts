@@ -1,8 +1,5 @@
-import { BLOCK_FLAGS, flagBool, flagNumber, type CommandSpec } from '../command.js';
-import { findUnits, passThrough } from '../create.js';
-import { goList } from '../output.js';
-import { isGlobalUnit } from '../unitfile.js';
-import { blockAttempts, waitForUnitStates } from '../wait.js';
+import { BLOCK_FLAGS, type CommandSpec } from '../command.js';
+import { namedUnits, retarget } from './retarget.js';
 
 export const stop: CommandSpec = {
   name: 'stop',
@@ -29,51 +26,17 @@ fleetctl --no-block stop myservice/*`,
   flags: BLOCK_FLAGS('stopped'),
   needsClient: true,
   async run(ctx, args, flags) {
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
-    let units;
-    try {
-      units = await findUnits(ctx, args);
-    } catch (err) {
-      passThrough(err);
-      ctx.out.err((err as Error).message);
-      return 1;
-    }
-    if (units.length === 0) {
-      ctx.out.err('Units not found in registry');
-      return 0;
-    }
-    const stopping: string[] = [];
-    for (const u of units) {
-      const global = isGlobalUnit(u.options);
-      if (!global) {
+    const units = await namedUnits(ctx, args);
+    if (typeof units === 'number') return units;
+    return retarget(ctx, units, flags, {
+      command: 'stop',
+      state: 'loaded',
+      done: 'stopped',
+      check: (u) => {
         const cs = u.currentState ?? 'inactive';
-        if (cs === 'inactive') {
-          ctx.out.err(`Unable to stop unit ${u.name} in state inactive`);
-          return 1;
-        }
-        if (cs === 'loaded') continue;
-      }
-      try {
-        await ctx.client.setDesiredState(u.name, 'loaded');
-      } catch (err) {
-        passThrough(err);
-        ctx.out.err(`Error setting target state of unit ${u.name}: ${(err as Error).message}`);
-        return 1;
-      }
-      if (global) ctx.out.out(`Triggered global unit ${u.name} stop`);
-      else stopping.push(u.name);
-    }
-    const attempts = blockAttempts({ noBlock: flagBool(flags, 'no-block'), blockAttempts: flagNumber(flags, 'block-attempts') });
-    const err = await waitForUnitStates(ctx, stopping, 'stop', 'loaded', attempts);
-    if (err) {
-      ctx.out.err(`Error waiting for units: ${err.message}`);
-      ctx.out.err(`Failed to stop units ${goList(stopping)}. err: ${err.message}`);
-      return 1;
-    }
-    ctx.out.err(`Successfully stopped units ${goList(stopping)}.`);
-    return 0;
+        if (cs === 'inactive') return { refuse: `Unable to stop unit ${u.name} in state inactive` };
+        return cs === 'loaded' ? 'skip' : 'set';
+      },
+    });
   },
 };

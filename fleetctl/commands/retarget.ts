@@ -1,0 +1,76 @@
+/** What `stop`, `unload`, `destroy` and `restart` share: find the named units, change them, wait, report. */
+import type { DesiredState } from '../../lib/unit/types.js';
+import { flagBool, flagNumber, type FlagValues } from '../command.js';
+import type { ApiUnit } from '../client/types.js';
+import type { CommandContext } from '../context.js';
+import { findUnits, passThrough } from '../create.js';
+import { goList } from '../output.js';
+import { isGlobalUnit } from '../unitfile.js';
+import { blockAttempts, waitForUnitStates } from '../wait.js';
+
+/**
+ * The registered units the arguments name, or the exit code after saying why there are none. `requireSome`:
+ * finding none is reported as "Units not found in registry" (exit 0, as fleet).
+ */
+export async function namedUnits(ctx: CommandContext, args: readonly string[], requireSome = true): Promise<ApiUnit[] | number> {
+  if (args.length === 0) {
+    ctx.out.err('No units given');
+    return 0;
+  }
+  let units: ApiUnit[];
+  try {
+    units = await findUnits(ctx, args);
+  } catch (err) {
+    passThrough(err);
+    ctx.out.err((err as Error).message);
+    return 1;
+  }
+  if (requireSome && units.length === 0) {
+    ctx.out.err('Units not found in registry');
+    return 0;
+  }
+  return units;
+}
+
+export interface Retarget {
+  readonly command: 'stop' | 'unload';
+  readonly state: Extract<DesiredState, 'loaded' | 'inactive'>;
+  /** "stopped" / "unloaded", for the closing line */
+  readonly done: string;
+  /** For a non-global unit: leave it as it is, change it, or refuse with this message (exit 1). */
+  readonly check: (u: ApiUnit) => 'skip' | 'set' | { refuse: string };
+}
+
+/** Sets the target state of each unit in order, then waits for the non-global ones to reach it. */
+export async function retarget(ctx: CommandContext, units: readonly ApiUnit[], flags: FlagValues, r: Retarget): Promise<number> {
+  const waiting: string[] = [];
+  for (const u of units) {
+    const global = isGlobalUnit(u.options);
+    if (!global) {
+      const verdict = r.check(u);
+      if (verdict === 'skip') continue;
+      if (verdict !== 'set') {
+        ctx.out.err(verdict.refuse);
+        return 1;
+      }
+    }
+    try {
+      await ctx.client.setDesiredState(u.name, r.state);
+    } catch (err) {
+      passThrough(err);
+      ctx.out.err(`Error setting target state of unit ${u.name}: ${(err as Error).message}`);
+      return 1;
+    }
+    if (global) ctx.out.out(`Triggered global unit ${u.name} ${r.command}`);
+    else waiting.push(u.name);
+  }
+  const attempts = blockAttempts({ noBlock: flagBool(flags, 'no-block'), blockAttempts: flagNumber(flags, 'block-attempts') });
+  const err = await waitForUnitStates(ctx, waiting, r.command, r.state, attempts);
+  if (err) {
+    ctx.out.err(`Error waiting for units: ${err.message}`);
+    ctx.out.err(`Failed to ${r.command} units ${goList(waiting)}. err: ${err.message}`);
+    return 1;
+  }
+  ctx.out.err(`Successfully ${r.done} units ${goList(waiting)}.`);
+  return 0;
+}
