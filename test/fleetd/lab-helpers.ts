@@ -3,41 +3,11 @@
  * systemd inside a machine says about them.
  */
 import { request } from 'node:http';
-import { openEtcd, Registry, type UnitState } from '../../lib/registry/index.js';
+import type { Registry, UnitState } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState, type LoadedUnit } from '../../lib/unit/index.js';
-import { startLab, type Teardownable, type TestLab, type TestLabOptions } from '../harness/lab.js';
+import type { TestLab } from '../harness/lab.js';
 
-export interface FleetLab {
-  readonly lab: TestLab;
-  readonly registry: Registry;
-  /** machine name (m1, m2, ...) -> machine id */
-  readonly ids: Readonly<Record<string, string>>;
-  /** machine id -> machine name */
-  readonly names: Readonly<Record<string, string>>;
-}
-
-/** A lab whose fleetds are all registered, and a registry client on its etcd (closed at teardown). */
-export async function startFleetLab(t: Teardownable, opts: TestLabOptions): Promise<FleetLab> {
-  const lab = await startLab(t, opts);
-  if (lab.warnings.length > 0) throw new Error(`lab came up with warnings: ${lab.warnings.join('; ')}`);
-  const client = openEtcd({ endpoints: [lab.etcdUrl], requestTimeoutMs: 3000 });
-  const registry = new Registry(client);
-  t.teardown(async () => {
-    await registry.close().catch(() => undefined);
-    client.close();
-  });
-  const ids: Record<string, string> = {};
-  const names: Record<string, string> = {};
-  for (const m of await lab.machines()) {
-    ids[m.name] = m.machineId;
-    names[m.machineId] = m.name;
-  }
-  await waitFor('every fleetd registered', async () => {
-    const live = new Set((await registry.listMachines()).map((m) => m.id));
-    return Object.values(ids).every((id) => live.has(id)) || undefined;
-  }, 30_000);
-  return { lab, registry, ids, names };
-}
+export { startFleetLab, type FleetLab } from '../harness/fleet-lab.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
