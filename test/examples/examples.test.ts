@@ -3,7 +3,7 @@
  * 3-machine lab (m1, m2 role=worker; m3 role=edge; Docker) whose machines were bootstrapped by
  * cloud-config. One lab for every test here: boots are the expensive part.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cloudConfigBootstrap, CLOUDINIT, machineFiles, USER_DATA_PATH } from '../../lab/bootstrap.js';
@@ -41,6 +41,19 @@ async function journalShows(unit: string, text: string): Promise<string> {
     if (r.code === 0 && r.stdout.includes(text)) return r.stdout;
     throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
   }, 30_000);
+}
+
+/** What a stuck unit's machine says about it, and dockerd's log: printed when a Docker unit does not come up. */
+async function diagnose(t: Test, rows: readonly UnitRow[]): Promise<void> {
+  for (const u of rows) {
+    if (u.active === 'active' && u.sub === 'running') continue;
+    if (!machines.some((m) => m.name === u.machine)) continue;
+    const status = await lab.exec(u.machine, ['systemctl', 'status', '--no-pager', '--full', '--lines=30', u.unit]).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
+    const ps = await lab.exec(u.machine, ['ps', '-eo', 'pid,ppid,etimes,stat,wchan:24,args']).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
+    t.comment(`${u.unit} on ${u.machine}:\n${status.stdout}${status.stderr}\nprocesses:\n${ps.stdout}`);
+  }
+  const log = (await lab.lab.state())?.docker?.log;
+  if (log) t.comment(`dockerd log (last 40 lines):\n${readFileSync(log, 'utf8').split('\n').slice(-40).join('\n')}`);
 }
 
 t.test('the machines were bootstrapped by cloud-config and fleetctl reaches them over the TCP API', async (t) => {
@@ -164,7 +177,10 @@ t.test('web@1..4: Docker containers on distinct machines (Conflicts); the 4th wa
     const up = web.filter((u) => u.active === 'active' && u.sub === 'running');
     if (up.length === 3) return web;
     throw new Error(`list-units shows ${JSON.stringify(web)}`);
-  }, 90_000);
+  }, 90_000).catch(async (err: unknown) => {
+    await diagnose(t, (await units().catch(() => [])).filter((u) => u.unit.startsWith('web@')));
+    throw err;
+  });
   t.same(placed.map((u) => u.unit).sort(), ['web@1.service', 'web@2.service', 'web@3.service']);
   t.same(placed.map((u) => u.machine).sort(), ['m1', 'm2', 'm3'], 'one per machine');
 
