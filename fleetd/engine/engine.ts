@@ -11,13 +11,14 @@
 import { EventEmitter } from 'node:events';
 import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
 import { FencedError } from '../../lib/registry/index.js';
-import { plan, type Plan } from '../../lib/schedule/index.js';
+import type { Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Term } from './term.js';
+import { Planner } from './planner.js';
 
 const log = logger('engine');
 
@@ -42,6 +43,8 @@ export interface EngineOptions {
   termSettleMs?: number;
   /** Only the periodic pass plans (watches still keep the engine's view current). */
   disableWatches?: boolean;
+  /** Plan in a worker thread from this many units (default planner.ts DEFAULT_WORKER_ABOVE; 0: always). */
+  planInWorkerAbove?: number;
 }
 
 /** Counters for /metrics and SIGUSR1 dumps; monotonic except the gauges noted. */
@@ -95,6 +98,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     leaderSince: 0,
   };
   private readonly requirements: RequirementsCache;
+  private readonly planner: Planner;
   private term: Term | undefined;
   private stopped = false;
   private leading: Promise<void> | undefined;
@@ -103,6 +107,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   constructor(private readonly opts: EngineOptions) {
     super();
     this.requirements = new RequirementsCache(opts.registry);
+    this.planner = new Planner(opts.planInWorkerAbove);
     this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);
@@ -136,6 +141,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
     }
     await this.election.stop();
+    await this.planner.close();
   }
 
   private async lead(fence: Fence): Promise<void> {
@@ -260,7 +266,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       const graceMs = this.opts.machineLostGraceMs;
       const { state, unusable, newlyLost } = term.clusterState(started, graceMs);
       for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });
-      const p = plan(state);
+      const p = await this.planner.plan(state);
+      if (!term.active) return;
       const pending = [...p.pending, ...unusable].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
       this.lastPlan = { ops: p.ops, pending };
       this.stats.pending = pending.length;

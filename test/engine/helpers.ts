@@ -187,6 +187,7 @@ export class Fixture {
       reconcileIntervalMs: opts.reconcileIntervalMs ?? 1000,
       machineLostGraceMs: opts.machineLostGraceMs ?? 0,
       ...(opts.disableWatches !== undefined ? { disableWatches: opts.disableWatches } : {}),
+      ...(opts.planInWorkerAbove !== undefined ? { planInWorkerAbove: opts.planInWorkerAbove } : {}),
     });
     const h: EngineHandle = { id, engine, registry, client, proxy, kill: () => proxy.cut() };
     this.engines.push(h);
