@@ -19,6 +19,7 @@ import type { UnitManager } from './agent/unit-manager.js';
 import { Engine } from './engine/engine.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import { LocalInspector } from './machine/inspector.js';
+import { exportAgentStats, exportEngineStats } from './stats-metrics.js';
 
 const log = logger('fleetd');
 /** Re-registration retries back off to at most this: the engine gives a returning machine only agent_ttl. */
@@ -136,6 +137,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       rejoinSettleMs: rejoinSettleMs(c),
     });
     await this.agent.start();
+    exportAgentStats(this.api.metrics.registry, this.agent);
 
     if (!c.disableEngine) {
       this.engine = new Engine({
@@ -147,6 +149,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
         termSettleMs: c.agentTtl * 1000,
         disableWatches: c.disableWatches,
       });
+      exportEngineStats(this.api.metrics.registry, this.engine);
       this.engine.start();
     }
     this.api.setAvailable(true);

@@ -29,8 +29,17 @@ interface Metric {
   render(): string;
 }
 
+function readSample(fn: () => number): number {
+  try {
+    return fn();
+  } catch {
+    return NaN;
+  }
+}
+
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
+  private sampler?: () => number;
   constructor(
     readonly name: string,
     readonly help: string,
@@ -44,8 +53,13 @@ export class Counter implements Metric {
   get(labels: Labels = {}): number {
     return this.values.get(key(labels))?.value ?? 0;
   }
+  /** When set, read at render time (a component's own monotonic count) instead of stored values. */
+  sample(fn: () => number): void {
+    this.sampler = fn;
+  }
   render(): string {
     let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
+    if (this.sampler) return s + `${this.name} ${num(readSample(this.sampler))}\n`;
     for (const { labels, value } of this.values.values()) s += `${this.name}${labelText(labels)} ${num(value)}\n`;
     return s;
   }
@@ -67,15 +81,7 @@ export class Gauge implements Metric {
   }
   render(): string {
     let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
-    if (this.sampler) {
-      let v: number;
-      try {
-        v = this.sampler();
-      } catch {
-        v = NaN;
-      }
-      return s + `${this.name} ${num(v)}\n`;
-    }
+    if (this.sampler) return s + `${this.name} ${num(readSample(this.sampler))}\n`;
     for (const { labels, value } of this.values.values()) s += `${this.name}${labelText(labels)} ${num(value)}\n`;
     return s;
   }

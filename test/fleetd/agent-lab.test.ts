@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import {
-  fileExists, fleetdJournalProblems, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
+  apiGet, fileExists, fleetdJournalProblems, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
 } from './lab-helpers.js';
 
 const FLEETD = ['node', '/opt/fleet/dist/fleetd/main.js'];
@@ -212,6 +212,30 @@ t.test('fleetd agent on real machines', async (t) => {
     }, 10_000);
     t.same(rec.metadata, { role: 'db', az: '2' });
     t.equal((await show(lab, 'm1', 'fleet.service')).MainPID, before, 'same fleetd process');
+  });
+
+  await t.test('/metrics: agent counters on every machine, engine counters on the leader', async (t) => {
+    const value = (text: string, name: string): number => {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    const leaderId = await waitFor('an engine leader', async () => (await registry.client.get(`${registry.prefix}engine/leader`).json() as { machineId?: string } | null)?.machineId);
+    for (const name of ['m1', 'm2']) {
+      const r = await apiGet(lab, name, '/metrics');
+      t.equal(r.status, 200, `${name}: /metrics answers`);
+      t.ok(value(r.body, 'fleet_agent_reconcile_count_total') > 0, `${name}: agent reconciliations counted`);
+      if (name === 'm1') t.ok(value(r.body, 'fleet_agent_task_count_total') > 0, 'm1: agent tasks counted (it ran units above)');
+      const leads = ids[name] === leaderId;
+      t.equal(value(r.body, 'fleet_engine_leader'), leads ? 1 : 0, `${name}: fleet_engine_leader`);
+      if (leads) {
+        t.ok(value(r.body, 'fleet_engine_reconcile_count_total') > 0, `${name} (leader): scheduling passes counted`);
+        t.ok(value(r.body, 'fleet_engine_task_count_total') > 0, `${name} (leader): schedule changes counted`);
+        t.ok(value(r.body, 'fleet_engine_leader_start_time') * 1000 <= Date.now(), `${name} (leader): term start time`);
+        t.match(r.body, /^fleet_engine_reconcile_duration_second_count [1-9]\d*$/m, `${name} (leader): pass durations observed`);
+      } else {
+        t.equal(value(r.body, 'fleet_engine_leader_start_time'), 0, `${name}: not leading, no term start time`);
+      }
+    }
   });
 
   await t.test('fleetd logged no stack trace and nothing unstructured', async (t) => {

@@ -74,22 +74,30 @@ export async function fileExists(lab: TestLab, machine: string, path: string): P
 
 export const UNITS_DIR = '/run/fleet/units';
 
-/** HTTP status of fleetd's API on the machine's unix socket (reached from the host), or 0 if nobody answers. */
-export async function apiStatus(lab: TestLab, machine: string): Promise<number> {
+/** GET on fleetd's API on the machine's unix socket (reached from the host); status 0 if nobody answers. */
+export async function apiGet(lab: TestLab, machine: string, path: string): Promise<{ status: number; body: string }> {
   const m = await lab.machine(machine);
-  if (m.initPid === undefined) return 0;
+  if (m.initPid === undefined) return { status: 0, body: '' };
   return new Promise((resolve) => {
-    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path: '/fleet/v1/machines', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
+    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve({ status: 0, body }));
     });
-    req.on('error', () => resolve(0));
+    req.on('error', () => resolve({ status: 0, body: '' }));
     req.on('timeout', () => {
       req.destroy();
-      resolve(0);
+      resolve({ status: 0, body: '' });
     });
     req.end();
   });
+}
+
+/** HTTP status of fleetd's API on the machine, or 0 if nobody answers. */
+export async function apiStatus(lab: TestLab, machine: string): Promise<number> {
+  return (await apiGet(lab, machine, '/fleet/v1/machines')).status;
 }
 
 /** Waits until the machine's fleetd has registered and serves its API (200, not 503). */
