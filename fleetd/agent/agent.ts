@@ -46,6 +46,9 @@ export class Agent {
   private readonly runtime = new Map<string, UnitRuntimeState>();
   private readonly published = new Map<string, string>();
   private readonly publishing = new Map<string, Promise<void>>();
+  /** While tasks run: unit -> its tasks still to come. Its states are published after its last one. */
+  private tasksLeft: Map<string, number> | undefined;
+  private readonly deferred = new Set<string>();
   private readonly requirements: RequirementsCache;
   private watches: WatchHandle[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -225,19 +228,37 @@ export class Agent {
     return out;
   }
 
+  /**
+   * Runs tasks in order. A unit's state is published once its last task of the batch is done, not after each
+   * (load then start would otherwise publish `loaded/inactive` on the way: a third of a launch's etcd writes).
+   */
   private async runTasks(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
     const failed = new Set<string>();
-    for (const task of tasks) {
-      if (task.unit !== undefined && failed.has(task.unit)) continue;
-      this.stats.tasks++;
-      try {
-        await this.runTask(task, desired);
-        log.info('agent completed task', { type: task.kind, unit: task.unit, reason: task.reason });
-      } catch (err) {
-        this.stats.taskFailures++;
-        if (task.unit !== undefined) failed.add(task.unit);
-        log.warn('agent task failed', { type: task.kind, unit: task.unit, err: errorMessage(err) });
+    const left = new Map<string, number>();
+    for (const task of tasks) if (task.unit !== undefined) left.set(task.unit, (left.get(task.unit) ?? 0) + 1);
+    this.tasksLeft = left;
+    try {
+      for (const task of tasks) {
+        const unit = task.unit;
+        if (unit !== undefined && failed.has(unit)) continue;
+        this.stats.tasks++;
+        try {
+          await this.runTask(task, desired);
+          log.info('agent completed task', { type: task.kind, unit, reason: task.reason });
+        } catch (err) {
+          this.stats.taskFailures++;
+          if (unit !== undefined) failed.add(unit);
+          log.warn('agent task failed', { type: task.kind, unit, err: errorMessage(err) });
+        }
+        if (unit !== undefined) {
+          const n = failed.has(unit) ? 0 : (left.get(unit) ?? 1) - 1;
+          left.set(unit, n);
+          if (n === 0) this.flushDeferred(unit);
+        }
       }
+    } finally {
+      this.tasksLeft = undefined;
+      for (const name of [...this.deferred]) this.flushDeferred(name);
     }
     if (failed.size > 0) setTimeout(() => this.trigger(), 2000).unref();
   }
@@ -293,8 +314,16 @@ export class Agent {
     await this.publish(name);
   }
 
+  private flushDeferred(name: string): void {
+    if (this.deferred.delete(name)) void this.publish(name);
+  }
+
   /** Publishes one unit's state; calls for the same unit run in order, so an older state never lands last. */
   private publish(name: string): Promise<void> {
+    if ((this.tasksLeft?.get(name) ?? 0) > 0) {
+      this.deferred.add(name);
+      return Promise.resolve();
+    }
     const next = (this.publishing.get(name) ?? Promise.resolve()).then(() => this.publishNow(name));
     this.publishing.set(name, next);
     void next.finally(() => {

@@ -80,12 +80,21 @@ t.test('fleetd agent on real machines', async (t) => {
 
   await t.test('a unit without requirements runs where the engine placed it, and only there', async (t) => {
     const name = 'roam.service';
+    const published: string[] = [];
+    const watcher = await registry.client.watch().prefix(registry.keys.unitStatesDir(name)).create();
+    watcher.on('put', (kv) => {
+      const st = JSON.parse(kv.value.toString()) as { agentState?: string; activeState?: string; subState?: string };
+      published.push(`${st.agentState} ${st.activeState}/${st.subState}`);
+    });
+    t.teardown(() => watcher.cancel());
     await submit(registry, name, serviceText('roams', ['ExecStart=/bin/sleep 1005']));
     const target = await waitFor('roam scheduled', async () => (await registry.getUnit(name))?.machineId);
     const here = Object.entries(ids).find(([, id]) => id === target)![0];
     const other = here === 'm1' ? 'm2' : 'm1';
     await waitRunning(lab, here, name);
     await waitFor('roam state in etcd', async () => ((await publishedState(registry, name, target))?.subState === 'running' ? true : undefined));
+    t.notOk(published.some((p) => p.startsWith('loaded ')), `no loaded/inactive state on the way to launched (published: ${published.join(', ')})`);
+    t.ok(published.length <= 2, `at most 2 state writes for a launch, ${published.length} seen`);
     t.equal((await show(lab, other, name)).LoadState, 'not-found', `not on ${other}`);
     await registry.destroyUnit(name);
     await waitFor('roam gone', async () => ((await show(lab, here, name)).LoadState === 'not-found' ? true : undefined));
