@@ -3,6 +3,7 @@
  * Option names and defaults are fleet's (fleet-semantics §3); options marked "ours" are new.
  */
 import { readFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { FleetError } from '../lib/errors.js';
 
 export class ConfigError extends FleetError {
@@ -255,6 +256,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const config = defaultConfig();
   const warnings: string[] = [];
   const mutable = config as unknown as Record<string, unknown>;
+  const origin = new Map<string, string>();
 
   const apply = (name: string, raw: string, where: string): void => {
     const spec = OPTIONS[name];
@@ -267,6 +269,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
       return;
     }
     mutable[spec.key] = convert(spec, raw, where, name);
+    origin.set(name, where);
     if (name === 'metadata') {
       for (const p of parseMetadata(raw).ignored) warnings.push(`${where}: metadata: ${quote(p)} has no "=" and is ignored`);
     }
@@ -303,19 +306,24 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     apply(name, v, `flag --${raw}`);
   }
 
-  validate(config);
+  validate(config, origin);
   return { config, warnings, file };
 }
 
 const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-function validate(c: FleetConfig): void {
+/** `origin`: option name -> where its value was set (file:line, environment variable, flag), for the messages. */
+function validate(c: FleetConfig, origin: ReadonlyMap<string, string> = new Map()): void {
+  const at = (name: string, msg: string): ConfigError => {
+    const where = origin.get(name);
+    return new ConfigError(where ? `${where}: ${msg}` : msg);
+  };
   const positive = (v: number, name: string): void => {
-    if (!(v > 0)) throw new ConfigError(`${name} must be greater than 0, got ${v}`);
+    if (!(v > 0)) throw at(name, `${name} must be greater than 0, got ${v}`);
   };
   // Node timers take at most 2^31-1 ms and silently fire after 1 ms for anything longer.
   const atMost = (v: number, name: string): void => {
-    if (!(v <= MAX_SECONDS)) throw new ConfigError(`${name} must be at most ${MAX_SECONDS} seconds (about 24 days), got ${v}`);
+    if (!(v <= MAX_SECONDS)) throw at(name, `${name} must be at most ${MAX_SECONDS} seconds (about 24 days), got ${v}`);
   };
   positive(c.agentTtl, 'agent_ttl');
   positive(c.engineReconcileInterval, 'engine_reconcile_interval');
@@ -327,36 +335,36 @@ function validate(c: FleetConfig): void {
   atMost(c.etcdRequestTimeout, 'etcd_request_timeout');
   atMost(c.engineLeaseTtl, 'engine_lease_ttl');
   atMost(c.machineLostGrace, 'machine_lost_grace');
-  if (c.tokenLimit > 65535) throw new ConfigError(`token_limit must be at most 65535, got ${c.tokenLimit}`);
-  if (c.machineLostGrace < 0) throw new ConfigError(`machine_lost_grace must not be negative`);
-  if (c.etcdServers.length === 0) throw new ConfigError('etcd_servers is empty: give at least one etcd URL');
+  if (c.tokenLimit > 65535) throw at('token_limit', `token_limit must be at most 65535, got ${c.tokenLimit}`);
+  if (c.machineLostGrace < 0) throw at('machine_lost_grace', `machine_lost_grace must not be negative`);
+  if (c.etcdServers.length === 0) throw at('etcd_servers', 'etcd_servers is empty: give at least one etcd URL');
   for (const s of c.etcdServers) {
     let u: URL;
     try {
       u = new URL(s);
     } catch {
-      throw new ConfigError(`etcd_servers: ${quote(s)} is not a URL (e.g. http://127.0.0.1:2379)`);
+      throw at('etcd_servers', `etcd_servers: ${quote(s)} is not a URL (e.g. http://127.0.0.1:2379)`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new ConfigError(`etcd_servers: ${quote(s)} must use http:// or https://`);
+      throw at('etcd_servers', `etcd_servers: ${quote(s)} must use http:// or https://`);
     }
   }
-  if (!c.etcdKeyPrefix.startsWith('/')) throw new ConfigError(`etcd_key_prefix must start with "/", got ${quote(c.etcdKeyPrefix)}`);
+  if (!c.etcdKeyPrefix.startsWith('/')) throw at('etcd_key_prefix', `etcd_key_prefix must start with "/", got ${quote(c.etcdKeyPrefix)}`);
   if (!c.etcdKeyPrefix.endsWith('/')) c.etcdKeyPrefix += '/';
   if ((c.etcdCertfile === '') !== (c.etcdKeyfile === '')) {
-    throw new ConfigError('etcd_certfile and etcd_keyfile must be given together');
+    throw at(origin.has('etcd_certfile') ? 'etcd_certfile' : 'etcd_keyfile', 'etcd_certfile and etcd_keyfile must be given together');
   }
   if ((c.apiTlsCertfile === '') !== (c.apiTlsKeyfile === '')) {
-    throw new ConfigError('api_tls_certfile and api_tls_keyfile must be given together');
+    throw at(origin.has('api_tls_certfile') ? 'api_tls_certfile' : 'api_tls_keyfile', 'api_tls_certfile and api_tls_keyfile must be given together');
   }
   if (c.apiTlsCafile !== '' && c.apiTlsCertfile === '') {
-    throw new ConfigError('api_tls_cafile needs api_tls_certfile and api_tls_keyfile');
+    throw at('api_tls_cafile', 'api_tls_cafile needs api_tls_certfile and api_tls_keyfile');
   }
   const apiPort = Number(c.apiListen.slice(c.apiListen.lastIndexOf(':') + 1));
   if (c.apiListen !== '' && (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(c.apiListen) || apiPort > 65535)) {
-    throw new ConfigError(`api_listen: ${quote(c.apiListen)} is not host:port with a port up to 65535 (e.g. 0.0.0.0:49153)`);
+    throw at('api_listen', `api_listen: ${quote(c.apiListen)} is not host:port with a port up to 65535 (e.g. 0.0.0.0:49153)`);
   }
-  if (c.publicIp !== '' && !/^[0-9a-fA-F.:]+$/.test(c.publicIp)) {
-    throw new ConfigError(`public_ip: ${quote(c.publicIp)} is not an IP address`);
+  if (c.publicIp !== '' && isIP(c.publicIp) === 0) {
+    throw at('public_ip', `public_ip: ${quote(c.publicIp)} is not an IP address`);
   }
 }

@@ -68,6 +68,31 @@ t.test('bad values are clear errors naming where', async (t) => {
   });
 });
 
+t.test('values that parse but are out of range name where they were set', async (t) => {
+  t.throws(() => loadConfig({ configFile: file('g.conf', '# fleet\n\nagent_ttl = 0s\n'), env: {} }), {
+    name: 'ConfigError',
+    message: /^[^ ]*g\.conf:3: agent_ttl must be greater than 0, got 0$/,
+  });
+  t.throws(() => loadConfig({ configFile: file('h.conf', 'etcd_servers=http://127.0.0.1:2379\n'), env: { FLEET_ETCD_SERVERS: 'ftp://x:1' } }), {
+    message: /^environment FLEET_ETCD_SERVERS: etcd_servers: "ftp:\/\/x:1" must use http:\/\/ or https:\/\//,
+  });
+  t.throws(() => loadConfig({ configFile: file('i.conf', ''), env: {}, flags: { 'machine-lost-grace': '-1s' } }), {
+    message: /flag --machine-lost-grace: /,
+  });
+  t.throws(() => loadConfig({ configFile: file('j.conf', 'etcd_certfile=/x.pem\n'), env: {} }), {
+    message: /j\.conf:1: etcd_certfile and etcd_keyfile must be given together/,
+  });
+});
+
+t.test('public_ip must be an IP address', async (t) => {
+  for (const bad of ['1.2.3', ':::::', 'fe80::1::2', '256.1.1.1', 'host.example']) {
+    t.throws(() => loadConfig({ configFile: file('k.conf', `public_ip=${bad}\n`), env: {} }), { message: /k\.conf:1: public_ip: ".*" is not an IP address/ }, bad);
+  }
+  for (const good of ['198.18.0.11', '2001:db8::1']) {
+    t.equal(loadConfig({ configFile: file('l.conf', `public_ip=${good}\n`), env: {} }).config.publicIp, good);
+  }
+});
+
 t.test('unknown and deprecated options warn', async (t) => {
   const { warnings } = loadConfig({ configFile: file('g.conf', 'verify_units=true\nfrobnicate=1\n'), env: {} });
   t.match(warnings.join('\n'), /verify_units is deprecated/);
