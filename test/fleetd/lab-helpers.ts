@@ -74,22 +74,22 @@ export async function fileExists(lab: TestLab, machine: string, path: string): P
 
 export const UNITS_DIR = '/run/fleet/units';
 
-/** GET on fleetd's API on the machine's unix socket (reached from the host); status 0 if nobody answers. */
-export async function apiGet(lab: TestLab, machine: string, path: string): Promise<{ status: number; body: string }> {
+/** GET on fleetd's API on the machine's unix socket (reached from the host); status 0 and `error` if nobody answers. */
+export async function apiGet(lab: TestLab, machine: string, path: string, timeoutMs = 2000): Promise<{ status: number; body: string; error?: string }> {
   const m = await lab.machine(machine);
-  if (m.initPid === undefined) return { status: 0, body: '' };
+  if (m.initPid === undefined) return { status: 0, body: '', error: 'machine not running' };
   return new Promise((resolve) => {
-    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path, timeout: 2000 }, (res) => {
+    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', () => resolve({ status: 0, body }));
+      res.on('error', (err) => resolve({ status: 0, body, error: err.message }));
     });
-    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: err.code ?? err.message }));
     req.on('timeout', () => {
       req.destroy();
-      resolve({ status: 0, body: '' });
+      resolve({ status: 0, body: '', error: `no answer within ${timeoutMs} ms` });
     });
     req.end();
   });
