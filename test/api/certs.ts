@@ -32,12 +32,14 @@ function makeCa(dir: string, name: string): void {
   openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`);
 }
 
-export function makeCerts(t: Test): Certs {
+/** `serverIps`: more addresses the server certificate is valid for (lab machines), besides 127.0.0.1. */
+export function makeCerts(t: Test, opts: { serverIps?: readonly string[] } = {}): Certs {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-certs-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   makeCa(dir, 'ca');
   makeCa(dir, 'otherca');
-  issue(dir, 'server', 'ca', 'fleetd', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  const sans = ['IP:127.0.0.1', 'DNS:localhost', ...(opts.serverIps ?? []).map((ip) => `IP:${ip}`)].join(',');
+  issue(dir, 'server', 'ca', 'fleetd', `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   issue(dir, 'client', 'ca', 'operator', 'extendedKeyUsage=clientAuth\n');
   issue(dir, 'stranger', 'otherca', 'stranger', 'extendedKeyUsage=clientAuth\n');
   const p = (f: string): string => path.join(dir, f);
