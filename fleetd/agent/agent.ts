@@ -38,6 +38,9 @@ export interface AgentStats {
   taskFailures: number;
 }
 
+/** Concurrent job reads when checking where this machine's units are placed now. */
+const PLACEMENT_READS = 16;
+
 export class Agent {
   readonly stats: AgentStats = { reconciles: 0, tasks: 0, taskFailures: 0 };
   private scheduled: ReadonlyMap<string, ScheduleEntry> | undefined;
@@ -59,6 +62,8 @@ export class Agent {
   private readonly adopted = new Set<string>();
   private presenceDown = false;
   private holdUntil = 0;
+  /** Units here whose job the engine has placed on another machine since: never held, stopped at once. */
+  private movedAway: ReadonlySet<string> = new Set();
   private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
@@ -86,7 +91,10 @@ export class Agent {
       this.adopted.add(u.name);
       await this.refreshRuntime(u.name);
     }
-    if (this.current.size > 0) this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+    if (this.current.size > 0) {
+      this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+      this.movedAway = await this.placedElsewhere();
+    }
     this.watches.push(
       await registry.watchSchedule(this.machineId, (snapshot) => {
         this.scheduled = new Map(snapshot);
@@ -131,6 +139,7 @@ export class Agent {
   async rejoined(): Promise<void> {
     this.presenceDown = false;
     this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+    this.movedAway = await this.placedElsewhere();
     await this.republish();
     this.trigger();
   }
@@ -180,7 +189,7 @@ export class Agent {
     const view = new Map(this.current);
     const held: string[] = [];
     for (const name of this.current.keys()) {
-      if (desired.has(name)) continue;
+      if (desired.has(name) || (!this.presenceDown && this.movedAway.has(name))) continue;
       view.delete(name);
       held.push(name);
     }
@@ -197,6 +206,30 @@ export class Agent {
       }
     }
     return view;
+  }
+
+  /**
+   * Units here whose job targets another machine: the engine moved them while this machine was away, so the
+   * copy here is a second one and is stopped without waiting out the rejoin hold. A read that fails holds.
+   */
+  private async placedElsewhere(): Promise<Set<string>> {
+    const names = [...this.current.keys()];
+    const out = new Set<string>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        try {
+          const target = await this.opts.registry.getTarget(name);
+          if (target !== undefined && target !== this.machineId) out.add(name);
+        } catch (err) {
+          log.debug('could not read where a unit is placed; holding it', { unit: name, err: errorMessage(err) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PLACEMENT_READS, names.length) }, worker));
+    if (out.size > 0) log.info('units placed elsewhere while this machine was away are stopped here', { units: [...out] });
+    return out;
   }
 
   private async globalUnitsHere(

@@ -191,6 +191,15 @@ export class Registry {
     });
   }
 
+  /** The machine a non-global unit is scheduled to (its job's target), without reading the rest of the unit. */
+  async getTarget(name: string): Promise<string | undefined> {
+    checkUnitName(name);
+    return this.call(`reading where unit ${name} is scheduled`, async () => {
+      const v = await this.client.get(this.keys.jobTarget(name)).string();
+      return v === null || v === '' ? undefined : v;
+    });
+  }
+
   /** All units sorted by name, read from one consistent snapshot. */
   async listUnits(): Promise<UnitRecord[]> {
     return this.call('listing units', async () => {

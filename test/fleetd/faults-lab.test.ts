@@ -70,6 +70,10 @@ t.test('fleetd faults on real machines', async (t) => {
   });
 
   await t.test('etcd cut off longer than agent_ttl: units keep running; after the heal fleetd re-registers', async (t) => {
+    // unscheduled while the victim is away: kept through the rejoin hold, unlike a unit moved elsewhere
+    const parked = 'parked.service';
+    await submit(registry, parked, serviceText('unloaded while its machine is cut off', ['ExecStart=/bin/sleep 2003'], pinTo(victimId)));
+    await waitRunning(lab, victim, parked);
     await lab.lab.cut(victim);
     let healed = false;
     t.teardown(async () => {
@@ -88,6 +92,8 @@ t.test('fleetd faults on real machines', async (t) => {
     const moved = await waitRunning(lab, other, roam);
     // the engine's business, shown for the record: fleet unscheduled units of a lost machine, pinned or not
     t.comment(`while cut, pinned.service is scheduled to: ${(await registry.getUnit(pinned))?.machineId ?? 'nowhere'}`);
+    await registry.setDesiredState(parked, 'inactive');
+    await waitFor('parked unscheduled', async () => ((await registry.getUnit(parked))?.machineId === undefined ? true : undefined));
     await sleep(1000);
     for (const [unit, pid] of [[roam, pids.roam], [pinned, pids.pinned]] as const) {
       t.match(await show(lab, victim, unit), { ActiveState: 'active', MainPID: String(pid) }, `cut: ${unit} keeps running on ${victim}`);
@@ -101,8 +107,11 @@ t.test('fleetd faults on real machines', async (t) => {
     }, 3 * TTL_MS);
     await waitFor('pinned scheduled to the victim again', async () => ((await registry.getUnit(pinned))?.machineId === victimId ? true : undefined));
     await waitFor('pinned state republished', async () => ((await publishedState(registry, pinned, victimId))?.activeState === 'active' ? true : undefined));
-    // the victim's copy of roam goes once the engine had time to place units here again
+    // the victim's copy of roam runs on another machine already: it goes at once; parked (placed nowhere) is kept
+    // until the engine had time to place units here again
     await waitFor(`roam unloaded on ${victim}`, async () => ((await show(lab, victim, roam)).LoadState === 'not-found' ? true : undefined), 30_000);
+    t.equal((await show(lab, victim, parked)).ActiveState, 'active', 'the moved copy went first: parked is still held');
+    await waitFor(`parked unloaded on ${victim} after the hold`, async () => ((await show(lab, victim, parked)).LoadState === 'not-found' ? true : undefined), 30_000);
     t.match(await show(lab, victim, pinned), { ActiveState: 'active', MainPID: String(pids.pinned) }, 'healed: pinned never restarted');
     t.match(await show(lab, other, roam), { ActiveState: 'active', MainPID: String(moved) }, `healed: roam runs on ${other} only`);
     t.equal((await registry.getUnit(roam))?.currentState, 'launched');

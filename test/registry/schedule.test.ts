@@ -42,6 +42,7 @@ t.test('place, sync, move, unschedule keep target and schedule entries in step',
   const place: ScheduleOp = { type: 'place', name: 'u.service', machineId: 'm1', hash: u.hash, desiredState: 'launched' };
   t.same(await reg.applySchedule([place], fence), [{ op: place, applied: true }]);
   t.equal((await reg.getUnit('u.service'))?.machineId, 'm1');
+  t.equal(await reg.getTarget('u.service'), 'm1', 'getTarget reads the same target alone');
   t.same(await reg.listSchedule('m1'), [{ machineId: 'm1', name: 'u.service', hash: u.hash, desiredState: 'launched' }]);
 
   await reg.setDesiredState('u.service', 'loaded');
@@ -59,6 +60,7 @@ t.test('place, sync, move, unschedule keep target and schedule entries in step',
   t.same(await reg.listSchedule('m1'), []);
   t.same((await reg.listSchedule('m2')).map((e) => e.name), ['u.service']);
   t.equal((await reg.getUnit('u.service'))?.machineId, 'm2');
+  t.equal(await reg.getTarget('u.service'), 'm2');
   t.notOk((await reg.applySchedule([move], fence))[0].applied, 'a move from a machine it is not on is refused');
 
   const wrongUnschedule: ScheduleOp = { type: 'unschedule', name: 'u.service', machineId: 'm1' };
@@ -66,6 +68,8 @@ t.test('place, sync, move, unschedule keep target and schedule entries in step',
   t.ok((await reg.applySchedule([{ type: 'unschedule', name: 'u.service', machineId: 'm2' }], fence))[0].applied);
   t.same(await reg.listSchedule(), []);
   t.equal((await reg.getUnit('u.service'))?.machineId, undefined);
+  t.equal(await reg.getTarget('u.service'), undefined, 'unscheduled: no target');
+  t.equal(await reg.getTarget('never-submitted.service'), undefined);
 });
 
 t.test('a stale fence changes nothing', async (t) => {
