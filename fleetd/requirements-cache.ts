@@ -47,11 +47,12 @@ export class RequirementsCache {
       return undefined;
     }
     if (text === undefined) return { ok: false, reason: `unit contents ${hash.slice(0, 7)} are missing from the registry` };
-    try {
-      return { ok: true, requirements: loadUnit(name, text).requirements };
-    } catch (err) {
-      return { ok: false, reason: `unit file cannot be used: ${errorMessage(err)}` };
-    }
+    return parse(name, text);
+  }
+
+  /** Caches the requirements of a text read elsewhere (the agent reads it to load the unit anyway). */
+  remember(name: string, hash: string, text: string): void {
+    this.byKey.set(key(name, hash), parse(name, text));
   }
 
   /** The cached answer, or undefined when ensure() has not (successfully) read it yet. */
@@ -73,6 +74,14 @@ export class RequirementsCache {
     const keep = new Set<string>();
     for (const u of live) keep.add(key(u.name, u.hash));
     for (const k of this.byKey.keys()) if (!keep.has(k)) this.byKey.delete(k);
+  }
+}
+
+function parse(name: string, text: string): RequirementsResult {
+  try {
+    return { ok: true, requirements: loadUnit(name, text).requirements };
+  } catch (err) {
+    return { ok: false, reason: `unit file cannot be used: ${errorMessage(err)}` };
   }
 }
 

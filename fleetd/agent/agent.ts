@@ -91,6 +91,7 @@ export class Agent {
       this.adopted.add(u.name);
       await this.refreshRuntime(u.name);
     }
+    await this.requirements.ensure(this.current.values());
     if (this.current.size > 0) {
       this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
       this.movedAway = await this.placedElsewhere();
@@ -133,6 +134,7 @@ export class Agent {
   /** The machine's presence is gone: the engine may unschedule its units; none is unloaded for that. */
   presenceLost(): void {
     this.presenceDown = true;
+    this.trigger();
   }
 
   /** The machine registered again: republish states, and give the engine time to place its units here again. */
@@ -165,8 +167,25 @@ export class Agent {
     const desired = new Map<string, DesiredUnit>();
     for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
+    if (this.presenceDown) this.fence(desired);
     this.adopt(desired);
     await this.runTasks(agentTasks(desired, this.unloadable(desired)), desired);
+  }
+
+  /**
+   * While the machine is not registered, units with StopOnDisconnect=true are stopped (kept loaded): the engine
+   * starts them elsewhere once the machine's lease is gone. After re-registration they start again if still here.
+   */
+  private fence(desired: Map<string, DesiredUnit>): void {
+    const fenced: string[] = [];
+    for (const [name, d] of desired) {
+      if (d.state !== 'launched') continue;
+      const r = this.requirements.resolve(name, d.hash);
+      if (!r?.ok || r.requirements.stopOnDisconnect !== true) continue;
+      desired.set(name, { ...d, state: 'loaded' });
+      if (this.current.get(name)?.state === 'launched') fenced.push(name);
+    }
+    if (fenced.length > 0) log.warn('machine not registered in etcd: stopping units with StopOnDisconnect', { units: fenced });
   }
 
   /**
@@ -315,6 +334,7 @@ export class Agent {
         if (!want) return;
         const text = await this.opts.registry.getUnitText(want.hash);
         if (text === undefined) throw new Error(`contents ${want.hash.slice(0, 7)} of ${name} are missing from the registry`);
+        this.requirements.remember(name, want.hash, text);
         await manager.load(name, text);
         this.current.set(name, { name, hash: want.hash, state: 'loaded' });
         await this.refreshRuntime(name);

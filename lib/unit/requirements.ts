@@ -14,7 +14,7 @@ import type { Requirements, UnitFile } from './types.js';
 export const X_FLEET_SECTION = 'X-Fleet';
 
 export type XFleetKey =
-  | 'MachineID' | 'MachineOf' | 'MachineMetadata' | 'Conflicts' | 'Global' | 'Replaces'
+  | 'MachineID' | 'MachineOf' | 'MachineMetadata' | 'Conflicts' | 'Global' | 'Replaces' | 'StopOnDisconnect'
   | 'X-ConditionMachineID' | 'X-ConditionMachineBootID' | 'X-ConditionMachineOf'
   | 'X-ConditionMachineMetadata' | 'X-Conflicts';
 
@@ -28,7 +28,7 @@ export const LEGACY_X_FLEET_KEYS: Readonly<Partial<Record<XFleetKey, XFleetKey>>
 };
 
 export const X_FLEET_KEYS: readonly XFleetKey[] = [
-  'MachineID', 'MachineOf', 'MachineMetadata', 'Conflicts', 'Global', 'Replaces',
+  'MachineID', 'MachineOf', 'MachineMetadata', 'Conflicts', 'Global', 'Replaces', 'StopOnDisconnect',
   'X-ConditionMachineID', 'X-ConditionMachineBootID', 'X-ConditionMachineOf',
   'X-ConditionMachineMetadata', 'X-Conflicts',
 ];
@@ -100,7 +100,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     const out: string[] = [];
     for (const k of keys) {
       for (const v of values.get(k) ?? []) {
-        if (v === '' && k !== 'Global') warn(`empty ${k}= is ignored`);
+        if (v === '' && k !== 'Global' && k !== 'StopOnDisconnect') warn(`empty ${k}= is ignored`);
         else out.push(v);
       }
     }
@@ -136,14 +136,21 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     for (const g of globs) if (!isValidGlob(g)) warn(`${key}=${g} is not a valid glob and matches nothing`);
   }
 
-  let global = false;
-  const globals = get('Global');
-  const last = globals[globals.length - 1];
-  if (last !== undefined) {
-    global = isTruthy(last);
-    if (!global && last !== '' && !FALSY.has(last.toLowerCase())) {
-      warn(`Global=${last} is not a recognised boolean and counts as false (true: true yes 1 on t)`);
+  const flag = (key: 'Global' | 'StopOnDisconnect'): boolean => {
+    const all = get(key);
+    const last = all[all.length - 1];
+    if (last === undefined) return false;
+    const on = isTruthy(last);
+    if (!on && last !== '' && !FALSY.has(last.toLowerCase())) {
+      warn(`${key}=${last} is not a recognised boolean and counts as false (true: true yes 1 on t)`);
     }
+    return on;
+  };
+  const global = flag('Global');
+  let stopOnDisconnect = flag('StopOnDisconnect');
+  if (stopOnDisconnect && global) {
+    warn('StopOnDisconnect is ignored for a Global unit: no other machine takes its place');
+    stopOnDisconnect = false;
   }
 
   const requirements: Requirements = {
@@ -153,6 +160,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     conflicts,
     replaces,
     global,
+    ...(stopOnDisconnect ? { stopOnDisconnect } : {}),
   };
   checkCombinations(name, requirements);
   return { requirements, warnings: unique(warnings) };

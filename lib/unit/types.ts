@@ -29,6 +29,11 @@ export interface Requirements {
   /** Globs of unit names this unit takes the machine from. */
   readonly replaces: readonly string[];
   readonly global: boolean;
+  /**
+   * Ours (`StopOnDisconnect=true`): the agent stops the unit when its machine loses its etcd registration, so
+   * that it does not keep running next to the copy the engine starts elsewhere. Absent when false.
+   */
+  readonly stopOnDisconnect?: boolean;
 }
 
 export const NO_REQUIREMENTS: Requirements = {

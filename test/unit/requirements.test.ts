@@ -262,3 +262,16 @@ t.test('allowed combinations', async (t) => {
   });
   t.notOk('machineId' in r.requirements, 'no machineId key when none is required');
 });
+
+t.test('StopOnDisconnect: a boolean like Global, absent unless true, ignored with a warning on global units', async (t) => {
+  t.equal(req('StopOnDisconnect=true').requirements.stopOnDisconnect, true);
+  t.same(req('StopOnDisconnect=yes').warnings, []);
+  t.notOk('stopOnDisconnect' in req('StopOnDisconnect=false').requirements, 'false leaves the field out');
+  t.notOk('stopOnDisconnect' in req('MachineOf=x.service').requirements, 'absent by default');
+  t.equal(req('StopOnDisconnect=true\nStopOnDisconnect=').requirements.stopOnDisconnect, undefined, 'an empty value resets it');
+  t.match(req('StopOnDisconnect=maybe').warnings, [/StopOnDisconnect=maybe is not a recognised boolean and counts as false/]);
+  const g = req('Global=true\nStopOnDisconnect=true');
+  t.equal(g.requirements.stopOnDisconnect, undefined);
+  t.match(g.warnings, [/StopOnDisconnect is ignored for a Global unit/]);
+  t.match(req('stopondisconnect=true').warnings, [/did you mean StopOnDisconnect\?/]);
+});
