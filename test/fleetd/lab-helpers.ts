@@ -79,7 +79,7 @@ export async function apiGet(lab: TestLab, machine: string, path: string, timeou
   const m = await lab.machine(machine);
   if (m.initPid === undefined) return { status: 0, body: '', error: 'machine not running' };
   return new Promise((resolve) => {
-    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path, timeout: timeoutMs }, (res) => {
+    const req = request({ socketPath: `/proc/${m.initPid}/root/run/fleet.sock`, path, timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

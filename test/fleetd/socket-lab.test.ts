@@ -24,6 +24,8 @@ t.test('fleet.socket: activation, and the API socket survives fleetd restarts', 
   t.match(holders, /"systemd",pid=1,/, `systemd holds the listening socket: ${holders.trim()}`);
   t.match(holders, /"node",pid=\d+,fd=3\)/, 'fleetd serves it on fd 3, as passed by systemd');
 
+  // a new connection per request, as fleetctl opens one per command: an idle keep-alive connection to the old
+  // fleetd can be reset under a client that reuses it at that moment (HTTP/1.1 clients retry or reconnect)
   const statuses = new Map<number, number>();
   const errors: string[] = [];
   let stop = false;
