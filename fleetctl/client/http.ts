@@ -42,6 +42,9 @@ interface Answer {
 
 const API_PREFIX = '/fleet/v1';
 
+/** A reused keep-alive connection was gone: the request is sent again on a new one. */
+class StaleConnectionError extends Error {}
+
 function readTlsFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
@@ -91,8 +94,21 @@ export class HttpFleetClient implements FleetClient {
     return new EndpointError(`cannot reach the fleet API at ${this.endpoint}: ${describeNetError(err)}`);
   }
 
-  /** Sends one request; resolves with the response head as soon as it arrives. */
-  private open(method: string, path: string, body?: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<http.IncomingMessage> {
+  /**
+   * Sends one request; resolves with the response head as soon as it arrives. A kept-alive connection the server
+   * closed just as it was reused (fleetd restarting during a wait) is retried once on a new connection: the
+   * request never reached fleetd, and every API call is idempotent.
+   */
+  private async open(method: string, path: string, body?: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<http.IncomingMessage> {
+    try {
+      return await this.openOnce(method, path, body, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof StaleConnectionError)) throw err;
+      return this.openOnce(method, path, body, timeoutMs, true);
+    }
+  }
+
+  private openOnce(method: string, path: string, body: unknown, timeoutMs: number, retried = false): Promise<http.IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = {};
     if (payload !== undefined) {
@@ -111,6 +127,10 @@ export class HttpFleetClient implements FleetClient {
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
+        if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          reject(new StaleConnectionError());
+          return;
+        }
         reject(err.code === 'FLEET_TIMEOUT' ? new EndpointError(`fleet API at ${this.endpoint} did not answer within ${timeoutMs / 1000}s (raise --request-timeout?)`) : this.unreachable(err));
       });
       req.end(payload);
