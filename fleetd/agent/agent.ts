@@ -40,6 +40,13 @@ export interface AgentStats {
 
 /** Concurrent job reads when checking where this machine's units are placed now. */
 const PLACEMENT_READS = 16;
+/**
+ * StopOnDisconnect units stop once no keep-alive succeeded for this share of agent_ttl (more than two missed
+ * keep-alives: etcd3 sends one every third of the TTL), so before etcd expires the lease and the engine starts
+ * them elsewhere. Checked every tenth of the TTL.
+ */
+const AT_RISK_SHARE = 0.75;
+const AT_RISK_CHECKS_PER_TTL = 10;
 
 export class Agent {
   readonly stats: AgentStats = { reconciles: 0, tasks: 0, taskFailures: 0 };
@@ -65,6 +72,8 @@ export class Agent {
   /** Units here whose job the engine has placed on another machine since: never held, stopped at once. */
   private movedAway: ReadonlySet<string> = new Set();
   private holdTimer: NodeJS.Timeout | undefined;
+  private riskTimer: NodeJS.Timeout | undefined;
+  private wasAtRisk = false;
 
   constructor(private readonly opts: AgentOptions) {
     this.requirements = new RequirementsCache(opts.registry);
@@ -107,6 +116,12 @@ export class Agent {
       }),
     );
     this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs);
+    const ttlMs = this.opts.presence.ttlSeconds * 1000;
+    this.riskTimer = setInterval(() => {
+      const risk = this.atRisk();
+      if (risk !== this.wasAtRisk) this.trigger();
+    }, Math.max(100, ttlMs / AT_RISK_CHECKS_PER_TTL));
+    this.riskTimer.unref();
     this.trigger();
   }
 
@@ -114,6 +129,7 @@ export class Agent {
   async stop(opts: { unloadAll: boolean }): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.riskTimer) clearInterval(this.riskTimer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
     // closing a watch needs etcd: never wait long for it
     const closing = Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
@@ -167,14 +183,22 @@ export class Agent {
     const desired = new Map<string, DesiredUnit>();
     for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
-    if (this.presenceDown) this.fence(desired);
+    this.wasAtRisk = this.atRisk();
+    if (this.wasAtRisk) this.fence(desired);
     this.adopt(desired);
     await this.runTasks(agentTasks(desired, this.unloadable(desired)), desired);
   }
 
+  /** The machine is unregistered, or its lease keep-alives have failed long enough that it soon will be. */
+  private atRisk(): boolean {
+    const p = this.opts.presence;
+    return this.presenceDown || p.silentMs > p.ttlSeconds * 1000 * AT_RISK_SHARE;
+  }
+
   /**
-   * While the machine is not registered, units with StopOnDisconnect=true are stopped (kept loaded): the engine
-   * starts them elsewhere once the machine's lease is gone. After re-registration they start again if still here.
+   * While the machine is (about to be) unregistered, units with StopOnDisconnect=true are stopped (kept loaded):
+   * the engine starts them elsewhere once the machine's lease is gone. They start again when keep-alives succeed
+   * again, or after re-registration, if still scheduled here.
    */
   private fence(desired: Map<string, DesiredUnit>): void {
     const fenced: string[] = [];

@@ -66,6 +66,11 @@ export class MachinePresence {
     return this.isAlive;
   }
 
+  /** ms since the last successful keep-alive (or registration); Infinity once the presence is lost. */
+  get silentMs(): number {
+    return this.isAlive ? Date.now() - this.lastKeepAlive : Infinity;
+  }
+
   onLost(listener: LostListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
