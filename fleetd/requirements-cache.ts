@@ -6,6 +6,7 @@
 import { loadUnit, type Requirements } from '../lib/unit/index.js';
 import { InvalidKeyError, type Registry } from '../lib/registry/index.js';
 import { errorMessage } from '../lib/errors.js';
+import { eachLimited } from '../lib/limit.js';
 
 export type RequirementsResult = { ok: true; requirements: Requirements } | { ok: false; reason: string };
 
@@ -25,16 +26,11 @@ export class RequirementsCache {
     const missing: { name: string; hash: string }[] = [];
     for (const u of units) if (!this.byKey.has(key(u.name, u.hash))) missing.push(u);
     const unread: { name: string; hash: string }[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < missing.length) {
-        const u = missing[next++]!;
-        const r = await this.read(u.name, u.hash);
-        if (r === undefined) unread.push(u);
-        else this.byKey.set(key(u.name, u.hash), r);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, missing.length) }, worker));
+    await eachLimited(missing, CONCURRENCY, async (u) => {
+      const r = await this.read(u.name, u.hash);
+      if (r === undefined) unread.push(u);
+      else this.byKey.set(key(u.name, u.hash), r);
+    });
     return unread;
   }
 

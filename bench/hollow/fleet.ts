@@ -10,6 +10,7 @@ import type { EngineStats } from '../../fleetd/engine/engine.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
 import { HollowMachine } from './machine.js';
 import { HollowUnitManager, type HollowUnitManagerOptions } from './unit-manager.js';
+import { eachLimited } from '../../lib/limit.js';
 
 export interface HollowFleetSpec {
   readonly endpoints: readonly string[];
@@ -201,19 +202,6 @@ export class HollowFleet {
 }
 
 /** Runs the jobs, at most `limit` at a time; rejects with the first failure after all settled. */
-export async function runLimited(jobs: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
-  let next = 0;
-  let firstError: unknown;
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      try {
-        await job();
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-  if (firstError !== undefined) throw firstError;
+export function runLimited(jobs: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
+  return eachLimited(jobs, limit, (job) => job());
 }

@@ -10,6 +10,7 @@ import { globalUnitsFor, type SchedUnit } from '../../lib/schedule/index.js';
 import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
+import { eachLimited } from '../../lib/limit.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
 import { RequirementsCache } from '../requirements-cache.js';
@@ -256,21 +257,15 @@ export class Agent {
    * copy here is a second one and is stopped without waiting out the rejoin hold. A read that fails holds.
    */
   private async placedElsewhere(): Promise<Set<string>> {
-    const names = [...this.current.keys()];
     const out = new Set<string>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        try {
-          const target = await this.opts.registry.getTarget(name);
-          if (target !== undefined && target !== this.machineId) out.add(name);
-        } catch (err) {
-          log.debug('could not read where a unit is placed; holding it', { unit: name, err: errorMessage(err) });
-        }
+    await eachLimited([...this.current.keys()], PLACEMENT_READS, async (name) => {
+      try {
+        const target = await this.opts.registry.getTarget(name);
+        if (target !== undefined && target !== this.machineId) out.add(name);
+      } catch (err) {
+        log.debug('could not read where a unit is placed; holding it', { unit: name, err: errorMessage(err) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(PLACEMENT_READS, names.length) }, worker));
+    });
     if (out.size > 0) log.info('units placed elsewhere while this machine was away are stopped here', { units: [...out] });
     return out;
   }
