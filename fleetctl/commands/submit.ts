@@ -1,6 +1,7 @@
-import { REPLACE_FLAG, SIGN_FLAG, SIGN_WARNING, flagBool, type CommandSpec } from '../command.js';
+import { REPLACE_FLAG, SIGN_FLAG, flagBool, type CommandSpec } from '../command.js';
 import { lazyCreateUnits } from '../create.js';
 import { reportFailure } from './report.js';
+import { refuseBeforeCreating } from './target.js';
 
 export const submit: CommandSpec = {
   name: 'submit',
@@ -19,14 +20,8 @@ fleetctl submit myservice/*`,
   flags: { ...SIGN_FLAG, ...REPLACE_FLAG('old submitted') },
   needsClient: true,
   async run(ctx, args, flags) {
-    if (flagBool(flags, 'sign')) {
-      ctx.out.err(SIGN_WARNING);
-      return 2;
-    }
-    if (args.length === 0) {
-      ctx.out.err('No units given');
-      return 0;
-    }
+    const refused = refuseBeforeCreating(ctx, args, flags);
+    if (refused !== undefined) return refused;
     try {
       await lazyCreateUnits(ctx, args, { command: 'submit', replace: flagBool(flags, 'replace'), blockAttempts: 0 });
     } catch (err) {

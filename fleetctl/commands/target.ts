@@ -13,13 +13,8 @@ export interface Transition {
   readonly gerund: string;
 }
 
-/** Exit code when done or failed, else the non-global units that reached the state and the wait attempts. */
-export async function createAndTarget(
-  ctx: CommandContext,
-  args: readonly string[],
-  flags: FlagValues,
-  t: Transition,
-): Promise<number | { units: string[]; attempts: number }> {
+/** fleet's checks before any unit is read: `--sign` is refused (exit 2), no unit named is a no-op (exit 0). */
+export function refuseBeforeCreating(ctx: CommandContext, args: readonly string[], flags: FlagValues): number | undefined {
   if (flagBool(flags, 'sign')) {
     ctx.out.err(SIGN_WARNING);
     return 2;
@@ -28,6 +23,18 @@ export async function createAndTarget(
     ctx.out.err('No units given');
     return 0;
   }
+  return undefined;
+}
+
+/** Exit code when done or failed, else the non-global units that reached the state and the wait attempts. */
+export async function createAndTarget(
+  ctx: CommandContext,
+  args: readonly string[],
+  flags: FlagValues,
+  t: Transition,
+): Promise<number | { units: string[]; attempts: number }> {
+  const refused = refuseBeforeCreating(ctx, args, flags);
+  if (refused !== undefined) return refused;
   const replace = flagBool(flags, 'replace');
   try {
     await lazyCreateUnits(ctx, args, { command: t.command, replace, blockAttempts: flagNumber(flags, 'block-attempts') });
