@@ -29,12 +29,20 @@ export function activationFds(env: NodeJS.ProcessEnv, pid = process.pid): number
   return Array.from({ length: n }, (_, i) => SD_LISTEN_FDS_START + i);
 }
 
+/**
+ * The kind of a listening server, from what it is bound to. Trust is derived from it (unix: local, file
+ * permissions; tcp: token/TLS), so it fails closed: anything not positively a unix socket counts as TCP.
+ */
 function describeAddress(server: net.Server): { kind: 'unix' | 'tcp'; address: string } {
   const a = server.address();
+  if (a !== null && typeof a === 'object') {
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return { kind: 'tcp', address: `${host}:${a.port}` };
+  }
   if (typeof a === 'string') return { kind: 'unix', address: a };
-  if (a === null) return { kind: 'unix', address: '' };
-  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  return { kind: 'tcp', address: `${host}:${a.port}` };
+  // An inherited unix fd has no path Node knows of: its handle is a Pipe. Anything else is treated as remote.
+  const handle = (server as unknown as { _handle?: { constructor?: { name?: string } } })._handle;
+  return { kind: handle?.constructor?.name === 'Pipe' ? 'unix' : 'tcp', address: '' };
 }
 
 function listenOn(server: net.Server, arg: net.ListenOptions): Promise<void> {

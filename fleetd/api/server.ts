@@ -122,13 +122,17 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   }
   const deps = { machineId: opts.machineId, inspector: opts.inspector, forwarder, metricsText: () => metrics.registry.render() };
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, tcp: boolean): Promise<void> => {
+  /**
+   * `needsToken` comes from the listener the connection was accepted on (see onConnection), never from the
+   * peer: a reset peer has no address, and an address says nothing about which door a request came through.
+   */
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, needsToken: boolean): Promise<void> => {
     const t0 = process.hrtime.bigint();
     res.setHeader('Server', serverHeader);
     let routeName = 'unknown';
     try {
       const url = new URL(req.url ?? '/', 'http://fleetd');
-      if (tcp && cfg.apiToken && !tokenMatches(req.headers.authorization, cfg.apiToken)) {
+      if (needsToken && !tokenMatches(req.headers.authorization, cfg.apiToken)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
         throw new ApiError(401, req.headers.authorization ? 'invalid API token' : 'this API requires a bearer token (Authorization: Bearer <api_token>)');
       }
@@ -163,14 +167,19 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
-  const plain = http.createServer((req, res) => void handle(req, res, (req.socket.remoteAddress ?? '') !== ''));
-  plain.on('clientError', onClientError);
+  // One HTTP server per trust level; a connection is handed to one of them by the kind of its listener.
+  const tokenOnTcp = cfg.apiToken !== '';
+  const local = http.createServer((req, res) => void handle(req, res, false));
+  local.on('clientError', onClientError);
+  const remote = http.createServer((req, res) => void handle(req, res, tokenOnTcp));
+  remote.on('clientError', onClientError);
   let secure: https.Server | undefined;
   const listeners: Listener[] = [];
 
   const onConnection = (socket: net.Socket, l: Listener): void => {
-    if (l.kind === 'tcp' && secure) secure.emit('connection', socket);
-    else plain.emit('connection', socket);
+    if (l.kind === 'unix') local.emit('connection', socket);
+    else if (secure) secure.emit('connection', socket);
+    else remote.emit('connection', socket);
   };
 
   const setupTls = (): void => {
@@ -182,7 +191,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         key: readPem(cfg.apiTlsKeyfile, 'api_tls_keyfile'),
         ...(requireClientCert ? { ca: readPem(cfg.apiTlsCafile, 'api_tls_cafile'), requestCert: true, rejectUnauthorized: true } : {}),
       },
-      (req, res) => void handle(req, res, true),
+      (req, res) => void handle(req, res, tokenOnTcp),
     );
     secure.on('tlsClientError', (err) => log.debug('TLS handshake failed', { err }));
     secure.on('clientError', onClientError);
@@ -224,7 +233,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     },
     async close() {
       await Promise.all(listeners.splice(0).map(closeListener));
-      plain.closeAllConnections();
+      local.closeAllConnections();
+      remote.closeAllConnections();
       secure?.closeAllConnections();
       if (!opts.forwarder) forwarder?.close?.();
     },
