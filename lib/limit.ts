@@ -20,3 +20,26 @@ export async function eachLimited<T>(items: readonly T[], limit: number, fn: (it
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw firstError;
 }
+
+/**
+ * A fixed number of units (bytes, processes, streams) shared by concurrent users: `take` succeeds only while the
+ * total stays within `limit`, and never waits, so callers can refuse work at once instead of queueing it.
+ */
+export class Slots {
+  private held = 0;
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.held;
+  }
+
+  take(n = 1): boolean {
+    if (this.held + n > this.limit) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n = 1): void {
+    this.held = Math.max(0, this.held - n);
+  }
+}

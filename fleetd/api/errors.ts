@@ -10,3 +10,10 @@ export class ApiError extends FleetError {
     super(message);
   }
 }
+
+/** 503: a server-wide bound (buffered bodies, journal streams) is reached; answered with Retry-After. */
+export class BusyError extends ApiError {
+  constructor(message: string) {
+    super(503, message);
+  }
+}

@@ -1,6 +1,7 @@
 /** Request/response plumbing of the API: JSON bodies, fleet's error bodies, content types. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError } from './errors.js';
+import type { Slots } from '../../lib/limit.js';
+import { ApiError, BusyError } from './errors.js';
 import type { ApiErrorBody } from './schema.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */
@@ -32,21 +33,87 @@ export function requireJsonContentType(req: IncomingMessage): void {
   if (media !== 'application/json') throw new ApiError(415, 'only acceptable Content-Type is application/json');
 }
 
-export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      const b = chunk as Buffer;
+/**
+ * Request body bytes that all requests of one API server may hold at once (each request also within
+ * MAX_BODY_BYTES). A request holds its bytes until its response is closed, since its parsed body lives that long.
+ * Past the bound a request gets 503 (BusyError) and the rest of its body is read and dropped.
+ */
+export const MAX_BUFFERED_BODY_BYTES = 24 * 1024 * 1024;
+
+interface BodyCharge {
+  budget: Slots;
+  /** Takes `n` more bytes for this request; false when the budget is spent. */
+  take(n: number): boolean;
+}
+
+const charges = new WeakMap<IncomingMessage, BodyCharge>();
+
+/** Makes `req`'s body count against `budget`; the bytes are given back when `res` closes. */
+export function chargeBodiesTo(req: IncomingMessage, res: ServerResponse, budget: Slots): void {
+  let held = 0;
+  charges.set(req, {
+    budget,
+    take(n: number): boolean {
+      if (!budget.take(n)) return false;
+      held += n;
+      return true;
+    },
+  });
+  res.once('close', () => {
+    budget.give(held);
+    held = 0;
+  });
+}
+
+function busy(budget: Slots): BusyError {
+  return new BusyError(`fleetd is busy: request bodies being processed would exceed ${budget.limit} bytes; retry later`);
+}
+
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const charge = charges.get(req);
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(new ApiError(413, `request body exceeds ${limit} bytes`));
+  if (charge && declared > charge.budget.limit - charge.budget.used) return Promise.reject(busy(charge.budget));
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    // Refuses the rest of the body: stop keeping it, drain it (Node answers and closes or reuses the connection).
+    const fail = (err: ApiError): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      chunks = [];
+      req.resume();
+      reject(err);
+    };
+    const onData = (b: Buffer): void => {
       size += b.length;
-      if (size > limit) throw new ApiError(413, `request body exceeds ${limit} bytes`);
+      if (size > limit) return fail(new ApiError(413, `request body exceeds ${limit} bytes`));
+      if (charge && !charge.take(b.length)) return fail(busy(charge.budget));
       chunks.push(b);
-    }
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError(400, `request body incomplete: ${(err as Error).message}`);
-  }
-  return Buffer.concat(chunks);
+    };
+    const onEnd = (): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error): void => fail(new ApiError(400, `request body incomplete: ${err.message}`));
+    const onClose = (): void => {
+      if (!req.complete) fail(new ApiError(400, 'request body incomplete: the client went away'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 export async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -6,10 +6,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Ctx } from './context.js';
-import { ApiError } from './errors.js';
+import { ApiError, BusyError } from './errors.js';
 import { sendError } from './http.js';
 import { EXIT_STATUS_HEADER, FORWARDED_HEADER, type ApiMachine, type ApiUnit } from './schema.js';
 import { isGlobalOptions } from './requirements.js';
+import type { Slots } from '../../lib/limit.js';
 
 export interface StatusOutput {
   /** `systemctl status -l <unit>` output (stdout and stderr). */
@@ -37,6 +38,11 @@ export const JOURNAL_OUTPUTS = [
   'verbose', 'export', 'json', 'json-pretty', 'json-sse', 'json-seq', 'cat', 'with-unit',
 ];
 
+/** Journal streams (journalctl processes) one fleetd serves at once, follow or not; more get 503. */
+export const MAX_JOURNAL_STREAMS = 16;
+/** `systemctl status` processes one fleetd runs at once; more get 503. */
+export const MAX_STATUS_PROCESSES = 16;
+
 /** How a request is relayed to another machine's API. */
 export interface PeerForwarder {
   /** Sends the request to `machine` and pipes the answer into `res`. */
@@ -49,6 +55,9 @@ export interface InspectDeps {
   machineId: string;
   inspector?: UnitInspector;
   forwarder?: PeerForwarder;
+  /** Bounds on the local processes requests start (MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES). */
+  journalSlots: Slots;
+  statusSlots: Slots;
 }
 
 async function targetMachine(c: Ctx, unit: ApiUnit): Promise<string> {
@@ -95,7 +104,13 @@ async function route(c: Ctx, deps: InspectDeps, name: string, local: (inspector:
 
 export async function unitStatus(c: Ctx, deps: InspectDeps, name: string): Promise<void> {
   await route(c, deps, name, async (inspector) => {
-    const out = await inspector.status(name);
+    if (!deps.statusSlots.take()) throw new BusyError(`fleetd is busy: ${deps.statusSlots.limit} unit status requests are running; retry later`);
+    let out: StatusOutput;
+    try {
+      out = await inspector.status(name);
+    } finally {
+      deps.statusSlots.give();
+    }
     c.res.statusCode = 200;
     c.res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     c.res.setHeader(EXIT_STATUS_HEADER, String(out.exitCode));
@@ -116,14 +131,24 @@ export function journalRequest(q: URLSearchParams): JournalRequest {
 export async function unitJournal(c: Ctx, deps: InspectDeps, name: string): Promise<void> {
   const jr = journalRequest(c.query);
   await route(c, deps, name, async (inspector) => {
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    c.res.on('close', onClose);
-    const stream = inspector.journal(name, jr, abort.signal);
-    c.res.statusCode = 200;
-    c.res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    c.res.setHeader('Cache-Control', 'no-cache');
-    c.res.flushHeaders();
+    if (!deps.journalSlots.take()) throw new BusyError(`fleetd is busy: ${deps.journalSlots.limit} journal streams are open; retry later`);
+    try {
+      await streamJournal(c, inspector, name, jr);
+    } finally {
+      deps.journalSlots.give();
+    }
+  });
+}
+
+/** Pipes one journal stream to the client; ends (and aborts the stream) when either side goes away. */
+async function streamJournal(c: Ctx, inspector: UnitInspector, name: string, jr: JournalRequest): Promise<void> {
+  const abort = new AbortController();
+  const stream = inspector.journal(name, jr, abort.signal);
+  c.res.statusCode = 200;
+  c.res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  c.res.setHeader('Cache-Control', 'no-cache');
+  c.res.flushHeaders();
+  try {
     await new Promise<void>((resolve) => {
       stream.on('error', (err) => {
         c.res.end(`\n[fleetd: journal stream failed: ${err.message}]\n`);
@@ -139,6 +164,8 @@ export async function unitJournal(c: Ctx, deps: InspectDeps, name: string): Prom
       });
       stream.pipe(c.res, { end: false });
     });
-    c.res.off('close', onClose);
-  });
+  } finally {
+    // Stops journalctl whichever side ended first (a client that went away, a failed stream).
+    abort.abort();
+  }
 }

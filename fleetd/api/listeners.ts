@@ -21,6 +21,18 @@ export interface Listener {
 
 export const SD_LISTEN_FDS_START = 3;
 
+/**
+ * Open connections one listener accepts; further ones are closed at once by Node. Per listener, so a flood on
+ * the TCP port never locks out the unix socket.
+ */
+export const MAX_CONNECTIONS_PER_LISTENER = 512;
+
+function newServer(): net.Server {
+  const server = net.createServer();
+  server.maxConnections = MAX_CONNECTIONS_PER_LISTENER;
+  return server;
+}
+
 /** The fds systemd passed to this process, per sd_listen_fds(3); empty when none or meant for another pid. */
 export function activationFds(env: NodeJS.ProcessEnv, pid = process.pid): number[] {
   const n = Number(env.LISTEN_FDS ?? '');
@@ -57,7 +69,7 @@ function listenOn(server: net.Server, arg: net.ListenOptions): Promise<void> {
 }
 
 export async function listenFd(fd: number, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
-  const server = net.createServer({ pauseOnConnect: false });
+  const server = newServer();
   try {
     await listenOn(server, { fd } as net.ListenOptions);
   } catch (err) {
@@ -97,7 +109,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 
 export async function listenUnix(path: string, mode: number, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
   await clearStaleSocket(path);
-  const server = net.createServer();
+  const server = newServer();
   try {
     await listenOn(server, { path });
   } catch (err) {
@@ -126,7 +138,7 @@ export function parseHostPort(spec: string): { host: string | undefined; port: n
 
 export async function listenTcp(spec: string, onConnection: (s: net.Socket, l: Listener) => void): Promise<Listener> {
   const { host, port } = parseHostPort(spec);
-  const server = net.createServer();
+  const server = newServer();
   try {
     await listenOn(server, { host, port });
   } catch (err) {

@@ -19,13 +19,14 @@ import {
 import { RequirementsError, UnitFileError, UnitNameError } from '../../lib/unit/index.js';
 import { UnknownUnitError } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
+import { Slots } from '../../lib/limit.js';
 import type { FleetConfig } from '../config.js';
 import { RegistryBackend, type FleetBackend } from './backend.js';
 import type { Ctx } from './context.js';
-import { ApiError } from './errors.js';
+import { ApiError, BusyError } from './errors.js';
 import { HttpPeerForwarder } from './forward.js';
-import { sendError } from './http.js';
-import type { PeerForwarder, UnitInspector } from './inspect.js';
+import { MAX_BUFFERED_BODY_BYTES, chargeBodiesTo, sendError } from './http.js';
+import { MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES, type PeerForwarder, type UnitInspector } from './inspect.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
@@ -85,6 +86,15 @@ export function errorStatus(err: unknown): { status: number; message: string; un
   return { status: 500, message: `internal error: ${msg}`, unexpected: true };
 }
 
+/** Slowloris bound: a request's headers must arrive within this, the whole request (with body) within the next. */
+export const HEADERS_TIMEOUT_MS = 15_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
+const HTTP_OPTIONS: http.ServerOptions = {
+  headersTimeout: HEADERS_TIMEOUT_MS,
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  connectionsCheckingInterval: 5_000,
+};
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) return false;
@@ -120,7 +130,15 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       log.warn('cannot forward status/journal requests to other machines', { err });
     }
   }
-  const deps = { machineId: opts.machineId, inspector: opts.inspector, forwarder, metricsText: () => metrics.registry.render() };
+  const deps = {
+    machineId: opts.machineId,
+    inspector: opts.inspector,
+    forwarder,
+    journalSlots: new Slots(MAX_JOURNAL_STREAMS),
+    statusSlots: new Slots(MAX_STATUS_PROCESSES),
+    metricsText: () => metrics.registry.render(),
+  };
+  const bodyBudget = new Slots(MAX_BUFFERED_BODY_BYTES);
 
   /**
    * `needsToken` comes from the listener the connection was accepted on (see onConnection), never from the
@@ -129,6 +147,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, needsToken: boolean): Promise<void> => {
     const t0 = process.hrtime.bigint();
     res.setHeader('Server', serverHeader);
+    chargeBodiesTo(req, res, bodyBudget);
     let routeName = 'unknown';
     try {
       const url = new URL(req.url ?? '/', 'http://fleetd');
@@ -145,6 +164,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       const { status, message, unexpected } = errorStatus(err);
       if (unexpected) log.error('request failed', { method: req.method, url: req.url, err });
       else log.debug('request refused', { method: req.method, url: req.url, status, message });
+      if (err instanceof BusyError && !res.headersSent) res.setHeader('Retry-After', '1');
       if (!res.headersSent) sendError(res, status, message);
       else res.destroy();
     } finally {
@@ -159,20 +179,34 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const message = status === 431 ? 'request headers are too large' : `malformed HTTP request: ${err.reason ?? err.message}`;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message =
+      status === 431
+        ? 'request headers are too large'
+        : status === 408
+          ? `request not received in time (headers within ${HEADERS_TIMEOUT_MS / 1000}s, all of it within ${REQUEST_TIMEOUT_MS / 1000}s)`
+          : `malformed HTTP request: ${err.reason ?? err.message}`;
     const body = JSON.stringify({ error: { code: status, message } });
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nServer: ${serverHeader}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
+  // `Expect:` other than 100-continue: fleet's JSON error body instead of Node's bare 417.
+  const onExpectation = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    res.setHeader('Server', serverHeader);
+    res.shouldKeepAlive = false;
+    sendError(res, 417, `unsupported Expect header ${JSON.stringify(String(req.headers.expect ?? '').slice(0, 100))}: only 100-continue is supported`);
+  };
+  const harden = <S extends http.Server>(srv: S): S => {
+    srv.on('clientError', onClientError);
+    srv.on('checkExpectation', onExpectation);
+    return srv;
+  };
   // One HTTP server per trust level; a connection is handed to one of them by the kind of its listener.
   const tokenOnTcp = cfg.apiToken !== '';
-  const local = http.createServer((req, res) => void handle(req, res, false));
-  local.on('clientError', onClientError);
-  const remote = http.createServer((req, res) => void handle(req, res, tokenOnTcp));
-  remote.on('clientError', onClientError);
+  const local = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, false)));
+  const remote = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, tokenOnTcp)));
   let secure: https.Server | undefined;
   const listeners: Listener[] = [];
 
@@ -187,6 +221,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const requireClientCert = cfg.apiTlsCafile !== '';
     secure = https.createServer(
       {
+        ...HTTP_OPTIONS,
         cert: readPem(cfg.apiTlsCertfile, 'api_tls_certfile'),
         key: readPem(cfg.apiTlsKeyfile, 'api_tls_keyfile'),
         ...(requireClientCert ? { ca: readPem(cfg.apiTlsCafile, 'api_tls_cafile'), requestCert: true, rejectUnauthorized: true } : {}),
@@ -194,7 +229,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       (req, res) => void handle(req, res, tokenOnTcp),
     );
     secure.on('tlsClientError', (err) => log.debug('TLS handshake failed', { err }));
-    secure.on('clientError', onClientError);
+    harden(secure);
   };
 
   return {

@@ -1,7 +1,8 @@
 /** A named unit ready for the registry, the scheduler and the agent: validated, parsed, canonical, hashed. */
 import { unitHash } from './hash.js';
 import { validateUnitName } from './names.js';
-import { parseUnitFile } from './parse.js';
+import { MAX_UNIT_FILE_BYTES, parseUnitFile } from './parse.js';
+import { UnitFileError } from './errors.js';
 import { parseRequirements } from './requirements.js';
 import { serializeUnitFile } from './serialize.js';
 import type { Requirements, UnitFile } from './types.js';
@@ -32,6 +33,11 @@ export function loadUnitFile(name: string, file: UnitFile): LoadedUnit {
 
 function fromFile(name: string, file: UnitFile): LoadedUnit {
   const canonical = serializeUnitFile(file, name);
+  // Options from the API must fit the same bound as a unit file (and etcd's request limit).
+  const size = Buffer.byteLength(canonical, 'utf8');
+  if (size > MAX_UNIT_FILE_BYTES) {
+    throw new UnitFileError(`unit is ${size} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes (1 MiB)`, { source: name });
+  }
   const { requirements, warnings } = parseRequirements(file, name);
   return { name, file, text: canonical, hash: unitHash(file), requirements, warnings };
 }
