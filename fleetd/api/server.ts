@@ -201,6 +201,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const harden = <S extends http.Server>(srv: S): S => {
     srv.on('clientError', onClientError);
     srv.on('checkExpectation', onExpectation);
+    // These servers never listen themselves (listeners hand them connections), but Node enforces
+    // headersTimeout/requestTimeout only from its 'listening' hook: run it, or slow clients are never cut off.
+    srv.emit('listening');
     return srv;
   };
   // One HTTP server per trust level; a connection is handed to one of them by the kind of its listener.
@@ -268,9 +271,10 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     },
     async close() {
       await Promise.all(listeners.splice(0).map(closeListener));
-      local.closeAllConnections();
-      remote.closeAllConnections();
-      secure?.closeAllConnections();
+      for (const srv of [local, remote, secure]) {
+        srv?.close();
+        srv?.closeAllConnections();
+      }
       if (!opts.forwarder) forwarder?.close?.();
     },
   };
