@@ -6,6 +6,9 @@ import { isObject, readJson, sendEmpty, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { MachinePage } from './schema.js';
 
+/** Operations one PATCH may carry (each is an etcd write). */
+export const MAX_METADATA_OPS = 1000;
+
 const METADATA_PATH = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
 
 export async function listMachines(c: Ctx): Promise<void> {
@@ -38,6 +41,7 @@ function opValue(v: unknown, i: number): string {
 
 function decodeOps(raw: unknown): MetadataOp[] {
   if (!Array.isArray(raw)) throw new ApiError(400, 'unable to decode body: expected a JSON array of {"op", "path", "value"} operations');
+  if (raw.length > MAX_METADATA_OPS) throw new ApiError(400, `too many operations in one request: ${raw.length} (limit ${MAX_METADATA_OPS})`);
   return raw.map((o: unknown, i: number): MetadataOp => {
     if (!isObject(o)) throw new ApiError(400, `unable to decode body: operation ${i} is not an object`);
     const op = o.op;

@@ -15,6 +15,8 @@ export interface Route {
   /** Label for metrics: the route pattern, never the unit name. */
   readonly name: string;
   readonly handle: (c: Ctx) => Promise<void>;
+  /** Reads the whole registry (lists, plan): counted against MAX_WHOLE_REGISTRY_REQUESTS. */
+  readonly wholeRegistry?: boolean;
 }
 
 export interface RouterDeps extends InspectDeps {
@@ -35,6 +37,7 @@ function segment(raw: string): string {
 
 function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps): Route {
   const r = (name: string, handle: (c: Ctx) => Promise<void>): Route => ({ name: `${prefix}/${name}`, handle });
+  const all = (name: string, handle: (c: Ctx) => Promise<void>): Route => ({ ...r(name, handle), wholeRegistry: true });
   if (rest === '' || rest === '/') {
     if (rest === '') notAllowed('');
     throw new ApiError(404, '');
@@ -48,16 +51,16 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
       return r('discovery', async (c) => sendJson(c.res, 200, discoveryDocument(prefix)));
     case 'machines':
       if (parts.length !== 1) break;
-      if (method === 'GET') return r('machines', listMachines);
+      if (method === 'GET') return all('machines', listMachines);
       if (method === 'PATCH') return r('machines', patchMachines);
       return notAllowed('only GET and PATCH supported against this resource');
     case 'plan':
       if (parts.length !== 1) break;
-      if (method === 'POST') return r('plan', postPlan);
+      if (method === 'POST') return all('plan', postPlan);
       return notAllowed('only POST supported against this resource');
     case 'state':
       if (parts.length === 1) {
-        if (method === 'GET') return r('state', listStates);
+        if (method === 'GET') return all('state', listStates);
         return notAllowed('only GET supported against this resource');
       }
       if (parts.length === 2 && item !== '') {
@@ -68,7 +71,7 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
       break;
     case 'units':
       if (parts.length === 1) {
-        if (method === 'GET') return r('units', listUnits);
+        if (method === 'GET') return all('units', listUnits);
         return notAllowed('only GET supported against this resource');
       }
       if (item === '' || item === undefined) break;

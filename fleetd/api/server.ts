@@ -95,6 +95,9 @@ const HTTP_OPTIONS: http.ServerOptions = {
   connectionsCheckingInterval: 5_000,
 };
 
+/** List and plan requests (each reads every unit, state or machine) served at once; more get 503. */
+export const MAX_WHOLE_REGISTRY_REQUESTS = 32;
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) return false;
@@ -139,6 +142,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     metricsText: () => metrics.registry.render(),
   };
   const bodyBudget = new Slots(MAX_BUFFERED_BODY_BYTES);
+  const wholeRegistrySlots = new Slots(MAX_WHOLE_REGISTRY_REQUESTS);
 
   /**
    * `needsToken` comes from the listener the connection was accepted on (see onConnection), never from the
@@ -159,7 +163,16 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       routeName = route.name;
       if (!available && routeName !== '/metrics') throw new ApiError(503, 'fleet server unable to communicate with etcd');
       const ctx: Ctx = { req, res, query: url.searchParams, backend, tokenLimit: cfg.tokenLimit };
-      await route.handle(ctx);
+      if (route.wholeRegistry) {
+        if (!wholeRegistrySlots.take()) throw new BusyError(`fleetd is busy: ${wholeRegistrySlots.limit} list or plan requests are running; retry later`);
+        try {
+          await route.handle(ctx);
+        } finally {
+          wholeRegistrySlots.give();
+        }
+      } else {
+        await route.handle(ctx);
+      }
     } catch (err) {
       const { status, message, unexpected } = errorStatus(err);
       if (unexpected) log.error('request failed', { method: req.method, url: req.url, err });

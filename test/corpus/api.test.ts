@@ -1,6 +1,7 @@
 /**
  * Bad requests against the HTTP API (createApiServer on a real etcd): the corpus in test/corpus/data/api,
- * generated giants, and raw-socket header abuse. Each gets the right 4xx with fleet's JSON error body and a
+ * generated giants, raw-socket header abuse, concurrent giant bodies, and requests without the token on TCP
+ * (answered, or reset right after writing them: test/corpus/data/api/unauthenticated.json). Each gets the right 4xx with fleet's JSON error body and a
  * message saying what is wrong; etcd is not written to (store revision and every key unchanged); the server
  * keeps serving.
  */
@@ -108,7 +109,9 @@ t.test('generated giants', async (t) => {
     ['JSON nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 400, /unable to decode body|expected a JSON object/],
     ['JSON object nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`), 409, /unit does not exist and options field empty/],
     ['10001 units to plan', 'POST', '/fleet/v1/plan', Buffer.from(JSON.stringify({ units: Array.from({ length: 10_001 }, (_, i) => ({ name: `u${i}.service` })) })), 400, /too many units to plan at once \(limit 10000\)/],
-    ['PATCH with 100000 ops, the last one bad', 'PATCH', '/fleet/v1/machines', Buffer.from(JSON.stringify([...Array.from({ length: 100_000 }, (_, i) => ({ op: 'add', path: `/m/metadata/k${i}`, value: 'v' })), { op: 'add', path: '/m/metadata/bad key', value: 'v' }])), 400, /machine metadata path invalid/],
+    ['PATCH with 1000 ops, the last one bad', 'PATCH', '/fleet/v1/machines', Buffer.from(JSON.stringify([...Array.from({ length: 999 }, (_, i) => ({ op: 'add', path: `/m/metadata/k${i}`, value: 'v' })), { op: 'add', path: '/m/metadata/bad key', value: 'v' }])), 400, /machine metadata path invalid/],
+    ['PATCH with 100000 ops', 'PATCH', '/fleet/v1/machines', Buffer.from(JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ op: 'add', path: `/m/metadata/k${i}`, value: 'v' })))), 400, /too many operations in one request: 100000 \(limit 1000\)/],
+    ['unit of 2 MiB from options', 'PUT', '/fleet/v1/units/big.service', Buffer.from(JSON.stringify({ options: [{ section: 'Unit', name: 'Description', value: 'x'.repeat(2 * 1024 * 1024) }] })), 400, /unit is \d+ bytes, more than the limit of 1048576 bytes/],
   ];
   for (const [what, method, p, body, status, match] of cases) {
     const t0 = Date.now();
@@ -137,6 +140,7 @@ t.test('header abuse on the raw socket: JSON errors from the HTTP parser too', a
     ['TLS hello on the plain socket', Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]), 400, /malformed HTTP request/],
     ['bare LF line ends and garbage', 'GET\n\n\n\0\0\0', 400, /malformed HTTP request/],
     ['two Content-Types', `${PUT}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}`, 415, /expected 1 Content-Type, got 2/],
+    ['Expect: other than 100-continue', `${PUT}Expect: 200-ok\r\nContent-Length: 2\r\n\r\n{}`, 417, /unsupported Expect header "200-ok"/],
     ['Content-Type with parameters of the wrong type', 'PUT /fleet/v1/units/raw.service HTTP/1.1\r\nHost: x\r\nContent-Type: text/json; charset=utf-8\r\nContent-Length: 2\r\n\r\n{}', 415, /only acceptable Content-Type/],
   ];
   for (const [what, data, status, match] of cases) {
@@ -148,6 +152,63 @@ t.test('header abuse on the raw socket: JSON errors from the HTTP parser too', a
     const len = Number(headers.get('content-length'));
     checkErrorBody(t, what, { status: Number(m[1]), contentType: headers.get('content-type'), text: m[3]!.slice(0, len) }, status, match);
     t.match(headers.get('server') ?? '', /^fleetd\//, `${what}: Server header`);
+  }
+});
+
+t.test('concurrent giant bodies: the excess gets 503, nothing is stored', async (t) => {
+  const body = Buffer.from(JSON.stringify({ options: [{ section: 'Unit', name: 'Description', value: 'x'.repeat(7 * 1024 * 1024 - 100) }] }));
+  const json = { 'Content-Type': 'application/json' };
+  const answers = await unchanged(t, '8 x 7 MiB at once', () => Promise.all(Array.from({ length: 8 }, (_, i) => send('PUT', `/fleet/v1/units/giant-${i}.service`, body, json))));
+  t.ok(answers.some((a) => a.status === 503), 'some refused by the buffered-body budget');
+  for (const a of answers) {
+    const match = a.status === 503 ? /^fleetd is busy: request bodies being processed would exceed 25165824 bytes; retry later$/ : /unit is \d+ bytes, more than the limit/;
+    checkErrorBody(t, `7 MiB body (${a.status})`, { status: a.status, contentType: a.headers['content-type'], text: a.text }, a.status === 503 ? 503 : 400, match);
+    if (a.status === 503) t.equal(a.headers['retry-after'], '1', 'Retry-After');
+  }
+});
+
+interface UnauthenticatedCase {
+  id: string;
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+t.test('requests without the token on TCP: 401, also when the connection is reset right after writing', async (t) => {
+  const token = 'corpus-token';
+  const g = await startApi(t, { etcd, prefix: f.registry.prefix, tcp: true, config: { apiToken: token } });
+  const [host, port] = g.tcp!.split(':');
+  const cases = readJson<UnauthenticatedCase[]>('api', 'unauthenticated.json');
+  t.ok(cases.length >= 5, `${cases.length} requests`);
+  const raw = (c: UnauthenticatedCase): string => {
+    const body = c.body === undefined ? '' : JSON.stringify(c.body);
+    const head = `${c.method} ${c.path} HTTP/1.1\r\nHost: x\r\n` + (body ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : '');
+    return `${head}\r\n${body}`;
+  };
+  const resetAfterWrite = (data: string): Promise<void> =>
+    new Promise((resolve) => {
+      const s = net.connect({ host: host!, port: Number(port) }, () => s.write(data, () => s.resetAndDestroy()));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve());
+    });
+  for (const c of cases) {
+    const answered = await unchanged(t, `${c.id} (answered)`, async () => {
+      const text = await new Promise<string>((resolve) => {
+        const s = net.connect({ host: host!, port: Number(port) });
+        let out = '';
+        s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+        s.on('error', () => resolve(out));
+        s.on('close', () => resolve(out));
+        s.end(raw(c));
+      });
+      return text;
+    });
+    t.match(answered, /^HTTP\/1\.1 401 /, `${c.id}: 401`);
+    t.match(answered, /\{"error":\{"code":401,"message":"this API requires a bearer token/, `${c.id}: fleet error body`);
+    await unchanged(t, `${c.id} (reset after write, 40 times)`, async () => {
+      for (let i = 0; i < 40; i++) await resetAfterWrite(raw(c));
+      await new Promise((r) => setTimeout(r, 300));
+    });
   }
 });
 

@@ -165,3 +165,51 @@ t.test('the real inspector: journalctl stops when the stream is aborted', async 
   await closed;
   t.pass('journalctl ended after abort');
 });
+
+t.test('list and plan requests served at once are capped; the excess gets a JSON 503', async (t) => {
+  const { createApiServer, MAX_WHOLE_REGISTRY_REQUESTS } = await import('../../fleetd/api/server.js');
+  const { defaultConfig } = await import('../../fleetd/config.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-api-lists-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'api.sock');
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  let running = 0;
+  const slow = async <T>(v: T): Promise<T> => {
+    running++;
+    await gate;
+    running--;
+    return v;
+  };
+  const server = createApiServer({
+    backend: {
+      listUnits: () => slow([]),
+      getUnit: async () => undefined,
+      putUnit: async () => true,
+      setDesiredState: async () => undefined,
+      destroyUnit: async () => false,
+      listUnitStates: () => slow([]),
+      listMachines: () => slow([]),
+      setMachineMetadata: async () => undefined,
+      clusterState: () => slow({ units: [], machines: [], schedule: {} }),
+    },
+    config: { ...defaultConfig(), apiSocket: socket, apiListen: '' },
+    machineId: 'm',
+    version: 'x',
+    env: {},
+  });
+  await server.listen();
+  t.teardown(() => server.close());
+  const paths = ['/fleet/v1/units', '/fleet/v1/state', '/fleet/v1/machines'];
+  const pending = Array.from({ length: MAX_WHOLE_REGISTRY_REQUESTS }, (_, i) => request({ socket }, 'GET', paths[i % paths.length]!));
+  for (let i = 0; i < 100 && running < MAX_WHOLE_REGISTRY_REQUESTS; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(running, MAX_WHOLE_REGISTRY_REQUESTS, `${MAX_WHOLE_REGISTRY_REQUESTS} lists running`);
+  const excess = await request({ socket }, 'GET', '/fleet/v1/units');
+  t.equal(excess.status, 503);
+  t.same(excess.json, { error: { code: 503, message: `fleetd is busy: ${MAX_WHOLE_REGISTRY_REQUESTS} list or plan requests are running; retry later` } });
+  t.equal(excess.headers['retry-after'], '1');
+  t.equal((await request({ socket }, 'GET', '/fleet/v1/units/x.service')).status, 404, 'single-unit requests still served');
+  release();
+  for (const a of await Promise.all(pending)) t.equal(a.status, 200);
+  t.equal((await request({ socket }, 'GET', '/fleet/v1/units')).status, 200, 'served again once they finished');
+});
