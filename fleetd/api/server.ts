@@ -211,9 +211,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     res.shouldKeepAlive = false;
     sendError(res, 417, `unsupported Expect header ${JSON.stringify(String(req.headers.expect ?? '').slice(0, 100))}: only 100-continue is supported`);
   };
-  const harden = <S extends http.Server>(srv: S): S => {
+  const harden = <S extends http.Server>(srv: S, needsToken: boolean): S => {
     srv.on('clientError', onClientError);
     srv.on('checkExpectation', onExpectation);
+    // `Expect: 100-continue`: invite the body only from a client that may send it (else 401 straight away).
+    srv.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!needsToken || tokenMatches(req.headers.authorization, cfg.apiToken)) res.writeContinue();
+      void handle(req, res, needsToken);
+    });
     // These servers never listen themselves (listeners hand them connections), but Node enforces
     // headersTimeout/requestTimeout only from its 'listening' hook: run it, or slow clients are never cut off.
     srv.emit('listening');
@@ -221,8 +226,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   };
   // One HTTP server per trust level; a connection is handed to one of them by the kind of its listener.
   const tokenOnTcp = cfg.apiToken !== '';
-  const local = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, false)));
-  const remote = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, tokenOnTcp)));
+  const local = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, false)), false);
+  const remote = harden(http.createServer(HTTP_OPTIONS, (req, res) => void handle(req, res, tokenOnTcp)), tokenOnTcp);
   let secure: https.Server | undefined;
   const listeners: Listener[] = [];
 
@@ -245,7 +250,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       (req, res) => void handle(req, res, tokenOnTcp),
     );
     secure.on('tlsClientError', (err) => log.debug('TLS handshake failed', { err }));
-    harden(secure);
+    harden(secure, tokenOnTcp);
   };
 
   return {

@@ -59,6 +59,12 @@ t.test('Expect: with an unknown value gets 417 with the JSON error body', async 
     await exchange({ path: f.socket }, 'GET /fleet/v1/units HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 3000),
   );
   t.equal(cont.status, 100, '100-continue still works');
+  const noToken = await exchange(
+    { host: host!, port: Number(port) },
+    'PUT /fleet/v1/units/e.service HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n',
+    3000,
+  );
+  t.match(noToken, /^HTTP\/1\.1 401 /, 'TCP without the token: 401 at once, no invitation to send the body');
 });
 
 t.test('headers that never finish: 408 with the JSON error body', async (t) => {
