@@ -12,6 +12,7 @@ const RUNNING = new Set(['active', 'activating', 'reloading']);
 const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
 export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
+  private stopping = false;
   private constructor(
     private readonly systemd: SystemdClient,
     private readonly dir: UnitDirectory,
@@ -56,6 +57,9 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
    * Idempotent: a unit systemd does not know (its link removed behind fleet's back, or an earlier unload
    * interrupted after the link went) is already stopped; a missing link or file is already removed. Only a stop
    * systemd refuses or does not finish fails it, and then the file stays for the next try.
+   * While the machine shuts down, only the stop and the file's removal are done: the runtime links vanish with
+   * /run, and disabling units one call each (slow while systemd runs the shutdown) kept fleetd from leaving the
+   * cluster for seconds.
    */
   async unload(name: string): Promise<void> {
     try {
@@ -65,14 +69,23 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
       log.debug('unit unknown to systemd: nothing to stop', { unit: name });
     }
     this.systemd.unwatchUnits([name]);
-    await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
-    await this.systemd.resetFailedUnit(name).catch(() => undefined);
+    if (!(await this.shuttingDown())) {
+      await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
+      await this.systemd.resetFailedUnit(name).catch(() => undefined);
+    }
     await this.dir.remove(name);
     this.emit('state', name, undefined);
   }
 
   async reload(): Promise<void> {
+    if (await this.shuttingDown()) return;
     await this.systemd.reload();
+  }
+
+  /** systemd runs a shutdown (poweroff, reboot, halt): once seen, for good. */
+  private async shuttingDown(): Promise<boolean> {
+    if (!this.stopping) this.stopping = (await this.systemd.systemState().catch(() => '')) === 'stopping';
+    return this.stopping;
   }
 
   async start(name: string): Promise<void> {
