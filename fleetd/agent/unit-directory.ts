@@ -18,6 +18,7 @@ export interface UnitFileOnDisk {
 
 /** Temporary files: `.tmp-<pid>-<n>`, a few dozen bytes whatever the unit name; list() skips dot files. */
 let tmpSeq = 0;
+const TMP_PREFIX = '.tmp-';
 
 export class UnitDirectory {
   constructor(readonly dir: string) {}
@@ -37,7 +38,11 @@ export class UnitDirectory {
       throw err;
     }
     for (const name of names.sort()) {
-      if (name.startsWith('.')) continue;
+      if (name.startsWith('.')) {
+        // a temporary file an earlier fleetd left when it died mid-write
+        if (name.startsWith(TMP_PREFIX) && !name.startsWith(`${TMP_PREFIX}${process.pid}-`)) await rm(join(this.dir, name), { force: true }).catch(() => undefined);
+        continue;
+      }
       try {
         validateUnitName(name);
         const text = await readFile(join(this.dir, name), 'utf8');
@@ -52,7 +57,7 @@ export class UnitDirectory {
   async write(name: string, text: string): Promise<string> {
     const path = this.path(name);
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    const tmp = join(this.dir, `.tmp-${process.pid}-${tmpSeq++}`);
+    const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${tmpSeq++}`);
     try {
       await writeFile(tmp, text, { mode: 0o644 });
       await rename(tmp, path);

@@ -4,7 +4,7 @@
  * Covers the agent's units directory and cloud-config's atomic writes (units, drop-ins, links).
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_UNIT_NAME_BYTES } from '../../lib/unit/index.js';
@@ -38,4 +38,14 @@ t.test('cloud-config writes and links a file with the longest name, and leaves n
   t.equal(await readlink(join(link, LONGEST)), join(dir, LONGEST));
   t.same((await readdir(dir)).sort(), [LONGEST, 'wants'].sort(), 'no temporary file left');
   t.same(await readdir(link), [LONGEST]);
+});
+
+t.test("a temporary file an earlier fleetd left in the units directory is removed when the directory is read", async (t) => {
+  const dir = await scratch(t);
+  const units = new UnitDirectory(dir);
+  await units.write('a.service', '[Service]\nExecStart=/bin/true\n');
+  await writeFile(join(dir, '.tmp-999999999-3'), 'half');
+  await writeFile(join(dir, '.keep-me'), 'not ours');
+  t.same([...(await units.list()).keys()], ['a.service']);
+  t.same((await readdir(dir)).sort(), ['.keep-me', 'a.service'], 'the stale temporary file is gone, other files stay');
 });
