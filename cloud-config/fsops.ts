@@ -49,8 +49,12 @@ export async function fileMatches(path: string, content: Buffer, mode: number, o
   return (await readFile(path)).equals(content);
 }
 
+/**
+ * A temporary name beside `path`, never longer than a short prefix of its name plus 20 bytes: a file with the
+ * longest allowed name (255 bytes) can still be written.
+ */
 function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.cloudinit-${randomBytes(4).toString('hex')}`);
+  return join(dirname(path), `.${basename(path).slice(0, 32)}.cloudinit-${randomBytes(4).toString('hex')}`);
 }
 
 /** Writes `content` to `path` with `mode` and `owner` unless it is already so; parents are created 0755. */

@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, unloadInstalled } from './agent/agent.js';
 import { SystemdUnitManager } from './agent/systemd-manager.js';
+import { connectSystemd } from '../lib/systemd/index.js';
 import type { UnitManager } from './agent/unit-manager.js';
 import { Engine } from './engine/engine.js';
 import { createApiServer, type ApiServer } from './api/server.js';
@@ -59,6 +60,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
   private api: ApiServer | undefined;
   private instance = '';
   private recovering = false;
+  private systemdGone = false;
   private starting: Promise<void> | undefined;
   private stopped: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -112,9 +114,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     await this.api.listen();
 
     this.manager = await this.connectManager();
-    this.manager.on('disconnected', (err) => {
-      if (!this.stopping) this.emit('fatal', `lost the connection to systemd: ${errorMessage(err)}`);
-    });
+    this.manager.on('disconnected', (err) => void this.systemdLost(errorMessage(err)));
 
     this.presence = await this.register();
     this.presence.onLost((err) => {
@@ -219,6 +219,42 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     }
   }
 
+  /**
+   * systemd's bus went away under a running fleetd. A bus that is back at once (D-Bus restarted) keeps the
+   * registration: fleetd exits, systemd restarts it and the new fleetd takes the machine over, units in place.
+   * A bus that stays away (the machine is going down, or D-Bus is gone for good) means this agent can no longer
+   * run units: fleetd leaves the cluster first (best effort, bounded), so the engine moves them now, not after
+   * agent_ttl, and only then exits.
+   */
+  private async systemdLost(reason: string): Promise<void> {
+    if (this.stopping || this.systemdGone) return;
+    this.systemdGone = true;
+    log.warn('lost the connection to systemd', { reason });
+    const back = await this.systemdReturns(SYSTEMD_RETURN_MS);
+    if (this.stopping) return;
+    if (!back && this.presence?.alive) {
+      log.warn('systemd stays unreachable: leaving the cluster so that this machine\'s units move now');
+      await bounded('leaving the cluster', this.presence.close({ revoke: true }), STOP_STEP_MS);
+    }
+    if (!this.stopping) this.emit('fatal', `lost the connection to systemd: ${reason}`);
+  }
+
+  /** Whether a new connection to systemd succeeds within `ms`. */
+  private async systemdReturns(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.stopping) {
+      try {
+        const probe = await connectSystemd(undefined, { connectTimeoutMs: Math.max(100, deadline - Date.now()) });
+        await probe.close().catch(() => undefined);
+        return true;
+      } catch {
+        if (Date.now() + 200 >= deadline) return false;
+        await sleep(200);
+      }
+    }
+    return false;
+  }
+
   /** SIGHUP: what can change without touching units (verbosity, metadata, public IP). */
   async reload(next: FleetConfig): Promise<void> {
     this.config = { ...this.config, verbosity: next.verbosity, metadata: next.metadata, publicIp: next.publicIp };
@@ -245,8 +281,12 @@ export class FleetServer extends EventEmitter<ServerEvents> {
 
   private async stopParts(keepUnits: boolean): Promise<void> {
     await this.starting?.catch(() => undefined);
+    // the engine leader of a machine that leaves the cluster stays leader until its machine is gone, and moves
+    // that machine's units itself at once: a successor would first give missing machines agent_ttl to come back
+    // (a new term's settle time). Otherwise, and always on a restart, it steps down first.
+    const handOff = this.engine?.isLeader === true && !keepUnits && this.config.shutdownUnits === 'stop';
     // parts that talk to etcd must not hold up the units' policy when etcd is unreachable
-    const engineStopped = this.engine ? bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS) : undefined;
+    let engineStopped = this.engine && !handOff ? bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS) : undefined;
     const manager =
       this.manager ??
       (keepUnits ? undefined : await this.connectManager().catch((err: unknown) => {
@@ -259,6 +299,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     if (this.agent) await this.agent.stop({ unloadAll });
     else if (unloadAll && manager) await unloadInstalled(manager).catch((err: unknown) => log.warn('stopping units failed', { err: errorMessage(err) }));
     if (manager !== this.manager) await manager?.close().catch(() => undefined);
+    if (this.engine && handOff && !unloadAll) engineStopped = bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS);
     await Promise.all([
       engineStopped,
       this.api && bounded('closing the API', this.api.close(), STOP_STEP_MS),
@@ -267,9 +308,22 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave;
     // so does one that keeps its units: they move only if fleetd stays away longer than agent_ttl
     if (this.presence) await bounded('leaving the cluster', this.presence.close({ revoke: unloadAll }), STOP_STEP_MS);
+    if (this.engine && handOff && unloadAll) {
+      await bounded("moving this machine's units to other machines", this.unitsMovedAway(this.engine), STOP_STEP_MS);
+      await bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS);
+    }
     if (this.registry) await bounded('closing the registry', this.registry.close(), STOP_STEP_MS);
     if (this.manager) await bounded('closing the systemd connection', this.manager.close(), STOP_STEP_MS);
     this.client?.close();
+  }
+
+  /** Until nothing is scheduled to this machine any more, or the leading engine ran two passes without moving it all. */
+  private async unitsMovedAway(engine: Engine): Promise<void> {
+    const passes = engine.stats.reconciles;
+    while (engine.isLeader && engine.stats.reconciles < passes + 2) {
+      if ((await this.registry.listSchedule(this.machineId)).length === 0) return;
+      await sleep(100);
+    }
   }
 
   /** SIGUSR1: what this fleetd knows, for operators. */
@@ -298,6 +352,8 @@ function duplicateMessage(machineId: string, file: string, err: DuplicateMachine
 }
 
 const STOP_STEP_MS = 3_000;
+/** How long a lost systemd bus may take to come back before fleetd leaves the cluster (a D-Bus restart). */
+const SYSTEMD_RETURN_MS = 2_000;
 
 /** Waits for one step of a stop, at most `ms`; a failure or a timeout is logged and the stop goes on. */
 async function bounded(what: string, step: Promise<unknown>, ms: number): Promise<void> {

@@ -47,6 +47,12 @@ const PLACEMENT_READS = 16;
  * them elsewhere. Checked every tenth of the TTL.
  */
 const AT_RISK_SHARE = 0.75;
+/**
+ * Unloads (each waits for its unit to stop) and stops of one reconcile run this many at a time: N units not
+ * scheduled here any more (e.g. stale copies after a partition heals) are gone after about ceil(N / 16) unit
+ * stop times, not N.
+ */
+export const STOP_CONCURRENCY = 16;
 const AT_RISK_CHECKS_PER_TTL = 10;
 
 export class Agent {
@@ -300,32 +306,43 @@ export class Agent {
   }
 
   /**
-   * Runs tasks in order. A unit's state is published once its last task of the batch is done, not after each
-   * (load then start would otherwise publish `loaded/inactive` on the way: a third of a launch's etcd writes).
+   * Runs tasks kind by kind in agentTasks' order (unload, load, reload, stop, start). Unloads and stops run up to
+   * STOP_CONCURRENCY at a time (each unload waits for its unit to stop: one by one, 134 stale copies took seconds);
+   * the other kinds one at a time, in order. A unit's later tasks are skipped once one of its tasks failed.
+   * A unit's state is published once its last task of the batch is done, not after each (load then start would
+   * otherwise publish `loaded/inactive` on the way: a third of a launch's etcd writes).
    */
   private async runTasks(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
     const failed = new Set<string>();
     const left = new Map<string, number>();
     for (const task of tasks) if (task.unit !== undefined) left.set(task.unit, (left.get(task.unit) ?? 0) + 1);
     this.tasksLeft = left;
+    const runOne = async (task: Task): Promise<void> => {
+      const unit = task.unit;
+      if (unit !== undefined && failed.has(unit)) return;
+      this.stats.tasks++;
+      try {
+        await this.runTask(task, desired);
+        log.info('agent completed task', { type: task.kind, unit, reason: task.reason });
+      } catch (err) {
+        this.stats.taskFailures++;
+        if (unit !== undefined) failed.add(unit);
+        log.warn('agent task failed', { type: task.kind, unit, err: errorMessage(err) });
+      }
+      if (unit !== undefined) {
+        const n = failed.has(unit) ? 0 : (left.get(unit) ?? 1) - 1;
+        left.set(unit, n);
+        if (n === 0) this.flushDeferred(unit);
+      }
+    };
     try {
-      for (const task of tasks) {
-        const unit = task.unit;
-        if (unit !== undefined && failed.has(unit)) continue;
-        this.stats.tasks++;
-        try {
-          await this.runTask(task, desired);
-          log.info('agent completed task', { type: task.kind, unit, reason: task.reason });
-        } catch (err) {
-          this.stats.taskFailures++;
-          if (unit !== undefined) failed.add(unit);
-          log.warn('agent task failed', { type: task.kind, unit, err: errorMessage(err) });
-        }
-        if (unit !== undefined) {
-          const n = failed.has(unit) ? 0 : (left.get(unit) ?? 1) - 1;
-          left.set(unit, n);
-          if (n === 0) this.flushDeferred(unit);
-        }
+      for (let i = 0; i < tasks.length; ) {
+        const kind = tasks[i]!.kind;
+        let j = i;
+        while (j < tasks.length && tasks[j]!.kind === kind) j++;
+        const concurrent = kind === 'unload' || kind === 'stop' ? STOP_CONCURRENCY : 1;
+        await eachLimited(tasks.slice(i, j), concurrent, runOne);
+        i = j;
       }
     } finally {
       this.tasksLeft = undefined;
@@ -434,13 +451,13 @@ export class Agent {
 /** Stops and removes every unit left in the units directory (a clean stop of a fleetd whose agent never ran). */
 export async function unloadInstalled(manager: UnitManager): Promise<void> {
   const installed = await manager.inventory();
-  for (const name of installed.keys()) {
+  await eachLimited([...installed.keys()], STOP_CONCURRENCY, async (name) => {
     try {
       await manager.unload(name);
       log.info('unloaded unit left by an earlier fleetd', { unit: name });
     } catch (err) {
       log.warn('could not unload unit', { unit: name, err: errorMessage(err) });
     }
-  }
+  });
   if (installed.size > 0) await manager.reload();
 }

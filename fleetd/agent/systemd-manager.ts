@@ -1,6 +1,6 @@
 /** The agent's UnitManager on systemd: unit files in units_directory, everything else over D-Bus. */
 import { EventEmitter } from 'node:events';
-import { connectSystemd, type SystemdClient } from '../../lib/systemd/index.js';
+import { connectSystemd, SystemdError, type SystemdClient } from '../../lib/systemd/index.js';
 import { parseUnitFile, hasSection } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { UnitDirectory } from './unit-directory.js';
@@ -9,8 +9,10 @@ import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } 
 
 const log = logger('agent.systemd');
 const RUNNING = new Set(['active', 'activating', 'reloading']);
+const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
 export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
+  private stopping = false;
   private constructor(
     private readonly systemd: SystemdClient,
     private readonly dir: UnitDirectory,
@@ -51,17 +53,39 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     await this.systemd.watchUnits([name]);
   }
 
+  /**
+   * Idempotent: a unit systemd does not know (its link removed behind fleet's back, or an earlier unload
+   * interrupted after the link went) is already stopped; a missing link or file is already removed. Only a stop
+   * systemd refuses or does not finish fails it, and then the file stays for the next try.
+   * While the machine shuts down, only the stop and the file's removal are done: the runtime links vanish with
+   * /run, and disabling units one call each (slow while systemd runs the shutdown) kept fleetd from leaving the
+   * cluster for seconds.
+   */
   async unload(name: string): Promise<void> {
-    await this.systemd.stopUnit(name, { mode: 'replace', wait: true });
+    try {
+      await this.systemd.stopUnit(name, { mode: 'replace', wait: true });
+    } catch (err) {
+      if (!(err instanceof SystemdError && err.dbusName === NO_SUCH_UNIT)) throw err;
+      log.debug('unit unknown to systemd: nothing to stop', { unit: name });
+    }
     this.systemd.unwatchUnits([name]);
-    await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
-    await this.systemd.resetFailedUnit(name).catch(() => undefined);
+    if (!(await this.shuttingDown())) {
+      await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
+      await this.systemd.resetFailedUnit(name).catch(() => undefined);
+    }
     await this.dir.remove(name);
     this.emit('state', name, undefined);
   }
 
   async reload(): Promise<void> {
+    if (await this.shuttingDown()) return;
     await this.systemd.reload();
+  }
+
+  /** systemd runs a shutdown (poweroff, reboot, halt): once seen, for good. */
+  private async shuttingDown(): Promise<boolean> {
+    if (!this.stopping) this.stopping = (await this.systemd.systemState().catch(() => '')) === 'stopping';
+    return this.stopping;
   }
 
   async start(name: string): Promise<void> {

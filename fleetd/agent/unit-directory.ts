@@ -1,4 +1,8 @@
-/** The agent's units directory: the unit files it was given, written atomically, read back with their hashes. */
+/**
+ * The agent's units directory: the unit files it was given, written atomically, read back with their hashes.
+ * The temporary file of a write has a short name of its own (never derived from the unit name), so every name
+ * validateUnitName accepts (up to 255 bytes, the file name limit) can be written.
+ */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseUnitFile, unitHash, validateUnitName } from '../../lib/unit/index.js';
@@ -11,6 +15,10 @@ export interface UnitFileOnDisk {
   readonly hash: string;
   readonly text: string;
 }
+
+/** Temporary files: `.tmp-<pid>-<n>`, a few dozen bytes whatever the unit name; list() skips dot files. */
+let tmpSeq = 0;
+const TMP_PREFIX = '.tmp-';
 
 export class UnitDirectory {
   constructor(readonly dir: string) {}
@@ -30,7 +38,11 @@ export class UnitDirectory {
       throw err;
     }
     for (const name of names.sort()) {
-      if (name.startsWith('.')) continue;
+      if (name.startsWith('.')) {
+        // a temporary file an earlier fleetd left when it died mid-write
+        if (name.startsWith(TMP_PREFIX) && !name.startsWith(`${TMP_PREFIX}${process.pid}-`)) await rm(join(this.dir, name), { force: true }).catch(() => undefined);
+        continue;
+      }
       try {
         validateUnitName(name);
         const text = await readFile(join(this.dir, name), 'utf8');
@@ -45,9 +57,14 @@ export class UnitDirectory {
   async write(name: string, text: string): Promise<string> {
     const path = this.path(name);
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    const tmp = join(this.dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, path);
+    const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${tmpSeq++}`);
+    try {
+      await writeFile(tmp, text, { mode: 0o644 });
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
     return path;
   }
 

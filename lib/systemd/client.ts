@@ -83,6 +83,9 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     private readonly jobTimeoutMs: number,
   ) {
     super();
+    // every waited-for job listens for 'disconnected' while it waits; callers bound how many wait at once
+    // (the agent: 16 unloads), so the default warning at 10 listeners would only be noise
+    this.setMaxListeners(100);
     conn.on('signal', (s) => this.#onSignal(s));
     conn.once('closed', (err) => this.emit('disconnected', err));
   }
