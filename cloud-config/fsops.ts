@@ -156,6 +156,7 @@ export class RootDir {
 
   /** Writes a new temp file (O_EXCL, so never through a link) with content, owner and mode; returns its name. */
   async stageFile(name: string, content: Buffer, mode: number, owner: Ownership): Promise<string> {
+    if ((await this.lstat(name))?.isDirectory()) throw new RootPathError(`${this.shown(name)} is a directory`);
     const tmp = `.${name.slice(0, 64)}.cloudinit-${randomBytes(6).toString('hex')}`;
     const fh = await open(this.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
@@ -317,13 +318,6 @@ async function withDir<T>(root: string, dir: string, options: OpenDirOptions, fn
   } finally {
     await d.close();
   }
-}
-
-/** Creates missing directories of `dir` (each with `mode` and `owner`); existing ones are left as they are. */
-export async function ensureDirectory(root: string, dir: string, mode = 0o755, owner?: Ownership): Promise<Change> {
-  const created: string[] = [];
-  await withDir(root, dir, { create: { mode, ...(owner ? { owner } : {}) }, created }, async () => undefined);
-  return created.length > 0 ? 'changed' : 'unchanged';
 }
 
 /** Writes `content` to `path` (inside root) unless it is already so; missing parents are created 0755. */

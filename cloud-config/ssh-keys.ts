@@ -9,7 +9,6 @@
  * regular files of authorized_keys.d are concatenated (links and other kinds are skipped, as are files with
  * several hard links that the user does not own: a hard link to a root file would otherwise be read as root).
  */
-import { type FileHandle } from 'node:fs/promises';
 import { MAX_TARGET_FILE_BYTES } from './limits.js';
 import { openDirectory, RootPathError, type Change, type Ownership, type RootDir } from './fsops.js';
 
@@ -19,25 +18,32 @@ export function keyFileContent(keys: readonly string[]): Buffer {
   return Buffer.from(keys.map((k) => k.trim()).join('\n') + '\n', 'utf8');
 }
 
-/** The content of one key file of authorized_keys.d, or undefined when it is not one to concatenate. */
-async function keyFile(dir: RootDir, name: string, owner: Ownership): Promise<Buffer | undefined> {
-  const st = await dir.lstat(name);
-  if (!st?.isFile()) return undefined;
-  let fh: FileHandle | undefined;
-  try {
-    fh = await dir.openFile(name);
-  } catch (err) {
-    if (err instanceof RootPathError) return undefined;
-    throw err;
-  }
+/**
+ * The content of a file in the user's ~/.ssh: a regular file opened without following a link (a link is an
+ * error, RootPathError), refused as well when it has several hard links and is not the user's (a hard link
+ * to a root file, where fs.protected_hardlinks is off). Undefined when it does not exist.
+ */
+async function userFile(dir: RootDir, name: string, owner: Ownership): Promise<Buffer | undefined> {
+  const fh = await dir.openFile(name);
   if (!fh) return undefined;
   try {
-    const now = await fh.stat();
-    if (now.nlink > 1 && now.uid !== owner.uid) return undefined;
-    if (now.size > MAX_TARGET_FILE_BYTES) throw new RootPathError(`${dir.shown(name)} is larger than ${MAX_TARGET_FILE_BYTES} bytes`);
+    const st = await fh.stat();
+    if (st.nlink > 1 && st.uid !== owner.uid) throw new RootPathError(`${dir.shown(name)} is a hard link to a file of uid ${st.uid}; not read`);
+    if (st.size > MAX_TARGET_FILE_BYTES) throw new RootPathError(`${dir.shown(name)} is larger than ${MAX_TARGET_FILE_BYTES} bytes`);
     return await fh.readFile();
   } finally {
     await fh.close();
+  }
+}
+
+/** One key file of authorized_keys.d to concatenate, or undefined for anything else (links, other kinds). */
+async function keyFile(dir: RootDir, name: string, owner: Ownership): Promise<Buffer | undefined> {
+  if (!(await dir.lstat(name))?.isFile()) return undefined;
+  try {
+    return await userFile(dir, name, owner);
+  } catch (err) {
+    if (err instanceof RootPathError && !/larger than/.test(err.message)) return undefined;
+    throw err;
   }
 }
 
@@ -52,7 +58,7 @@ export async function authorizeKeys(root: string, home: string, owner: Ownership
     const keysDir = await openDirectory(root, `${home}/.ssh/authorized_keys.d`, create);
     try {
       if (!hadDir) {
-        const old = await sshDir.readFile('authorized_keys', MAX_TARGET_FILE_BYTES);
+        const old = await userFile(sshDir, 'authorized_keys', owner);
         if (old && old.length > 0) changes.push(await keysDir.writeFile('old_authorized_keys', old, 0o600, owner));
       }
       changes.push(await keysDir.writeFile(keyName, keyFileContent(keys), 0o600, owner));

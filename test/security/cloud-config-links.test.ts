@@ -4,7 +4,7 @@
  * /var/run -> /run, or relative with "..") may take a write outside that tree.
  */
 import t, { type Test } from 'tap';
-import { appendFile, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyPlan, readAccounts, type ApplyReport } from '../../cloud-config/apply.js';
@@ -98,6 +98,26 @@ t.test('a link inside authorized_keys.d to a root file is not concatenated', asy
   const authorized = await readFile(join(home, '.ssh/authorized_keys'), 'utf8');
   t.match(authorized, /core@laptop/);
   t.notMatch(authorized, /ROOT-SECRET/);
+});
+
+t.test('hard links to a root file (where protected_hardlinks is off) are not read', async (t) => {
+  const { root, home } = await rootWithCore(t);
+  const secret = await secretDir(t);
+  await mkdir(join(home, '.ssh'), { mode: 0o700 });
+  await asCore(join(home, '.ssh'));
+  await link(join(secret, 'id_rsa'), join(home, '.ssh/authorized_keys'));
+  const r = await applyPlan(plan(KEYS), { root });
+  failedWith(t, r, /authorized_keys is a hard link/);
+  const old = await readFile(join(home, '.ssh/authorized_keys.d/old_authorized_keys'), 'utf8').catch(() => '');
+  t.notMatch(old, /ROOT-SECRET/, 'not copied into old_authorized_keys');
+
+  await rm(join(home, '.ssh/authorized_keys'));
+  await mkdir(join(home, '.ssh/authorized_keys.d'), { recursive: true, mode: 0o700 });
+  await asCore(join(home, '.ssh/authorized_keys.d'));
+  await link(join(secret, 'id_rsa'), join(home, '.ssh/authorized_keys.d/zz-evil'));
+  const again = await applyPlan(plan(KEYS), { root });
+  t.notOk(again.error, again.error?.message ?? 'applied');
+  t.notMatch(await readFile(join(home, '.ssh/authorized_keys'), 'utf8'), /ROOT-SECRET/, 'not concatenated');
 });
 
 t.test('a normal home still gets its keys (owned by the user, 0600/0700)', async (t) => {

@@ -4,7 +4,7 @@
  * none of them is, and no staged temp file is left behind.
  */
 import t from 'tap';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyPlan } from '../../cloud-config/apply.js';
 import { parseUserData } from '../../cloud-config/parse.js';
@@ -56,7 +56,7 @@ t.test('write_files are all-or-nothing: one that cannot be written means none is
   await mkdir(join(root, 'srv'));
   const before = await snapshot(root);
   const r = parseUserData(
-    '#cloud-config\nwrite_files:\n  - path: /etc/first\n    content: one\n  - path: /srv/new/second\n    content: two\n  - path: /etc/blocker/third\n    content: three\ncoreos:\n  units:\n    - name: a.service\n      content: "[Service]\\nExecStart=/bin/true\\n"\n',
+    '#cloud-config\nwrite_files:\n  - path: /etc/first\n    content: one\n  - path: /srv/new/second\n    content: two\n  - path: /etc/blocker/third\n    content: three\n  - path: /srv\n    content: a directory is there\ncoreos:\n  units:\n    - name: a.service\n      content: "[Service]\\nExecStart=/bin/true\\n"\n',
   );
   if (r.kind !== 'cloud-config' || !r.config) throw new Error('invalid');
   const report = await applyPlan(planCloudConfig(r.config), { root });
@@ -64,4 +64,11 @@ t.test('write_files are all-or-nothing: one that cannot be written means none is
   t.match(report.error?.message ?? '', /etc\/blocker.*not a directory/);
   // staging and removing temp files touches the directories' mtimes; everything else must be as before
   t.same(withoutDirTimes(await snapshot(root)), withoutDirTimes(before), 'nothing written: no file, no new directory, no temp file');
+
+  await rm(join(root, 'etc/blocker'));
+  const again = await applyPlan(planCloudConfig(r.config), { root });
+  t.match(again.error?.message ?? '', /\/srv is a directory/, 'a directory where a file goes is found before anything is renamed');
+  const expected = withoutDirTimes(before);
+  delete expected['/etc/blocker'];
+  t.same(withoutDirTimes(await snapshot(root)), expected, 'still nothing written');
 });
