@@ -50,7 +50,7 @@ process.exitCode = code;
 }
 
 t.test('the bounds are what the docs say', async (t) => {
-  t.equal(MAX_DOCUMENT_BYTES, 8 * 1024 * 1024);
+  t.equal(MAX_DOCUMENT_BYTES, 2 * 1024 * 1024);
   t.equal(MAX_DECODED_FILE_BYTES, 32 * 1024 * 1024);
   t.equal(MAX_DECODED_TOTAL_BYTES, 64 * 1024 * 1024);
 });
@@ -90,10 +90,10 @@ t.test('a document larger than the bound is refused before it is parsed', async 
   writeFileSync(file, `#cloud-config\nhostname: a\n# ${'x'.repeat(MAX_DOCUMENT_BYTES)}\n`);
   const r = await runNode(join(DIST, 'cloud-config/main.js'), ['--validate', '--from-file', file]);
   t.equal(r.code, 1);
-  t.match(r.stderr, /^error: cannot read .*huge\.yml: larger than 8388608 bytes \(8 MiB\), the limit for a document$/m);
+  t.match(r.stderr, /^error: cannot read .*huge\.yml: larger than 2097152 bytes \(2 MiB\), the limit for a document$/m);
   const stdin = await runNode(join(DIST, 'cloud-config/main.js'), ['--validate', '--from-file', '-'], {
     stdin: `#cloud-config\n# ${'x'.repeat(MAX_DOCUMENT_BYTES)}\n`,
   });
   t.equal(stdin.code, 1);
-  t.match(stdin.stderr, /^error: cannot read stdin: larger than 8388608 bytes/m);
+  t.match(stdin.stderr, /^error: cannot read stdin: larger than 2097152 bytes/m);
 });
