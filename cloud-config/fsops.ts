@@ -16,6 +16,12 @@
  *   away afterwards is still the one that was checked.
  * - writes are atomic (temp file in the same directory, then rename) and only happen when content, mode or
  *   owner differ. `stageFile` + `commit`/`discard` let apply write several files all-or-nothing.
+ *
+ * What is left (as far as Node allows): the walk needs /proc (without it every open fails: an error, not an
+ * escape). A file read from a user's directory is checked by lstat, then opened O_NOFOLLOW|O_NONBLOCK and
+ * checked again by fstat (regular file); a swap in between can only make it fail or be skipped. Hard links
+ * are not links to the walk: where fs.protected_hardlinks is off, a user can hard-link a root file into
+ * their directory, so ssh-keys refuses files with several links that the user does not own.
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
