@@ -70,6 +70,14 @@ export interface OwnerSpec {
 
 const NAME = /^(?:[0-9]+|[A-Za-z_][A-Za-z0-9._-]*\$?)$/;
 
+/** The largest user or group id: 2^32-1 is (uid_t)-1, which chown reads as "leave unchanged". */
+export const MAX_ID = 4294967294;
+
+/** An error message when a numeric user or group id is out of range. */
+export function idProblem(id: string): string | undefined {
+  return /^[0-9]+$/.test(id) && Number(id) > MAX_ID ? `${JSON.stringify(id)} is too large for a user or group id (at most ${MAX_ID})` : undefined;
+}
+
 /** The parsed spec, or an error message saying what form is expected. */
 export function parseOwner(owner: string): OwnerSpec | string {
   const bad = `${JSON.stringify(owner)} is not "user", "user:group" or ":group"`;
@@ -79,6 +87,8 @@ export function parseOwner(owner: string): OwnerSpec | string {
   if (user === '' && (group === undefined || group === '')) return bad;
   if (user !== '' && !NAME.test(user)) return bad;
   if (group !== undefined && group !== '' && !NAME.test(group)) return bad;
+  const tooLarge = idProblem(user) ?? idProblem(group ?? '');
+  if (tooLarge) return tooLarge;
   return {
     ...(user !== '' ? { user } : {}),
     ...(group !== undefined && group !== '' ? { group } : {}),

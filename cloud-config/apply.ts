@@ -3,15 +3,26 @@
  * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
  * ran / failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
  */
-import { lstat } from 'node:fs/promises';
 import { hostname as currentHostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseGroup, parseOwner, parsePasswd, parseShadow, resolveOwner, findUser, type Accounts } from './accounts.js';
 import { commandText, spawnRunner, type CommandRunner } from './commands.js';
 import { mergeEnvironment } from './environment-file.js';
 import { logger } from '../lib/log.js';
 import { ApplyError, InvalidDocumentError } from './errors.js';
-import { readIfExists, removeMask, symlinkAtomic, writeFileAtomic, type Change, type Ownership } from './fsops.js';
+import {
+  openDirectory,
+  readIfExists,
+  removeCreatedDirectories,
+  removeMask,
+  splitPath,
+  symlinkAtomic,
+  writeFileAtomic,
+  type Change,
+  type Ownership,
+  type RootDir,
+} from './fsops.js';
+import { MAX_TARGET_FILE_BYTES } from './limits.js';
 import { describeStep, type Plan, type PlanStep } from './plan.js';
 import { preflight } from './preflight.js';
 import { authorizeKeys } from './ssh-keys.js';
@@ -48,7 +59,7 @@ export interface ApplyReport {
 }
 
 export async function readAccounts(root: string): Promise<Accounts> {
-  const read = async (p: string): Promise<string> => (await readIfExists(join(root, p)))?.toString('utf8') ?? '';
+  const read = async (p: string): Promise<string> => (await readIfExists(root, p, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '';
   return {
     users: parsePasswd(await read('/etc/passwd')),
     groups: parseGroup(await read('/etc/group')),
@@ -64,6 +75,67 @@ interface State {
   readonly runner: CommandRunner;
   unitsDirty: boolean;
   networkDirty: boolean;
+  /** The plan's file writes, staged before the first of them runs (see stageWrites). */
+  staged?: Map<PlanStep, Staged>;
+}
+
+interface Staged {
+  readonly dir: RootDir;
+  readonly name: string;
+  /** The staged temp file in `dir`; undefined when the file is already as wanted (or once committed). */
+  tmp: string | undefined;
+}
+
+type WriteStep = Extract<PlanStep, { kind: 'write' }>;
+
+/** Staging failed: `step` is the write that could not be prepared; nothing of any write was left behind. */
+class StageError extends Error {
+  constructor(
+    readonly step: WriteStep,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Makes the plan's file writes all-or-nothing: every file is written to a temp file in its target directory
+ * (with its mode and owner) before any is renamed into place. If one cannot be staged, the staged ones and
+ * the directories created for them are removed and StageError names the write that failed. What is left:
+ * a failure of a rename itself (after staging succeeded) leaves the earlier renames done.
+ */
+async function stageWrites(state: State, steps: readonly WriteStep[]): Promise<Map<PlanStep, Staged>> {
+  const staged = new Map<PlanStep, Staged>();
+  const dirs = new Map<string, RootDir>();
+  const created: string[] = [];
+  const accounts = await readAccounts(state.root);
+  for (const step of steps) {
+    try {
+      const owner = ownershipOf(accounts, step.owner);
+      const { dir, name } = splitPath(step.path);
+      let d = dirs.get(dir);
+      if (!d) {
+        d = await openDirectory(state.root, dir, { create: { mode: 0o755 }, created });
+        dirs.set(dir, d);
+      }
+      const same = await d.fileMatches(name, step.content, step.mode, owner);
+      staged.set(step, { dir: d, name, tmp: same ? undefined : await d.stageFile(name, step.content, step.mode, owner) });
+    } catch (err) {
+      await discardStaged(state, staged, dirs.values(), created);
+      throw new StageError(step, err instanceof Error ? err.message : String(err));
+    }
+  }
+  return staged;
+}
+
+/** Removes staged files not renamed yet, closes the directories, and removes directories created for them. */
+async function discardStaged(state: State, staged: ReadonlyMap<PlanStep, Staged>, dirs: Iterable<RootDir>, created: readonly string[]): Promise<void> {
+  for (const s of staged.values()) {
+    if (s.tmp !== undefined) await s.dir.discard(s.tmp).catch(() => undefined);
+    s.tmp = undefined;
+  }
+  for (const d of dirs) await d.close().catch(() => undefined);
+  await removeCreatedDirectories(state.root, created);
 }
 
 type StepOutcome = Change | { outcome: Outcome; detail?: string };
@@ -76,7 +148,7 @@ async function run(state: State, argv: string[], what: string): Promise<void> {
 }
 
 async function applyHostname(state: State, name: string): Promise<StepOutcome> {
-  const file = await writeFileAtomic(join(state.root, '/etc/hostname'), Buffer.from(`${name}\n`), 0o644, self());
+  const file = await writeFileAtomic(state.root, '/etc/hostname', Buffer.from(`${name}\n`), 0o644, self());
   if (state.root !== '/' || currentHostname() === name) return file;
   const r = await state.runner.run(['hostnamectl', 'set-hostname', name]);
   if (r.code !== 0) await run(state, ['hostname', name], 'setting the host name');
@@ -97,12 +169,12 @@ async function applyUser(state: State, step: Extract<PlanStep, { kind: 'user' }>
   return { outcome: 'changed', detail: 'created' };
 }
 
-async function ownershipOf(state: State, owner: string | undefined): Promise<Ownership> {
+function ownershipOf(accounts: Accounts, owner: string | undefined): Ownership {
   const me = self();
   if (owner === undefined) return me;
   const spec = parseOwner(owner);
   if (typeof spec === 'string') throw new Error(spec);
-  const ids = resolveOwner(spec, await readAccounts(state.root));
+  const ids = resolveOwner(spec, accounts);
   if (typeof ids === 'string') throw new Error(ids);
   return { uid: ids.uid ?? me.uid, gid: ids.gid ?? me.gid };
 }
@@ -110,26 +182,24 @@ async function ownershipOf(state: State, owner: string | undefined): Promise<Own
 async function applySshKeys(state: State, step: Extract<PlanStep, { kind: 'ssh-keys' }>): Promise<StepOutcome> {
   const user = findUser(await readAccounts(state.root), step.user);
   if (!user) throw new Error(`user ${step.user} does not exist`);
-  return authorizeKeys(join(state.root, user.home), { uid: user.uid, gid: user.gid }, step.keyName, step.keys);
+  return authorizeKeys(state.root, user.home, { uid: user.uid, gid: user.gid }, step.keyName, step.keys);
 }
 
 async function applyEnvironment(state: State, step: Extract<PlanStep, { kind: 'environment' }>): Promise<StepOutcome> {
-  const path = join(state.root, step.path);
-  const old = (await readIfExists(path))?.toString('utf8') ?? '';
-  const merged = mergeEnvironment(old, step.vars);
-  if (merged === old) return 'unchanged';
-  let mode = 0o644;
-  let owner = self();
+  const { dir, name } = splitPath(step.path);
+  const d = await openDirectory(state.root, dir, { create: { mode: 0o755 } });
   try {
-    const st = await lstat(path);
-    if (st.isFile()) {
-      mode = st.mode & 0o7777;
-      owner = { uid: st.uid, gid: st.gid };
-    }
-  } catch {
-    // a new file
+    const old = (await d.readFile(name, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '';
+    const merged = mergeEnvironment(old, step.vars);
+    if (merged === old) return 'unchanged';
+    const st = await d.lstat(name);
+    const keep = st?.isFile() === true;
+    const mode = keep ? st.mode & 0o7777 : 0o644;
+    const owner = keep ? { uid: st.uid, gid: st.gid } : self();
+    return await d.writeFile(name, Buffer.from(merged, 'utf8'), mode, owner);
+  } finally {
+    await d.close();
   }
-  return writeFileAtomic(path, Buffer.from(merged, 'utf8'), mode, owner);
 }
 
 const NO_SYSTEMD = { outcome: 'skipped' as const, detail: 'no systemd connection' };
@@ -144,7 +214,14 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
     case 'ssh-keys':
       return applySshKeys(state, step);
     case 'write': {
-      const change = await writeFileAtomic(join(state.root, step.path), step.content, step.mode, await ownershipOf(state, step.owner));
+      const staged = state.staged?.get(step);
+      if (!staged) throw new Error('internal: write step was not staged');
+      let change: Change = 'unchanged';
+      if (staged.tmp !== undefined) {
+        await staged.dir.commit(staged.tmp, staged.name);
+        staged.tmp = undefined;
+        change = 'changed';
+      }
       if (change === 'changed' && step.affects === 'units') state.unitsDirty = true;
       if (change === 'changed' && step.affects === 'network') state.networkDirty = true;
       return change;
@@ -155,8 +232,8 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
     case 'unmask': {
       const change =
         step.kind === 'mask'
-          ? await symlinkAtomic(join(state.root, step.path), '/dev/null')
-          : await removeMask(join(state.root, step.path), state.root);
+          ? await symlinkAtomic(state.root, step.path, '/dev/null')
+          : await removeMask(state.root, step.path);
       if (change === 'changed') state.unitsDirty = true;
       return change;
     }
@@ -185,7 +262,7 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
         : { outcome: 'failed', detail: `job result: ${result} (see journalctl -u ${step.unit})` };
     }
     case 'script': {
-      await writeFileAtomic(join(state.root, step.path), step.content, 0o700, self());
+      await writeFileAtomic(state.root, step.path, step.content, 0o700, self());
       if (!units) return { outcome: 'skipped', detail: `stored at ${step.path}; not run without systemd` };
       const env = state.options.busAddress ? { DBUS_SYSTEM_BUS_ADDRESS: state.options.busAddress } : undefined;
       const argv = ['systemd-run', `--unit=${step.unit}`, '--collect', '--description=Unit generated and executed by coreos-cloudinit on behalf of user', step.path];
@@ -205,25 +282,44 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
   const state: State = { root, options, runner: options.runner ?? spawnRunner, unitsDirty: false, networkDirty: false };
   const results: StepResult[] = [];
   let error: ApplyError | undefined;
-  for (const step of plan.steps) {
-    if (error && (error.step !== 'unit-command' || step.kind !== 'unit-command')) break;
-    let result: StepResult;
-    try {
-      const o = await applyStep(state, step);
-      result = typeof o === 'string' ? { step, outcome: o } : { step, ...o };
-    } catch (err) {
-      result = { step, outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
-    }
+  const record = (result: StepResult): void => {
     if (result.outcome === 'failed') {
-      error ??= new ApplyError(describeStep(step), result.detail ?? 'failed', step.kind);
+      error ??= new ApplyError(describeStep(result.step), result.detail ?? 'failed', result.step.kind);
     }
     results.push(result);
     log[result.outcome === 'failed' ? 'error' : 'info']('step', {
-      step: describeStep(step),
+      step: describeStep(result.step),
       outcome: result.outcome,
       ...(result.detail ? { detail: result.detail } : {}),
     });
     options.onResult?.(result);
+  };
+  const writes = plan.steps.filter((s): s is WriteStep => s.kind === 'write');
+  try {
+    for (const step of plan.steps) {
+      if (error && (error.step !== 'unit-command' || step.kind !== 'unit-command')) break;
+      if (step.kind === 'write' && !state.staged) {
+        try {
+          state.staged = await stageWrites(state, writes);
+        } catch (err) {
+          if (!(err instanceof StageError)) throw err;
+          record({ step: err.step, outcome: 'failed', detail: `${err.message} (no file of write_files or units was written)` });
+          break;
+        }
+      }
+      let result: StepResult;
+      try {
+        const o = await applyStep(state, step);
+        result = typeof o === 'string' ? { step, outcome: o } : { step, ...o };
+      } catch (err) {
+        result = { step, outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
+      }
+      record(result);
+    }
+  } finally {
+    if (state.staged) {
+      await discardStaged(state, state.staged, new Set([...state.staged.values()].map((s) => s.dir)), []);
+    }
   }
   return { results, ...(error ? { error } : {}) };
 }

@@ -3,14 +3,15 @@
  * apply it to --root (default /). Exit status: 0 done (warnings allowed), 1 invalid or unreadable document
  * (nothing changed), 2 bad usage, 3 applying failed (see the step reported as failed).
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { applyPlan, type StepResult } from './apply.js';
 import { formatDiagnosticLine, hasErrors, type Diagnostic } from './diagnostics.js';
 import { decodeUtf8 } from './encoding.js';
-import { ApplyError, InvalidDocumentError, UsageError } from './errors.js';
+import { ApplyError, DocumentTooLargeError, InvalidDocumentError, UsageError } from './errors.js';
+import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { parseUserData } from './parse.js';
 import { DEFAULT_SSH_KEY_NAME, describeStep, planCloudConfig, planScript, type Plan } from './plan.js';
 import { SUBSTITUTION_VARIABLES, substitutionsFromEnv } from './substitute.js';
@@ -162,6 +163,24 @@ function summary(ds: readonly Diagnostic[]): string {
 
 const NEEDS_SYSTEMD = new Set(['enable', 'daemon-reload', 'restart-networkd', 'unit-command', 'script']);
 
+/** The document file, read up to MAX_DOCUMENT_BYTES (+1 to tell that it is larger; never more). */
+async function readDocument(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_DOCUMENT_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
 function formatResult(r: StepResult): string {
   return `${r.outcome}: ${describeStep(r.step)}${r.detail ? ` [${r.detail}]` : ''}\n`;
 }
@@ -176,7 +195,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   let text: string;
   try {
-    text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readFile(opts.fromFile));
+    text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readDocument(opts.fromFile));
+    if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);

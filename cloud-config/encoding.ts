@@ -34,33 +34,57 @@ export function decodeBase64(text: string): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
-export function gunzip(data: Buffer): Buffer {
+/** Decoded content would be larger than the bound it was decoded under (see limits.ts). */
+export class ContentTooLargeError extends Error {
+  override readonly name = 'ContentTooLargeError';
+  constructor(readonly limit: number) {
+    super(`decodes to more than ${limit} bytes`);
+  }
+}
+
+/** Inflates gzip data, stopping as soon as the output passes `maxBytes` (zlib's maxOutputLength), so a gzip
+ * bomb costs at most that much memory and the time to inflate it. */
+export function gunzip(data: Buffer, maxBytes: number): Buffer {
+  let out: Buffer;
   try {
-    return gunzipSync(data);
+    out = gunzipSync(data, { maxOutputLength: Math.max(1, maxBytes) });
   } catch (err) {
+    if (codeOf(err) === 'ERR_BUFFER_TOO_LARGE') throw new ContentTooLargeError(maxBytes);
     throw new DecodeError(`not valid gzip data (${err instanceof Error ? err.message : String(err)})`);
   }
+  if (out.length > maxBytes) throw new ContentTooLargeError(maxBytes);
+  return out;
+}
+
+function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+function bounded(data: Buffer, maxBytes: number): Buffer {
+  if (data.length > maxBytes) throw new ContentTooLargeError(maxBytes);
+  return data;
 }
 
 /**
  * Decodes content given as text, or as bytes from a `!!binary` scalar (which count as already base64-decoded).
- * Raw gzip given as text is read one byte per character. Throws DecodeError.
+ * Raw gzip given as text is read one byte per character. Throws DecodeError, or ContentTooLargeError when the
+ * result would be larger than `maxBytes` (gzip stops inflating there).
  */
-export function decodeContent(content: string | Uint8Array, encoding: Encoding | undefined): Buffer {
+export function decodeContent(content: string | Uint8Array, encoding: Encoding | undefined, maxBytes: number): Buffer {
   const raw = (): Buffer => (typeof content === 'string' ? Buffer.from(content, 'latin1') : Buffer.from(content));
   switch (encoding) {
     case undefined:
-      return typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
+      return bounded(typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content), maxBytes);
     case 'b64':
     case 'base64':
-      return typeof content === 'string' ? decodeBase64(content) : Buffer.from(content);
+      return bounded(typeof content === 'string' ? decodeBase64(content) : Buffer.from(content), maxBytes);
     case 'gz':
     case 'gzip':
-      return gunzip(raw());
+      return gunzip(raw(), maxBytes);
     case 'gz+b64':
     case 'gz+base64':
     case 'gzip+b64':
     case 'gzip+base64':
-      return gunzip(typeof content === 'string' ? decodeBase64(content) : Buffer.from(content));
+      return gunzip(typeof content === 'string' ? decodeBase64(content) : Buffer.from(content), maxBytes);
   }
 }

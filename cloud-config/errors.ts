@@ -1,5 +1,6 @@
 import { FleetError } from '../lib/errors.js';
 import { formatDiagnostic, type Diagnostic } from './diagnostics.js';
+import { describeBytes, MAX_DOCUMENT_BYTES } from './limits.js';
 
 /** The document cannot be used: unreadable, of an unknown kind, or failing validation. */
 export class InvalidDocumentError extends FleetError {
@@ -31,4 +32,12 @@ export class ApplyError extends FleetError {
 /** Bad command-line usage (unknown flag, bad IP address given for a substitution, missing source). */
 export class UsageError extends FleetError {
   override readonly name = 'UsageError';
+}
+
+/** The document (file or stdin) is larger than MAX_DOCUMENT_BYTES; it is refused before it is parsed. */
+export class DocumentTooLargeError extends FleetError {
+  override readonly name = 'DocumentTooLargeError';
+  constructor() {
+    super(`larger than ${describeBytes(MAX_DOCUMENT_BYTES)}, the limit for a document`);
+  }
 }

@@ -1,10 +1,21 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
 import { decodeUtf8 } from './encoding.js';
+import { DocumentTooLargeError } from './errors.js';
+import { MAX_DOCUMENT_BYTES } from './limits.js';
 
+/** stdin, refused (without reading the rest) once it passes MAX_DOCUMENT_BYTES. */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_DOCUMENT_BYTES) {
+      process.stdin.destroy();
+      throw new DocumentTooLargeError();
+    }
+    chunks.push(chunk as Buffer);
+  }
   return decodeUtf8(Buffer.concat(chunks));
 }
 

@@ -5,7 +5,8 @@
  */
 import { LineCounter, parseDocument, YAMLError, type Alias, type Document } from 'yaml';
 import { DiagnosticSink, hasErrors, type Diagnostic, type Position } from './diagnostics.js';
-import { decodeContent, DecodeError } from './encoding.js';
+import { ContentTooLargeError, decodeContent, DecodeError } from './encoding.js';
+import { MAX_FILE_NAME, MAX_DECODED_FILE_BYTES, MAX_DECODED_TOTAL_BYTES, MAX_DOCUMENT_BYTES, describeBytes } from './limits.js';
 import { CLOUD_CONFIG_SCHEMA } from './schema.js';
 import { SUBSTITUTION_VARIABLES, substitute } from './substitute.js';
 import type {
@@ -69,6 +70,10 @@ export function classify(text: string): DocumentKind | string {
 }
 
 export function parseUserData(input: string, options: ParseOptions = {}): ParseResult {
+  if (input.length > MAX_DOCUMENT_BYTES || Buffer.byteLength(input) > MAX_DOCUMENT_BYTES) {
+    const message = `the document is larger than ${describeBytes(MAX_DOCUMENT_BYTES)}, the limit for a document`;
+    return { kind: 'unrecognized', diagnostics: [{ severity: 'error', path: '', message }] };
+  }
   const text = input.startsWith('\uFEFF') ? input.slice(1) : input;
   const substitutions = options.substitutions ?? {};
   const kind = classify(text);
@@ -234,6 +239,7 @@ function buildUsers(items: Plain[], ctx: WalkContext): UserConfig[] {
 function buildWriteFiles(items: Plain[], ctx: WalkContext): WriteFileConfig[] {
   const out: WriteFileConfig[] = [];
   const byPath = new Map<string, string>();
+  let decoded = 0;
   items.forEach((item, i) => {
     const f = asMap(item);
     const source = `write_files[${i}]`;
@@ -242,28 +248,63 @@ function buildWriteFiles(items: Plain[], ctx: WalkContext): WriteFileConfig[] {
     const encoding = asString(f.encoding) as Encoding | undefined;
     const raw = f.content;
     let content: Buffer;
+    const left = MAX_DECODED_TOTAL_BYTES - decoded;
+    const limit = Math.min(MAX_DECODED_FILE_BYTES, left);
     try {
-      content = decodeContent(typeof raw === 'string' || raw instanceof Uint8Array ? raw : '', encoding);
+      content = decodeContent(typeof raw === 'string' || raw instanceof Uint8Array ? raw : '', encoding, limit);
     } catch (err) {
+      const at = pos(ctx, `${source}.content`);
+      if (err instanceof ContentTooLargeError) {
+        const why =
+          limit === MAX_DECODED_FILE_BYTES
+            ? `decodes to more than ${describeBytes(MAX_DECODED_FILE_BYTES)}, the limit for one file`
+            : `all write_files together decode to more than ${describeBytes(MAX_DECODED_TOTAL_BYTES)}, the limit for one document`;
+        ctx.sink.error(`${source}.content`, why, at);
+        decoded = MAX_DECODED_TOTAL_BYTES;
+        return;
+      }
       if (!(err instanceof DecodeError)) throw err;
-      ctx.sink.error(`${source}.content`, `cannot be decoded as ${JSON.stringify(encoding)}: ${err.message}`, pos(ctx, `${source}.content`));
+      ctx.sink.error(`${source}.content`, `cannot be decoded as ${JSON.stringify(encoding)}: ${err.message}`, at);
       return;
     }
+    decoded += content.length;
     const earlier = byPath.get(path);
     if (earlier) {
       ctx.sink.warning(`${source}.path`, `${JSON.stringify(path)} is also written by ${earlier}; the later entry wins`, pos(ctx, `${source}.path`));
     }
     byPath.set(path, source);
     const permissions = asString(f.permissions);
+    let mode = permissions === undefined ? 0o644 : parseInt(permissions, 8);
+    const secrets = fleetConfSecrets(path, content);
+    if (secrets.length > 0 && (mode & 0o077) !== 0) {
+      const at = pos(ctx, `${source}.permissions`) ?? pos(ctx, `${source}.path`);
+      const what = `the ${secrets.join(' and ')} it sets`;
+      if (permissions === undefined) {
+        mode = 0o600;
+        ctx.sink.warning(`${source}.permissions`, `not given: ${what} is a secret, so the file is written 0600 (not 0644)`, at);
+      } else {
+        ctx.sink.warning(`${source}.permissions`, `${JSON.stringify(permissions)} makes ${what} readable by group or others; use '0600'`, at);
+      }
+    }
     out.push({
       path,
       content,
-      mode: permissions === undefined ? 0o644 : parseInt(permissions, 8),
+      mode,
       ...opt('owner', asString(f.owner)),
       source,
     });
   });
   return out;
+}
+
+/** fleetd options that are secrets, as fleet.conf spells them. */
+const FLEET_CONF_SECRETS = ['api_token', 'etcd_password'];
+
+/** The secret options a write_files entry sets when it writes a fleet.conf (fleetd's config file). */
+function fleetConfSecrets(path: string, content: Buffer): string[] {
+  if (!/(^|\/)fleet\.conf$/.test(path)) return [];
+  const text = content.toString('utf8');
+  return FLEET_CONF_SECRETS.filter((name) => new RegExp(`^\\s*${name.replace('_', '[_-]')}\\s*=\\s*"?[^\\s"]`, 'mi').test(text));
 }
 
 function buildUnits(items: Plain[], ctx: WalkContext): UnitConfig[] {
@@ -309,6 +350,9 @@ function buildUnits(items: Plain[], ctx: WalkContext): UnitConfig[] {
     const given = ['content', 'drop_ins', 'command', 'enable', 'mask', 'runtime'].some((k) => ctx.positions.has(`${source}.${k}`));
     if (!given) {
       ctx.sink.warning(source, `unit ${JSON.stringify(name)} has nothing to do (no content, drop_ins, command, enable, mask or runtime)`, pos(ctx, source));
+    }
+    if (dropIns.length > 0 && name.length + '.d'.length > MAX_FILE_NAME) {
+      ctx.sink.error(`${source}.name`, `is too long to have drop-ins: the directory "${name}.d" would be longer than ${MAX_FILE_NAME} bytes`, pos(ctx, `${source}.name`));
     }
     const path = unitPath(name, runtime);
     const earlier = byPath.get(path);

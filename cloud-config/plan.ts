@@ -4,7 +4,7 @@
  * one daemon-reload if any of that changed, networkd restart if network files changed, unit commands. Pure.
  */
 import { createHash } from 'node:crypto';
-import { CLOUDINIT_DROP_IN, ETCD2_OPTIONS, FLEET_OPTIONS, renderEnvironmentDropIn, type EnvOption } from './service-env.js';
+import { CLOUDINIT_DROP_IN, ETCD2_OPTIONS, FLEET_OPTIONS, holdsSecret, renderEnvironmentDropIn, type EnvOption } from './service-env.js';
 import { SUBSTITUTION_VARIABLES } from './substitute.js';
 import type { CloudConfig, EnvValue, Substitutions, UnitCommand, UserConfig } from './types.js';
 import { dropInPath, unitPath } from './unit-name.js';
@@ -84,7 +84,8 @@ function generatedDropIn(
   if (!text) return [];
   const path = dropInPath(unit, true, CLOUDINIT_DROP_IN);
   return [
-    { kind: 'write', path, content: utf8(text), mode: 0o644, affects: 'units', source },
+    // 0600 when it carries a secret (etcd_password): systemd reads it as root, nobody else needs to
+    { kind: 'write', path, content: utf8(text), mode: holdsSecret(options, values) ? 0o600 : 0o644, affects: 'units', source },
     { kind: 'unmask', unit, path: unitPath(unit, true), source },
   ];
 }

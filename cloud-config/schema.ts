@@ -1,5 +1,6 @@
 /** The shape of a `#cloud-config` document as this implementation accepts it. */
-import { parseOwner } from './accounts.js';
+import { idProblem, parseOwner } from './accounts.js';
+import { MAX_FILE_NAME, MAX_PATH } from './limits.js';
 import { ETCD2_OPTIONS, FLEET_OPTIONS, type EnvOption } from './service-env.js';
 import { bool, int, float, list, map, str, type Check, type MapSpec, type Spec } from './spec.js';
 import { ENCODINGS, UNIT_COMMANDS } from './types.js';
@@ -9,14 +10,28 @@ export const PERMISSIONS = /^0?[0-7]{3,4}$/;
 
 const q = JSON.stringify;
 
-const absoluteFilePath: Check = (v) => {
+/** Problems any absolute path has that the kernel or a later step would refuse: control characters (NUL
+ * above all), and names or a whole path longer than Linux allows. */
+function pathProblem(v: string): string | undefined {
   if (!v.startsWith('/')) return `${q(v)} is not an absolute path`;
-  if (v.split('/').some((s) => s === '..')) return `${q(v)} must not contain ".." segments`;
-  if (v.endsWith('/')) return `${q(v)} names a directory, not a file`;
+  if (/[\x00-\x1f\x7f]/.test(v)) return `${q(v)} contains a control character${v.includes('\0') ? ' (NUL)' : ''}`;
+  if (Buffer.byteLength(v) > MAX_PATH) return `the path is longer than ${MAX_PATH} bytes`;
+  const long = v.split('/').find((s) => Buffer.byteLength(s) > MAX_FILE_NAME);
+  if (long !== undefined) return `${q(long.slice(0, 40) + '...')} is longer than ${MAX_FILE_NAME} bytes, the limit for one name`;
+  return undefined;
+}
+
+const absoluteFilePath: Check = (v) => {
+  const problem = pathProblem(v);
+  if (problem) return problem;
+  const segments = v.split('/');
+  if (segments.some((s) => s === '..')) return `${q(v)} must not contain ".." segments`;
+  if (v.endsWith('/') || segments.every((s) => s === '')) return `${q(v)} names a directory, not a file`;
+  if (segments.some((s) => s === '.')) return `${q(v)} must not contain "." segments (write the path without them)`;
   return undefined;
 };
 
-const absolutePath: Check = (v) => (v.startsWith('/') ? undefined : `${q(v)} is not an absolute path`);
+const absolutePath: Check = (v) => pathProblem(v);
 
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
@@ -33,8 +48,10 @@ const userName: Check = (v) =>
     ? undefined
     : `${q(v)} is not a valid user name (lower-case letters, digits, "_" and "-", starting with a letter or "_", at most 32 characters)`;
 
-const groupName: Check = (v) =>
-  /^[0-9]+$/.test(v) || (v.length <= 32 && USER_NAME.test(v)) ? undefined : `${q(v)} is not a valid group name`;
+const groupName: Check = (v) => {
+  if (/^[0-9]+$/.test(v)) return idProblem(v);
+  return v.length <= 32 && USER_NAME.test(v) ? undefined : `${q(v)} is not a valid group name`;
+};
 
 const octalMode: Check = (v) => (PERMISSIONS.test(v) ? undefined : `${q(v)} is not an octal mode`);
 
@@ -47,6 +64,7 @@ const unitName: Check = (v) => unitNameProblem(v);
 
 const dropInName: Check = (v) => {
   if (v.includes('/') || v === '.' || v === '..') return `${q(v)} must be a plain file name`;
+  if (Buffer.byteLength(v) > MAX_FILE_NAME) return `is longer than ${MAX_FILE_NAME} bytes, the limit for one name`;
   if (!v.endsWith('.conf')) return { warning: `${q(v)} does not end in ".conf", so systemd will not read it` };
   return undefined;
 };

@@ -17,6 +17,8 @@ export interface EnvOption {
   readonly oneOf?: readonly string[];
   /** Shown as a warning when the option is used; the option is still written. */
   readonly deprecated?: string;
+  /** The value is a secret: a drop-in carrying it is written 0600. */
+  readonly secret?: boolean;
   /** Problem with a given string value: an error message, or `{ warning }`. */
   readonly check?: (value: string) => string | { warning: string } | undefined;
 }
@@ -80,7 +82,7 @@ export const FLEET_OPTIONS = [
   fleet('etcd_request_timeout', 'float', { min: 0 }),
   fleet('etcd_servers', 'string', { check: urlList }),
   fleet('etcd_username', 'string'),
-  fleet('etcd_password', 'string'),
+  fleet('etcd_password', 'string', { secret: true }),
   fleet('metadata', 'string', { check: metadata }),
   fleet('public_ip', 'string', { check: ipAddress }),
   fleet('token_limit', 'int', { min: 1 }),
@@ -154,6 +156,11 @@ function isZero(v: EnvValue | undefined): boolean {
  * The drop-in text for the given options in table order, one `Environment="VAR=value"` line per option that
  * is set to a non-zero value; undefined when nothing is set (no drop-in is written then).
  */
+/** Whether any option marked secret is set (so the drop-in must not be world-readable). */
+export function holdsSecret(options: readonly EnvOption[], values: Readonly<Record<string, EnvValue | undefined>>): boolean {
+  return options.some((o) => o.secret === true && !isZero(values[o.key]));
+}
+
 export function renderEnvironmentDropIn(
   options: readonly EnvOption[],
   values: Readonly<Record<string, EnvValue | undefined>>,

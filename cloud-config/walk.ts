@@ -182,6 +182,10 @@ function runCheck(ctx: WalkContext, path: string, spec: Extract<Spec, { t: 'stri
     ctx.sink.error(path, 'must be a single line', pos);
     return false;
   }
+  if (spec.singleLine && v.includes('\0')) {
+    ctx.sink.error(path, 'must not contain a NUL character', pos);
+    return false;
+  }
   if (spec.oneOf && !spec.oneOf.includes(v)) {
     ctx.sink.error(path, `${JSON.stringify(v)} is not one of ${spec.oneOf.join('|')}`, pos);
     return false;

@@ -2,7 +2,7 @@
  * fleetd configuration: defaults, then /etc/fleet/fleet.conf (or --config), then FLEET_* environment, then flags.
  * Option names and defaults are fleet's (fleet-semantics §3); options marked "ours" are new.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { FleetError } from '../lib/errors.js';
 
@@ -276,6 +276,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   };
 
   let file: string | undefined;
+  let fileSecrets: string[] = [];
   if (sources.configFile !== undefined) {
     if (!existsSync(sources.configFile)) throw new ConfigError(`config file ${sources.configFile} does not exist`);
     file = sources.configFile;
@@ -292,6 +293,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     const parsed = parseConfigFile(text, file);
     warnings.push(...parsed.warnings);
     for (const [name, { value, where }] of parsed.values) apply(name, value, where);
+    fileSecrets = SECRET_OPTIONS.filter((name) => (parsed.values.get(name)?.value ?? '') !== '');
   }
 
   const env = sources.env ?? {};
@@ -307,7 +309,41 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   }
 
   validate(config, origin);
+  warnings.push(...exposedSecrets(file, fileSecrets, config));
   return { config, warnings, file };
+}
+
+/** Options whose value is a secret, and options naming a file that holds one (a private key). */
+const SECRET_OPTIONS: readonly string[] = ['api_token', 'etcd_password'];
+const SECRET_FILE_OPTIONS = ['etcd_keyfile', 'api_tls_keyfile'] as const;
+
+function readableByOthers(path: string): number | undefined {
+  try {
+    const mode = statSync(path).mode & 0o7777;
+    return (mode & 0o044) !== 0 ? mode : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const octal = (mode: number): string => mode.toString(8).padStart(4, '0');
+
+/**
+ * Warnings (logged once at start) for secrets other local users can read: the config file when it sets
+ * api_token or etcd_password, and the private key files named by etcd_keyfile / api_tls_keyfile.
+ */
+function exposedSecrets(file: string | undefined, inFile: readonly string[], c: FleetConfig): string[] {
+  const out: string[] = [];
+  const fileMode = file !== undefined && inFile.length > 0 ? readableByOthers(file) : undefined;
+  if (file !== undefined && fileMode !== undefined) {
+    out.push(`${file} sets ${inFile.join(' and ')} but is readable by group or others (mode ${octal(fileMode)}); chmod 600 it`);
+  }
+  for (const name of SECRET_FILE_OPTIONS) {
+    const path = name === 'etcd_keyfile' ? c.etcdKeyfile : c.apiTlsKeyfile;
+    const mode = path ? readableByOthers(path) : undefined;
+    if (mode !== undefined) out.push(`${path} (${name}) is readable by group or others (mode ${octal(mode)}); chmod 600 it`);
+  }
+  return out;
 }
 
 const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);

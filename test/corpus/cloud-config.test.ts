@@ -1,5 +1,5 @@
 /**
- * Bad cloud-configs (test/corpus/data/cloud-config, generated bombs and giants, seeded fuzz): every one is
+ * Bad cloud-configs (test/corpus/data/cloud-config, generated bombs (alias, merge, gzip) and giants, seeded fuzz): every one is
  * refused with messages naming the path in the document and its line; `coreos-cloudinit --validate` exits 1
  * without a stack trace, and applying to a --root changes nothing there.
  */
@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parseUserData } from '../../cloud-config/index.js';
 import { makeRoot, snapshot } from '../cloud-config/helpers.js';
 import { DIST, dataPath, hasStackTrace, lines, prng, readJson, runNode } from './helpers.js';
@@ -102,12 +103,21 @@ t.test('bombs and giants: refused in bounded time, no stack trace', async (t) =>
   const deepMap = `#cloud-config\n${Array.from({ length: 2000 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')}\n`;
   await refused(t, '2000 nested mappings', write('deep-map.yml', `${deepMap}${' '.repeat(2000)}x: 1\nhostname: [1]\n`), [/^error: /m]);
 
-  const files = Array.from({ length: 60_000 }, (_, i) => `  - path: /etc/f${i}\n    content: "${'x'.repeat(40)}"\n`).join('');
+  const files = Array.from({ length: 25_000 }, (_, i) => `  - path: /etc/f${i}\n    content: "${'x'.repeat(40)}"\n`).join('');
   const big = `#cloud-config\nwrite_files:\n${files}  - path: relative\n`;
-  await refused(t, `${(big.length / 1e6).toFixed(1)} MB document, error in the last entry`, write('big.yml', big), [/^error: write_files\[60000\]\.path: "relative" is not an absolute path \(line 120003, column 11\)$/m], 120_000);
+  await refused(t, `${(big.length / 1e6).toFixed(1)} MB document, error in the last entry`, write('big.yml', big), [/^error: write_files\[25000\]\.path: "relative" is not an absolute path \(line 50003, column 11\)$/m], 120_000);
 
-  const line = `#cloud-config\nhostname: ${'a'.repeat(5_000_000)}\n`;
-  await refused(t, '5 MB hostname', write('long-line.yml', line), [/^error: hostname: "a{20,}.*is not a valid host name/m], 60_000);
+  // 128 MiB of zeros, gzip+base64: decoding stops at the 32 MiB bound for one file (limits.ts)
+  const gz = gzipSync(Buffer.alloc(128 * 1024 * 1024), { level: 9 }).toString('base64');
+  await refused(t, 'gzip bomb', write('gzip-bomb.yml', `#cloud-config\nwrite_files:\n  - path: /etc/ok\n    content: x\n  - path: /opt/z\n    encoding: gzip+base64\n    content: ${gz}\n`), [
+    /^error: write_files\[1\]\.content: decodes to more than 33554432 bytes \(32 MiB\), the limit for one file \(line 7, column 14\)$/m,
+  ]);
+  await refused(t, '3 MB document', write('over-size.yml', `#cloud-config\nhostname: a\n#${'x'.repeat(3_000_000)}\n`), [
+    /^error: cannot read .*over-size\.yml: larger than 2097152 bytes \(2 MiB\), the limit for a document$/m,
+  ]);
+
+  const line = `#cloud-config\nhostname: ${'a'.repeat(2_000_000)}\n`;
+  await refused(t, '2 MB hostname', write('long-line.yml', line), [/^error: hostname: "a{20,}.*is not a valid host name/m], 60_000);
 });
 
 const SEED_DOC = `#cloud-config
