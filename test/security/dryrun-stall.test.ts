@@ -72,10 +72,10 @@ async function startChild(t: Test, endpoint: string, prefix: string): Promise<Ch
 }
 
 /** An answer, or undefined when none came within GIVE_UP_MS; with how long it took. */
-async function timed(p: Promise<Answer>): Promise<{ answer: Answer | undefined; ms: number }> {
+async function timed(p: Promise<Answer>, giveUpMs = GIVE_UP_MS): Promise<{ answer: Answer | undefined; ms: number }> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const answer = await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), GIVE_UP_MS)))]);
+  const answer = await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), giveUpMs)))]);
   clearTimeout(timer);
   p.catch(() => undefined);
   return { answer, ms: Date.now() - started };
@@ -159,6 +159,27 @@ t.test('450 long Conflicts globs: a dry run, a submission and a unit written str
     t.match(pending?.reason, /Conflicts.*at most \d+ are allowed/, 'the reason names the option and the bound');
     const r = await timed(request(child, 'POST', '/fleet/v1/plan', { body: { units: [{ name: 'direct.service' }] } }));
     t.ok(r.answer !== undefined && r.ms <= ANSWER_MS, `a dry run of the stored unit is answered within ${ANSWER_MS} ms (took ${r.ms} ms)`);
+  });
+
+  await t.test('many units at the bounds: a dry run of them, then submitted and started, hold no loop', async (t) => {
+    const { MAX_X_FLEET_VALUES, MAX_X_FLEET_VALUE_LENGTH } = await import('../../lib/unit/index.js');
+    const { PLAN_DEADLINE_MS } = await import('../../fleetd/api/plan.js');
+    const many = Array.from({ length: 120 }, (_, i) => ({
+      name: `bounded-${i}.service`,
+      options: conflicts(hostileGlobs(MAX_X_FLEET_VALUES, MAX_X_FLEET_VALUE_LENGTH).map((g) => `${g}-${i}`.slice(-MAX_X_FLEET_VALUE_LENGTH))),
+      desiredState: 'launched',
+    }));
+    const { answer, ms } = await timed(request(child, 'POST', '/fleet/v1/plan', { body: { units: many } }), PLAN_DEADLINE_MS + 5000);
+    t.ok(answer !== undefined, `the dry run is answered (${answer?.status} after ${ms} ms)`);
+    t.ok(answer?.status === 200 || answer?.status === 503, `200, or 503 once the deadline passed (${answer?.status}: ${(answer?.text ?? '').slice(0, 200)})`);
+    const stalls = child.events.filter((e) => e.event === 'stall' && (e.ms ?? 0) > 1000);
+    t.same(stalls, [], 'the event loop did not stop for a second during the dry run');
+    for (const u of many) {
+      const r = await request(child, 'PUT', `/fleet/v1/units/${u.name}`, { body: u });
+      if (r.status !== 201) t.fail(`${u.name}: ${r.status} ${r.text}`);
+    }
+    await waitFor('a pass with the new units', () => child.events.some((e) => e.event === 'pass' && (e.pending ?? []).length === 0), GIVE_UP_MS).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 3000));
   });
 
   t.same(child.events.filter((e) => e.event === 'lost'), [], 'no machine lost its lease');
