@@ -37,10 +37,11 @@ interface Chunk {
   readonly star: boolean;
   readonly tokens: readonly CharToken[];
   /** Code points when every token is a literal (searched with KMP), else undefined (Shift-And). */
-  readonly literal: Int32Array | undefined;
+  readonly literal: readonly number[] | undefined;
   /** KMP failure function of `literal`. */
-  readonly fail: Int32Array | undefined;
-  readonly masks: Map<number, Uint32Array>;
+  readonly fail: readonly number[] | undefined;
+  /** Shift-And masks by character, filled on first use. */
+  masks: Map<number, Uint32Array> | undefined;
 }
 
 /** A pattern compiled once for matching many names. */
@@ -102,19 +103,24 @@ function build(pattern: string, tokens: readonly Token[]): CompiledGlob {
 
 function makeChunk(star: boolean, tokens: CharToken[]): Chunk {
   const allLiteral = tokens.every((t) => t.kind === 'literal');
-  const literal = allLiteral ? Int32Array.from(tokens, (t) => (t as { code: number }).code) : undefined;
-  return { star, tokens, literal, fail: literal ? failure(literal) : undefined, masks: new Map() };
+  const literal = allLiteral ? tokens.map((t) => (t as { code: number }).code) : undefined;
+  return { star, tokens, literal, fail: literal ? failure(literal) : undefined, masks: undefined };
 }
 
+/** Scratch space reused by every match (matching is synchronous): no allocation per name or chunk. */
+let nameBuf = new Int32Array(256);
+let stateBuf = new Uint32Array(16);
+
+/** The name's code points, in the shared buffer. */
 function codePoints(name: string): Int32Array {
-  const out = new Int32Array(name.length);
+  if (nameBuf.length < name.length) nameBuf = new Int32Array(Math.max(name.length, nameBuf.length * 2));
   let n = 0;
   for (let i = 0; i < name.length; i++) {
     const c = name.codePointAt(i)!;
-    out[n++] = c;
+    nameBuf[n++] = c;
     if (c > 0xffff) i++;
   }
-  return out.subarray(0, n);
+  return nameBuf.subarray(0, n);
 }
 
 /** The greedy walk over the chunks (Go's path.Match). */
@@ -179,8 +185,8 @@ function searchLiteral(c: Chunk, s: Int32Array, from: number, limit: number, met
   return -1;
 }
 
-function failure(p: Int32Array): Int32Array {
-  const f = new Int32Array(p.length);
+function failure(p: readonly number[]): number[] {
+  const f = new Array<number>(p.length).fill(0);
   let q = 0;
   for (let i = 1; i < p.length; i++) {
     while (q > 0 && p[q] !== p[i]) q = f[q - 1]!;
@@ -196,7 +202,9 @@ function searchShiftAnd(c: Chunk, s: Int32Array, from: number, limit: number, me
   const words = (k + 31) >>> 5;
   const lastWord = (k - 1) >>> 5;
   const lastBit = 1 << ((k - 1) & 31);
-  const d = new Uint32Array(words);
+  if (stateBuf.length < words) stateBuf = new Uint32Array(Math.max(words, stateBuf.length * 2));
+  const d = stateBuf;
+  d.fill(0, 0, words);
   const end = Math.min(s.length, limit + k);
   let steps = 0;
   for (let i = from; i < end; i++) {
@@ -219,6 +227,7 @@ function searchShiftAnd(c: Chunk, s: Int32Array, from: number, limit: number, me
 
 /** Bit j set when token j of the chunk accepts the character. */
 function maskOf(c: Chunk, ch: number, meter: GlobMeter | undefined): Uint32Array {
+  c.masks ??= new Map();
   const cached = c.masks.get(ch);
   if (cached) return cached;
   const m = new Uint32Array((c.tokens.length + 31) >>> 5);
