@@ -8,6 +8,13 @@
 import { parentPort, Worker } from 'node:worker_threads';
 import { FleetError } from '../lib/errors.js';
 
+/**
+ * Glob matches (a wildcard Conflicts/Replaces glob against a unit name) that work may do on the event loop; above
+ * this it goes to a worker. One match of a glob within lib/unit's bounds is at most a few thousand steps, so
+ * inline work stays well under 100 ms.
+ */
+export const INLINE_GLOB_MATCHES = 10_000;
+
 export class WorkerCallError extends FleetError {
   override readonly name: string = 'WorkerCallError';
 

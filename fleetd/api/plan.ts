@@ -3,11 +3,13 @@
  *
  * The request decides how much work the dry run is (how many units, how many Conflicts/Replaces globs against
  * how many names), and fleetd's event loop also keeps the machine's lease: so the units are validated and planned
- * in a worker thread (plan-worker.ts), with a deadline. Here only the body is decoded and the cluster read.
+ * in a worker thread (plan-worker.ts), with a deadline, unless the dry run is small: at most INLINE_GLOB_MATCHES
+ * glob matches, estimated from the globs in the cluster and the [X-Fleet] values sent. Units over lib/unit's
+ * bounds are refused while decoding, in time linear in the body.
  */
 import { explain, plan, type ClusterState, type SchedUnit } from '../../lib/schedule/index.js';
-import { RequirementsError, UnitFileError, UnitNameError, loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
-import { WorkerCall, WorkerCallError } from '../worker-call.js';
+import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
+import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../worker-call.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
@@ -51,6 +53,12 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
         }
         return { section: o.section, name: o.name, value: o.value };
       });
+      try {
+        checkRequirementBounds({ options: out.options }, u.name);
+      } catch (err) {
+        if (err instanceof RequirementsError) throw new ApiError(400, err.message);
+        throw err;
+      }
     }
     if (u.desiredState !== undefined && u.desiredState !== null) {
       if (typeof u.desiredState !== 'string' || !(DESIRED_STATES as readonly string[]).includes(u.desiredState)) {
@@ -103,13 +111,35 @@ const dryRuns = new WorkerCall<PlanCall, PlanOutcome>(new URL('./plan-worker.js'
   maxPending: MAX_PENDING_PLANS,
 });
 
+/**
+ * At most how many glob matches a dry run does: every wildcard glob in the cluster and every [X-Fleet] value sent
+ * (counted as a glob) against every unit name, plus each sent unit's values checked against each other.
+ */
+export function dryRunGlobMatches(state: ClusterState, requested: readonly PlanUnitRequest[]): number {
+  let globs = 0;
+  for (const u of state.units) {
+    for (const g of u.requirements.conflicts) if (WILDCARD.test(g)) globs++;
+    for (const g of u.requirements.replaces) if (WILDCARD.test(g)) globs++;
+  }
+  let own = 0;
+  for (const r of requested) {
+    let values = 0;
+    for (const o of r.options ?? []) if (o.section === 'X-Fleet') values += o.value.split(/[ \t]+/).length;
+    globs += values;
+    own += values * values;
+  }
+  return globs * (state.units.length + requested.length) + own;
+}
+
+const WILDCARD = /[*?[\\]/;
+
 export async function postPlan(c: Ctx): Promise<void> {
   requireJsonContentType(c.req);
   const requested = decodeRequest(await readJson(c.req));
   const state = await c.backend.clusterState();
   let outcome: PlanOutcome;
   try {
-    outcome = await dryRuns.call({ state, requested });
+    outcome = dryRunGlobMatches(state, requested) < INLINE_GLOB_MATCHES ? planOutcome({ state, requested }) : await dryRuns.call({ state, requested });
   } catch (err) {
     if (err instanceof WorkerCallError) throw new ApiError(err.kind === 'failed' ? 500 : 503, err.message);
     throw err;

@@ -11,16 +11,14 @@ import { Worker } from 'node:worker_threads';
 import { plan, type ClusterState, type Plan } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
 import { FleetError } from '../../lib/errors.js';
+import { INLINE_GLOB_MATCHES } from '../worker-call.js';
 
 const log = logger('engine.planner');
 
 /** Clusters this large (units) plan in a worker thread by default. */
 export const DEFAULT_WORKER_ABOVE = 5_000;
-/**
- * Plans that may match more globs than this plan in a worker thread by default. One match of a glob within
- * lib/unit's bounds against a unit name is at most a few thousand steps, so inline plans stay well under 100 ms.
- */
-export const DEFAULT_WORKER_ABOVE_GLOB_MATCHES = 10_000;
+/** Plans that may match more globs than this plan in a worker thread by default. */
+export const DEFAULT_WORKER_ABOVE_GLOB_MATCHES = INLINE_GLOB_MATCHES;
 
 /** Globs the scheduler matches against names rather than looks up (any of `* ? [ \`, as lib/schedule decides). */
 const WILDCARD = /[*?[\\]/;

@@ -41,14 +41,14 @@ export const X_FLEET_KEYS: readonly XFleetKey[] = [
  * etcd some other way, by the engine and the agents, which treat it as unschedulable.
  */
 /** Distinct values of one option (MachineOf peers, Conflicts globs, Replaces globs, MachineMetadata pairs). */
-export const MAX_X_FLEET_VALUES = 64;
+export const MAX_X_FLEET_VALUES = 32;
 /**
  * Characters of one value after specifier expansion (one glob, one peer name, one key=value pair, a machine ID):
  * a unit name (at most 255 bytes) with room for a glob's brackets and escapes.
  */
 export const MAX_X_FLEET_VALUE_LENGTH = 320;
 /** Distinct values of all [X-Fleet] options of one unit together. */
-export const MAX_X_FLEET_REQUIREMENTS = 128;
+export const MAX_X_FLEET_REQUIREMENTS = 64;
 
 const TRUTHY = new Set(['true', 'yes', '1', 'on', 't']);
 const FALSY = new Set(['false', 'no', '0', 'off', 'f']);
@@ -180,6 +180,22 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
   };
   checkCombinations(name, requirements);
   return { requirements, warnings: unique(warnings) };
+}
+
+/**
+ * Only the bounds of parseRequirements (RequirementsError when over), in time linear in the options: for callers
+ * that must refuse an oversized unit before doing anything costly with it.
+ */
+export function checkRequirementBounds(unit: UnitFile, name: string): void {
+  const values = new Map<XFleetKey, string[]>();
+  for (const opt of unit.options) {
+    if (opt.section !== X_FLEET_SECTION || !(X_FLEET_KEYS as readonly string[]).includes(opt.name)) continue;
+    const key = opt.name as XFleetKey;
+    const list = values.get(key) ?? [];
+    for (const raw of splitMultiValue(opt.value)) list.push(expandSpecifiers(raw, name));
+    values.set(key, list);
+  }
+  checkBounds(name, values);
 }
 
 /**
