@@ -1,6 +1,15 @@
-/** `POST /plan`: a dry run of the scheduler with the given units added to the current cluster state. */
+/**
+ * `POST /plan`: a dry run of the scheduler with the given units added to the current cluster state.
+ *
+ * The request decides how much work the dry run is (how many units, how many Conflicts/Replaces globs against
+ * how many names), and fleetd's event loop also keeps the machine's lease: so the units are validated and planned
+ * in a worker thread (plan-worker.ts), with a deadline, unless the dry run is small: at most INLINE_GLOB_MATCHES
+ * glob matches, estimated from the globs in the cluster and the [X-Fleet] values sent. Units over lib/unit's
+ * bounds are refused while decoding, in time linear in the body.
+ */
 import { explain, plan, type ClusterState, type SchedUnit } from '../../lib/schedule/index.js';
-import { loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
+import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
+import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../worker-call.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
@@ -8,6 +17,18 @@ import { isObject, readJson, requireJsonContentType, sendJson } from './http.js'
 import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from './schema.js';
 
 const MAX_PLAN_UNITS = 10000;
+/** A dry run not done within this long is stopped and answered with 503. */
+export const PLAN_DEADLINE_MS = 10_000;
+/** Dry runs waiting for the worker at once; more are answered with 503 at once. */
+export const MAX_PENDING_PLANS = 4;
+
+/** What the worker answers: the plan, or the status and message of an error to send. */
+export type PlanOutcome = { readonly plan: PlanResponse } | { readonly status: number; readonly message: string };
+
+export interface PlanCall {
+  readonly state: ClusterState;
+  readonly requested: readonly PlanUnitRequest[];
+}
 
 function decodeRequest(raw: unknown): PlanUnitRequest[] {
   if (!isObject(raw) || !Array.isArray(raw.units)) throw new ApiError(400, 'unable to decode body: expected {"units": [{"name", "options", "desiredState"}]}');
@@ -32,6 +53,12 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
         }
         return { section: o.section, name: o.name, value: o.value };
       });
+      try {
+        checkRequirementBounds({ options: out.options }, u.name);
+      } catch (err) {
+        if (err instanceof RequirementsError) throw new ApiError(400, err.message);
+        throw err;
+      }
     }
     if (u.desiredState !== undefined && u.desiredState !== null) {
       if (typeof u.desiredState !== 'string' || !(DESIRED_STATES as readonly string[]).includes(u.desiredState)) {
@@ -67,8 +94,56 @@ export function planWith(state: ClusterState, requested: readonly PlanUnitReques
   return { units: requested.map((r) => explain(r.name, next)), ops: [...p.ops], pending: [...p.pending] };
 }
 
+/** planWith, with the errors a client caused as an outcome to send (run in the worker). */
+export function planOutcome(call: PlanCall): PlanOutcome {
+  try {
+    return { plan: planWith(call.state, call.requested) };
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, message: err.message };
+    if (err instanceof UnitNameError || err instanceof UnitFileError || err instanceof RequirementsError) return { status: 400, message: err.message };
+    throw err;
+  }
+}
+
+const dryRuns = new WorkerCall<PlanCall, PlanOutcome>(new URL('./plan-worker.js', import.meta.url), {
+  what: 'dry run',
+  deadlineMs: PLAN_DEADLINE_MS,
+  maxPending: MAX_PENDING_PLANS,
+});
+
+/**
+ * At most how many glob matches a dry run does: every wildcard glob in the cluster and every [X-Fleet] value sent
+ * (counted as a glob) against every unit name, plus each sent unit's values checked against each other.
+ */
+export function dryRunGlobMatches(state: ClusterState, requested: readonly PlanUnitRequest[]): number {
+  let globs = 0;
+  for (const u of state.units) {
+    for (const g of u.requirements.conflicts) if (WILDCARD.test(g)) globs++;
+    for (const g of u.requirements.replaces) if (WILDCARD.test(g)) globs++;
+  }
+  let own = 0;
+  for (const r of requested) {
+    let values = 0;
+    for (const o of r.options ?? []) if (o.section === 'X-Fleet') values += o.value.split(/[ \t]+/).length;
+    globs += values;
+    own += values * values;
+  }
+  return globs * (state.units.length + requested.length) + own;
+}
+
+const WILDCARD = /[*?[\\]/;
+
 export async function postPlan(c: Ctx): Promise<void> {
   requireJsonContentType(c.req);
   const requested = decodeRequest(await readJson(c.req));
-  sendJson(c.res, 200, planWith(await c.backend.clusterState(), requested));
+  const state = await c.backend.clusterState();
+  let outcome: PlanOutcome;
+  try {
+    outcome = dryRunGlobMatches(state, requested) < INLINE_GLOB_MATCHES ? planOutcome({ state, requested }) : await dryRuns.call({ state, requested });
+  } catch (err) {
+    if (err instanceof WorkerCallError) throw new ApiError(err.kind === 'failed' ? 500 : 503, err.message);
+    throw err;
+  }
+  if ('plan' in outcome) sendJson(c.res, 200, outcome.plan);
+  else throw new ApiError(outcome.status, outcome.message);
 }

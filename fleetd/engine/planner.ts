@@ -1,17 +1,37 @@
 /**
  * Where the engine's plan() runs. Small clusters plan inline. From `workerAbove` units the plan runs in a worker
  * thread: at 100,000 units one plan takes over a second of CPU, and an event loop blocked that long misses the
- * keep-alives of the engine's 4 s leadership lease.
+ * keep-alives of the engine's 4 s leadership lease (and, in fleetd, of the machine's own lease).
+ *
+ * A few units can cost as much as many: the scheduler matches every wildcard Conflicts/Replaces glob against the
+ * unit names, and units decide their globs. So a plan also goes to the worker when it may do more than
+ * `globMatchesAbove` glob matches (wildcard globs × units), whatever the cluster's size.
  */
 import { Worker } from 'node:worker_threads';
 import { plan, type ClusterState, type Plan } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
 import { FleetError } from '../../lib/errors.js';
+import { INLINE_GLOB_MATCHES } from '../worker-call.js';
 
 const log = logger('engine.planner');
 
 /** Clusters this large (units) plan in a worker thread by default. */
 export const DEFAULT_WORKER_ABOVE = 5_000;
+/** Plans that may match more globs than this plan in a worker thread by default. */
+export const DEFAULT_WORKER_ABOVE_GLOB_MATCHES = INLINE_GLOB_MATCHES;
+
+/** Globs the scheduler matches against names rather than looks up (any of `* ? [ \`, as lib/schedule decides). */
+const WILDCARD = /[*?[\\]/;
+
+/** Upper bound of the glob matches a plan of `state` does: wildcard Conflicts/Replaces globs × units. */
+export function globMatchesOf(state: ClusterState): number {
+  let globs = 0;
+  for (const u of state.units) {
+    for (const g of u.requirements.conflicts) if (WILDCARD.test(g)) globs++;
+    for (const g of u.requirements.replaces) if (WILDCARD.test(g)) globs++;
+  }
+  return globs * state.units.length;
+}
 
 export interface PlanRequest {
   readonly id: number;
@@ -30,11 +50,22 @@ export class Planner {
   private readonly waiting = new Map<number, { resolve: (p: Plan) => void; reject: (e: Error) => void }>();
   private closed = false;
 
-  /** `workerAbove`: plan in a worker thread when the state has at least this many units (0: always). */
-  constructor(private readonly workerAbove = DEFAULT_WORKER_ABOVE) {}
+  /**
+   * `workerAbove`: plan in a worker thread when the state has at least this many units (0: always);
+   * `globMatchesAbove`: also when globMatchesOf(state) is at least this.
+   */
+  constructor(
+    private readonly workerAbove = DEFAULT_WORKER_ABOVE,
+    private readonly globMatchesAbove = DEFAULT_WORKER_ABOVE_GLOB_MATCHES,
+  ) {}
+
+  /** Whether a plan of `state` runs in the worker thread. */
+  usesWorker(state: ClusterState): boolean {
+    return state.units.length >= this.workerAbove || globMatchesOf(state) >= this.globMatchesAbove;
+  }
 
   plan(state: ClusterState): Promise<Plan> {
-    if (this.closed || state.units.length < this.workerAbove) return Promise.resolve(plan(state));
+    if (this.closed || !this.usesWorker(state)) return Promise.resolve(plan(state));
     const worker = this.ensureWorker();
     const id = this.nextId++;
     return new Promise<Plan>((resolve, reject) => {

@@ -55,7 +55,9 @@ export type RequirementsRule =
   | 'Conflicts+Replaces'
   | 'MachineOf-matches-Conflicts'
   | 'MachineOf-matches-Replaces'
-  | 'too-many-values';
+  | 'too-many-values'
+  | 'value-too-long'
+  | 'too-many-requirements';
 
 export class RequirementsError extends FleetError {
   override readonly name: string = 'RequirementsError';

@@ -12,7 +12,8 @@ export {
 export type { UnitNameInfo, UnitType } from './names.js';
 export { globMatch, globMatcher, isLiteralGlob, isValidGlob } from './glob.js';
 export {
-  LEGACY_X_FLEET_KEYS, MAX_X_FLEET_VALUES, X_FLEET_KEYS, X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
+  LEGACY_X_FLEET_KEYS, MAX_X_FLEET_REQUIREMENTS, checkRequirementBounds, MAX_X_FLEET_VALUE_LENGTH, MAX_X_FLEET_VALUES, X_FLEET_KEYS,
+   X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
 } from './requirements.js';
 export type { ParsedRequirements, XFleetKey } from './requirements.js';
 export { describeUnit, hasSection, loadUnit, loadUnitFile, optionValues } from './unit.js';

@@ -33,8 +33,22 @@ export const X_FLEET_KEYS: readonly XFleetKey[] = [
   'X-ConditionMachineMetadata', 'X-Conflicts',
 ];
 
-/** Per key (MachineOf, Conflicts, Replaces): checking every peer against every glob is quadratic. */
-export const MAX_X_FLEET_VALUES = 1000;
+/**
+ * Bounds on what one unit may ask of the scheduler, far above what a person writes and low enough that no unit
+ * can make a scheduling pass or a dry run expensive: the scheduler matches every Conflicts/Replaces glob against
+ * unit names, so its work grows with globs × names × glob length. A unit over a bound is refused with a
+ * RequirementsError naming the option and the bound: at submission (API, fleetctl) and, for a unit that reached
+ * etcd some other way, by the engine and the agents, which treat it as unschedulable.
+ */
+/** Distinct values of one option (MachineOf peers, Conflicts globs, Replaces globs, MachineMetadata pairs). */
+export const MAX_X_FLEET_VALUES = 32;
+/**
+ * Characters of one value after specifier expansion (one glob, one peer name, one key=value pair, a machine ID):
+ * a unit name (at most 255 bytes) with room for a glob's brackets and escapes.
+ */
+export const MAX_X_FLEET_VALUE_LENGTH = 320;
+/** Distinct values of all [X-Fleet] options of one unit together. */
+export const MAX_X_FLEET_REQUIREMENTS = 64;
 
 const TRUTHY = new Set(['true', 'yes', '1', 'on', 't']);
 const FALSY = new Set(['false', 'no', '0', 'off', 'f']);
@@ -95,6 +109,8 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
       values.set(known, list);
     }
   }
+
+  checkBounds(name, values);
 
   const get = (...keys: XFleetKey[]): string[] => {
     const out: string[] = [];
@@ -166,6 +182,57 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
   return { requirements, warnings: unique(warnings) };
 }
 
+/**
+ * Only the bounds of parseRequirements (RequirementsError when over), in time linear in the options: for callers
+ * that must refuse an oversized unit before doing anything costly with it.
+ */
+export function checkRequirementBounds(unit: UnitFile, name: string): void {
+  const values = new Map<XFleetKey, string[]>();
+  for (const opt of unit.options) {
+    if (opt.section !== X_FLEET_SECTION || !(X_FLEET_KEYS as readonly string[]).includes(opt.name)) continue;
+    const key = opt.name as XFleetKey;
+    const list = values.get(key) ?? [];
+    for (const raw of splitMultiValue(opt.value)) list.push(expandSpecifiers(raw, name));
+    values.set(key, list);
+  }
+  checkBounds(name, values);
+}
+
+/**
+ * The bounds above, on the values as the scheduler will see them (split, specifiers expanded, legacy keys merged
+ * into their modern ones), checked before any of them is compiled or matched. Duplicates count once.
+ */
+function checkBounds(name: string, values: ReadonlyMap<XFleetKey, string[]>): void {
+  const fail = (rule: RequirementsRule, reason: string): never => {
+    throw new RequirementsError(name, rule, reason);
+  };
+  const perKey = new Map<XFleetKey, Set<string>>();
+  for (const [key, list] of values) {
+    const modern = LEGACY_X_FLEET_KEYS[key] ?? key;
+    if (modern === 'Global' || modern === 'StopOnDisconnect') continue;
+    let set = perKey.get(modern);
+    if (!set) perKey.set(modern, (set = new Set()));
+    for (const v of list) {
+      for (const one of modern === 'Conflicts' ? v.split(/[ \t]+/) : [v]) {
+        if (one === '') continue;
+        if (one.length > MAX_X_FLEET_VALUE_LENGTH) {
+          fail('value-too-long', `${modern} value ${JSON.stringify(one.slice(0, 40) + '...')} is ${one.length} characters long; at most ${MAX_X_FLEET_VALUE_LENGTH} are allowed`);
+        }
+        set.add(one);
+      }
+    }
+  }
+  let total = 0;
+  for (const [key, set] of perKey) {
+    if (set.size > MAX_X_FLEET_VALUES) fail('too-many-values', `${key} has ${set.size} distinct values; at most ${MAX_X_FLEET_VALUES} are allowed`);
+    total += set.size;
+  }
+  if (total > MAX_X_FLEET_REQUIREMENTS) {
+    const parts = [...perKey].filter(([, set]) => set.size > 0).map(([k, set]) => `${k} ${set.size}`);
+    fail('too-many-requirements', `has ${total} distinct values in all (${parts.join(', ')}); at most ${MAX_X_FLEET_REQUIREMENTS} are allowed for one unit`);
+  }
+}
+
 function machineIdOf(modern: string[], legacy: string[], boot: string[], warn: (m: string) => void): string | undefined {
   const ids = modern.length > 0 ? modern : legacy.length > 0 ? legacy : boot;
   const first = ids[0];
@@ -181,11 +248,6 @@ function checkCombinations(name: string, r: Requirements): void {
   const fail = (rule: RequirementsRule, reason: string): never => {
     throw new RequirementsError(name, rule, reason);
   };
-  for (const [key, values] of [['MachineOf', r.machineOf], ['Conflicts', r.conflicts], ['Replaces', r.replaces]] as const) {
-    if (values.length > MAX_X_FLEET_VALUES) {
-      fail('too-many-values', `${key} has ${values.length} distinct values; at most ${MAX_X_FLEET_VALUES} are allowed`);
-    }
-  }
   const conflicts = r.machineOf.length > 0 ? r.conflicts.map((g) => ({ g, match: globMatcher(g) })) : [];
   const replaces = r.machineOf.length > 0 ? r.replaces.map((g) => ({ g, match: globMatcher(g) })) : [];
   for (const peer of r.machineOf) {

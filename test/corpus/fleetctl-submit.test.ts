@@ -46,6 +46,8 @@ const cases: [string, RegExp][] = [
   [corpus('xfleet-sidekick@1.service'), /MachineOf peer "xfleet-sidekick@1\.service" matches Conflicts glob/],
   [tmpFile('big.service', `[Unit]\nDescription=${'x'.repeat(2 * 1024 * 1024)}\n`), /big\.service: unit file is \d+ bytes, more than the limit/],
   [tmpFile('peers.service', `[X-Fleet]\n${Array.from({ length: 5000 }, (_, i) => `MachineOf=p${i}.service`).join('\n')}\n`), /MachineOf has 5000 distinct values/],
+  [corpus('xfleet-too-many-conflicts.service'), /xfleet-too-many-conflicts\.service: \[X-Fleet\] Conflicts has 33 distinct values; at most 32 are allowed/],
+  [tmpFile('globs.service', `[X-Fleet]\n${Array.from({ length: 450 }, (_, i) => `Conflicts=*${'l*'.repeat(465)}x-${i}`).join('\n')}\n`), /globs\.service: \[X-Fleet\] Conflicts value .* is 934 characters long; at most 320 are allowed/],
   [tmpFile('a b.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "a b\.service"/],
   [tmpFile('@lead.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "@lead\.service": a unit name cannot start with "@"/],
   [tmpFile('semi;colon.service', '[Service]\nExecStart=/bin/true\n'), /semi;colon\.service/],

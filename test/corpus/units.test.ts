@@ -189,6 +189,23 @@ t.test('[X-Fleet] value counts are bounded, so validation stays fast', async (t)
   t.ok(Date.now() - t0 < 30_000, `${n} peers x ${n} wildcard globs checked in ${Date.now() - t0} ms`);
 });
 
+t.test('too many, too long and pathological globs (the dry-run stall of issue 10) are refused or cheap', async (t) => {
+  // The reported attack: 450 Conflicts globs of about 940 characters.
+  const long = Array.from({ length: 450 }, (_, i) => `Conflicts=*${'l*'.repeat(465)}x-${i}`).join('\n');
+  let t0 = Date.now();
+  t.throws(() => loadUnit('attack.service', `[X-Fleet]\n${long}\n`), { rule: 'value-too-long', message: /^attack\.service: \[X-Fleet\] Conflicts value ".*" is 934 characters long; at most 320 are allowed$/ });
+  t.ok(Date.now() - t0 < 5000, `refused in ${Date.now() - t0} ms`);
+  const many = Array.from({ length: 450 }, (_, i) => `Conflicts=*l*l*l*x-${i}`).join('\n');
+  t.throws(() => loadUnit('attack.service', `[X-Fleet]\n${many}\n`), { rule: 'too-many-values', message: /Conflicts has 450 distinct values; at most 32 are allowed/ });
+  // Legacy keys count with their modern ones, and a line of blank-separated globs counts each glob.
+  const mixed = `[X-Fleet]\nX-Conflicts=${Array.from({ length: 20 }, (_, i) => `a${i}*`).join(' ')}\nConflicts=${Array.from({ length: 15 }, (_, i) => `b${i}*`).join(' ')}\n`;
+  t.throws(() => loadUnit('mixed.service', mixed), { rule: 'too-many-values', message: /Conflicts has 35 distinct values/ });
+  // Specifiers are expanded before the length is checked.
+  const name = `${'n'.repeat(240)}.service`;
+  t.throws(() => loadUnit(name, '[X-Fleet]\nConflicts=%n-%n\n'), { name: 'RequirementsError', rule: 'value-too-long' });
+  t.ok(loadUnit(name, '[X-Fleet]\nConflicts=%n-*\n'), 'a long name with a short addition fits');
+});
+
 t.test('API-style options that cannot be written are refused naming the unit', async (t) => {
   const opts = (section: string, name: string, value: string): { options: { section: string; name: string; value: string }[] } => ({
     options: [{ section, name, value }],

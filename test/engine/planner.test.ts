@@ -5,7 +5,7 @@
 import t from 'tap';
 import { plan, type ClusterState, type SchedMachine, type SchedUnit } from '../../lib/schedule/index.js';
 import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
-import { Planner, PlannerError } from '../../fleetd/engine/planner.js';
+import { DEFAULT_WORKER_ABOVE_GLOB_MATCHES, Planner, PlannerError, globMatchesOf } from '../../fleetd/engine/planner.js';
 import { startEtcd } from '../harness/etcd.js';
 import { Fixture, ScheduleObserver, unitSpec, waitFor } from './helpers.js';
 
@@ -40,6 +40,23 @@ t.test('below the threshold the plan is computed inline', async (t) => {
   t.teardown(() => planner.close());
   const state = sampleState();
   t.same(await planner.plan(state), plan(state));
+});
+
+t.test('a few units with many wildcard globs plan in the worker, whatever the cluster size', async (t) => {
+  const planner = new Planner(1_000);
+  t.teardown(() => planner.close());
+  const state = sampleState();
+  t.notOk(planner.usesWorker(state), '8 wildcard globs x 40 units: inline');
+  const globs = Array.from({ length: 64 }, (_, i) => `*x${i}*`);
+  const heavy: ClusterState = {
+    ...state,
+    units: state.units.map((u, i) => (i < 4 ? { ...u, requirements: { ...u.requirements, conflicts: globs, machineOf: [] } } : u)),
+  };
+  t.ok(globMatchesOf(heavy) >= DEFAULT_WORKER_ABOVE_GLOB_MATCHES, `${globMatchesOf(heavy)} glob matches at most`);
+  t.ok(planner.usesWorker(heavy), 'planned in the worker');
+  t.same(await planner.plan(heavy), plan(heavy), 'the same plan');
+  const literal: ClusterState = { ...state, units: state.units.map((u) => ({ ...u, requirements: { ...u.requirements, conflicts: ['u1.service', 'u2.service'], machineOf: [] } })) };
+  t.notOk(planner.usesWorker(literal), 'literal globs cost no matching');
 });
 
 t.test('a plan that throws in the worker rejects with PlannerError; the worker keeps serving', async (t) => {
