@@ -163,7 +163,7 @@ export class RootDir {
   /** Writes a new temp file (O_EXCL, so never through a link) with content, owner and mode; returns its name. */
   async stageFile(name: string, content: Buffer, mode: number, owner: Ownership): Promise<string> {
     if ((await this.lstat(name))?.isDirectory()) throw new RootPathError(`${this.shown(name)} is a directory`);
-    const tmp = `.${name.slice(0, 64)}.cloudinit-${randomBytes(6).toString('hex')}`;
+    const tmp = tempName(name);
     const fh = await open(this.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
       await fh.writeFile(content);
@@ -199,6 +199,11 @@ export class RootDir {
     await this.commit(await this.stageFile(name, content, mode, owner), name);
     return 'changed';
   }
+}
+
+/** A temporary name beside `name`: bounded (at most 88 bytes) whatever the name's length, so 255-byte names can be written. */
+function tempName(name: string): string {
+  return `.${name.slice(0, 64)}.cloudinit-${randomBytes(6).toString('hex')}`;
 }
 
 async function readBounded(fh: FileHandle, maxBytes: number, shown: string): Promise<Buffer> {
@@ -338,7 +343,7 @@ export async function symlinkAtomic(root: string, path: string, target: string):
   return withDir(root, dir, { create: { mode: 0o755 } }, async (d) => {
     const st = await d.lstat(name);
     if (st?.isSymbolicLink() && (await readlink(d.at(name))) === target) return 'unchanged';
-    const tmp = `.${name.slice(0, 64)}.cloudinit-${randomBytes(6).toString('hex')}`;
+    const tmp = tempName(name);
     await symlink(target, d.at(tmp));
     await d.commit(tmp, name);
     return 'changed';

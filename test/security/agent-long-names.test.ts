@@ -31,10 +31,10 @@ t.test('the agent writes a unit file with the longest accepted name, and leaves 
 t.test('cloud-config writes and links a file with the longest name, and leaves no temporary file', async (t) => {
   const dir = await scratch(t);
   const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  t.equal(await writeFileAtomic(join(dir, LONGEST), Buffer.from('x\n'), 0o644, me), 'changed');
+  t.equal(await writeFileAtomic(dir, `/${LONGEST}`, Buffer.from('x\n'), 0o644, me), 'changed');
   t.equal(await readFile(join(dir, LONGEST), 'utf8'), 'x\n');
   const link = join(dir, 'wants');
-  t.equal(await symlinkAtomic(join(link, LONGEST), join(dir, LONGEST)), 'changed');
+  t.equal(await symlinkAtomic(dir, `/wants/${LONGEST}`, join(dir, LONGEST)), 'changed');
   t.equal(await readlink(join(link, LONGEST)), join(dir, LONGEST));
   t.same((await readdir(dir)).sort(), [LONGEST, 'wants'].sort(), 'no temporary file left');
   t.same(await readdir(link), [LONGEST]);
