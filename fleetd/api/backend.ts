@@ -123,6 +123,7 @@ export class RegistryBackend implements FleetBackend {
       systemdLoadState: s.loadState,
       systemdActiveState: s.activeState,
       systemdSubState: s.subState,
+      ...(s.refusal !== undefined ? { refusal: s.refusal } : {}),
     }));
   }
 
