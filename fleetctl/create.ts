@@ -10,6 +10,7 @@ import { ApiRequestError, EndpointError } from './client/errors.js';
 import type { ApiUnit, ApiUnitOption } from './client/types.js';
 import type { CommandContext } from './context.js';
 import { FleetctlError } from './errors.js';
+import { reservedArgument } from './reserved.js';
 import { hashOfOptions, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
 
@@ -134,10 +135,13 @@ async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOpt
 }
 
 /**
- * fleet's lazyCreateUnits. Throws FleetctlError with fleet's message on the first failure; after creating,
+ * fleet's lazyCreateUnits. Refuses units fleet must never manage before writing anything (reserved.ts). Throws
+ * FleetctlError with fleet's message on the first failure; after creating,
  * waits for the created units to report inactive (`Unit X inactive`).
  */
 export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: CreateOptions): Promise<void> {
+  const reserved = reservedArgument(ctx, args);
+  if (reserved) throw reserved; // before anything is written
   const created: string[] = [];
   for (const raw of args) {
     const arg = withDefaultType(raw);

@@ -1,5 +1,6 @@
 /** fleetctl's view of unit files: lib/unit applied to API options and local files. */
 import {
+  checkManageableUnit,
   describeUnit,
   loadUnitFile,
   mangleUnitName,
@@ -55,5 +56,6 @@ export function templateOf(name: string): string | undefined {
 /** Client-side checks before creating (like fleetctl's createUnit): throws on a bad name or options. */
 export function validateNewUnit(name: string, options: readonly ApiUnitOption[]): { warnings: readonly string[] } {
   const loaded = loadUnitFile(name, { options });
+  checkManageableUnit(name, loaded.file);
   return { warnings: loaded.warnings };
 }

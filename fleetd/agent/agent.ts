@@ -14,6 +14,7 @@ import { eachLimited } from '../../lib/limit.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
 import { RequirementsCache } from '../requirements-cache.js';
+import { Refusals, UnitRefusedError } from './host-units.js';
 
 const log = logger('agent');
 
@@ -82,8 +83,11 @@ export class Agent {
   private riskTimer: NodeJS.Timeout | undefined;
   private wasAtRisk = false;
 
+  private readonly refusals: Refusals;
+
   constructor(private readonly opts: AgentOptions) {
     this.requirements = new RequirementsCache(opts.registry);
+    this.refusals = new Refusals(opts.registry, opts.presence);
   }
 
   get machineId(): string {
@@ -151,6 +155,7 @@ export class Agent {
   /** Publish every state again, e.g. after the machine re-registered with a new lease. */
   async republish(): Promise<void> {
     this.published.clear();
+    this.refusals.clear();
     await Promise.all([...this.current.keys()].map((n) => this.publish(n)));
   }
 
@@ -190,6 +195,7 @@ export class Agent {
     const desired = new Map<string, DesiredUnit>();
     for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
+    this.refusals.skip(desired);
     this.wasAtRisk = this.atRisk();
     if (this.wasAtRisk) this.fence(desired);
     this.adopt(desired);
@@ -371,7 +377,13 @@ export class Agent {
         const text = await this.opts.registry.getUnitText(want.hash);
         if (text === undefined) throw new Error(`contents ${want.hash.slice(0, 7)} of ${name} are missing from the registry`);
         this.requirements.remember(name, want.hash, text);
-        await manager.load(name, text);
+        try {
+          await manager.load(name, text);
+        } catch (err) {
+          // recorded, then failed: the unit's later tasks (start) must not touch the host's unit of that name
+          if (err instanceof UnitRefusedError) await this.refusals.record(name, want.hash, err.reason);
+          throw err;
+        }
         this.current.set(name, { name, hash: want.hash, state: 'loaded' });
         await this.refreshRuntime(name);
         return;

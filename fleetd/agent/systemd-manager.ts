@@ -4,12 +4,14 @@ import { connectSystemd, SystemdError, type SystemdClient } from '../../lib/syst
 import { parseUnitFile, hasSection } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { UnitDirectory } from './unit-directory.js';
+import { UnitRefusedError, hostRefusal, type HostUnitInfo } from './host-units.js';
 import { ownUnitName } from '../machine/own-unit.js';
 import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
 
 const log = logger('agent.systemd');
 const RUNNING = new Set(['active', 'activating', 'reloading']);
 const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
+const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 
 export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
   private stopping = false;
@@ -39,7 +41,10 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     return out;
   }
 
+  /** Throws UnitRefusedError, before writing anything, for a unit this machine must not run (host-units.ts). */
   async load(name: string, text: string): Promise<void> {
+    const refusal = await hostRefusal(name, text, this.dir.dir, (n) => this.hostUnit(n));
+    if (refusal !== undefined) throw new UnitRefusedError(name, refusal);
     const path = await this.dir.write(name, text);
     await this.systemd.linkUnitFiles([path], true, true);
     if (hasSection(parseUnitFile(text, name), 'Install')) {
@@ -51,6 +56,13 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
       }
     }
     await this.systemd.watchUnits([name]);
+  }
+
+  private async hostUnit(name: string): Promise<HostUnitInfo> {
+    const [loadState, fragmentPath] = await Promise.all(
+      ['LoadState', 'FragmentPath'].map(async (p) => String(await this.systemd.getUnitProperty(name, UNIT_IFACE, p))),
+    );
+    return { loadState: loadState!, fragmentPath: fragmentPath! };
   }
 
   /**

@@ -5,7 +5,7 @@
 import type { Registry, UnitRecord } from '../../lib/registry/index.js';
 import { UnitNotFoundError } from '../../lib/registry/index.js';
 import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
-import { loadUnitFile, parseUnitFile } from '../../lib/unit/index.js';
+import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile } from '../../lib/unit/index.js';
 import type { DesiredState } from '../../lib/unit/types.js';
 import { requirementsOf } from './requirements.js';
 import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
@@ -23,7 +23,7 @@ export interface FleetBackend {
   getUnit(name: string): Promise<ApiUnit | undefined>;
   /**
    * Creates or replaces a unit. Validates name and options (lib/unit: UnitNameError, UnitFileError,
-   * RequirementsError). Returns false when an existing unit was replaced.
+   * RequirementsError), and refuses what fleet must never manage (ReservedUnitNameError). Returns false when an existing unit was replaced.
    */
   putUnit(name: string, options: readonly ApiUnitOption[], desiredState: DesiredState): Promise<boolean>;
   /** Throws UnitNotFoundError. */
@@ -82,6 +82,8 @@ export class RegistryBackend implements FleetBackend {
 
   async putUnit(name: string, options: readonly ApiUnitOption[], desiredState: DesiredState): Promise<boolean> {
     const loaded = loadUnitFile(name, { options: options.map((o) => ({ section: o.section, name: o.name, value: o.value })) });
+    // the API checks this first; fleetctl's etcd driver writes through here
+    checkManageableUnit(name, loaded.file);
     const res = await this.around('set', () =>
       this.registry.createUnit({
         name,
@@ -95,6 +97,7 @@ export class RegistryBackend implements FleetBackend {
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    checkManageableUnitName(name);
     await this.around('set', () => this.registry.setDesiredState(name, state));
   }
 
@@ -120,6 +123,7 @@ export class RegistryBackend implements FleetBackend {
       systemdLoadState: s.loadState,
       systemdActiveState: s.activeState,
       systemdSubState: s.subState,
+      ...(s.refusal !== undefined ? { refusal: s.refusal } : {}),
     }));
   }
 

@@ -28,6 +28,8 @@ export interface ApiUnitState {
   systemdLoadState?: string;
   systemdActiveState?: string;
   systemdSubState?: string;
+  /** Not in fleet: why the machine's agent refused the unit (systemdLoadState is then "refused"). */
+  refusal?: string;
 }
 
 export interface ApiMachine {

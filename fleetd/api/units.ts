@@ -1,5 +1,5 @@
 /** `/units` and `/units/{name}`: fleet's unit resource (api/units.go semantics). */
-import { parseUnitName, unitHash, validateUnitName } from '../../lib/unit/index.js';
+import { checkManageableUnit, checkManageableUnitName, parseUnitName, unitHash } from '../../lib/unit/index.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
@@ -73,7 +73,9 @@ export async function putUnit(c: Ctx, item: string): Promise<void> {
   const name = body.name ?? item;
   if (name !== item) throw new ApiError(400, `name in URL ${JSON.stringify(item)} differs from unit name in request body ${JSON.stringify(name)}`);
   try {
-    validateUnitName(name);
+    // also refuses names fleet must never manage (fleet's, systemd's, D-Bus's units), even for a state change
+    checkManageableUnitName(name);
+    if (body.options.length > 0) checkManageableUnit(name, { options: body.options });
   } catch (err) {
     throw new ApiError(400, (err as Error).message);
   }

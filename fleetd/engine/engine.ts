@@ -333,7 +333,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       term.units.set(
         name,
         r.ok
-          ? { hash: job.hash, unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements } }
+          ? {
+            hash: job.hash,
+            // refusedBy: agents that refused these contents on their machine (fleetd/agent/host-units.ts)
+            unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements, ...(job.refusedBy ? { refusedBy: job.refusedBy } : {}) },
+          }
           : { hash: job.hash, unusable: r.reason },
       );
       term.stale.delete(name);

@@ -152,3 +152,14 @@ export function decodeUnitState(raw: string): UnitState | undefined {
     agentState: o.agentState,
   };
 }
+
+/** An agent's refusal (keys.jobRefusal): the refused contents and why. */
+export function encodeRefusal(r: { hash: string; reason: string }): string {
+  return JSON.stringify({ hash: r.hash, reason: r.reason });
+}
+
+export function decodeRefusal(raw: string): { hash: string; reason: string } | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.hash !== 'string' || typeof o.reason !== 'string') return undefined;
+  return { hash: o.hash, reason: o.reason };
+}

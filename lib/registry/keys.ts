@@ -85,6 +85,10 @@ export class Keyspace {
   jobTarget(name: string): string {
     return `${this.jobDir(name)}target`;
   }
+  /** An agent's refusal of the unit on its machine (fleetd/agent/host-units.ts), on that machine's lease. */
+  jobRefusal(name: string, machineId: string): string {
+    return `${this.jobDir(name)}refused/${checkMachineId(machineId)}`;
+  }
 
   get schedulesDir(): string {
     return `${this.prefix}schedule/`;

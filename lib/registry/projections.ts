@@ -3,6 +3,7 @@ import type { IKeyValue } from 'etcd3';
 import {
   decodeGlobalEntry,
   decodeJobObject,
+  decodeRefusal,
   decodeMachineState,
   decodeScheduleEntry,
   decodeUnitState,
@@ -23,6 +24,21 @@ import type { Projection } from './watch.js';
 
 const JOB_FIELDS = new Set(['object', 'target-state', 'target']);
 
+/** `<unit>/refused/<machine>`: an agent's refusal (keys.jobRefusal). */
+const REFUSAL_REL = /^([^/]+)\/refused\/([^/]+)$/;
+
+/** Refusals of these contents (other hashes are stale: the unit was replaced since), by machine. */
+function refusalsOf(name: string, hash: string, kv: ReadonlyMap<string, string>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  const prefix = `${name}/refused/`;
+  for (const [k, v] of kv) {
+    if (!k.startsWith(prefix)) continue;
+    const r = decodeRefusal(v);
+    if (r && r.hash === hash) (out ??= {})[k.slice(prefix.length)] = r.reason;
+  }
+  return out;
+}
+
 /** Splits `a/b` into two valid segments, or undefined. */
 function pair(rel: string): [string, string] | undefined {
   const i = rel.indexOf('/');
@@ -37,7 +53,9 @@ export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
     dir: keys.jobsDir,
     group(rel) {
       const p = pair(rel);
-      return p && JOB_FIELDS.has(p[1]) ? p[0] : undefined;
+      if (p && JOB_FIELDS.has(p[1])) return p[0];
+      const r = REFUSAL_REL.exec(rel);
+      return r && isSegment(r[1]!) && isSegment(r[2]!) ? r[1] : undefined;
     },
     build(name, kv) {
       const raw = kv.get(`${name}/object`);
@@ -47,7 +65,8 @@ export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
       const desiredState: DesiredState = isDesiredState(ts) ? ts : 'inactive';
       const target = kv.get(`${name}/target`);
       const machineId = !obj.global && target !== undefined && isSegment(target) ? target : undefined;
-      return { name, hash: obj.hash, global: obj.global, desiredState, ...(machineId ? { machineId } : {}) };
+      const refusedBy = refusalsOf(name, obj.hash, kv);
+      return { name, hash: obj.hash, global: obj.global, desiredState, ...(machineId ? { machineId } : {}), ...(refusedBy ? { refusedBy } : {}) };
     },
   };
 }

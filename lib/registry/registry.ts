@@ -5,6 +5,7 @@ import {
   decodeJobObject,
   encodeGlobalEntry,
   encodeJobObject,
+  encodeRefusal,
   encodeUnitState,
   isDesiredState,
   isScheduledState,
@@ -47,6 +48,7 @@ import type {
   ScheduleOpResult,
   UnitRecord,
   UnitSpec,
+  UnitRefusal,
   UnitState,
   WatchHandle,
 } from './types.js';
@@ -76,6 +78,9 @@ export interface ScheduleSyncItem {
   readonly hash: string;
   readonly desiredState: ScheduledState;
 }
+
+/** How a refused unit shows among unit states (list-units: LOAD refused, SUB refused; the reason in `refusal`). */
+const REFUSED_STATE = { loadState: 'refused', activeState: 'inactive', subState: 'refused', agentState: 'loaded' } as const;
 
 function deriveCurrentState(job: JobRecord, states: ReadonlyMap<string, UnitState>): DesiredState {
   if (job.global) {
@@ -340,18 +345,53 @@ export class Registry {
     );
   }
 
+  /**
+   * Records that this machine's agent refuses a unit's contents (keys.jobRefusal), on the presence's lease: the
+   * engine places the unit elsewhere, and the record goes with the unit (destroy) or with the machine (lease).
+   */
+  async refuseUnit(presence: MachinePresence, r: UnitRefusal): Promise<void> {
+    const key = this.keys.jobRefusal(r.name, presence.machineId);
+    checkHash(r.hash);
+    presence.assertAlive();
+    try {
+      await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(encodeRefusal(r)), lease: presence.leaseId });
+    } catch (err) {
+      throw presence.wrap(`recording the refusal of ${r.name}`, err);
+    }
+  }
+
+  /** Removes this machine's refusal of a unit (no-op if absent or written under another lease). */
+  async withdrawRefusal(presence: MachinePresence, name: string): Promise<void> {
+    const key = this.keys.jobRefusal(name, presence.machineId);
+    await this.call(`withdrawing the refusal of ${name}`, () => txn(this.client, [cmp.lease(key, '==', presence.leaseId)], [op.del(key)]));
+  }
+
   /** Unit states sorted by unit name then machine id, optionally filtered. */
   async listUnitStates(filter: UnitStateFilter = {}): Promise<UnitState[]> {
     const { machineId, unitName } = filter;
     if (machineId !== undefined) checkMachineId(machineId);
     return this.call('listing unit states', async () => {
-      const res =
+      const statesKey =
         unitName !== undefined
           ? machineId !== undefined
-            ? await this.client.getAll().prefix(this.keys.unitState(unitName, machineId)).exec()
-            : await this.client.getAll().prefix(this.keys.unitStatesDir(unitName)).exec()
-          : await this.client.getAll().prefix(this.keys.statesDir).exec();
-      return [...project(statesProjection(this.keys), res.kvs).values()]
+            ? this.keys.unitState(unitName, machineId)
+            : this.keys.unitStatesDir(unitName)
+          : this.keys.statesDir;
+      // refusals (keys.jobRefusal) live in the job directories: one snapshot for both
+      const res = await txn(this.client, [], [
+        op.getPrefix(statesKey),
+        op.getPrefix(unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir),
+      ]);
+      const all = new Map<string, UnitState>();
+      for (const s of project(statesProjection(this.keys), rangeAt(res, 0)).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      for (const job of project(jobsProjection(this.keys), rangeAt(res, 1)).values()) {
+        for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
+          const key = `${job.name}\n${m}`;
+          if (all.has(key)) continue;
+          all.set(key, { name: job.name, machineId: m, hash: job.hash, ...REFUSED_STATE, refusal: reason });
+        }
+      }
+      return [...all.values()]
         .filter((s) => (machineId === undefined || s.machineId === machineId) && (unitName === undefined || s.name === unitName))
         .sort((a, b) => (a.name === b.name ? (a.machineId < b.machineId ? -1 : 1) : a.name < b.name ? -1 : 1));
     });

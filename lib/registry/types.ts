@@ -37,6 +37,15 @@ export interface JobRecord {
   readonly global: boolean;
   readonly desiredState: DesiredState;
   readonly machineId?: string;
+  /** Machines whose agent refused these contents (same hash), with the reason. */
+  readonly refusedBy?: Readonly<Record<string, string>>;
+}
+
+/** An agent's refusal to run a unit's contents on its machine. */
+export interface UnitRefusal {
+  readonly name: string;
+  readonly hash: string;
+  readonly reason: string;
 }
 
 /** One entry of a machine's schedule: what its agent must run. */
@@ -88,6 +97,8 @@ export interface UnitState {
   readonly subState: string;
   /** What the agent did with it: loaded into systemd, or also started. */
   readonly agentState: ScheduledState;
+  /** Set (only in listings) when the machine's agent refused the unit: why. loadState is then "refused". */
+  readonly refusal?: string;
 }
 
 /**

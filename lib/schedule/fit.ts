@@ -3,7 +3,7 @@ import type { Cluster, ConflictMap, Slot } from './cluster.js';
 import { describeMetadata, machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
 import type { SchedUnit } from './types.js';
 
-export type MisfitKind = 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
+export type MisfitKind = 'refused' | 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
 
 export interface Misfit {
   readonly ok: false;
@@ -39,6 +39,8 @@ export function fit(
   conflicts?: ConflictMap,
 ): Fit {
   const req = unit.requirements;
+  const refused = refusalOn(unit, slot.machine.id);
+  if (refused !== undefined) return misfit('refused', `its agent refused it: ${refused}`, [slot.machine.id]);
   if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
     return misfit('machineId', `MachineID=${req.machineId} does not match`);
   }
@@ -58,6 +60,11 @@ export function fit(
   const replacer = cluster.replacerOn(unit, slot);
   if (replacer !== undefined) return misfit('replacedBy', `would be replaced by ${replacer}`, [replacer]);
   return { ok: true, victims };
+}
+
+/** The reason the machine's agent refused the unit, or undefined. */
+export function refusalOn(unit: SchedUnit, machineId: string): string | undefined {
+  return unit.refusedBy !== undefined && Object.hasOwn(unit.refusedBy, machineId) ? unit.refusedBy[machineId] : undefined;
 }
 
 /** What kept a unit off the machines tried, without a reason string per machine. */
@@ -82,6 +89,7 @@ export class Tally {
     if (this.placementOnly) return `no machine satisfies MachineMetadata ${describeMetadata(unit.requirements)}`;
     const parts: string[] = [];
     const names = (k: MisfitKind): string => nameList(this.byKind.get(k)!);
+    if (this.byKind.has('refused')) parts.push(`is refused by the agent of machine ${names('refused')}`);
     if (this.byKind.has('peer')) parts.push(`lacks MachineOf peer ${names('peer')}`);
     if (this.byKind.has('conflict')) parts.push(`conflicts with ${names('conflict')}`);
     if (this.byKind.has('replacedBy')) parts.push(`would be replaced by ${names('replacedBy')}`);

@@ -17,7 +17,7 @@
  */
 import { Cluster, type ConflictMap, type Slot } from './cluster.js';
 import { machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
-import { evictionKey, fit, Tally } from './fit.js';
+import { evictionKey, fit, refusalOn, Tally } from './fit.js';
 import { globalUnitsFor } from './global.js';
 import { RankQueue } from './heap.js';
 import { machineOfGraph } from './order.js';
@@ -127,6 +127,11 @@ export function schedule(state: ClusterState): Scheduled {
       } else {
         displaced.set(name, own(`machine ${from} went away`));
       }
+      continue;
+    }
+    const refused = refusalOn(u, from);
+    if (refused !== undefined) {
+      displaced.set(name, own(`the agent of machine ${from} refused it: ${refused}`));
       continue;
     }
     const req = u.requirements;
@@ -295,6 +300,10 @@ export function schedule(state: ClusterState): Scheduled {
     const canEvict = replaceGraph.victimsOf(u.name).size > 0;
     let conflicts: ConflictMap | undefined;
     for (const slot of candidates) {
+      if (refusalOn(u, slot.machine.id) !== undefined) {
+        tally.note('refused', [slot.machine.id]);
+        continue;
+      }
       if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
         tally.note('machineId');
         continue;

@@ -7,6 +7,11 @@ export interface SchedUnit {
   readonly hash: string;
   readonly desiredState: DesiredState;
   readonly requirements: Requirements;
+  /**
+   * Machines whose agent refused this unit (same contents), with the agent's reason: e.g. the name is already a
+   * unit of that host (fleetd/agent/host-units.ts). The unit is never placed on them and leaves them.
+   */
+  readonly refusedBy?: Readonly<Record<string, string>>;
 }
 
 /** A live machine. */

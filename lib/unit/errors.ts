@@ -30,7 +30,9 @@ export type UnitNameRule =
   | 'no-suffix'
   | 'unknown-type'
   | 'template-type'
-  | 'not-an-instance';
+  | 'not-an-instance'
+  /** valid, but a unit fleet must never manage (names.ts unmanageableReason) */
+  | 'reserved';
 
 export class UnitNameError extends FleetError {
   override readonly name: string = 'UnitNameError';
@@ -41,6 +43,22 @@ export class UnitNameError extends FleetError {
     reason: string,
   ) {
     super(`invalid unit name ${JSON.stringify(unitName)}: ${reason}`);
+  }
+}
+
+/**
+ * A valid unit name that fleet refuses to manage: it belongs to fleet itself, to systemd or D-Bus, or is of a type
+ * an agent cannot own (lib/unit/names.ts unmanageableReason).
+ */
+export class ReservedUnitNameError extends UnitNameError {
+  override readonly name: string = 'ReservedUnitNameError';
+
+  /** `via`: the [Install] option of `unitName` that names the reserved unit `target`. */
+  constructor(unitName: string, readonly reason: string, readonly via?: { readonly option: string; readonly target: string }) {
+    super(unitName, 'reserved', reason);
+    this.message = via === undefined
+      ? `unit name ${JSON.stringify(unitName)} is reserved: ${reason}`
+      : `unit ${JSON.stringify(unitName)}: [Install] ${via.option}=${via.target} names a unit fleet must not manage: ${reason}`;
   }
 }
 

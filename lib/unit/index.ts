@@ -1,13 +1,13 @@
 /** The unit model: parse, serialize, hash, name rules, [X-Fleet] requirements. */
 export * from './types.js';
-export { RequirementsError, UnitFileError, UnitHashError, UnitNameError } from './errors.js';
+export { RequirementsError, ReservedUnitNameError, UnitFileError, UnitHashError, UnitNameError } from './errors.js';
 export type { RequirementsRule, UnitNameRule } from './errors.js';
 export { MAX_UNIT_FILE_BYTES, isValidSectionName, parseUnitFile, splitMultiValue } from './parse.js';
 export { serializeUnitFile } from './serialize.js';
 export { hashFromBytes, hashToBytes, isUnitHash, shortHash, unitHash } from './hash.js';
 export {
-  MANGLE_UNIT_TYPES, MAX_UNIT_NAME_BYTES, TEMPLATE_UNIT_TYPES, VALID_UNIT_TYPES,
-  isValidUnitName, mangleUnitName, parseUnitName, templateName, validateUnitName,
+  MANGLE_UNIT_TYPES, MAX_UNIT_NAME_BYTES, TEMPLATE_UNIT_TYPES, UNMANAGEABLE_UNIT_TYPES, VALID_UNIT_TYPES,
+  checkManageableUnitName, isValidUnitName, mangleUnitName, parseUnitName, templateName, unmanageableReason, validateUnitName,
 } from './names.js';
 export type { UnitNameInfo, UnitType } from './names.js';
 export { globMatch, globMatcher, isLiteralGlob, isValidGlob } from './glob.js';
@@ -16,5 +16,7 @@ export {
    X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
 } from './requirements.js';
 export type { ParsedRequirements, XFleetKey } from './requirements.js';
-export { describeUnit, hasSection, loadUnit, loadUnitFile, optionValues } from './unit.js';
+export {
+  INSTALL_NAME_OPTIONS, checkManageableUnit, describeUnit, hasSection, installNames, loadUnit, loadUnitFile, optionValues,
+} from './unit.js';
 export type { LoadedUnit } from './unit.js';

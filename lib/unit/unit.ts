@@ -1,9 +1,9 @@
 /** A named unit ready for the registry, the scheduler and the agent: validated, parsed, canonical, hashed. */
 import { unitHash } from './hash.js';
-import { validateUnitName } from './names.js';
+import { ReservedUnitNameError, UnitFileError } from './errors.js';
+import { checkManageableUnitName, unmanageableReason, validateUnitName } from './names.js';
 import { MAX_UNIT_FILE_BYTES, parseUnitFile } from './parse.js';
-import { UnitFileError } from './errors.js';
-import { parseRequirements } from './requirements.js';
+import { expandSpecifiers, parseRequirements } from './requirements.js';
 import { serializeUnitFile } from './serialize.js';
 import type { Requirements, UnitFile } from './types.js';
 
@@ -55,4 +55,35 @@ export function optionValues(file: UnitFile, section: string, name: string): str
 
 export function hasSection(file: UnitFile, section: string): boolean {
   return file.options.some((o) => o.section === section);
+}
+
+/** [Install] options whose values name other units that enabling this one links or enables. */
+export const INSTALL_NAME_OPTIONS = ['Alias', 'Also'] as const;
+
+/** Every unit named by the unit's [Install] Alias= and Also= (specifiers %n %N %p %i expanded), in file order. */
+export function installNames(name: string, file: UnitFile): Array<{ option: string; target: string }> {
+  const out: Array<{ option: string; target: string }> = [];
+  for (const o of file.options) {
+    if (o.section !== 'Install' || !(INSTALL_NAME_OPTIONS as readonly string[]).includes(o.name)) continue;
+    for (const word of o.value.split(/\s+/)) if (word !== '') out.push({ option: o.name, target: expandSpecifiers(word, name) });
+  }
+  return out;
+}
+
+/**
+ * The name policy applied to a whole unit: its name, and every unit its [Install] Alias= or Also= names (an
+ * alias is a second name of the same unit, so a reserved alias replaces that unit just as the name would).
+ * Throws UnitNameError (ReservedUnitNameError for reserved names).
+ */
+export function checkManageableUnit(name: string, file: UnitFile): void {
+  checkManageableUnitName(name);
+  for (const via of installNames(name, file)) {
+    try {
+      validateUnitName(via.target);
+    } catch (err) {
+      throw new ReservedUnitNameError(name, (err as Error).message, via);
+    }
+    const reason = unmanageableReason(via.target);
+    if (reason !== undefined) throw new ReservedUnitNameError(name, reason, via);
+  }
 }

@@ -54,6 +54,8 @@ const cases: [string, RegExp][] = [
   [path.join(tmp, 'dir.service'), /unable to find Unit\(dir\.service\) in Registry or on filesystem/],
   [path.join(tmp, 'missing.service'), /unable to find Unit\(missing\.service\)/],
   [`${'x'.repeat(300)}.service`, /x{300}\.service/],
+  [tmpFile('dbus.service', '[Service]\nExecStart=/bin/true\n'), /unit name "dbus\.service" is reserved: /],
+  [tmpFile('innocent.service', '[Service]\nExecStart=/bin/true\n[Install]\nAlias=fleet.service\n'), /\[Install\] Alias=fleet\.service names a unit fleet must not manage/],
   ['../x.service', /unable to find Unit\(x\.service\)/],
 ];
 
