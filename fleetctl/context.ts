@@ -50,7 +50,7 @@ function describeKind(st: Stats): string {
 /** Why `st` cannot be read as a unit file, or undefined when it can. */
 function refusal(path: string, st: Stats): string | undefined {
   if (!st.isFile()) return `${path} is ${describeKind(st)}, not a unit file`;
-  if (st.size > MAX_UNIT_FILE_BYTES) return `${path} is ${st.size} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes (1 MiB) for a unit file`;
+  if (st.size > MAX_UNIT_FILE_BYTES) return `${path}: unit file is ${st.size} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes (1 MiB)`;
   return undefined;
 }
 

@@ -36,7 +36,7 @@ const refused: [string, string, RegExp][] = [
   ['a symlink to a FIFO', at('link.service'), /link\.service is a FIFO/],
   ['a character device', '/dev/null', /\/dev\/null is a character device/],
   ['an instance whose template on disk is a FIFO', at('tmpl@1.service'), /tmpl@\.service is a FIFO/],
-  ['a file over the size limit', at('big.service'), new RegExp(`big\\.service is ${Buffer.byteLength(big)} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes`)],
+  ['a file over the size limit', at('big.service'), new RegExp(`big\\.service: unit file is ${Buffer.byteLength(big)} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes`)],
 ];
 
 for (const cmd of ['submit', 'load', 'start']) {
