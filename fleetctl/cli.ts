@@ -6,7 +6,7 @@ import yargs, { type Options } from 'yargs';
 import { setLogLevel } from '../lib/log.js';
 import { createClient, sshSettings } from './client/factory.js';
 import { EndpointError, UsageError } from './client/errors.js';
-import type { CommandSpec, FlagSpec, FlagValues } from './command.js';
+import { parseNumberFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { COMMANDS } from './commands.js';
 import { versionLine } from './commands/version.js';
 import { makeContext, type Clock, type LocalFiles } from './context.js';
@@ -76,16 +76,7 @@ function yargsOption(f: FlagSpec, dflt: unknown, flagName: string): Options {
   if (f.alias) o.alias = f.alias;
   const lastOf = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v);
   if (f.type !== 'number') o.coerce = lastOf;
-  if (f.type === 'number') {
-    o.coerce = (v: unknown): number => {
-      const last = lastOf(v);
-      const n = typeof last === 'number' ? last : Number(last);
-      if (!Number.isFinite(n) || (typeof last === 'string' && last.trim() === '')) {
-        throw new UsageError(`invalid argument ${JSON.stringify(String(last))} for "--${flagName}" flag: not a number`);
-      }
-      return n;
-    };
-  }
+  if (f.type === 'number') o.coerce = (v: unknown): number => parseNumberFlag(flagName, lastOf(v), f.range);
   return o as Options;
 }
 

@@ -1,13 +1,25 @@
-/** What every command gets: a cluster client, an output sink, local files, a clock. */
-import { readFileSync, statSync } from 'node:fs';
+/**
+ * What every command gets: a cluster client, an output sink, local files, a clock.
+ *
+ * Local unit files are the invoking user's own: symlinks are followed, but only regular files are read (a FIFO
+ * would block, a device could be endless or have side effects on open), and at most MAX_UNIT_FILE_BYTES of them.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { MAX_UNIT_FILE_BYTES } from '../lib/unit/index.js';
 import type { ApiMachine, FleetClient } from './client/types.js';
+import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
 import type { SshSettings } from './ssh.js';
 
+/** What is at a local path, as far as reading it as a unit file goes. */
+export type LocalFileState = { kind: 'missing' } | { kind: 'file' } | { kind: 'refused'; reason: string };
+
 export interface LocalFiles {
   /** File contents (bytes from disk, so invalid UTF-8 is reported rather than replaced), or undefined when nothing
-   * exists at that path. Other read errors throw. */
+   * exists at that path. Throws FleetctlError for what is not a regular file or is too large; other read errors throw. */
   read(path: string): string | Uint8Array | undefined;
+  /** What read() would do with `path`, without opening it (checks before anything is created). */
+  inspect(path: string): LocalFileState;
 }
 
 export interface Clock {
@@ -26,15 +38,61 @@ export interface CommandContext {
   machine(id: string): Promise<ApiMachine | undefined>;
 }
 
+function describeKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** Why `st` cannot be read as a unit file, or undefined when it can. */
+function refusal(path: string, st: Stats): string | undefined {
+  if (!st.isFile()) return `${path} is ${describeKind(st)}, not a unit file`;
+  if (st.size > MAX_UNIT_FILE_BYTES) return `${path}: unit file is ${st.size} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes (1 MiB)`;
+  return undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
 export const diskFiles: LocalFiles = {
-  read(path: string): Uint8Array | undefined {
+  inspect(path: string): LocalFileState {
+    let st: Stats;
     try {
-      if (!statSync(path).isFile()) return undefined;
+      st = statSync(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-      throw err;
+      if (isMissing(err)) return { kind: 'missing' };
+      return { kind: 'refused', reason: `cannot read ${path}: ${(err as Error).message}` };
     }
-    return readFileSync(path);
+    const reason = refusal(path, st);
+    return reason === undefined ? { kind: 'file' } : { kind: 'refused', reason };
+  },
+  read(path: string): Uint8Array | undefined {
+    const before = diskFiles.inspect(path);
+    if (before.kind === 'missing') return undefined;
+    if (before.kind === 'refused') throw new FleetctlError(before.reason);
+    // O_NONBLOCK: if the path was swapped for a FIFO since, opening it does not wait for a writer
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    try {
+      const reason = refusal(path, fstatSync(fd));
+      if (reason !== undefined) throw new FleetctlError(reason);
+      // one byte more than the limit: a file that grew since fstat is still caught by the parser's bound
+      const buf = Buffer.alloc(MAX_UNIT_FILE_BYTES + 1);
+      let got = 0;
+      for (;;) {
+        const n = readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+        if (got === buf.length) break;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
   },
 };
 

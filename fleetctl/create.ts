@@ -43,13 +43,42 @@ function localOptions(ctx: CommandContext, file: string): ApiUnitOption[] | unde
   }
 }
 
+/**
+ * Before anything is created: every local file the arguments may be read from (the unit file, an instance's
+ * template next to it) must be a regular file within the size bound, so a bad one is refused with nothing
+ * written. An argument written as a path (with a `/`) that names a directory, FIFO or device is refused too,
+ * although fleet would look for `<path>.service`; a bare name (`web`) is left alone, as it may name a unit
+ * in the cluster while a directory of that name happens to be here.
+ */
+export function checkLocalFiles(ctx: CommandContext, args: readonly string[]): void {
+  for (const raw of args) {
+    const arg = withDefaultType(raw);
+    const own = ctx.files.inspect(arg);
+    if (own.kind === 'refused') throw new FleetctlError(own.reason);
+    if (own.kind === 'file') continue;
+    if (raw !== arg && raw.includes('/')) {
+      const typed = ctx.files.inspect(raw);
+      if (typed.kind === 'refused') throw new FleetctlError(typed.reason);
+    }
+    const template = templateOf(path.basename(arg));
+    if (template !== undefined) {
+      const t = ctx.files.inspect(path.join(path.dirname(arg), template));
+      if (t.kind === 'refused') throw new FleetctlError(t.reason);
+    }
+  }
+}
+
 /** The unit file for `arg`: local file, else (instances) template from the registry, else template on disk. */
-export async function unitFileFor(ctx: CommandContext, arg: string, opts: CreateOptions): Promise<ApiUnitOption[]> {
+export async function unitFileFor(ctx: CommandContext, arg: string, opts: CreateOptions, typed = arg): Promise<ApiUnitOption[]> {
   const name = mangleName(arg);
   const local = localOptions(ctx, arg);
   if (local) return local;
   const template = templateOf(name);
-  if (template === undefined) throw new FleetctlError(`unable to find Unit(${name}) in Registry or on filesystem`);
+  if (template === undefined) {
+    const here = typed !== arg ? ctx.files.inspect(typed) : undefined;
+    const hint = here?.kind === 'refused' ? ` (${here.reason})` : '';
+    throw new FleetctlError(`unable to find Unit(${name}) in Registry or on filesystem${hint}`);
+  }
 
   let tmpl: ApiUnit | undefined;
   try {
@@ -140,6 +169,7 @@ async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOpt
  * waits for the created units to report inactive (`Unit X inactive`).
  */
 export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: CreateOptions): Promise<void> {
+  checkLocalFiles(ctx, args);
   const reserved = reservedArgument(ctx, args);
   if (reserved) throw reserved; // before anything is written
   const created: string[] = [];
@@ -147,7 +177,7 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
     const arg = withDefaultType(raw);
     const name = mangleName(arg);
     if (!(await needsCreation(ctx, arg, opts))) continue;
-    const options = await unitFileFor(ctx, arg, opts);
+    const options = await unitFileFor(ctx, arg, opts, raw);
     await createUnit(ctx, name, options);
     created.push(name);
   }

@@ -1,5 +1,5 @@
 /** fleetctl's global flags (fleet §1.1), settable as FLEETCTL_<FLAG> when not given on the command line. */
-import type { FlagSpec } from './command.js';
+import { checkNumber, SECONDS_RANGE, type FlagSpec } from './command.js';
 import { UsageError } from './client/errors.js';
 
 export const DEFAULT_ENDPOINT = 'unix:///var/run/fleet.sock';
@@ -31,9 +31,9 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     default: true,
     describe: 'Verify host keys presented by remote machines before initiating SSH connections.',
   },
-  'ssh-timeout': { type: 'number', default: 10, describe: 'Amount of time in seconds to allow for SSH connection initialization before failing.' },
+  'ssh-timeout': { type: 'number', default: 10, range: SECONDS_RANGE, describe: 'Amount of time in seconds to allow for SSH connection initialization before failing.' },
   tunnel: { type: 'string', default: '', describe: 'Establish an SSH tunnel through the provided address for communication with fleet and etcd.' },
-  'request-timeout': { type: 'number', default: 3, describe: 'Amount of time in seconds to allow a single request before considering it failed.' },
+  'request-timeout': { type: 'number', default: 3, range: SECONDS_RANGE, describe: 'Amount of time in seconds to allow a single request before considering it failed.' },
   'ssh-username': { type: 'string', default: 'core', describe: 'Username to use when connecting to CoreOS instance.' },
   'experimental-api': { type: 'boolean', default: true, describe: 'DEPRECATED: do not use this flag.', hidden: true },
   'etcd-keyfile': { type: 'string', default: '', describe: 'DEPRECATED: do not use this flag.', hidden: true },
@@ -66,8 +66,10 @@ export function globalDefaults(env: NodeJS.ProcessEnv): Record<string, boolean |
       if (b === undefined) throw new UsageError(`${envName(name)}=${JSON.stringify(raw)} is not a boolean (true or false)`);
       out[name] = b;
     } else if (spec.type === 'number') {
-      const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${envName(name)}=${JSON.stringify(raw)} is not a number`);
+      const n = checkNumber(raw, spec.range);
+      if (typeof n !== 'number') {
+        throw new UsageError(`${envName(name)}=${JSON.stringify(raw)} ${n.problem === 'nan' ? 'is not a number' : n.problem}`);
+      }
       out[name] = n;
     } else {
       out[name] = raw;

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-/** fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. */
+/**
+ * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
+ * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
+ * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
+ */
 import { UsageError } from './client/errors.js';
-import { processOutput } from './output.js';
+import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
 
 function oneLine(err: unknown): string {
   if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
@@ -9,9 +13,10 @@ function oneLine(err: unknown): string {
   return `Error: ${msg.split('\n')[0]}`;
 }
 
-const out = processOutput();
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
+const out = processOutput((err) => {
+  if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+  out.err(`Error: ${describeWriteError(err)}`);
+  process.exit(1);
 });
 
 try {

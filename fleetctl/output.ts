@@ -16,11 +16,47 @@ function withNewline(s: string): string {
   return s.endsWith('\n') ? s : s + '\n';
 }
 
-export function processOutput(): Output {
+/** Status for stdout closed by its reader (`fleetctl ... | head -1`): what a shell shows for a SIGPIPE death. */
+export const EXIT_BROKEN_PIPE = 141;
+
+/** Why stdout failed, for fleetctl's one error line. */
+export function describeWriteError(err: NodeJS.ErrnoException): string {
+  return `cannot write to stdout: ${err.message.split('\n')[0]}`;
+}
+
+/**
+ * The process's stdout and stderr. Every stdout write goes through here, so its first failure (a full disk, a
+ * device error, the reader of a pipe gone) reaches `onStdoutError` once, which ends fleetctl (see main.ts).
+ * A failing stderr is ignored: there is nowhere left to report it.
+ */
+export function processOutput(onStdoutError: (err: NodeJS.ErrnoException) => void): Output {
+  let failed = false;
+  const fail = (err: NodeJS.ErrnoException | null | undefined): void => {
+    if (!err || failed) return;
+    failed = true;
+    onStdoutError(err);
+  };
+  process.stdout.on('error', fail);
+  process.stderr.on('error', () => undefined);
+  const put = (text: string | Buffer): void => {
+    if (failed) return;
+    try {
+      process.stdout.write(text, fail);
+    } catch (err) {
+      fail(err as NodeJS.ErrnoException);
+    }
+  };
+  const putErr = (text: string): void => {
+    try {
+      process.stderr.write(text);
+    } catch {
+      // nowhere left to report it
+    }
+  };
   return {
-    out: (line) => void process.stdout.write(withNewline(line)),
-    err: (line) => void process.stderr.write(withNewline(line)),
-    write: (text) => void process.stdout.write(text),
+    out: (line) => put(withNewline(line)),
+    err: (line) => putErr(withNewline(line)),
+    write: put,
     isTTY: process.stdout.isTTY === true,
     get columns() {
       return process.stdout.columns;

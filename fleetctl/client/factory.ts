@@ -39,6 +39,24 @@ function oldVersionWarning(ours: string, theirs: string): string {
   ].join('\n');
 }
 
+/** The TLS file flags in effect (given on the command line or as FLEETCTL_*), by their names. */
+function tlsFlagsGiven(g: GlobalOptions): string[] {
+  return [
+    ...(g.caFile ? ['--ca-file'] : []),
+    ...(g.certFile ? ['--cert-file'] : []),
+    ...(g.keyFile ? ['--key-file'] : []),
+  ];
+}
+
+/** TLS files for an endpoint without TLS are not used: one warning line, so nobody believes otherwise. */
+function warnUnusedTls(g: GlobalOptions, ep: ApiEndpoint, out: Output): void {
+  if (ep.kind === 'tcp' && ep.tls) return;
+  const flags = tlsFlagsGiven(g);
+  if (flags.length === 0) return;
+  const why = ep.kind === 'unix' ? 'is a unix socket' : 'is plain http://';
+  out.err(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
+}
+
 export async function createClient(g: GlobalOptions, out: Output): Promise<FleetClient> {
   let driver = g.driver;
   let endpoint = g.endpoint;
@@ -47,13 +65,13 @@ export async function createClient(g: GlobalOptions, out: Output): Promise<Fleet
     if (endpoint === DEFAULT_ENDPOINT) endpoint = DEFAULT_ETCD_ENDPOINTS;
   }
   if (driver === '' && looksLikeEtcd(endpoint)) driver = 'etcd';
-  if (!(g.requestTimeout > 0)) throw new UsageError(`--request-timeout must be greater than 0, got ${g.requestTimeout}`);
   const ssh = sshSettings(g);
   const timeoutMs = g.requestTimeout * 1000;
 
   if (driver.toLowerCase() === 'api') {
     const { endpoint: ep, ignored } = parseApiEndpoint(endpoint);
     if (ignored.length > 0) out.err(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
+    warnUnusedTls(g, ep, out);
     if (!ssh.tunnel) {
       return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken });
     }

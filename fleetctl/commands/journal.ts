@@ -1,4 +1,4 @@
-import { flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
+import { COUNT_RANGE, PORT_RANGE, flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
 import type { ApiUnit } from '../client/types.js';
 import { passThrough } from '../create.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
@@ -17,9 +17,9 @@ fleetctl journal --lines 100 foo.service
 
 This command does not work with global units.`,
   flags: {
-    lines: { type: 'number', default: 10, describe: 'Number of recent log lines to return' },
+    lines: { type: 'number', default: 10, range: COUNT_RANGE, describe: 'Number of recent log lines to return' },
     follow: { type: 'boolean', default: false, alias: 'f', describe: 'Continuously print new entries as they are appended to the journal.' },
-    'ssh-port': { type: 'number', default: 22, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only)' },
+    'ssh-port': { type: 'number', default: 22, range: PORT_RANGE, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only)' },
     sudo: { type: 'boolean', default: false, describe: 'Execute journal command with sudo (--driver=etcd only)' },
     output: {
       type: 'string',
@@ -54,7 +54,7 @@ This command does not work with global units.`,
       ctx.out.err(`Unit ${name} does not appear to be running.`);
       return 1;
     }
-    const lines = Math.max(0, Math.floor(flagNumber(flags, 'lines', 10)));
+    const lines = flagNumber(flags, 'lines', 10);
     try {
       const stream = await ctx.client.journal(name, {
         lines,

@@ -1,7 +1,7 @@
 import { flagBool, type CommandSpec } from '../command.js';
 import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from '../client/types.js';
 import { machineLegend, type CommandContext } from '../context.js';
-import { passThrough, unitFileFor } from '../create.js';
+import { checkLocalFiles, passThrough, unitFileFor } from '../create.js';
 import { FleetctlError } from '../errors.js';
 import { outputFormat, printJson } from '../fields.js';
 import { tabwrite } from '../tabwriter.js';
@@ -28,7 +28,7 @@ async function requestFor(ctx: CommandContext, raw: string): Promise<PlanUnitReq
     return { name, options };
   }
   if (await ctx.client.unit(name)) return { name };
-  return { name, options: await unitFileFor(ctx, arg, { command: 'plan', replace: false, blockAttempts: 0 }) };
+  return { name, options: await unitFileFor(ctx, arg, { command: 'plan', replace: false, blockAttempts: 0 }, raw) };
 }
 
 async function legend(ctx: CommandContext, id: string | undefined, full: boolean): Promise<string> {
@@ -98,6 +98,7 @@ Exit status: 0 when every unit can be placed, 3 when some cannot, 1 on errors.`,
     }
     let result: PlanResponse;
     try {
+      checkLocalFiles(ctx, args);
       const requests: PlanUnitRequest[] = [];
       for (const a of args) requests.push(await requestFor(ctx, a));
       result = await ctx.client.plan(requests);

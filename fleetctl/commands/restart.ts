@@ -1,5 +1,5 @@
 import type { DesiredState } from '../../lib/unit/types.js';
-import { flagNumber, type CommandSpec } from '../command.js';
+import { COUNT_RANGE, flagNumber, type CommandSpec } from '../command.js';
 import type { ApiUnit } from '../client/types.js';
 import type { CommandContext } from '../context.js';
 import { lazyCreateUnits, passThrough } from '../create.js';
@@ -72,6 +72,7 @@ Restart an entire directory of units with glob matching, without waiting:
     'block-attempts': {
       type: 'number',
       default: 0,
+      range: COUNT_RANGE,
       describe: 'Wait until the units are stopped/started, performing up to N attempts before giving up. A value of 0 indicates no limit. Does not apply to global units.',
     },
   },

@@ -1,4 +1,4 @@
-import { flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
+import { PORT_RANGE, flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
 import { runAttached, splitHostPort, sshArgs } from '../ssh.js';
@@ -70,7 +70,7 @@ This uses the system's OpenSSH client (ssh). This command does not work with glo
     machine: { type: 'string', default: '', describe: 'Open SSH connection to a specific machine.' },
     unit: { type: 'string', default: '', describe: 'Open SSH connection to machine running provided unit.' },
     'forward-agent': { type: 'boolean', default: false, alias: 'A', describe: 'Forward local ssh-agent to target machine.' },
-    'ssh-port': { type: 'number', default: 22, describe: 'Connect to remote hosts over SSH using this TCP port.' },
+    'ssh-port': { type: 'number', default: 22, range: PORT_RANGE, describe: 'Connect to remote hosts over SSH using this TCP port.' },
   },
   needsClient: true,
   async run(ctx, argsIn, flags) {

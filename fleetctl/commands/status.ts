@@ -1,4 +1,4 @@
-import { flagNumber, type CommandSpec } from '../command.js';
+import { PORT_RANGE, flagNumber, type CommandSpec } from '../command.js';
 import type { ApiUnit } from '../client/types.js';
 import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
@@ -31,7 +31,7 @@ Show status of an entire directory with glob matching:
 fleetctl status myservice/*
 
 For global units, the status on every machine running it is shown.`,
-  flags: { 'ssh-port': { type: 'number', default: 22, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only).' } },
+  flags: { 'ssh-port': { type: 'number', default: 22, range: PORT_RANGE, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only).' } },
   needsClient: true,
   async run(ctx, args, flags) {
     const sshPort = flagNumber(flags, 'ssh-port', 22);

@@ -137,9 +137,10 @@ export class Election extends EventEmitter<ElectionEvents> {
     try {
       const leaseId = await lease.grant();
       lastRenewal = Date.now();
-      const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
       while (!this.stopped && lostReason === undefined) {
         const seen = this.changes;
+        // `since` is the start of the term this attempt may begin, not of the campaign (which may wait long)
+        const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
         const res = await this.client
           .if(this.key, 'Create', '==', 0)
           .then(this.client.put(this.key).value(JSON.stringify(record)).lease(leaseId), this.client.get(this.key))

@@ -51,7 +51,7 @@ const cases: [string, RegExp][] = [
   [tmpFile('a b.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "a b\.service"/],
   [tmpFile('@lead.service', '[Service]\nExecStart=/bin/true\n'), /invalid unit name "@lead\.service": a unit name cannot start with "@"/],
   [tmpFile('semi;colon.service', '[Service]\nExecStart=/bin/true\n'), /semi;colon\.service/],
-  [path.join(tmp, 'dir.service'), /unable to find Unit\(dir\.service\) in Registry or on filesystem/],
+  [path.join(tmp, 'dir.service'), /dir\.service is a directory, not a unit file/],
   [path.join(tmp, 'missing.service'), /unable to find Unit\(missing\.service\)/],
   [`${'x'.repeat(300)}.service`, /x{300}\.service/],
   [tmpFile('dbus.service', '[Service]\nExecStart=/bin/true\n'), /unit name "dbus\.service" is reserved: /],
