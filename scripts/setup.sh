@@ -40,4 +40,12 @@ if [ ! -f "$stamp" ] || [ "$manifest" -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# tap compiles its plugin set (package.json "tap".plugin) into node_modules; do it here, not in the first test run
+tap_stamp=node_modules/.tap-plugins-stamp
+if [ ! -f "$tap_stamp" ] || [ package.json -nt "$tap_stamp" ] || [ "$stamp" -nt "$tap_stamp" ]; then
+  echo "setup: building tap's plugin set" >&2
+  node_modules/.bin/tap build >/dev/null
+  touch "$tap_stamp"
+fi
+
 bash scripts/build.sh
