@@ -1,4 +1,4 @@
-/** fleetctl's global flags (fleet §1.1), settable as FLEETCTL_<FLAG> when not given on the command line. */
+/** fleetctl's global flags (docs/fleet-compat.md#fleetctl), settable as FLEETCTL_<FLAG> when not given on the command line. */
 import { checkNumber, SECONDS_RANGE, type FlagSpec } from './command.js';
 import { UsageError } from './client/errors.js';
 

@@ -1,6 +1,6 @@
 /**
  * fleetd configuration: defaults, then /etc/fleet/fleet.conf (or --config), then FLEET_* environment, then flags.
- * Option names and defaults are fleet's (fleet-semantics §3); options marked "ours" are new.
+ * Option names and defaults are fleet's (docs/fleet-compat.md#fleetd-configuration); options marked "ours" are new.
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * The JSON entities of fleet's HTTP API v1 (fleet-semantics §5), shared by fleetd's API server and fleetctl.
+ * The JSON entities of fleet's HTTP API v1 (docs/fleet-compat.md#http-api), shared by fleetd's API server and fleetctl.
  * Every field is optional on the wire (fleet marshals them omitempty); absent means empty.
  */
 import type { Explanation, Op, PendingUnit } from '../../lib/schedule/index.js';
@@ -15,7 +15,7 @@ export interface ApiUnit {
   name: string;
   options: ApiUnitOption[];
   desiredState?: DesiredState;
-  /** Derived (§4.1); absent for global units and units nobody scheduled. */
+  /** Derived (docs/fleet-compat.md#etcd); absent for global units and units nobody scheduled. */
   currentState?: DesiredState;
   /** Machine the engine scheduled the unit to; absent for global or unscheduled units. */
   machineID?: string;

@@ -1,5 +1,5 @@
 /**
- * The engine's scheduling pass as a pure function from cluster state to a plan (fleet §4.2, with less churn):
+ * The engine's scheduling pass as a pure function from cluster state to a plan (docs/fleet-compat.md#x-fleet-options-and-scheduling, with less churn):
  * pass 1 keeps every scheduled unit whose machine can still run it, pass 2 places the rest on the least-loaded
  * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
  *

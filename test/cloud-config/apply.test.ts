@@ -1,3 +1,5 @@
+// Applies into a temp root with owners other than the caller (chown) and runs useradd --root: needs root.
+// test-tier: lab
 import t from 'tap';
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,6 +1,8 @@
 /**
  * --tunnel and `fleetctl ssh` through the system's OpenSSH against a real sshd on loopback (skipped when the
  * box has no /usr/sbin/sshd). Keys come from a throw-away ssh-agent; nothing in ~/.ssh is touched.
+ * sshd needs root here (it creates /run/sshd), so this file runs in the lab tier (test/harness/tiers.ts):
+ * test-tier: lab
  */
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
