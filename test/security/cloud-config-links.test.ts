@@ -1,3 +1,4 @@
+// test-tier: lab (chowns homes to another user: needs root)
 /**
  * cloud-config runs as root on paths other users control. A link a user plants in their home must not make it
  * read or write root's files (ssh_authorized_keys), and no link inside a --root tree (absolute like Debian's
