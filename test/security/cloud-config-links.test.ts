@@ -1,5 +1,6 @@
-// test-tier: lab (chowns homes to another user: needs root)
+// test-tier: lab
 /**
+ * It chowns homes to another user, so it needs root (the lab tier).
  * cloud-config runs as root on paths other users control. A link a user plants in their home must not make it
  * read or write root's files (ssh_authorized_keys), and no link inside a --root tree (absolute like Debian's
  * /var/run -> /run, or relative with "..") may take a write outside that tree.
