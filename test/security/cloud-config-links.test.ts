@@ -1,9 +1,9 @@
 // test-tier: lab
 /**
- * It chowns homes to another user, so it needs root (the lab tier).
  * cloud-config runs as root on paths other users control. A link a user plants in their home must not make it
  * read or write root's files (ssh_authorized_keys), and no link inside a --root tree (absolute like Debian's
  * /var/run -> /run, or relative with "..") may take a write outside that tree.
+ * It chowns homes to another user, so it needs root (the lab tier).
  */
 import t, { type Test } from 'tap';
 import { appendFile, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
