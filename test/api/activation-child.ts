@@ -1,4 +1,7 @@
-/** Child process of the socket-activation test: serves the API on the fds systemd-style env hands it. */
+/**
+ * Child process of the socket-activation tests (startActivated in fixture.ts): serves the API on the fds a
+ * systemd-style env hands it, with TEST_API_TOKEN as api_token when set.
+ */
 import { Registry, openEtcd } from '../../lib/registry/index.js';
 import { defaultConfig } from '../../fleetd/config.js';
 import { createApiServer } from '../../fleetd/api/server.js';
@@ -6,7 +9,7 @@ import { createApiServer } from '../../fleetd/api/server.js';
 const registry = new Registry(openEtcd({ endpoints: [process.env.TEST_ETCD!] }), process.env.TEST_PREFIX);
 const server = createApiServer({
   registry,
-  config: { ...defaultConfig(), apiSocket: '/nonexistent/dir/must-not-be-used.sock', apiListen: '' },
+  config: { ...defaultConfig(), apiSocket: '/nonexistent/dir/must-not-be-used.sock', apiListen: '', apiToken: process.env.TEST_API_TOKEN ?? '' },
   machineId: 'child',
   version: 'activated',
 });

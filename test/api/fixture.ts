@@ -2,9 +2,12 @@
  * An API server on a real etcd for contract tests, plus what the engine and the agents would write (machine
  * presence, schedule, unit states) done through the real registry.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
@@ -179,4 +182,41 @@ export async function publishState(
     subState: s.subState ?? 'running',
     agentState: s.agentState ?? 'launched',
   });
+}
+
+/**
+ * Serves the API from a child process (activation-child.ts) on `listeners` handed over systemd-style
+ * (LISTEN_FDS, fds from 3), then closes them here without unlinking a unix socket the child serves. Resolves with
+ * the child and the listeners it reported; the child is killed at teardown.
+ */
+export async function startActivated(
+  t: Test,
+  listeners: net.Server[],
+  env: Record<string, string>,
+): Promise<{ proc: ChildProcess; reported: unknown }> {
+  const fdOf = (s: net.Server): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'activation-child.js');
+  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=${listeners.length} exec "${process.execPath}" "${child}"`], {
+    stdio: ['ignore', 'pipe', 'inherit', ...listeners.map(fdOf)],
+    env: { ...process.env, ...env },
+  });
+  t.teardown(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+    });
+    proc.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+  });
+  for (const l of listeners) {
+    // Stop accepting here without letting libuv unlink a socket path the child serves.
+    const a = l.address();
+    if (typeof a === 'string') renameSync(a, `${a}.keep`);
+    await new Promise((r) => l.close(r));
+    if (typeof a === 'string') renameSync(`${a}.keep`, a);
+  }
+  return { proc, reported: JSON.parse(line) };
 }

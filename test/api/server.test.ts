@@ -1,13 +1,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startEtcd } from '../harness/etcd.js';
 import { activationFds, parseHostPort } from '../../fleetd/api/listeners.js';
-import { HELLO, request, startApi, submitUnit } from './fixture.js';
+import { HELLO, request, startActivated, startApi, submitUnit } from './fixture.js';
 
 const etcd = await startEtcd(t);
 
@@ -74,32 +73,12 @@ t.test('systemd socket activation: serves on fd 3 and ignores api_socket', async
   const sock = path.join(dir, 'activated.sock');
   const parent = net.createServer();
   await new Promise<void>((r) => parent.listen(sock, r));
-  const fd = (parent as unknown as { _handle: { fd: number } })._handle.fd;
   const prefix = `/fleet-activation-${process.pid}/`;
   const f = await startApi(t, { etcd, prefix });
   await submitUnit(f.registry, 'seen.service', HELLO);
 
-  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'activation-child.js');
-  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${child}"`], {
-    stdio: ['ignore', 'pipe', 'inherit', fd],
-    env: { ...process.env, TEST_ETCD: etcd.endpoint, TEST_PREFIX: prefix },
-  });
-  t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
-    });
-    proc.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-  });
-  // Stop accepting in this process without letting libuv unlink the path the child serves.
-  renameSync(sock, `${sock}.keep`);
-  await new Promise((r) => parent.close(r));
-  renameSync(`${sock}.keep`, sock);
-  t.same(JSON.parse(line), { listeners: [{ kind: 'unix', activated: true }], env: null }, 'LISTEN_* consumed');
+  const { proc, reported } = await startActivated(t, [parent], { TEST_ETCD: etcd.endpoint, TEST_PREFIX: prefix });
+  t.same(reported, { listeners: [{ kind: 'unix', activated: true }], env: null }, 'LISTEN_* consumed');
   const r = await request({ socket: sock }, 'GET', '/fleet/v1/units');
   t.equal(r.headers.server, 'fleetd/activated');
   t.match(r.json, { units: [{ name: 'seen.service' }] });

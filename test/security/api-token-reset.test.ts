@@ -6,13 +6,11 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, renameSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startEtcd } from '../harness/etcd.js';
-import { HELLO, M1, addMachine, request, startApi, submitUnit } from '../api/fixture.js';
+import { HELLO, M1, addMachine, request, startActivated, startApi, submitUnit } from '../api/fixture.js';
 import { dumpEtcd } from '../corpus/helpers.js';
 
 const TOKEN = 'reset-me-not-token';
@@ -98,31 +96,11 @@ t.test('socket activation: the unix fd is local, the TCP fd needs the token', as
   const tcpParent = net.createServer();
   await new Promise<void>((r) => tcpParent.listen(0, '127.0.0.1', r));
   const tcpAddr = `127.0.0.1:${(tcpParent.address() as net.AddressInfo).port}`;
-  const fdOf = (s: net.Server): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
   const prefix = `/fleet-api-act-${process.pid}/`;
   const f = await startApi(t, { etcd, prefix });
   await submitUnit(f.registry, 'seen.service', HELLO);
-  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'api-activation-child.js');
-  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=2 exec "${process.execPath}" "${child}"`], {
-    stdio: ['ignore', 'pipe', 'inherit', fdOf(unixParent), fdOf(tcpParent)],
-    env: { ...process.env, TEST_ETCD: etcd.endpoint, TEST_PREFIX: prefix, TEST_API_TOKEN: TOKEN },
-  });
-  t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
-    });
-    proc.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-  });
-  renameSync(sock, `${sock}.keep`);
-  await new Promise((r) => unixParent.close(r));
-  renameSync(`${sock}.keep`, sock);
-  await new Promise((r) => tcpParent.close(r));
-  t.same(JSON.parse(line), { listeners: [{ kind: 'unix', activated: true }, { kind: 'tcp', activated: true }] });
+  const { proc, reported } = await startActivated(t, [unixParent, tcpParent], { TEST_ETCD: etcd.endpoint, TEST_PREFIX: prefix, TEST_API_TOKEN: TOKEN });
+  t.same(reported, { listeners: [{ kind: 'unix', activated: true }, { kind: 'tcp', activated: true }], env: null });
   t.equal((await request({ socket: sock }, 'GET', '/fleet/v1/units')).status, 200, 'activated unix fd: no token');
   const none = await request({ socket: sock }, 'GET', '/fleet/v1/units', { tcp: tcpAddr });
   t.equal(none.status, 401, 'activated TCP fd: token required');
