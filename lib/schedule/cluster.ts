@@ -163,6 +163,11 @@ export class Cluster {
     return undefined;
   }
 
+  /** Whether `unit` replaces any unit at all (most do not). */
+  replacesAny(unit: SchedUnit): boolean {
+    return this.replace.victimsOf(unit.name).size > 0;
+  }
+
   /** Units on the machine that `unit` replaces. */
   replacedOn(unit: SchedUnit, slot: Slot): SchedUnit[] {
     const out: SchedUnit[] = [];

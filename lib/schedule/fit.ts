@@ -1,17 +1,11 @@
-/** Whether one unit can run on one machine, and if not, why; and a tally of why it fits nowhere. */
+/**
+ * Whether one unit can run on one machine, and if not, why (the constraints themselves are the checkers in
+ * checkers.ts); and a tally of why it fits nowhere.
+ */
 import type { Cluster, ConflictMap, Slot } from './cluster.js';
-import { describeMetadata, machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
+import { firstMisfit, victimsOn, type Misfit, type MisfitKind } from './checkers.js';
+import { describeMetadata, nameList } from './constraints.js';
 import type { SchedUnit } from './types.js';
-
-export type MisfitKind = 'refused' | 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
-
-export interface Misfit {
-  readonly ok: false;
-  readonly kind: MisfitKind;
-  /** The units involved (peer, conflicting unit, replacing unit, ...). */
-  readonly names: readonly string[];
-  readonly why: string;
-}
 
 export interface Fits {
   readonly ok: true;
@@ -21,15 +15,9 @@ export interface Fits {
 
 export type Fit = Fits | Misfit;
 
-const misfit = (kind: MisfitKind, why: string, names: readonly string[] = []): Misfit => ({ ok: false, kind, names, why });
-
-/** Key of "replacer displaced victim" in the set of evictions made so far in a plan. */
-export const evictionKey = (replacer: string, victim: string): string => `${replacer}\n${victim}`;
-
 /**
- * Checks in fleet's AbleToRun order: MachineID, MachineMetadata, MachineOf, Conflicts (both ways, ignoring units
- * this one replaces), then Replaces (a unit here that replaces this one). A unit does not displace the same unit
- * twice in one plan. `conflicts`, from cluster.conflictMap, saves a scan of the machine's units.
+ * Every checker in order, with reasons; on success, the units this one would take the machine from.
+ * `conflicts`, from cluster.conflictMap, saves a scan of the machine's units.
  */
 export function fit(
   cluster: Cluster,
@@ -38,33 +26,8 @@ export function fit(
   evicted: ReadonlySet<string>,
   conflicts?: ConflictMap,
 ): Fit {
-  const req = unit.requirements;
-  const refused = refusalOn(unit, slot.machine.id);
-  if (refused !== undefined) return misfit('refused', `its agent refused it: ${refused}`, [slot.machine.id]);
-  if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
-    return misfit('machineId', `MachineID=${req.machineId} does not match`);
-  }
-  if (!metadataSatisfied(req, slot.machine)) return misfit('metadata', metadataShortfall(req, slot.machine)!);
-  for (const peer of req.machineOf) {
-    if (!cluster.isOn(peer, slot.machine.id)) return misfit('peer', `MachineOf peer ${peer} is not on this machine`, [peer]);
-  }
-  const victims = cluster.replacedOn(unit, slot);
-  const again = victims.filter((v) => evicted.has(evictionKey(unit.name, v.name))).map((v) => v.name);
-  if (again.length > 0) {
-    return misfit('protected', `runs ${nameList(again)}, which it already displaced once in this plan`, again);
-  }
-  const spared = victims.length > 0 ? new Set(victims.map((v) => v.name)) : undefined;
-  const conflict =
-    conflicts && !spared ? conflicts.get(slot.machine.id) : cluster.conflictOn(unit, slot, spared);
-  if (conflict !== undefined) return misfit('conflict', `conflicts with ${conflict}`, [conflict]);
-  const replacer = cluster.replacerOn(unit, slot);
-  if (replacer !== undefined) return misfit('replacedBy', `would be replaced by ${replacer}`, [replacer]);
-  return { ok: true, victims };
-}
-
-/** The reason the machine's agent refused the unit, or undefined. */
-export function refusalOn(unit: SchedUnit, machineId: string): string | undefined {
-  return unit.refusedBy !== undefined && Object.hasOwn(unit.refusedBy, machineId) ? unit.refusedBy[machineId] : undefined;
+  const m = firstMisfit(unit, slot, { cluster, evicted, conflicts, reasons: true });
+  return m ?? { ok: true, victims: victimsOn(unit, slot, cluster) };
 }
 
 /** What kept a unit off the machines tried, without a reason string per machine. */

@@ -15,14 +15,15 @@
  *   ignored (fleet ignored two-unit cycles), so takeovers always end.
  * - A MachineOf peer may be a global unit: then any machine running it will do.
  */
-import { Cluster, type ConflictMap, type Slot } from './cluster.js';
-import { machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
-import { evictionKey, fit, refusalOn, Tally } from './fit.js';
+import { evictionKey, firstMisfit, machineId, metadata, refusalOn, victimsOn, type CheckState } from './checkers.js';
+import { Cluster, type Slot } from './cluster.js';
+import { nameList } from './constraints.js';
+import { fit, Tally } from './fit.js';
 import { globalUnitsFor } from './global.js';
 import { RankQueue } from './heap.js';
-import { machineOfGraph } from './order.js';
+import { machineOfGraph, type MachineOfGraph } from './order.js';
 import { ReplaceGraph } from './replace-graph.js';
-import type { ClusterState, MoveOp, Op, PendingUnit, PlaceOp, Plan, SchedUnit, UnscheduleOp } from './types.js';
+import type { ClusterState, MoveOp, Op, PendingUnit, PlaceOp, Plan, ScheduleOptions, SchedUnit, UnscheduleOp } from './types.js';
 
 export interface Decision {
   /** Machine after the plan; undefined = unscheduled. */
@@ -63,193 +64,286 @@ export function plan(state: ClusterState): Plan {
   return schedule(state).plan;
 }
 
+/** The pass, phase by phase; each phase reads and updates the one SchedulePass. */
 export function schedule(state: ClusterState): Scheduled {
-  const opts = state.options ?? {};
-  const now = opts.now ?? Date.now();
-  const graceMs = opts.graceMs ?? 0;
+  const pass = new SchedulePass(state);
+  pass.dropStale();
+  pass.keepAlone();
+  pass.keepTogether();
+  pass.runGlobals();
+  pass.placeRest();
+  return pass.result();
+}
 
-  const units = new Map<string, SchedUnit>();
-  for (const u of [...state.units].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) units.set(u.name, u);
-  const nonGlobal = new Map<string, SchedUnit>();
-  const globals: SchedUnit[] = [];
-  for (const u of units.values()) {
-    if (u.requirements.global) globals.push(u);
-    else nonGlobal.set(u.name, u);
+/**
+ * Everything one scheduling pass knows and decides. The phases are methods, called once each in the order of
+ * schedule(); helpers shared by several phases (decide, drop, evict, choose) are methods too, so no phase
+ * allocates closures per unit.
+ */
+class SchedulePass {
+  private readonly opts: ScheduleOptions;
+  /** Every unit, by name in name order. */
+  readonly units = new Map<string, SchedUnit>();
+  private readonly nonGlobal = new Map<string, SchedUnit>();
+  readonly globals: SchedUnit[] = [];
+  private readonly graph: MachineOfGraph;
+  private readonly replaceGraph: ReplaceGraph;
+  readonly cluster: Cluster;
+
+  /** Units whose machine changes (or that are told why they stay off), in decision order. */
+  readonly decisions = new Map<string, Decision>();
+  /** Units left without a machine -> why. */
+  readonly pending = new Map<string, string>();
+  /** Units that lost their machine in this pass -> why. */
+  private readonly displaced = new Map<string, Displacement>();
+  readonly held = new Map<string, string>();
+  private readonly stale: UnscheduleOp[] = [];
+  /** Scheduled units whose machine can still run them on its own -> that machine (pass 1a). */
+  private readonly viable = new Map<string, string>();
+  /** Units a takeover moved in this pass. */
+  private readonly moved = new Set<string>();
+  readonly evicted = new Set<string>();
+  private readonly queue = new RankQueue();
+  /** Units a takeover displaced are re-placed before anything else, so later decisions see where they went. */
+  private readonly urgent = new RankQueue();
+  /** For the placement loop: no reason strings, conflicts indexed per unit when worth it. */
+  private readonly quick: CheckState;
+  /** For reasons: the same checks, with their reasons. */
+  private readonly full: CheckState;
+
+  constructor(private readonly state: ClusterState) {
+    this.opts = state.options ?? {};
+    for (const u of [...state.units].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) this.units.set(u.name, u);
+    for (const u of this.units.values()) {
+      if (u.requirements.global) this.globals.push(u);
+      else this.nonGlobal.set(u.name, u);
+    }
+    this.graph = machineOfGraph(this.nonGlobal);
+    this.replaceGraph = new ReplaceGraph(this.nonGlobal);
+    this.cluster = new Cluster(state.machines, this.replaceGraph, [...this.units.keys()]);
+    this.quick = { cluster: this.cluster, evicted: this.evicted, conflicts: undefined, reasons: false };
+    this.full = { cluster: this.cluster, evicted: this.evicted, conflicts: undefined, reasons: true };
   }
-  const graph = machineOfGraph(nonGlobal);
-  const replaceGraph = new ReplaceGraph(nonGlobal);
-  const cluster = new Cluster(state.machines, replaceGraph, [...units.keys()]);
-  const scheduledOn = (name: string): string | undefined =>
-    Object.hasOwn(state.schedule, name) ? state.schedule[name] : undefined;
 
-  const decisions = new Map<string, Decision>();
-  const decide = (name: string, to: string | undefined, reason: string): void => {
-    decisions.delete(name);
-    decisions.set(name, { to, reason });
-  };
-  const pending = new Map<string, string>();
-  const displaced = new Map<string, Displacement>();
-  const held = new Map<string, string>();
-  const stale: UnscheduleOp[] = [];
-
-  for (const name of Object.keys(state.schedule).sort()) {
-    const u = units.get(name);
-    const from = state.schedule[name]!;
-    if (!u) stale.push({ kind: 'unschedule', unit: name, from, reason: 'unit no longer exists' });
-    else if (u.requirements.global) {
-      stale.push({ kind: 'unschedule', unit: name, from, reason: 'global units are not scheduled by the engine' });
-    }
+  private scheduledOn(name: string): string | undefined {
+    return Object.hasOwn(this.state.schedule, name) ? this.state.schedule[name] : undefined;
   }
 
-  // Pass 1a: what each scheduled unit needs from its machine alone.
-  const viable = new Map<string, string>();
-  for (const name of graph.order) {
-    const u = nonGlobal.get(name)!;
-    const from = scheduledOn(name);
-    if (u.desiredState === 'inactive') {
-      if (from !== undefined) decide(name, undefined, 'desired state is inactive');
-      continue;
-    }
-    const cycle = graph.cycles.get(name);
-    if (cycle) {
-      const why = `MachineOf cycle ${cycle.join(' -> ')} can never be placed`;
-      pending.set(name, why);
-      if (from !== undefined) decide(name, undefined, why);
-      continue;
-    }
-    if (from === undefined) continue;
-    const slot = cluster.slot(from);
-    if (!slot) {
-      const lostAt = opts.lostMachines && Object.hasOwn(opts.lostMachines, from) ? opts.lostMachines[from] : undefined;
-      if (lostAt !== undefined && now < lostAt + graceMs) {
-        held.set(name, from);
-        pending.set(name, `machine ${from} lost, moving in ${Math.ceil((lostAt + graceMs - now) / 1000)}s`);
-      } else {
-        displaced.set(name, own(`machine ${from} went away`));
+  private decide(name: string, to: string | undefined, reason: string): void {
+    this.decisions.delete(name);
+    this.decisions.set(name, { to, reason });
+  }
+
+  private rankOf(name: string): number {
+    return this.graph.rank.get(name)!;
+  }
+
+  /** Phase 0: scheduled units that no longer exist, or are global, come off their machines. */
+  dropStale(): void {
+    for (const name of Object.keys(this.state.schedule).sort()) {
+      const u = this.units.get(name);
+      const from = this.state.schedule[name]!;
+      if (!u) this.stale.push({ kind: 'unschedule', unit: name, from, reason: 'unit no longer exists' });
+      else if (u.requirements.global) {
+        this.stale.push({ kind: 'unschedule', unit: name, from, reason: 'global units are not scheduled by the engine' });
       }
-      continue;
     }
-    const refused = refusalOn(u, from);
-    if (refused !== undefined) {
-      displaced.set(name, own(`the agent of machine ${from} refused it: ${refused}`));
-      continue;
-    }
-    const req = u.requirements;
-    const why =
-      req.machineId !== undefined && !machineIdMatches(req.machineId, from)
-        ? `MachineID=${req.machineId} does not match`
-        : metadataShortfall(req, slot.machine);
-    if (why !== undefined) {
-      displaced.set(name, own(`machine ${from} can no longer run it: ${why}`));
-      continue;
-    }
-    viable.set(name, from);
   }
 
-  // Pass 1b: peers, Replaces and Conflicts against the units kept so far (targets first, then by name).
-  const stay = (u: SchedUnit, from: string, slot: Slot): Displacement | undefined => {
+  /** Phase 1a: what each scheduled unit needs from its machine alone (refusal, MachineID, metadata). */
+  keepAlone(): void {
+    const now = this.opts.now ?? Date.now();
+    const graceMs = this.opts.graceMs ?? 0;
+    const lostMachines = this.opts.lostMachines;
+    for (const name of this.graph.order) {
+      const u = this.nonGlobal.get(name)!;
+      const from = this.scheduledOn(name);
+      if (u.desiredState === 'inactive') {
+        if (from !== undefined) this.decide(name, undefined, 'desired state is inactive');
+        continue;
+      }
+      const cycle = this.graph.cycles.get(name);
+      if (cycle) {
+        const why = `MachineOf cycle ${cycle.join(' -> ')} can never be placed`;
+        this.pending.set(name, why);
+        if (from !== undefined) this.decide(name, undefined, why);
+        continue;
+      }
+      if (from === undefined) continue;
+      const slot = this.cluster.slot(from);
+      if (!slot) {
+        const lostAt = lostMachines && Object.hasOwn(lostMachines, from) ? lostMachines[from] : undefined;
+        if (lostAt !== undefined && now < lostAt + graceMs) {
+          this.held.set(name, from);
+          this.pending.set(name, `machine ${from} lost, moving in ${Math.ceil((lostAt + graceMs - now) / 1000)}s`);
+        } else {
+          this.displaced.set(name, own(`machine ${from} went away`));
+        }
+        continue;
+      }
+      const refusal = refusalOn(u, from);
+      if (refusal !== undefined) {
+        this.displaced.set(name, own(`the agent of machine ${from} refused it: ${refusal}`));
+        continue;
+      }
+      const misfit = machineId(u, slot, this.full) ?? metadata(u, slot, this.full);
+      if (misfit !== undefined) {
+        this.displaced.set(name, own(`machine ${from} can no longer run it: ${misfit.why}`));
+        continue;
+      }
+      this.viable.set(name, from);
+    }
+  }
+
+  /** Phase 1b: peers, Replaces and Conflicts against the units kept so far (targets first, then by name). */
+  keepTogether(): void {
+    for (const name of this.graph.order) {
+      const from = this.viable.get(name);
+      if (from === undefined) continue;
+      const u = this.nonGlobal.get(name)!;
+      const d = this.stay(u, from, this.cluster.slot(from)!);
+      if (d) this.displaced.set(name, d);
+      else this.cluster.add(u, from);
+    }
+  }
+
+  /**
+   * Why a unit kept by phase 1a leaves after all, or undefined. Unlike the checkers this judges a unit that is
+   * already there: a missing peer makes it move with (or wait for) that peer, and nothing it replaces is spared.
+   */
+  private stay(u: SchedUnit, from: string, slot: Slot): Displacement | undefined {
     for (const peer of new Set(u.requirements.machineOf)) {
-      if (nonGlobal.has(peer)) {
-        const at = cluster.placement.get(peer);
+      if (this.nonGlobal.has(peer)) {
+        const at = this.cluster.placement.get(peer);
         if (at === from) continue;
         if (at !== undefined) return own(`machine ${from} can no longer run it: MachineOf peer ${peer} is on ${at}`);
-        const pd = displaced.get(peer);
+        const pd = this.displaced.get(peer);
         if (pd) return { cause: `moves with MachineOf peer ${peer} (${pd.root})`, root: pd.root, followsPeer: true };
-        const lost = held.get(peer);
+        const lost = this.held.get(peer);
         if (lost !== undefined) return own(`MachineOf peer ${peer} is on lost machine ${lost}`);
         return own(`MachineOf peer ${peer} is not scheduled`);
       }
-      if (!units.has(peer)) return own(`MachineOf peer ${peer} is not scheduled`);
+      if (!this.units.has(peer)) return own(`MachineOf peer ${peer} is not scheduled`);
     }
-    for (const replacer of replaceGraph.replacersOf(u.name)) {
-      if (viable.get(replacer) === from) return own(`replaced by ${replacer} on ${from}`);
+    for (const replacer of this.replaceGraph.replacersOf(u.name)) {
+      if (this.viable.get(replacer) === from) return own(`replaced by ${replacer} on ${from}`);
     }
-    const conflict = cluster.conflictOn(u, slot);
+    const conflict = this.cluster.conflictOn(u, slot);
     if (conflict !== undefined) return own(`machine ${from} can no longer run it: conflicts with ${conflict}`);
     return undefined;
-  };
-  for (const name of graph.order) {
-    const from = viable.get(name);
-    if (from === undefined) continue;
-    const u = nonGlobal.get(name)!;
-    const d = stay(u, from, cluster.slot(from)!);
-    if (d) displaced.set(name, d);
-    else cluster.add(u, from);
   }
 
   /** Takes a unit off its machine, and with it the followers placed there (transitively). */
-  const drop = (name: string, machineId: string, d: Displacement, onDrop: (name: string) => void): void => {
-    cluster.remove(name);
-    displaced.set(name, d);
-    onDrop(name);
-    for (const f of graph.followers.get(name) ?? []) {
-      if (cluster.placement.get(f) === machineId) {
-        drop(f, machineId, { cause: `moves with MachineOf peer ${name} (${d.root})`, root: d.root, followsPeer: true }, onDrop);
-      }
+  private drop(name: string, machineId: string, d: Displacement, takenOver: boolean): void {
+    this.cluster.remove(name);
+    this.displaced.set(name, d);
+    if (takenOver) {
+      this.moved.add(name);
+      this.urgent.push(this.rankOf(name));
     }
-  };
-
-  // Global units run where the agent will run them, given the units kept there; they count as load. A unit kept
-  // for a global MachineOf peer that does not run on its machine leaves, which may let other global units run.
-  const activeGlobals = globals.filter((g) => g.desiredState !== 'inactive');
-  for (const slot of [...cluster.ordered()]) {
-    const id = slot.machine.id;
-    for (;;) {
-      const run = new Set(globalUnitsFor(slot.machine, activeGlobals, [...slot.units.values()]).run);
-      let orphan: [SchedUnit, string] | undefined;
-      for (const u of slot.units.values()) {
-        const peer = u.requirements.machineOf.find((p) => units.get(p)?.requirements.global && !run.has(p));
-        if (peer !== undefined) {
-          orphan = [u, peer];
-          break;
-        }
+    for (const f of this.graph.followers.get(name) ?? []) {
+      if (this.cluster.placement.get(f) === machineId) {
+        const follow = { cause: `moves with MachineOf peer ${name} (${d.root})`, root: d.root, followsPeer: true };
+        this.drop(f, machineId, follow, takenOver);
       }
-      if (!orphan) {
-        for (const g of run) cluster.addGlobal(units.get(g)!, id);
-        break;
-      }
-      drop(orphan[0].name, id, own(`machine ${id} can no longer run it: global MachineOf peer ${orphan[1]} does not run there`), () => {});
     }
   }
 
-  // Pass 2: place everything that should run and has no machine.
-  const moved = new Set<string>();
-  const evicted = new Set<string>();
-  const queue = new RankQueue();
-  // Units a takeover displaced are re-placed before anything else, so later decisions see where they went.
-  const urgent = new RankQueue();
-  const rankOf = (name: string): number => graph.rank.get(name)!;
+  /**
+   * Phase 1c: global units run where the agent will run them, given the units kept there; they count as load. A
+   * unit kept for a global MachineOf peer that does not run on its machine leaves, which may let other global
+   * units run.
+   */
+  runGlobals(): void {
+    const activeGlobals = this.globals.filter((g) => g.desiredState !== 'inactive');
+    for (const slot of [...this.cluster.ordered()]) {
+      const id = slot.machine.id;
+      for (;;) {
+        const run = new Set(globalUnitsFor(slot.machine, activeGlobals, [...slot.units.values()]).run);
+        let orphan: [SchedUnit, string] | undefined;
+        for (const u of slot.units.values()) {
+          const peer = u.requirements.machineOf.find((p) => this.units.get(p)?.requirements.global && !run.has(p));
+          if (peer !== undefined) {
+            orphan = [u, peer];
+            break;
+          }
+        }
+        if (!orphan) {
+          for (const g of run) this.cluster.addGlobal(this.units.get(g)!, id);
+          break;
+        }
+        const why = `machine ${id} can no longer run it: global MachineOf peer ${orphan[1]} does not run there`;
+        this.drop(orphan[0].name, id, own(why), false);
+      }
+    }
+  }
 
-  const evict = (victim: string, machineId: string, by: string): void => {
-    evicted.add(evictionKey(by, victim));
-    drop(victim, machineId, own(`replaced by ${by} on ${machineId}`), (name) => {
-      moved.add(name);
-      urgent.push(rankOf(name));
-    });
-  };
+  /** Phase 2: place everything that should run and has no machine, repeating while takeovers free room. */
+  placeRest(): void {
+    const { graph, nonGlobal, cluster, queue, urgent } = this;
+    for (const name of graph.order) {
+      const u = nonGlobal.get(name)!;
+      if (u.desiredState === 'inactive' || graph.cycles.has(name) || this.held.has(name) || cluster.placement.has(name)) {
+        continue;
+      }
+      queue.push(this.rankOf(name));
+    }
+    for (;;) {
+      const failed: number[] = [];
+      let tookOver = false;
+      for (let r = urgent.pop() ?? queue.pop(); r !== undefined; r = urgent.pop() ?? queue.pop()) {
+        const name = graph.order[r]!;
+        if (cluster.placement.has(name)) continue;
+        const u = nonGlobal.get(name)!;
+        const choice = this.choose(u);
+        const d = this.displaced.get(name);
+        if (choice.ok) {
+          cluster.add(u, choice.to);
+          for (const v of choice.victims) this.evict(v.name, choice.to, name);
+          tookOver ||= choice.victims.length > 0;
+          this.decide(name, choice.to, d ? (d.followsPeer ? d.cause : `${d.cause}; ${choice.how}`) : choice.how);
+          this.pending.delete(name);
+        } else {
+          this.decide(name, undefined, d && d.cause !== choice.why ? `${d.cause}; ${choice.why}` : choice.why);
+          this.pending.set(name, choice.why);
+          failed.push(r);
+        }
+      }
+      // A takeover frees room that units which failed earlier in this pass may now use.
+      if (!tookOver || failed.length === 0) break;
+      for (const r of failed) queue.push(r);
+    }
+  }
 
-  const replacedHosts = (u: SchedUnit): Set<string> => {
+  private evict(victim: string, machineId: string, by: string): void {
+    this.evicted.add(evictionKey(by, victim));
+    this.drop(victim, machineId, own(`replaced by ${by} on ${machineId}`), true);
+  }
+
+  private replacedHosts(u: SchedUnit): Set<string> {
     const hosts = new Set<string>();
-    for (const v of replaceGraph.victimsOf(u.name)) {
-      const at = cluster.placement.get(v);
+    for (const v of this.replaceGraph.victimsOf(u.name)) {
+      const at = this.cluster.placement.get(v);
       if (at !== undefined) hosts.add(at);
     }
     return hosts;
-  };
+  }
 
-  const peerMissing = (peer: string): string => {
-    const lost = held.get(peer);
+  private peerMissing(peer: string): string {
+    const lost = this.held.get(peer);
     return lost !== undefined
       ? `MachineOf peer ${peer} is on lost machine ${lost}`
       : `MachineOf peer ${peer} is not scheduled`;
-  };
+  }
 
-  const whyNot = (u: SchedUnit, slot: Slot): string => {
-    const f = fit(cluster, u, slot, evicted);
+  private whyNot(u: SchedUnit, slot: Slot): string {
+    const f = fit(this.cluster, u, slot, this.evicted);
     return f.ok ? 'it fits' : f.why;
-  };
+  }
 
-  const choose = (u: SchedUnit): Choice => {
+  /** The machine for `u`: candidates narrowed by MachineOf or MachineID, then the first that every checker allows. */
+  private choose(u: SchedUnit): Choice {
+    const { cluster } = this;
     const req = u.requirements;
     const peers = [...new Set(req.machineOf)];
     let candidates: readonly Slot[];
@@ -259,7 +353,7 @@ export function schedule(state: ClusterState): Scheduled {
       let common: Set<string> | undefined;
       for (const p of peers) {
         const at = cluster.machinesOf(p);
-        if (at.length === 0) return { ok: false, why: peerMissing(p) };
+        if (at.length === 0) return { ok: false, why: this.peerMissing(p) };
         common = common ? new Set(at.filter((m) => common!.has(m))) : new Set(at);
       }
       if (common!.size === 0) return { ok: false, why: `MachineOf peers ${nameList(peers)} are on different machines` };
@@ -268,7 +362,7 @@ export function schedule(state: ClusterState): Scheduled {
       how = () => `with ${which}`;
       failure = (tally) =>
         candidates.length === 1
-          ? `${which} ${peers.length > 1 ? 'are' : 'is'} on ${candidates[0]!.machine.id}, which cannot run it: ${whyNot(u, candidates[0]!)}`
+          ? `${which} ${peers.length > 1 ? 'are' : 'is'} on ${candidates[0]!.machine.id}, which cannot run it: ${this.whyNot(u, candidates[0]!)}`
           : tally.summary(u, `every machine running its ${which}`);
     } else if (req.machineId !== undefined) {
       const id = req.machineId;
@@ -277,7 +371,7 @@ export function schedule(state: ClusterState): Scheduled {
       how = () => `required by MachineID=${id}`;
       failure = (tally) =>
         candidates.length === 1
-          ? `MachineID=${id}: machine ${candidates[0]!.machine.id} cannot run it: ${whyNot(u, candidates[0]!)}`
+          ? `MachineID=${id}: machine ${candidates[0]!.machine.id} cannot run it: ${this.whyNot(u, candidates[0]!)}`
           : tally.summary(u, `every machine matching MachineID=${id}`);
     } else {
       candidates = cluster.ordered();
@@ -285,110 +379,63 @@ export function schedule(state: ClusterState): Scheduled {
       failure = (tally) => tally.summary(u);
     }
 
-    if (replaceGraph.victimsOf(u.name).size > 0) {
+    const canEvict = cluster.replacesAny(u);
+    if (canEvict) {
       // A new unit takes over a machine running a unit it replaces; a unit that already had a machine does so
       // only when nothing else fits, so that a lost machine moves no more than its own units.
-      const hosts = replacedHosts(u);
+      const hosts = this.replacedHosts(u);
       const withVictims = candidates.filter((s) => hosts.has(s.machine.id));
       const others = candidates.filter((s) => !hosts.has(s.machine.id));
-      const fresh = scheduledOn(u.name) === undefined && !moved.has(u.name);
+      const fresh = this.scheduledOn(u.name) === undefined && !this.moved.has(u.name);
       candidates = fresh ? [...withVictims, ...others] : [...others, ...withVictims];
     }
 
-    // Cheap checks first, without building reasons: a unit that fits nowhere tries every machine.
+    // The checkers without reasons: a unit that fits nowhere tries every machine.
     const tally = new Tally();
-    const canEvict = replaceGraph.victimsOf(u.name).size > 0;
-    let conflicts: ConflictMap | undefined;
+    const quick = this.quick;
+    quick.conflicts = undefined;
     for (const slot of candidates) {
-      if (refusalOn(u, slot.machine.id) !== undefined) {
-        tally.note('refused', [slot.machine.id]);
-        continue;
-      }
-      if (req.machineId !== undefined && !machineIdMatches(req.machineId, slot.machine.id)) {
-        tally.note('machineId');
-        continue;
-      }
-      if (!metadataSatisfied(req, slot.machine)) {
-        tally.note('metadata');
-        continue;
-      }
       // Usually one of the first machines fits; past a few, index the conflicts once instead of per machine.
-      if (tally.size >= 8 && !conflicts && !canEvict) conflicts = cluster.conflictMap(u);
-      const blocker = conflicts?.get(slot.machine.id);
-      if (blocker !== undefined) {
-        tally.note('conflict', [blocker]);
-        continue;
-      }
-      const f = fit(cluster, u, slot, evicted, conflicts);
-      if (f.ok) {
-        const names = f.victims.map((v) => v.name);
+      if (tally.size >= 8 && !quick.conflicts && !canEvict) quick.conflicts = cluster.conflictMap(u);
+      const m = firstMisfit(u, slot, quick);
+      if (m === undefined) {
+        const victims = victimsOn(u, slot, cluster);
+        const names = victims.map((v) => v.name);
         return {
           ok: true,
           to: slot.machine.id,
-          victims: f.victims,
+          victims,
           how: names.length > 0 ? `takes the machine of ${nameList(names)} (Replaces)` : how(slot),
         };
       }
-      tally.note(f.kind, f.names);
+      tally.note(m.kind, m.names);
     }
     return { ok: false, why: failure(tally) };
-  };
+  }
 
-  for (const name of graph.order) {
-    const u = nonGlobal.get(name)!;
-    if (u.desiredState === 'inactive' || graph.cycles.has(name) || held.has(name) || cluster.placement.has(name)) {
-      continue;
+  result(): Scheduled {
+    const unschedules: Op[] = [...this.stale];
+    const moves: MoveOp[] = [];
+    const places: PlaceOp[] = [];
+    for (const [unit, d] of this.decisions) {
+      const from = this.scheduledOn(unit);
+      if (d.to === from) continue;
+      if (from === undefined) places.push({ kind: 'place', unit, machineId: d.to!, reason: d.reason });
+      else if (d.to === undefined) unschedules.push({ kind: 'unschedule', unit, from, reason: d.reason });
+      else moves.push({ kind: 'move', unit, from, to: d.to, reason: d.reason });
     }
-    queue.push(rankOf(name));
+    const pendingList: PendingUnit[] = [...this.pending]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([unit, reason]) => ({ unit, reason }));
+    return {
+      plan: { ops: [...unschedules, ...moves, ...places], pending: pendingList },
+      cluster: this.cluster,
+      units: this.units,
+      globals: this.globals,
+      decisions: this.decisions,
+      pending: this.pending,
+      held: this.held,
+      evicted: this.evicted,
+    };
   }
-  for (;;) {
-    const failed: number[] = [];
-    let tookOver = false;
-    for (let r = urgent.pop() ?? queue.pop(); r !== undefined; r = urgent.pop() ?? queue.pop()) {
-      const name = graph.order[r]!;
-      if (cluster.placement.has(name)) continue;
-      const u = nonGlobal.get(name)!;
-      const choice = choose(u);
-      const d = displaced.get(name);
-      if (choice.ok) {
-        cluster.add(u, choice.to);
-        for (const v of choice.victims) evict(v.name, choice.to, name);
-        tookOver ||= choice.victims.length > 0;
-        decide(name, choice.to, d ? (d.followsPeer ? d.cause : `${d.cause}; ${choice.how}`) : choice.how);
-        pending.delete(name);
-      } else {
-        decide(name, undefined, d && d.cause !== choice.why ? `${d.cause}; ${choice.why}` : choice.why);
-        pending.set(name, choice.why);
-        failed.push(r);
-      }
-    }
-    // A takeover frees room that units which failed earlier in this pass may now use.
-    if (!tookOver || failed.length === 0) break;
-    for (const r of failed) queue.push(r);
-  }
-
-  const unschedules: Op[] = [...stale];
-  const moves: MoveOp[] = [];
-  const places: PlaceOp[] = [];
-  for (const [unit, d] of decisions) {
-    const from = scheduledOn(unit);
-    if (d.to === from) continue;
-    if (from === undefined) places.push({ kind: 'place', unit, machineId: d.to!, reason: d.reason });
-    else if (d.to === undefined) unschedules.push({ kind: 'unschedule', unit, from, reason: d.reason });
-    else moves.push({ kind: 'move', unit, from, to: d.to, reason: d.reason });
-  }
-  const pendingList: PendingUnit[] = [...pending]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([unit, reason]) => ({ unit, reason }));
-
-  return {
-    plan: { ops: [...unschedules, ...moves, ...places], pending: pendingList },
-    cluster,
-    units,
-    globals,
-    decisions,
-    pending,
-    held,
-    evicted,
-  };
 }
