@@ -15,27 +15,41 @@ export function globalUnitsFor(
 ): GlobalPlacement {
   const run: SchedUnit[] = [];
   const skipped: PendingUnit[] = [];
+  const here: GlobalCheckState = { others: otherUnitsOnMachine, accepted: run };
   const sorted = [...globalUnits].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const g of sorted) {
     if (g.desiredState === 'inactive') {
       skipped.push({ unit: g.name, reason: 'desired state is inactive' });
       continue;
     }
-    if (!metadataSatisfied(g.requirements, machine)) {
-      skipped.push({ unit: g.name, reason: `machine lacks MachineMetadata ${describeMetadata(g.requirements)}` });
-      continue;
-    }
-    const other = otherUnitsOnMachine.find((o) => conflicts(g, o));
-    if (other) {
-      skipped.push({ unit: g.name, reason: `conflicts with ${other.name} scheduled on this machine` });
-      continue;
-    }
-    const earlier = run.find((o) => conflicts(g, o));
-    if (earlier) {
-      skipped.push({ unit: g.name, reason: `conflicts with global unit ${earlier.name}, which sorts first` });
+    const why = globalRefusal(g, machine, here);
+    if (why !== undefined) {
+      skipped.push({ unit: g.name, reason: why });
       continue;
     }
     run.push(g);
   }
   return { run: run.map((g) => g.name), skipped };
+}
+
+/** What the agent weighs for one global unit on one machine. */
+export interface GlobalCheckState {
+  /** The machine's non-global units. */
+  readonly others: readonly NamedRequirements[];
+  /** Global units already accepted on the machine (they sort before this one). */
+  readonly accepted: readonly NamedRequirements[];
+}
+
+/**
+ * The checker of the Global constraint, in the shape of the checkers in checkers.ts: why `g` does not run on
+ * `machine`, or undefined when it does. Metadata first, then conflicts with the machine's units, then with the
+ * global units accepted before it.
+ */
+export function globalRefusal(g: SchedUnit, machine: SchedMachine, s: GlobalCheckState): string | undefined {
+  if (!metadataSatisfied(g.requirements, machine)) return `machine lacks MachineMetadata ${describeMetadata(g.requirements)}`;
+  const other = s.others.find((o) => conflicts(g, o));
+  if (other) return `conflicts with ${other.name} scheduled on this machine`;
+  const earlier = s.accepted.find((o) => conflicts(g, o));
+  if (earlier) return `conflicts with global unit ${earlier.name}, which sorts first`;
+  return undefined;
 }
