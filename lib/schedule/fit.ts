@@ -7,6 +7,8 @@ import { firstMisfit, victimsOn, type Misfit, type MisfitKind } from './checkers
 import { describeMetadata, nameList } from './constraints.js';
 import type { SchedUnit } from './types.js';
 
+export { evictionKey, refusalOn, type Misfit, type MisfitKind } from './checkers.js';
+
 export interface Fits {
   readonly ok: true;
   /** Units on the machine this unit replaces: they move elsewhere if it is placed here. */

@@ -3,6 +3,12 @@
  * pass 1 keeps every scheduled unit whose machine can still run it, pass 2 places the rest on the least-loaded
  * machine that can run them, targets before MachineOf followers, updating the in-memory state after each decision.
  *
+ * schedule() runs named phases, each a method of one SchedulePass that holds the whole state of the pass:
+ * dropStale (units gone or global), keepAlone (1a: refusal, MachineID, metadata of the current machine),
+ * keepTogether (1b: peers, Replaces, Conflicts among the units kept), runGlobals (1c: where global units run),
+ * placeRest (2: choose a machine for every unit left), result. Whether a unit may run on a machine is asked of
+ * the checkers in checkers.ts, one per constraint, the same ones fit() and explain() use.
+ *
  * Where we differ from fleet:
  * - Nothing is rebalanced: a joining machine moves nothing; a lost machine moves only its own units (after
  *   `graceMs`, if set) and their MachineOf followers. Order is deterministic (MachineOf depth, then name), so of two
