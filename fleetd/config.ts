@@ -183,8 +183,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
       warnings.push(`${where}: option ${name} is ${option.ignored === 'deprecated' ? 'deprecated' : 'not supported'} and ignored`);
       return;
     }
-    // A value in quotes (fleet.conf strips one pair itself) means the text inside.
-    const parsed = parseOptionValue(option, option.kind === 'string' ? raw.trim().replace(/^"(.*)"$/, '$1') : raw);
+    const parsed = parseOptionValue(option, raw);
     if (!parsed.ok) throw new ConfigError(`${where}: ${name}${parsed.sentence ? ' ' : ': '}${parsed.problem}`);
     mutable[key] = parsed.value;
     origin.set(name, where);

@@ -165,6 +165,8 @@ function parseList(text: string): string[] {
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on', 'y']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off', 'n', '']);
 
+const QUOTED_KINDS: ReadonlySet<OptionKind> = new Set(['string', 'path', 'ip', 'key-prefix', 'host-port']);
+
 const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 function inBounds(v: number, b: Bounds | undefined): string | undefined {
@@ -176,7 +178,9 @@ function inBounds(v: number, b: Bounds | undefined): string | undefined {
 
 /** The one parser of an option's value given as text (a fleet.conf line, a variable, a flag, a rendered drop-in). */
 export function parseOptionValue(option: FleetOption, raw: string): ParsedOption {
-  const v = raw.trim();
+  const trimmed = raw.trim();
+  // A text value in double quotes means the text inside (fleet.conf strips one pair itself; a variable may not).
+  const v = QUOTED_KINDS.has(option.kind) ? trimmed.replace(/^"(.*)"$/, '$1') : trimmed;
   const ok = (value: OptionValue, warnings: readonly string[] = []): ParsedOption => ({ ok: true, value, warnings });
   const bad = (expected: string): ParsedOption => ({ ok: false, problem: `${quoteValue(raw)} is not ${expected}`, sentence: false });
   const ranged = (n: number): ParsedOption => {

@@ -126,3 +126,9 @@ t.test('systemd_user = true is refused with the reason; false is accepted', asyn
   });
   t.equal(loadConfig({ configFile: file('p.conf', 'systemd_user = false\n'), env: {} }).config.systemdUser, false);
 });
+
+t.test('a text value in double quotes means the text inside, from any source', async (t) => {
+  const { config } = loadConfig({ configFile: file('q.conf', ''), env: { FLEET_ETCD_CAFILE: '"/etc/ssl/ca.pem"', FLEET_ETCD_KEY_PREFIX: '"/p"' } });
+  t.equal(config.etcdCafile, '/etc/ssl/ca.pem');
+  t.equal(config.etcdKeyPrefix, '/p/');
+});
