@@ -4,6 +4,7 @@
  * YAML 1.1's yes/no/on/off as coreos-cloudinit's go-yaml did; a `#!` document is a script.
  */
 import { LineCounter, parseDocument, YAMLError, type Alias, type Document } from 'yaml';
+import { FLEET_OPTION_TABLE } from '../lib/fleet-options.js';
 import { DiagnosticSink, hasErrors, type Diagnostic, type Position } from './diagnostics.js';
 import { ContentTooLargeError, decodeContent, DecodeError } from './encoding.js';
 import { MAX_FILE_NAME, MAX_DECODED_FILE_BYTES, MAX_DECODED_TOTAL_BYTES, MAX_DOCUMENT_BYTES, describeBytes } from './limits.js';
@@ -297,14 +298,14 @@ function buildWriteFiles(items: Plain[], ctx: WalkContext): WriteFileConfig[] {
   return out;
 }
 
-/** fleetd options that are secrets, as fleet.conf spells them. */
-const FLEET_CONF_SECRETS = ['api_token', 'etcd_password'];
+/** fleetd options that are secrets (lib/fleet-options.ts marks them), as fleet.conf spells them. */
+const FLEET_CONF_SECRETS = FLEET_OPTION_TABLE.filter((o) => o.secret === true).map((o) => o.name);
 
 /** The secret options a write_files entry sets when it writes a fleet.conf (fleetd's config file). */
 function fleetConfSecrets(path: string, content: Buffer): string[] {
   if (!/(^|\/)fleet\.conf$/.test(path)) return [];
   const text = content.toString('utf8');
-  return FLEET_CONF_SECRETS.filter((name) => new RegExp(`^\\s*${name.replace('_', '[_-]')}\\s*=\\s*"?[^\\s"]`, 'mi').test(text));
+  return FLEET_CONF_SECRETS.filter((name) => new RegExp(`^\\s*${name.replace(/_/g, '[_-]')}\\s*=\\s*"?[^\\s"]`, 'mi').test(text));
 }
 
 function buildUnits(items: Plain[], ctx: WalkContext): UnitConfig[] {

@@ -83,9 +83,9 @@ function envSpec(o: EnvOption): Spec {
     case 'bool':
       return bool(extra);
     case 'int':
-      return { ...int(o.min), ...extra };
+      return { ...int(o.min), ...extra, ...(o.check ? { check: o.check } : {}) };
     case 'float':
-      return { ...float(o.min), ...extra };
+      return { ...float(o.min), ...extra, ...(o.check ? { check: o.check } : {}) };
     case 'string':
       return str({
         singleLine: true,

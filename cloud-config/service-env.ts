@@ -1,8 +1,10 @@
 /**
  * `coreos.fleet` and `coreos.etcd2`: the option tables (name, type, environment variable, in coreos-cloudinit's
  * order) and the rendering of the `20-cloudinit.conf` drop-in that carries them as `Environment=` lines.
+ * `coreos.fleet` values are checked by fleetd's own option parser (lib/fleet-options.ts) on the text the drop-in
+ * will carry, so a document that validates never hands fleetd a value it refuses.
  */
-import { isIP } from 'node:net';
+import { fleetOption, parseOptionValue, type FleetOption } from '../lib/fleet-options.js';
 import type { EnvValue } from './types.js';
 
 export type EnvKind = 'string' | 'bool' | 'int' | 'float';
@@ -19,31 +21,12 @@ export interface EnvOption {
   readonly deprecated?: string;
   /** The value is a secret: a drop-in carrying it is written 0600. */
   readonly secret?: boolean;
-  /** Problem with a given string value: an error message, or `{ warning }`. */
+  /** Problem with a value, given as the text the drop-in would carry: an error message, or `{ warning }`. */
   readonly check?: (value: string) => string | { warning: string } | undefined;
-}
-
-const GO_DURATION = /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$/;
-
-function duration(v: string): string | undefined {
-  if (v === '0' || GO_DURATION.test(v)) return undefined;
-  return `${JSON.stringify(v)} is not a duration such as "30s" or "1m30s"`;
 }
 
 function absolutePath(v: string): string | undefined {
   return v.startsWith('/') ? undefined : `${JSON.stringify(v)} is not an absolute path`;
-}
-
-function ipAddress(v: string): { warning: string } | undefined {
-  return isIP(v) !== 0 ? undefined : { warning: `${JSON.stringify(v)} is not an IP address` };
-}
-
-function metadata(v: string): { warning: string } | undefined {
-  const bad = v
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '' && !/^[^=]+=[^=]*$/.test(p));
-  return bad.length === 0 ? undefined : { warning: `pairs without "key=value" form are ignored by fleetd: ${bad.join(', ')}` };
 }
 
 function urlList(v: string): { warning: string } | undefined {
@@ -54,12 +37,36 @@ function urlList(v: string): { warning: string } | undefined {
   return bad.length === 0 ? undefined : { warning: `not a URL: ${bad.join(', ')}` };
 }
 
-const fleet = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption> = {}): EnvOption & { key: K } => ({
-  ...extra,
-  key,
-  env: `FLEET_${key.toUpperCase()}`,
-  kind,
-});
+const FLEETD_IGNORES = 'fleetd ignores it';
+
+/** The YAML type cloud-config expects for each kind of fleet option. */
+function yamlKind(o: FleetOption): EnvKind {
+  if (o.kind === 'int' || o.kind === 'bool') return o.kind;
+  return o.kind === 'seconds' ? 'float' : 'string';
+}
+
+/** fleetd's verdict on a value, as an error message naming no option (the path in front names it). */
+function fleetdCheck(o: FleetOption): (value: string) => string | { warning: string } | undefined {
+  return (value) => {
+    const parsed = parseOptionValue(o, value);
+    if (!parsed.ok) return parsed.problem;
+    return parsed.warnings.length === 0 ? undefined : { warning: `${parsed.warnings.join('; ')} by fleetd` };
+  };
+}
+
+/** An option of lib/fleet-options.ts as cloud-config takes it: kind, secret flag and checks all from there. */
+const fleet = <K extends string>(key: K): EnvOption & { key: K } => {
+  const o = fleetOption(key);
+  if (o === undefined) throw new Error(`${key} is not in lib/fleet-options.ts`);
+  return {
+    key,
+    env: `FLEET_${key.toUpperCase()}`,
+    kind: yamlKind(o),
+    ...(o.secret ? { secret: true } : {}),
+    // fleetd reads no value of an ignored option, so only its YAML type is checked.
+    ...(o.ignored !== undefined ? { deprecated: FLEETD_IGNORES } : { check: fleetdCheck(o) }),
+  };
+};
 
 const etcd = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption> = {}): EnvOption & { key: K } => ({
   ...extra,
@@ -68,28 +75,26 @@ const etcd = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption>
   kind,
 });
 
-const FLEETD_IGNORES = 'fleetd ignores it';
-
 export const FLEET_OPTIONS = [
-  fleet('agent_ttl', 'string', { check: duration }),
-  fleet('authorized_keys_file', 'string', { deprecated: FLEETD_IGNORES }),
-  fleet('disable_engine', 'bool'),
-  fleet('engine_reconcile_interval', 'float', { min: 0 }),
-  fleet('etcd_cafile', 'string', { check: absolutePath }),
-  fleet('etcd_certfile', 'string', { check: absolutePath }),
-  fleet('etcd_keyfile', 'string', { check: absolutePath }),
-  fleet('etcd_key_prefix', 'string'),
-  fleet('etcd_request_timeout', 'float', { min: 0 }),
-  fleet('etcd_servers', 'string', { check: urlList }),
-  fleet('etcd_username', 'string'),
-  fleet('etcd_password', 'string', { secret: true }),
-  fleet('metadata', 'string', { check: metadata }),
-  fleet('public_ip', 'string', { check: ipAddress }),
-  fleet('token_limit', 'int', { min: 1 }),
-  fleet('verbosity', 'int', { min: 0 }),
-  fleet('verify_units', 'bool', { deprecated: FLEETD_IGNORES }),
-  fleet('disable_watches', 'bool'),
-  fleet('units_directory', 'string', { check: absolutePath }),
+  fleet('agent_ttl'),
+  fleet('authorized_keys_file'),
+  fleet('disable_engine'),
+  fleet('engine_reconcile_interval'),
+  fleet('etcd_cafile'),
+  fleet('etcd_certfile'),
+  fleet('etcd_keyfile'),
+  fleet('etcd_key_prefix'),
+  fleet('etcd_request_timeout'),
+  fleet('etcd_servers'),
+  fleet('etcd_username'),
+  fleet('etcd_password'),
+  fleet('metadata'),
+  fleet('public_ip'),
+  fleet('token_limit'),
+  fleet('verbosity'),
+  fleet('verify_units'),
+  fleet('disable_watches'),
+  fleet('units_directory'),
 ] as const;
 
 export const ETCD2_OPTIONS = [

@@ -21,8 +21,9 @@ export type Spec =
   /** Text, or bytes from a `!!binary` scalar. */
   | (Common & { readonly t: 'content' })
   | (Common & { readonly t: 'bool' })
-  | (Common & { readonly t: 'int'; readonly min?: number })
-  | (Common & { readonly t: 'float'; readonly min?: number })
+  /** `check` gets the number as the text a drop-in would carry (String(n)). */
+  | (Common & { readonly t: 'int'; readonly min?: number; readonly check?: Check })
+  | (Common & { readonly t: 'float'; readonly min?: number; readonly check?: Check })
   | (Common & { readonly t: 'list'; readonly of: Spec })
   | (Common & {
       readonly t: 'map';

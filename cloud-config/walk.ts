@@ -253,6 +253,12 @@ export function walk(ctx: WalkContext, rawNode: unknown, spec: Spec, path: strin
         ctx.sink.error(path, `must be at least ${spec.min}, got ${v}`, pos);
         return undefined;
       }
+      const problem = spec.check?.(String(v));
+      if (typeof problem === 'string') {
+        ctx.sink.error(path, problem, pos);
+        return undefined;
+      }
+      if (problem) ctx.sink.warning(path, problem.warning, pos);
       return v;
     }
     case 'list': {

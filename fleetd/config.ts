@@ -1,10 +1,11 @@
 /**
  * fleetd configuration: defaults, then /etc/fleet/fleet.conf (or --config), then FLEET_* environment, then flags.
  * Option names and defaults are fleet's (docs/fleet-compat.md#fleetd-configuration); options marked "ours" are new.
+ * Each value is parsed and bounded by lib/fleet-options.ts, the table cloud-config validates `coreos.fleet` with.
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { FleetError } from '../lib/errors.js';
+import { FLEET_OPTION_TABLE, fleetOption, parseDuration, parseMetadata, parseOptionValue, quoteValue as quote } from '../lib/fleet-options.js';
 
 export class ConfigError extends FleetError {
   override readonly name = 'ConfigError';
@@ -55,50 +56,39 @@ export interface FleetConfig {
   machineIdFile: string;
 }
 
-type Kind = 'int' | 'float' | 'bool' | 'string' | 'list' | 'duration' | 'metadata' | 'policy';
-
-interface OptionSpec {
-  key: keyof FleetConfig;
-  kind: Kind;
-  deprecated?: boolean;
-  ignored?: boolean;
-}
-
-const OPTIONS: Record<string, OptionSpec> = {
-  verbosity: { key: 'verbosity', kind: 'int' },
-  etcd_servers: { key: 'etcdServers', kind: 'list' },
-  etcd_username: { key: 'etcdUsername', kind: 'string' },
-  etcd_password: { key: 'etcdPassword', kind: 'string' },
-  etcd_keyfile: { key: 'etcdKeyfile', kind: 'string' },
-  etcd_certfile: { key: 'etcdCertfile', kind: 'string' },
-  etcd_cafile: { key: 'etcdCafile', kind: 'string' },
-  etcd_key_prefix: { key: 'etcdKeyPrefix', kind: 'string' },
-  etcd_request_timeout: { key: 'etcdRequestTimeout', kind: 'float' },
-  engine_reconcile_interval: { key: 'engineReconcileInterval', kind: 'float' },
-  engine_lease_ttl: { key: 'engineLeaseTtl', kind: 'float' },
-  public_ip: { key: 'publicIp', kind: 'string' },
-  metadata: { key: 'metadata', kind: 'metadata' },
-  agent_ttl: { key: 'agentTtl', kind: 'duration' },
-  units_directory: { key: 'unitsDirectory', kind: 'string' },
-  systemd_user: { key: 'systemdUser', kind: 'bool' },
-  token_limit: { key: 'tokenLimit', kind: 'int' },
-  disable_engine: { key: 'disableEngine', kind: 'bool' },
-  disable_watches: { key: 'disableWatches', kind: 'bool' },
-  enable_grpc: { key: 'enableGrpc', kind: 'bool', ignored: true },
-  machine_lost_grace: { key: 'machineLostGrace', kind: 'duration' },
-  shutdown_units: { key: 'shutdownUnits', kind: 'policy' },
-  api_socket: { key: 'apiSocket', kind: 'string' },
-  api_listen: { key: 'apiListen', kind: 'string' },
-  api_token: { key: 'apiToken', kind: 'string' },
-  api_tls_certfile: { key: 'apiTlsCertfile', kind: 'string' },
-  api_tls_keyfile: { key: 'apiTlsKeyfile', kind: 'string' },
-  api_tls_cafile: { key: 'apiTlsCafile', kind: 'string' },
-  machine_id_file: { key: 'machineIdFile', kind: 'string' },
-  verify_units: { key: 'verbosity', kind: 'string', deprecated: true },
-  authorized_keys_file: { key: 'verbosity', kind: 'string', deprecated: true },
+/** Where each option of lib/fleet-options.ts lands in FleetConfig (ignored options land nowhere). */
+const KEYS: Readonly<Record<string, keyof FleetConfig>> = {
+  verbosity: 'verbosity',
+  etcd_servers: 'etcdServers',
+  etcd_username: 'etcdUsername',
+  etcd_password: 'etcdPassword',
+  etcd_keyfile: 'etcdKeyfile',
+  etcd_certfile: 'etcdCertfile',
+  etcd_cafile: 'etcdCafile',
+  etcd_key_prefix: 'etcdKeyPrefix',
+  etcd_request_timeout: 'etcdRequestTimeout',
+  engine_reconcile_interval: 'engineReconcileInterval',
+  engine_lease_ttl: 'engineLeaseTtl',
+  public_ip: 'publicIp',
+  metadata: 'metadata',
+  agent_ttl: 'agentTtl',
+  units_directory: 'unitsDirectory',
+  systemd_user: 'systemdUser',
+  token_limit: 'tokenLimit',
+  disable_engine: 'disableEngine',
+  disable_watches: 'disableWatches',
+  machine_lost_grace: 'machineLostGrace',
+  shutdown_units: 'shutdownUnits',
+  api_socket: 'apiSocket',
+  api_listen: 'apiListen',
+  api_token: 'apiToken',
+  api_tls_certfile: 'apiTlsCertfile',
+  api_tls_keyfile: 'apiTlsKeyfile',
+  api_tls_cafile: 'apiTlsCafile',
+  machine_id_file: 'machineIdFile',
 };
 
-export const OPTION_NAMES: readonly string[] = Object.keys(OPTIONS);
+export const OPTION_NAMES: readonly string[] = FLEET_OPTION_TABLE.map((o) => o.name);
 
 export const DEFAULT_CONFIG_FILE = '/etc/fleet/fleet.conf';
 
@@ -136,83 +126,7 @@ export function defaultConfig(): FleetConfig {
   };
 }
 
-/** A value quoted for a message, cut short so a runaway value cannot flood the one error line. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-
-/** Go's time.ParseDuration, in seconds ("30s", "1m30s", "500ms"). */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim();
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
-    total += Number(m[1]) * (DURATION_UNITS[m[2]!] ?? 0);
-    matched = re.lastIndex;
-  }
-  return matched === s.length && matched > 0 ? total : undefined;
-}
-
-/** fleet's metadata string `k=v,k2=v2`: spaces trimmed, pairs without `=` ignored, later keys win. */
-export function parseMetadata(text: string): { metadata: Record<string, string>; ignored: string[] } {
-  const metadata: Record<string, string> = {};
-  const ignored: string[] = [];
-  for (const pair of text.split(',')) {
-    const p = pair.trim();
-    if (p === '') continue;
-    const eq = p.indexOf('=');
-    if (eq <= 0) {
-      ignored.push(p);
-      continue;
-    }
-    metadata[p.slice(0, eq).trim()] = p.slice(eq + 1).trim();
-  }
-  return { metadata, ignored };
-}
-
-function parseList(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim().replace(/^[\s["]+|[\s\]"]+$/g, ''))
-    .filter((s) => s !== '');
-}
-
-const TRUE = new Set(['1', 't', 'true', 'yes', 'on', 'y']);
-const FALSE = new Set(['0', 'f', 'false', 'no', 'off', 'n', '']);
-
-function convert(spec: OptionSpec, raw: string, where: string, name: string): FleetConfig[keyof FleetConfig] {
-  const v = raw.trim();
-  const bad = (expected: string): never => {
-    throw new ConfigError(`${where}: ${name}: ${quote(raw)} is not ${expected}`);
-  };
-  switch (spec.kind) {
-    case 'int':
-      return /^-?\d+$/.test(v) ? Number(v) : bad('an integer');
-    case 'float':
-      return /^-?(\d+(\.\d*)?|\.\d+)$/.test(v) ? Number(v) : bad('a number of seconds');
-    case 'bool':
-      if (TRUE.has(v.toLowerCase())) return true;
-      if (FALSE.has(v.toLowerCase())) return false;
-      return bad('a boolean (true or false)');
-    case 'duration': {
-      const d = parseDuration(v);
-      return d === undefined ? bad('a duration (e.g. 30s, 1m30s, 500ms)') : d;
-    }
-    case 'list':
-      return parseList(v);
-    case 'metadata':
-      return parseMetadata(v).metadata;
-    case 'policy':
-      return v === 'stop' || v === 'keep' ? v : bad('one of stop|keep');
-    case 'string':
-      return v.replace(/^"(.*)"$/, '$1');
-  }
-}
+export { parseDuration, parseMetadata };
 
 export interface ConfigSources {
   /** path given with --config (must exist) */
@@ -259,20 +173,21 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const origin = new Map<string, string>();
 
   const apply = (name: string, raw: string, where: string): void => {
-    const spec = OPTIONS[name];
-    if (!spec) {
+    const option = fleetOption(name);
+    const key = KEYS[name];
+    if (!option) {
       warnings.push(`${where}: unknown option ${quote(name)} ignored`);
       return;
     }
-    if (spec.deprecated || spec.ignored) {
-      warnings.push(`${where}: option ${name} is ${spec.deprecated ? 'deprecated' : 'not supported'} and ignored`);
+    if (option.ignored !== undefined || key === undefined) {
+      warnings.push(`${where}: option ${name} is ${option.ignored === 'deprecated' ? 'deprecated' : 'not supported'} and ignored`);
       return;
     }
-    mutable[spec.key] = convert(spec, raw, where, name);
+    const parsed = parseOptionValue(option, raw);
+    if (!parsed.ok) throw new ConfigError(`${where}: ${name}${parsed.sentence ? ' ' : ': '}${parsed.problem}`);
+    mutable[key] = parsed.value;
     origin.set(name, where);
-    if (name === 'metadata') {
-      for (const p of parseMetadata(raw).ignored) warnings.push(`${where}: metadata: ${quote(p)} has no "=" and is ignored`);
-    }
+    for (const w of parsed.warnings) warnings.push(`${where}: ${name}: ${w}`);
   };
 
   let file: string | undefined;
@@ -314,7 +229,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
 }
 
 /** Options whose value is a secret, and options naming a file that holds one (a private key). */
-const SECRET_OPTIONS: readonly string[] = ['api_token', 'etcd_password'];
+const SECRET_OPTIONS: readonly string[] = FLEET_OPTION_TABLE.filter((o) => o.secret === true).map((o) => o.name);
 const SECRET_FILE_OPTIONS = ['etcd_keyfile', 'api_tls_keyfile'] as const;
 
 function readableByOthers(path: string): number | undefined {
@@ -346,47 +261,14 @@ function exposedSecrets(file: string | undefined, inFile: readonly string[], c: 
   return out;
 }
 
-const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
-
-/** `origin`: option name -> where its value was set (file:line, environment variable, flag), for the messages. */
+/**
+ * Checks across options (each value's own syntax and bounds are checked as it is read, by lib/fleet-options.ts).
+ * `origin`: option name -> where its value was set (file:line, environment variable, flag), for the messages. */
 function validate(c: FleetConfig, origin: ReadonlyMap<string, string> = new Map()): void {
   const at = (name: string, msg: string): ConfigError => {
     const where = origin.get(name);
     return new ConfigError(where ? `${where}: ${msg}` : msg);
   };
-  const positive = (v: number, name: string): void => {
-    if (!(v > 0)) throw at(name, `${name} must be greater than 0, got ${v}`);
-  };
-  // Node timers take at most 2^31-1 ms and silently fire after 1 ms for anything longer.
-  const atMost = (v: number, name: string): void => {
-    if (!(v <= MAX_SECONDS)) throw at(name, `${name} must be at most ${MAX_SECONDS} seconds (about 24 days), got ${v}`);
-  };
-  positive(c.agentTtl, 'agent_ttl');
-  positive(c.engineReconcileInterval, 'engine_reconcile_interval');
-  positive(c.etcdRequestTimeout, 'etcd_request_timeout');
-  positive(c.engineLeaseTtl, 'engine_lease_ttl');
-  positive(c.tokenLimit, 'token_limit');
-  atMost(c.agentTtl, 'agent_ttl');
-  atMost(c.engineReconcileInterval, 'engine_reconcile_interval');
-  atMost(c.etcdRequestTimeout, 'etcd_request_timeout');
-  atMost(c.engineLeaseTtl, 'engine_lease_ttl');
-  atMost(c.machineLostGrace, 'machine_lost_grace');
-  if (c.tokenLimit > 65535) throw at('token_limit', `token_limit must be at most 65535, got ${c.tokenLimit}`);
-  if (c.machineLostGrace < 0) throw at('machine_lost_grace', `machine_lost_grace must not be negative`);
-  if (c.etcdServers.length === 0) throw at('etcd_servers', 'etcd_servers is empty: give at least one etcd URL');
-  for (const s of c.etcdServers) {
-    let u: URL;
-    try {
-      u = new URL(s);
-    } catch {
-      throw at('etcd_servers', `etcd_servers: ${quote(s)} is not a URL (e.g. http://127.0.0.1:2379)`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw at('etcd_servers', `etcd_servers: ${quote(s)} must use http:// or https://`);
-    }
-  }
-  if (!c.etcdKeyPrefix.startsWith('/')) throw at('etcd_key_prefix', `etcd_key_prefix must start with "/", got ${quote(c.etcdKeyPrefix)}`);
-  if (!c.etcdKeyPrefix.endsWith('/')) c.etcdKeyPrefix += '/';
   if ((c.etcdCertfile === '') !== (c.etcdKeyfile === '')) {
     throw at(origin.has('etcd_certfile') ? 'etcd_certfile' : 'etcd_keyfile', 'etcd_certfile and etcd_keyfile must be given together');
   }
@@ -395,12 +277,5 @@ function validate(c: FleetConfig, origin: ReadonlyMap<string, string> = new Map(
   }
   if (c.apiTlsCafile !== '' && c.apiTlsCertfile === '') {
     throw at('api_tls_cafile', 'api_tls_cafile needs api_tls_certfile and api_tls_keyfile');
-  }
-  const apiPort = Number(c.apiListen.slice(c.apiListen.lastIndexOf(':') + 1));
-  if (c.apiListen !== '' && (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(c.apiListen) || apiPort > 65535)) {
-    throw at('api_listen', `api_listen: ${quote(c.apiListen)} is not host:port with a port up to 65535 (e.g. 0.0.0.0:49153)`);
-  }
-  if (c.publicIp !== '' && isIP(c.publicIp) === 0) {
-    throw at('public_ip', `public_ip: ${quote(c.publicIp)} is not an IP address`);
   }
 }

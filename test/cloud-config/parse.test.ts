@@ -231,9 +231,9 @@ coreos_typo: 1
   t.same(errors(r).sort(), [
     'coreos.etcd2.initial_cluster_state: "old" is not one of new|existing',
     'coreos.etcd2.proxy: "maybe" is not one of on|off|readonly',
-    'coreos.fleet.agent_ttl: "30" is not a duration such as "30s" or "1m30s"',
+    'coreos.fleet.agent_ttl: "30" is not a duration (e.g. 30s, 1m30s, 500ms)',
     'coreos.fleet.etcd_servers: must be a single line',
-    'coreos.fleet.token_limit: must be at least 1, got 0',
+    'coreos.fleet.token_limit: must be greater than 0, got 0',
     'coreos.fleet.units_directory: "run/fleet" is not an absolute path',
     'hostname: "bad_host" is not a valid host name (dot-separated labels of letters, digits and "-", at most 63 characters each)',
     'write_files[0].path: "/etc/../x" must not contain ".." segments',

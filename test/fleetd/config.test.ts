@@ -109,3 +109,26 @@ t.test('durations and metadata', async (t) => {
   t.same(parseMetadata('a=1,b=2,a=3').metadata, { a: '3', b: '2' });
   t.equal(defaultConfig().machineLostGrace, 0);
 });
+
+t.test('durations take both micro signs, as Go does', async (t) => {
+  t.equal(parseDuration('1500000µs'), 1.5, 'U+00B5 MICRO SIGN');
+  t.equal(parseDuration('1500000μs'), 1.5, 'U+03BC GREEK SMALL LETTER MU');
+  t.equal(loadConfig({ configFile: file('m.conf', 'agent_ttl = 2000000μs\n'), env: {} }).config.agentTtl, 2);
+});
+
+t.test('systemd_user = true is refused with the reason; false is accepted', async (t) => {
+  t.throws(() => loadConfig({ configFile: file('n.conf', 'systemd_user = true\n'), env: {} }), {
+    name: 'ConfigError',
+    message: /^[^ ]*n\.conf:1: systemd_user: true is not supported: fleetd drives the system instance of systemd only/,
+  });
+  t.throws(() => loadConfig({ configFile: file('o.conf', ''), env: { FLEET_SYSTEMD_USER: '1' } }), {
+    message: /^environment FLEET_SYSTEMD_USER: systemd_user: true is not supported/,
+  });
+  t.equal(loadConfig({ configFile: file('p.conf', 'systemd_user = false\n'), env: {} }).config.systemdUser, false);
+});
+
+t.test('a text value in double quotes means the text inside, from any source', async (t) => {
+  const { config } = loadConfig({ configFile: file('q.conf', ''), env: { FLEET_ETCD_CAFILE: '"/etc/ssl/ca.pem"', FLEET_ETCD_KEY_PREFIX: '"/p"' } });
+  t.equal(config.etcdCafile, '/etc/ssl/ca.pem');
+  t.equal(config.etcdKeyPrefix, '/p/');
+});
