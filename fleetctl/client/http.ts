@@ -4,6 +4,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
+import { compareStrings } from '../../lib/compare.js';
 import {
   EXIT_STATUS_HEADER,
   type ApiMachine,
@@ -215,7 +216,7 @@ export class HttpFleetClient implements FleetClient {
 
   async machines(): Promise<ApiMachine[]> {
     const all = await this.list<MachinePage, ApiMachine>('machines', new URLSearchParams(), (p) => p.machines);
-    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return all.sort((a, b) => compareStrings(a.id, b.id));
   }
 
   async createUnit(unit: NewUnit): Promise<void> {

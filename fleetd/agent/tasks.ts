@@ -2,6 +2,8 @@
  * The agent's reconcile step as a pure function: what this machine should run versus what it runs, to an
  * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
  */
+import { compareStrings } from '../../lib/compare.js';
+
 export type AgentState = 'loaded' | 'launched';
 
 export interface DesiredUnit {
@@ -55,5 +57,5 @@ export function agentTasks(
   if (tasks.some((t) => t.kind === 'load' || t.kind === 'unload')) {
     tasks.push({ kind: 'reload', reason: 'unit files changed' });
   }
-  return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || (a.unit ?? '').localeCompare(b.unit ?? ''));
+  return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || compareStrings(a.unit ?? '', b.unit ?? ''));
 }

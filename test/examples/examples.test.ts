@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compareStrings } from '../../lib/compare.js';
 import { cloudConfigBootstrap, CLOUDINIT, machineFiles, USER_DATA_PATH } from '../../lab/bootstrap.js';
 import { API_PORT } from '../../lab/endpoint.js';
 import { LabError } from '../../lab/errors.js';
@@ -68,7 +69,7 @@ t.test('the machines were bootstrapped by cloud-config and fleetctl reaches them
     throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
   }, 30_000);
   t.same(
-    rows(listed.stdout).sort((a, b) => a[1]!.localeCompare(b[1]!)),
+    rows(listed.stdout).sort((a, b) => compareStrings(a[1]!, b[1]!)),
     machines.map((m) => [m.machineId, m.ip, METADATA[m.name as keyof typeof METADATA]]),
     'every machine, its address and metadata (from coreos.fleet)',
   );

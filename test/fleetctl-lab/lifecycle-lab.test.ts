@@ -8,6 +8,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compareStrings } from '../../lib/compare.js';
 import { API_PORT } from '../../lab/endpoint.js';
 import { fleetctl as runFleetctl, type Run } from '../fleetctl/helpers.js';
 import { startLab, type MachineInfo } from '../harness/lab.js';
@@ -62,8 +63,8 @@ t.test('list-machines: the three machines, their addresses, no metadata', async 
     throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
   }, WAIT);
   t.same(
-    rows(listed.stdout).sort((a, b) => a[0]!.localeCompare(b[0]!)),
-    [...machines].sort((a, b) => a.machineId.localeCompare(b.machineId)).map((m) => [m.machineId, m.ip, '-']),
+    rows(listed.stdout).sort((a, b) => compareStrings(a[0]!, b[0]!)),
+    [...machines].sort((a, b) => compareStrings(a.machineId, b.machineId)).map((m) => [m.machineId, m.ip, '-']),
   );
   const legend = await fleetctl('list-machines');
   t.equal(legend.code, 0, legend.stderr);

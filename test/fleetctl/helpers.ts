@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { compareStrings } from '../../lib/compare.js';
 import type { MachinePresence, Registry } from '../../lib/registry/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -121,7 +122,7 @@ export function simulateCluster(t: Test, reg: Registry, machines: ReadonlyMap<st
       }
       let m = u.machineId;
       if (!m) {
-        m = opts.place ? opts.place(u.name) : [...load.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
+        m = opts.place ? opts.place(u.name) : [...load.entries()].sort((a, b) => a[1] - b[1] || compareStrings(a[0], b[0]))[0]?.[0];
         if (!m) continue;
         const [r] = await reg.applySchedule([{ type: 'place', name: u.name, machineId: m, hash: u.hash, desiredState: u.desiredState }], fence);
         if (!r?.applied) continue;
