@@ -131,8 +131,13 @@ export function makeContext(
   };
 }
 
-/** fleet's machine legend: `<8 chars>...` (full id with --full), then `/<publicIP>` when known. */
+/** A machine id as fleetctl shows it without --full: its first 8 characters and `...`. */
+export function shortMachineId(id: string): string {
+  return `${id.slice(0, 8)}...`;
+}
+
+/** fleet's machine legend: the short machine id (full id with --full), then `/<publicIP>` when known. */
 export function machineLegend(id: string, machine: ApiMachine | undefined, full: boolean): string {
-  const legend = full ? id : `${id.slice(0, 8)}...`;
+  const legend = full ? id : shortMachineId(id);
   return machine?.primaryIP ? `${legend}/${machine.primaryIP}` : legend;
 }

@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../command.js';
 import { EndpointError } from '../client/errors.js';
 import type { ApiMachine } from '../client/types.js';
+import { shortMachineId } from '../context.js';
 import { listFlags, outputFormat, printJson, printTable, selectColumns, type Field } from '../fields.js';
 
 /** fleet's formatMetadata: `k=v` pairs sorted by key, comma-joined. */
@@ -12,7 +13,7 @@ export function formatMetadata(md: Readonly<Record<string, string>>): string {
 }
 
 const FIELDS: Record<string, Field<ApiMachine>> = {
-  machine: (m, full) => (full ? m.id : `${m.id.slice(0, 8)}...`),
+  machine: (m, full) => (full ? m.id : shortMachineId(m.id)),
   ip: (m) => m.primaryIP || '-',
   metadata: (m) => (m.metadata && Object.keys(m.metadata).length > 0 ? formatMetadata(m.metadata) : '-'),
 };

@@ -3,6 +3,7 @@
  * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
  */
 import { compareStrings } from '../../lib/compare.js';
+import { shortHash } from '../../lib/unit/index.js';
 
 export type AgentState = 'loaded' | 'launched';
 
@@ -40,7 +41,7 @@ export function agentTasks(
     if (!want) {
       tasks.push({ kind: 'unload', unit: name, reason: 'unit no longer scheduled here' });
     } else if (want.hash !== cur.hash) {
-      tasks.push({ kind: 'unload', unit: name, reason: `unit content changed (${cur.hash.slice(0, 7)} -> ${want.hash.slice(0, 7)})` });
+      tasks.push({ kind: 'unload', unit: name, reason: `unit content changed (${shortHash(cur.hash)} -> ${shortHash(want.hash)})` });
       tasks.push({ kind: 'load', unit: name, reason: 'load the new content' });
       if (want.state === 'launched') tasks.push({ kind: 'start', unit: name, reason: 'start the new content' });
     } else if (want.state === 'launched' && cur.state !== 'launched') {
