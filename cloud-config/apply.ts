@@ -28,6 +28,7 @@ import { preflight } from './preflight.js';
 import { authorizeKeys } from './ssh-keys.js';
 import type { UnitManager } from './unit-manager.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
+import { errorMessage } from '../lib/errors.js';
 
 const log = logger('cloud-config');
 
@@ -122,7 +123,7 @@ async function stageWrites(state: State, steps: readonly WriteStep[]): Promise<M
       staged.set(step, { dir: d, name, tmp: same ? undefined : await d.stageFile(name, step.content, step.mode, owner) });
     } catch (err) {
       await discardStaged(state, staged, dirs.values(), created);
-      throw new StageError(step, err instanceof Error ? err.message : String(err));
+      throw new StageError(step, errorMessage(err));
     }
   }
   return staged;
@@ -312,7 +313,7 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
         const o = await applyStep(state, step);
         result = typeof o === 'string' ? { step, outcome: o } : { step, ...o };
       } catch (err) {
-        result = { step, outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
+        result = { step, outcome: 'failed', detail: errorMessage(err) };
       }
       record(result);
     }

@@ -18,6 +18,7 @@ import { SUBSTITUTION_VARIABLES, substitutionsFromEnv } from './substitute.js';
 import type { Substitutions } from './types.js';
 import { connectUnitManager, type UnitManager } from './unit-manager.js';
 import { VERSION } from '../lib/version.js';
+import { errorMessage } from '../lib/errors.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
@@ -112,7 +113,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
       io.stdout(out.join('\n') + '\n');
     }
   } catch (err) {
-    usageError ??= err instanceof Error ? err.message : String(err);
+    usageError ??= errorMessage(err);
     args = {};
   }
   if (usageError) {
@@ -198,7 +199,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readDocument(opts.fromFile));
     if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);
     return EXIT_INVALID;
   }
@@ -229,7 +230,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     try {
       units = await (io.connectUnits ?? connectUnitManager)(opts.bus);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       io.stderr(`error: cannot reach systemd: ${reason}\n(nothing was changed; --no-systemd applies only the files)\n`);
       return EXIT_APPLY_FAILED;
     }

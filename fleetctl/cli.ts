@@ -13,6 +13,7 @@ import { makeContext, type Clock, type LocalFiles } from './context.js';
 import { GLOBAL_FLAGS, globalDefaults, type GlobalOptions } from './globals.js';
 import { commandHelp, rootHelp } from './help.js';
 import type { Output } from './output.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface CliIO {
   /** Arguments after the program name. */
@@ -230,7 +231,7 @@ export async function runCli(io: CliIO): Promise<number> {
     client = await createClient(g, out);
   } catch (err) {
     if (err instanceof EndpointError) throw err;
-    throw new UsageError(`Unable to initialize client: ${(err as Error).message}`);
+    throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);
   }
   try {
     const ctx = makeContext(client, out, {

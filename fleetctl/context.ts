@@ -10,6 +10,7 @@ import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
 import type { SshSettings } from './ssh.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** What is at a local path, as far as reading it as a unit file goes. */
 export type LocalFileState = { kind: 'missing' } | { kind: 'file' } | { kind: 'refused'; reason: string };
@@ -66,7 +67,7 @@ export const diskFiles: LocalFiles = {
       st = statSync(path);
     } catch (err) {
       if (isMissing(err)) return { kind: 'missing' };
-      return { kind: 'refused', reason: `cannot read ${path}: ${(err as Error).message}` };
+      return { kind: 'refused', reason: `cannot read ${path}: ${errorMessage(err)}` };
     }
     const reason = refusal(path, st);
     return reason === undefined ? { kind: 'file' } : { kind: 'refused', reason };

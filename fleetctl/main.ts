@@ -6,10 +6,11 @@
  */
 import { UsageError } from './client/errors.js';
 import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
+import { errorMessage } from '../lib/errors.js';
 
 function oneLine(err: unknown): string {
   if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return `Error: ${msg.split('\n')[0]}`;
 }
 

@@ -20,6 +20,7 @@ import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, UsageError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface HttpClientOptions {
   endpoint: ApiEndpoint;
@@ -50,7 +51,7 @@ function readTlsFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+    throw new UsageError(`${flag} ${path}: ${errorMessage(err)}`);
   }
 }
 

@@ -13,6 +13,7 @@ import { LabError } from '../../lab/errors.js';
 import { FLEET_DROP_IN } from '../../lab/user-data.js';
 import { startLab, type MachineInfo } from '../harness/lab.js';
 import { eventually, labFleetctl, listUnits, rows, sleep, type UnitRow } from './helpers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const METADATA = { m1: 'role=worker', m2: 'role=worker', m3: 'role=edge' } as const;
 const AGENT_TTL = '10s';
@@ -132,7 +133,7 @@ t.test('a second up changes nothing; a bad document names the machine and shows 
     (e: unknown) => e,
   );
   t.type(err, LabError);
-  const message = (err as Error).message;
+  const message = errorMessage(err);
   t.match(message, /^cloud-config on m3 failed \(exit 1: the document is invalid or unreadable; nothing was changed\):/);
   t.match(message, /error: coreos\.fleet\.metadata: must be a single line \(line \d+, column \d+\)/, "cloud-config's own message");
   t.match(message, `run it again: fleet-lab --name ${lab.name} exec m3 -- node ${CLOUDINIT} --from-file ${USER_DATA_PATH}`);

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import type { Registry, UnitState } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState, type LoadedUnit } from '../../lib/unit/index.js';
 import type { TestLab } from '../harness/lab.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export { startFleetLab, type FleetLab } from '../harness/fleet-lab.js';
 
@@ -22,7 +23,7 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${errorMessage(lastError)})` : ''}`);
     }
     await sleep(200);
   }
