@@ -1,7 +1,7 @@
 /**
  * Carries out a plan on a target root (default /). Checks the plan against the target's accounts first and
  * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
- * ran / failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
+ * ran / failed. Systemd steps go through the SystemdApplier; without one they are skipped (e.g. a --root tree).
  */
 import { hostname as currentHostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -26,7 +26,7 @@ import { MAX_TARGET_FILE_BYTES } from './limits.js';
 import { describeStep, type Plan, type PlanStep } from './plan.js';
 import { preflight } from './preflight.js';
 import { authorizeKeys } from './ssh-keys.js';
-import type { UnitManager } from './unit-manager.js';
+import type { SystemdApplier } from './systemd-applier.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
 import { errorMessage } from '../lib/errors.js';
 
@@ -45,7 +45,7 @@ export interface ApplyOptions {
   /** Target root directory; default '/'. Host tools (hostnamectl) are only used when it is '/'. */
   readonly root?: string;
   /** systemd access; without it enable, daemon-reload, commands and scripts are skipped. */
-  readonly units?: UnitManager;
+  readonly units?: SystemdApplier;
   /** Bus address handed to systemd-run for scripts (default: its own default). */
   readonly busAddress?: string;
   readonly runner?: CommandRunner;

@@ -5,7 +5,8 @@
 import yargs, { type Options } from 'yargs';
 import { setLogLevel } from '../lib/log.js';
 import { createClient, sshSettings } from './client/factory.js';
-import { EndpointError, UsageError } from './client/errors.js';
+import { EndpointError } from './client/errors.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
 import { parseNumberFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { COMMANDS } from './commands.js';
 import { versionLine } from './commands/version.js';
@@ -13,7 +14,6 @@ import { makeContext, type Clock, type LocalFiles } from './context.js';
 import { GLOBAL_FLAGS, globalDefaults, type GlobalOptions } from './globals.js';
 import { commandHelp, rootHelp } from './help.js';
 import type { Output } from './output.js';
-import { errorMessage } from '../lib/errors.js';
 
 export interface CliIO {
   /** Arguments after the program name. */

@@ -17,10 +17,10 @@ import {
   type UnitStatePage,
 } from '../../fleetd/api/schema.js';
 import type { ApiEndpoint } from './endpoint.js';
-import { ApiRequestError, EndpointError, UsageError, describeNetError } from './errors.js';
+import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
-import { errorMessage } from '../../lib/errors.js';
+import { UsageError, errorMessage } from '../../lib/errors.js';
 
 export interface HttpClientOptions {
   endpoint: ApiEndpoint;

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
-import type { EtcdInstance, Teardownable } from '../harness/etcd.js';
+import type { EtcdInstance } from '../harness/etcd.js';
+import type { Teardownable } from '../harness/teardown.js';
 import { openEtcd, Registry, type MachinePresence, type UnitSpec } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState } from '../../lib/unit/index.js';
 import { Engine, type EngineOptions } from '../../fleetd/engine/engine.js';

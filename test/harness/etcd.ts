@@ -12,13 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { openEtcd } from '../../lib/registry/index.js';
+import type { Teardownable } from './teardown.js';
 
 export const ETCD_BIN = process.env.FLEET_TEST_ETCD ?? '/usr/bin/etcd';
-
-/** The part of a tap Test the harness needs. */
-export interface Teardownable {
-  teardown(fn: () => unknown): void;
-}
 
 export interface EtcdInstance {
   /** Client URL, e.g. http://127.0.0.1:40123 */
