@@ -8,21 +8,12 @@ import net from 'node:net';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdInstance } from '../harness/etcd.js';
 import type { Teardownable } from '../harness/teardown.js';
+import { waitFor } from '../harness/wait.js';
+export { sleep, waitFor } from '../harness/wait.js';
 import { openEtcd, Registry, type MachinePresence, type UnitSpec } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState } from '../../lib/unit/index.js';
 import { Engine, type EngineOptions } from '../../fleetd/engine/engine.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 export function freshPrefix(): string {
   return `/test-${randomBytes(4).toString('hex')}/fleet/`;
