@@ -1,5 +1,6 @@
 import t from 'tap';
-import { startEtcd, startTcpProxy } from '../harness/etcd.js';
+import { startEtcd } from '../harness/etcd.js';
+import { startTcpProxy } from '../harness/proxy.js';
 import {
   DuplicateMachineError,
   PresenceLostError,
