@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { startFleetLab, type FleetLab } from '../test/harness/fleet-lab.js';
 import type { Teardown } from './teardown.js';
 import { BenchError } from './errors.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface BenchLab extends FleetLab {
   /** etcd client URL as machines and fleetctl reach it */
@@ -17,7 +18,7 @@ export async function startBenchLab(teardown: Teardown, machines: number, prefix
     const fl = await startFleetLab(teardown, { machines, prefix, requestTimeoutMs: 10_000, registerTimeoutMs: 60_000 });
     return { ...fl, etcdUrl: fl.lab.etcdUrl };
   } catch (err) {
-    throw new BenchError(err instanceof Error ? err.message : String(err));
+    throw new BenchError(errorMessage(err));
   }
 }
 

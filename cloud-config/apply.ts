@@ -1,7 +1,7 @@
 /**
  * Carries out a plan on a target root (default /). Checks the plan against the target's accounts first and
  * changes nothing if that fails; then runs the steps in order, each reporting changed / unchanged / skipped /
- * ran / failed. Systemd steps go through the UnitManager; without one they are skipped (e.g. a --root tree).
+ * ran / failed. Systemd steps go through the SystemdApplier; without one they are skipped (e.g. a --root tree).
  */
 import { hostname as currentHostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -26,8 +26,9 @@ import { MAX_TARGET_FILE_BYTES } from './limits.js';
 import { describeStep, type Plan, type PlanStep } from './plan.js';
 import { preflight } from './preflight.js';
 import { authorizeKeys } from './ssh-keys.js';
-import type { UnitManager } from './unit-manager.js';
+import type { SystemdApplier } from './systemd-applier.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
+import { errorMessage } from '../lib/errors.js';
 
 const log = logger('cloud-config');
 
@@ -44,7 +45,7 @@ export interface ApplyOptions {
   /** Target root directory; default '/'. Host tools (hostnamectl) are only used when it is '/'. */
   readonly root?: string;
   /** systemd access; without it enable, daemon-reload, commands and scripts are skipped. */
-  readonly units?: UnitManager;
+  readonly units?: SystemdApplier;
   /** Bus address handed to systemd-run for scripts (default: its own default). */
   readonly busAddress?: string;
   readonly runner?: CommandRunner;
@@ -122,7 +123,7 @@ async function stageWrites(state: State, steps: readonly WriteStep[]): Promise<M
       staged.set(step, { dir: d, name, tmp: same ? undefined : await d.stageFile(name, step.content, step.mode, owner) });
     } catch (err) {
       await discardStaged(state, staged, dirs.values(), created);
-      throw new StageError(step, err instanceof Error ? err.message : String(err));
+      throw new StageError(step, errorMessage(err));
     }
   }
   return staged;
@@ -312,7 +313,7 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
         const o = await applyStep(state, step);
         result = typeof o === 'string' ? { step, outcome: o } : { step, ...o };
       } catch (err) {
-        result = { step, outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
+        result = { step, outcome: 'failed', detail: errorMessage(err) };
       }
       record(result);
     }

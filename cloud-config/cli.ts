@@ -10,13 +10,14 @@ import yargs from 'yargs';
 import { applyPlan, type StepResult } from './apply.js';
 import { formatDiagnosticLine, hasErrors, type Diagnostic } from './diagnostics.js';
 import { decodeUtf8 } from './encoding.js';
-import { ApplyError, DocumentTooLargeError, InvalidDocumentError, UsageError } from './errors.js';
+import { ApplyError, DocumentTooLargeError, InvalidDocumentError } from './errors.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { parseUserData } from './parse.js';
 import { DEFAULT_SSH_KEY_NAME, describeStep, planCloudConfig, planScript, type Plan } from './plan.js';
 import { SUBSTITUTION_VARIABLES, substitutionsFromEnv } from './substitute.js';
 import type { Substitutions } from './types.js';
-import { connectUnitManager, type UnitManager } from './unit-manager.js';
+import { connectSystemdApplier, type SystemdApplier } from './systemd-applier.js';
 import { VERSION } from '../lib/version.js';
 
 export const EXIT_OK = 0;
@@ -30,7 +31,7 @@ export interface CliIO {
   readonly readStdin: () => Promise<string>;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Replaces the D-Bus connection to systemd (tests against a lab machine pass its bus this way too). */
-  readonly connectUnits?: (busAddress: string | undefined) => Promise<UnitManager>;
+  readonly connectUnits?: (busAddress: string | undefined) => Promise<SystemdApplier>;
 }
 
 const LONG_OPTIONS = [
@@ -112,7 +113,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
       io.stdout(out.join('\n') + '\n');
     }
   } catch (err) {
-    usageError ??= err instanceof Error ? err.message : String(err);
+    usageError ??= errorMessage(err);
     args = {};
   }
   if (usageError) {
@@ -198,7 +199,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readDocument(opts.fromFile));
     if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);
     return EXIT_INVALID;
   }
@@ -224,12 +225,12 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   }
 
   const useSystemd = opts.systemd ?? (opts.root === '/' || opts.bus !== undefined);
-  let units: UnitManager | undefined;
+  let units: SystemdApplier | undefined;
   if (useSystemd && plan.steps.some((s) => NEEDS_SYSTEMD.has(s.kind))) {
     try {
-      units = await (io.connectUnits ?? connectUnitManager)(opts.bus);
+      units = await (io.connectUnits ?? connectSystemdApplier)(opts.bus);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       io.stderr(`error: cannot reach systemd: ${reason}\n(nothing was changed; --no-systemd applies only the files)\n`);
       return EXIT_APPLY_FAILED;
     }

@@ -1,6 +1,7 @@
 /** write_files `encoding`: base64 and/or gzip decoding of `content`. */
 import { gunzipSync } from 'node:zlib';
 import type { Encoding } from './types.js';
+import { errorMessage } from '../lib/errors.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -50,7 +51,7 @@ export function gunzip(data: Buffer, maxBytes: number): Buffer {
     out = gunzipSync(data, { maxOutputLength: Math.max(1, maxBytes) });
   } catch (err) {
     if (codeOf(err) === 'ERR_BUFFER_TOO_LARGE') throw new ContentTooLargeError(maxBytes);
-    throw new DecodeError(`not valid gzip data (${err instanceof Error ? err.message : String(err)})`);
+    throw new DecodeError(`not valid gzip data (${errorMessage(err)})`);
   }
   if (out.length > maxBytes) throw new ContentTooLargeError(maxBytes);
   return out;

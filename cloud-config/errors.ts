@@ -29,11 +29,6 @@ export class ApplyError extends FleetError {
   }
 }
 
-/** Bad command-line usage (unknown flag, bad IP address given for a substitution, missing source). */
-export class UsageError extends FleetError {
-  override readonly name = 'UsageError';
-}
-
 /** The document (file or stdin) is larger than MAX_DOCUMENT_BYTES; it is refused before it is parsed. */
 export class DocumentTooLargeError extends FleetError {
   override readonly name = 'DocumentTooLargeError';

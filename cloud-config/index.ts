@@ -13,9 +13,10 @@ export {
 } from './plan.js';
 export { applyPlan, readAccounts, type ApplyOptions, type ApplyReport, type StepResult, type Outcome } from './apply.js';
 export { preflight } from './preflight.js';
-export { connectUnitManager, type UnitManager } from './unit-manager.js';
+export { connectSystemdApplier, type SystemdApplier } from './systemd-applier.js';
 export { formatDiagnostic, formatDiagnosticLine, hasErrors, type Diagnostic, type Severity, type Position } from './diagnostics.js';
-export { InvalidDocumentError, ApplyError, UsageError } from './errors.js';
+export { InvalidDocumentError, ApplyError } from './errors.js';
+export { UsageError } from '../lib/errors.js';
 export { substitute, substitutionsFromEnv, SUBSTITUTION_VARIABLES } from './substitute.js';
 export { FLEET_OPTIONS, ETCD2_OPTIONS, renderEnvironmentDropIn, CLOUDINIT_DROP_IN } from './service-env.js';
 export { unitNameProblem, unitPath, dropInPath, isNetworkUnit } from './unit-name.js';

@@ -3,6 +3,7 @@ import { runCli } from './cli.js';
 import { decodeUtf8 } from './encoding.js';
 import { DocumentTooLargeError } from './errors.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** stdin, refused (without reading the rest) once it passes MAX_DOCUMENT_BYTES. */
 async function readStdin(): Promise<string> {
@@ -29,7 +30,7 @@ runCli(process.argv.slice(2), {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`coreos-cloudinit: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`coreos-cloudinit: internal error: ${errorMessage(err)}\n`);
     process.exitCode = 70;
   },
 );

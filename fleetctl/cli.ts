@@ -5,7 +5,8 @@
 import yargs, { type Options } from 'yargs';
 import { setLogLevel } from '../lib/log.js';
 import { createClient, sshSettings } from './client/factory.js';
-import { EndpointError, UsageError } from './client/errors.js';
+import { EndpointError } from './client/errors.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
 import { parseNumberFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { COMMANDS } from './commands.js';
 import { versionLine } from './commands/version.js';
@@ -230,7 +231,7 @@ export async function runCli(io: CliIO): Promise<number> {
     client = await createClient(g, out);
   } catch (err) {
     if (err instanceof EndpointError) throw err;
-    throw new UsageError(`Unable to initialize client: ${(err as Error).message}`);
+    throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);
   }
   try {
     const ctx = makeContext(client, out, {

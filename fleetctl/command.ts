@@ -1,5 +1,5 @@
 /** A fleetctl subcommand: its cobra-style usage line, its flags, and a run function over a CommandContext. */
-import { UsageError } from './client/errors.js';
+import { UsageError } from '../lib/errors.js';
 import type { CommandContext } from './context.js';
 
 export type FlagType = 'boolean' | 'string' | 'number';

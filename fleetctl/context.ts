@@ -10,6 +10,7 @@ import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
 import type { SshSettings } from './ssh.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** What is at a local path, as far as reading it as a unit file goes. */
 export type LocalFileState = { kind: 'missing' } | { kind: 'file' } | { kind: 'refused'; reason: string };
@@ -66,7 +67,7 @@ export const diskFiles: LocalFiles = {
       st = statSync(path);
     } catch (err) {
       if (isMissing(err)) return { kind: 'missing' };
-      return { kind: 'refused', reason: `cannot read ${path}: ${(err as Error).message}` };
+      return { kind: 'refused', reason: `cannot read ${path}: ${errorMessage(err)}` };
     }
     const reason = refusal(path, st);
     return reason === undefined ? { kind: 'file' } : { kind: 'refused', reason };
@@ -131,8 +132,13 @@ export function makeContext(
   };
 }
 
-/** fleet's machine legend: `<8 chars>...` (full id with --full), then `/<publicIP>` when known. */
+/** A machine id as fleetctl shows it without --full: its first 8 characters and `...`. */
+export function shortMachineId(id: string): string {
+  return `${id.slice(0, 8)}...`;
+}
+
+/** fleet's machine legend: the short machine id (full id with --full), then `/<publicIP>` when known. */
 export function machineLegend(id: string, machine: ApiMachine | undefined, full: boolean): string {
-  const legend = full ? id : `${id.slice(0, 8)}...`;
+  const legend = full ? id : shortMachineId(id);
   return machine?.primaryIP ? `${legend}/${machine.primaryIP}` : legend;
 }

@@ -13,6 +13,7 @@ import { FleetctlError } from './errors.js';
 import { reservedArgument } from './reserved.js';
 import { hashOfOptions, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
+import { errorMessage } from '../lib/errors.js';
 
 export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
 
@@ -39,7 +40,7 @@ function localOptions(ctx: CommandContext, file: string): ApiUnitOption[] | unde
     const text = ctx.files.read(file);
     return text === undefined ? undefined : optionsFromText(text, file);
   } catch (err) {
-    throw new FleetctlError(`failed getting Unit(${file}) from file: ${(err as Error).message}`);
+    throw new FleetctlError(`failed getting Unit(${file}) from file: ${errorMessage(err)}`);
   }
 }
 
@@ -85,7 +86,7 @@ export async function unitFileFor(ctx: CommandContext, arg: string, opts: Create
     tmpl = await ctx.client.unit(template);
   } catch (err) {
     passThrough(err);
-    throw new FleetctlError(`failed getting Unit(${arg}) from template: error retrieving template Unit(${template}) from Registry: ${(err as Error).message}`);
+    throw new FleetctlError(`failed getting Unit(${arg}) from template: error retrieving template Unit(${template}) from Registry: ${errorMessage(err)}`);
   }
   if (tmpl) {
     await localDiffers(ctx, arg, tmpl, opts.replace);
@@ -132,7 +133,7 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
     existing = await ctx.client.unit(name);
   } catch (err) {
     passThrough(err);
-    throw new FleetctlError(`error retrieving Unit(${name}) from Registry: ${(err as Error).message}`);
+    throw new FleetctlError(`error retrieving Unit(${name}) from Registry: ${errorMessage(err)}`);
   }
   if (!existing) return true;
   const differs = await localDiffers(ctx, arg, existing, opts.replace);
@@ -159,7 +160,7 @@ async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOpt
     await ctx.client.createUnit({ name, options });
   } catch (err) {
     passThrough(err);
-    throw new FleetctlError(`failed creating unit ${name}: ${(err as Error).message}`);
+    throw new FleetctlError(`failed creating unit ${name}: ${errorMessage(err)}`);
   }
 }
 
@@ -208,7 +209,7 @@ export async function setTargetStates(ctx: CommandContext, names: readonly strin
       u = await ctx.client.unit(name);
     } catch (err) {
       passThrough(err);
-      throw new FleetctlError(`error retrieving unit ${name} from registry: ${(err as Error).message}`);
+      throw new FleetctlError(`error retrieving unit ${name} from registry: ${errorMessage(err)}`);
     }
     if (!u) throw new FleetctlError(`unable to find unit ${name}`);
     if (u.desiredState === state) continue;
@@ -216,7 +217,7 @@ export async function setTargetStates(ctx: CommandContext, names: readonly strin
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {
       passThrough(err);
-      throw new FleetctlError(err instanceof ApiRequestError ? err.message : `setting target state of ${name}: ${(err as Error).message}`);
+      throw new FleetctlError(err instanceof ApiRequestError ? err.message : `setting target state of ${name}: ${errorMessage(err)}`);
     }
     triggered.push(u);
   }

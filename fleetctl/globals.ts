@@ -1,6 +1,6 @@
 /** fleetctl's global flags (docs/fleet-compat.md#fleetctl), settable as FLEETCTL_<FLAG> when not given on the command line. */
 import { checkNumber, SECONDS_RANGE, type FlagSpec } from './command.js';
-import { UsageError } from './client/errors.js';
+import { UsageError } from '../lib/errors.js';
 
 export const DEFAULT_ENDPOINT = 'unix:///var/run/fleet.sock';
 export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379,http://127.0.0.1:4001';

@@ -1,5 +1,6 @@
 /** fleet's usage layout: NAME / USAGE / VERSION / COMMANDS / DESCRIPTION / OPTIONS / GLOBAL OPTIONS. */
 import { VERSION } from '../lib/version.js';
+import { compareStrings } from '../lib/compare.js';
 import type { CommandSpec, FlagSpec } from './command.js';
 import { COMMANDS } from './commands.js';
 import { CLI_DESCRIPTION, GLOBAL_FLAGS } from './globals.js';
@@ -7,7 +8,7 @@ import { tabwrite } from './tabwriter.js';
 
 function flagLines(flags: Readonly<Record<string, FlagSpec>>): string {
   const rows: string[] = [];
-  for (const [name, f] of Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [name, f] of Object.entries(flags).sort(([a], [b]) => compareStrings(a, b))) {
     if (f.hidden) continue;
     const short = f.alias && f.alias.length === 1 ? `-${f.alias}, ` : '    ';
     const dflt = f.type === 'string' ? `=${JSON.stringify(f.default ?? '')}` : f.type === 'number' ? `=${f.default ?? 0}` : f.default === true ? '=true' : '';

@@ -4,12 +4,12 @@
  * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
  * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
  */
-import { UsageError } from './client/errors.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
 import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
 
 function oneLine(err: unknown): string {
   if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return `Error: ${msg.split('\n')[0]}`;
 }
 

@@ -4,7 +4,7 @@
  * Each value is parsed and bounded by lib/fleet-options.ts, the table cloud-config validates `coreos.fleet` with.
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { FleetError } from '../lib/errors.js';
+import { FleetError, errorMessage } from '../lib/errors.js';
 import { FLEET_OPTION_TABLE, fleetOption, parseDuration, parseMetadata, parseOptionValue, quoteValue as quote } from '../lib/fleet-options.js';
 
 export class ConfigError extends FleetError {
@@ -203,7 +203,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`cannot read config file ${file}: ${errorMessage(err)}`);
     }
     const parsed = parseConfigFile(text, file);
     warnings.push(...parsed.warnings);

@@ -3,7 +3,7 @@
  * parsed once. Only definitive answers are kept (contents parsed, contents missing, contents unusable); a
  * failed etcd read is retried by the next ensure().
  */
-import { loadUnit, type Requirements } from '../lib/unit/index.js';
+import { loadUnit, shortHash, type Requirements } from '../lib/unit/index.js';
 import { InvalidKeyError, type Registry } from '../lib/registry/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { eachLimited } from '../lib/limit.js';
@@ -42,7 +42,7 @@ export class RequirementsCache {
       if (err instanceof InvalidKeyError) return { ok: false, reason: `unit ${name} has an invalid hash: ${errorMessage(err)}` };
       return undefined;
     }
-    if (text === undefined) return { ok: false, reason: `unit contents ${hash.slice(0, 7)} are missing from the registry` };
+    if (text === undefined) return { ok: false, reason: `unit contents ${shortHash(hash)} are missing from the registry` };
     return parse(name, text);
   }
 
@@ -58,7 +58,7 @@ export class RequirementsCache {
 
   /** Like resolve(), with "not read yet" as a failure. */
   lookup(name: string, hash: string): RequirementsResult {
-    return this.resolve(name, hash) ?? { ok: false, reason: `unit contents ${hash.slice(0, 7)} of ${name} could not be read from etcd yet` };
+    return this.resolve(name, hash) ?? { ok: false, reason: `unit contents ${shortHash(hash)} of ${name} could not be read from etcd yet` };
   }
 
   forget(name: string, hash: string): void {

@@ -6,7 +6,7 @@
  * exits after `idleMs`.
  */
 import { parentPort, Worker } from 'node:worker_threads';
-import { FleetError } from '../lib/errors.js';
+import { FleetError, errorMessage } from '../lib/errors.js';
 
 /**
  * Glob matches (a wildcard Conflicts/Replaces glob against a unit name) that work may do on the event loop; above
@@ -134,7 +134,7 @@ export function serveWorkerCalls<Req, Res>(handle: (req: Req) => Res): void {
     try {
       reply = { id: msg.id, res: handle(msg.req) };
     } catch (err) {
-      reply = { id: msg.id, error: err instanceof Error ? err.message : String(err) };
+      reply = { id: msg.id, error: errorMessage(err) };
     }
     port.postMessage(reply);
   });

@@ -13,6 +13,7 @@ import { PROJECT_MOUNT } from './names.js';
 import { readMachineFile, writeMachineFile } from './overlay.js';
 import type { RunResult } from './run.js';
 import { FLEET_CONF, labUserData, USER_DATA_PATH } from './user-data.js';
+import { errorMessage } from '../lib/errors.js';
 
 export { FLEET_CONF, USER_DATA_PATH };
 
@@ -59,7 +60,7 @@ async function fleetUnitText(projectDir: string): Promise<string> {
   try {
     return await readFile(unitPath, 'utf8');
   } catch (err) {
-    throw new LabError(`cannot read ${unitPath}: ${(err as Error).message}`);
+    throw new LabError(`cannot read ${unitPath}: ${errorMessage(err)}`);
   }
 }
 

@@ -36,6 +36,7 @@ import { isAlive } from './proc.js';
 import { run, type RunResult } from './run.js';
 import { loadState, saveState, withLock, type LabState, type MachineRecord } from './state.js';
 import { releaseSubnet, reserveSubnet } from './subnet.js';
+import { errorMessage } from '../lib/errors.js';
 
 const log = logger('lab');
 
@@ -192,7 +193,7 @@ export class Lab {
           try {
             await this.#runBootstrap(s, m);
           } catch (err) {
-            warnings.push(`${m.name}: fleet not started: ${(err as Error).message}`);
+            warnings.push(`${m.name}: fleet not started: ${errorMessage(err)}`);
           }
         });
       }
@@ -215,7 +216,7 @@ export class Lab {
         try {
           await fn();
         } catch (err) {
-          failures.push(`${what}: ${(err as Error).message}`);
+          failures.push(`${what}: ${errorMessage(err)}`);
         }
       };
       const machines = Object.values(s?.machines ?? {});
@@ -274,7 +275,7 @@ export class Lab {
         await c.close();
       }
     } catch (err) {
-      return `? (${(err as Error).message})`;
+      return `? (${errorMessage(err)})`;
     }
   }
 
@@ -538,6 +539,6 @@ async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => 
     for (const r of results) if (r.status === 'rejected') errors.push(r.reason);
   }
   if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new LabError(errors.map((e) => (e as Error).message).join('\n'));
+  if (errors.length > 1) throw new LabError(errors.map((e) => errorMessage(e)).join('\n'));
 }
 

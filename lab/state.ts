@@ -6,6 +6,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { isAlive, record, sleep, type ProcRecord } from './proc.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface MachineRecord {
   readonly name: string;
@@ -84,7 +85,7 @@ export async function loadState(stateDir: string): Promise<LabState | undefined>
     if (s.version !== 1 || typeof s.subnet !== 'number' || typeof s.machines !== 'object') throw new Error('bad shape');
     return s;
   } catch (err) {
-    throw new LabError(`${stateFile(stateDir)} is damaged (${(err as Error).message}); \`fleet-lab down\` still cleans up`);
+    throw new LabError(`${stateFile(stateDir)} is damaged (${errorMessage(err)}); \`fleet-lab down\` still cleans up`);
   }
 }
 

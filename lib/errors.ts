@@ -6,6 +6,11 @@ export class FleetError extends Error {
   }
 }
 
+/** Bad command-line flags or arguments (fleetctl, coreos-cloudinit): printed as one line, exit 1. */
+export class UsageError extends FleetError {
+  override readonly name: string = 'UsageError';
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

@@ -1,5 +1,5 @@
 /** --endpoint for the API driver: `unix:///path` (or `file://`), `http://host:port`, `https://host:port`. */
-import { UsageError } from './errors.js';
+import { UsageError } from '../../lib/errors.js';
 
 export type ApiEndpoint =
   | { kind: 'unix'; socketPath: string; display: string }

@@ -19,11 +19,6 @@ export class ApiRequestError extends FleetError {
   }
 }
 
-/** Bad flags or arguments: printed as one line, exit 1. */
-export class UsageError extends FleetError {
-  override readonly name = 'UsageError';
-}
-
 const HINTS: Record<string, string> = {
   ENOENT: 'no such socket (is fleetd running?)',
   ECONNREFUSED: 'connection refused (is fleetd running?)',

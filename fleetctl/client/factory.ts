@@ -6,7 +6,7 @@ import type { Output } from '../output.js';
 import type { SshSettings } from '../ssh.js';
 import { openTunnel } from '../tunnel.js';
 import { parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../lib/errors.js';
 import { HttpFleetClient } from './http.js';
 import type { FleetClient } from './types.js';
 

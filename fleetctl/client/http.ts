@@ -4,6 +4,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
+import { compareStrings } from '../../lib/compare.js';
 import {
   EXIT_STATUS_HEADER,
   type ApiMachine,
@@ -16,9 +17,10 @@ import {
   type UnitStatePage,
 } from '../../fleetd/api/schema.js';
 import type { ApiEndpoint } from './endpoint.js';
-import { ApiRequestError, EndpointError, UsageError, describeNetError } from './errors.js';
+import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
+import { UsageError, errorMessage } from '../../lib/errors.js';
 
 export interface HttpClientOptions {
   endpoint: ApiEndpoint;
@@ -49,7 +51,7 @@ function readTlsFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+    throw new UsageError(`${flag} ${path}: ${errorMessage(err)}`);
   }
 }
 
@@ -215,7 +217,7 @@ export class HttpFleetClient implements FleetClient {
 
   async machines(): Promise<ApiMachine[]> {
     const all = await this.list<MachinePage, ApiMachine>('machines', new URLSearchParams(), (p) => p.machines);
-    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return all.sort((a, b) => compareStrings(a.id, b.id));
   }
 
   async createUnit(unit: NewUnit): Promise<void> {

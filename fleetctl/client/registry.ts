@@ -25,6 +25,7 @@ import type {
   StatusResult,
   UnitStateFilter,
 } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface RegistryClientOptions {
   endpoints: string[];
@@ -166,7 +167,7 @@ export class RegistryFleetClient implements FleetClient {
 
 /** One short reason from etcd3/grpc's verbose errors. */
 export function describeEtcdError(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   const m = /connect (E[A-Z]+)/.exec(msg);
   if (m) {
     const code = m[1]!;

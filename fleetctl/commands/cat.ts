@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../command.js';
 import { passThrough } from '../create.js';
 import { mangleName, textOfOptions } from '../unitfile.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const cat: CommandSpec = {
   name: 'cat',
@@ -21,7 +22,7 @@ the correct version of a unit is running.`,
       u = await ctx.client.unit(name);
     } catch (err) {
       passThrough(err);
-      ctx.out.err(`Error retrieving Unit ${name}: ${(err as Error).message}`);
+      ctx.out.err(`Error retrieving Unit ${name}: ${errorMessage(err)}`);
       return 1;
     }
     if (!u) {

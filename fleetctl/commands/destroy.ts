@@ -1,6 +1,7 @@
 import { BLOCK_FLAGS, type CommandSpec } from '../command.js';
 import { passThrough } from '../create.js';
 import { namedUnits } from './retarget.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const destroy: CommandSpec = {
   name: 'destroy',
@@ -24,7 +25,7 @@ Destroyed units are impossible to start unless re-submitted.`,
         if (!(await ctx.client.destroyUnit(u.name))) continue;
       } catch (err) {
         passThrough(err);
-        ctx.out.err(`Error destroying units: ${(err as Error).message}`);
+        ctx.out.err(`Error destroying units: ${errorMessage(err)}`);
         exit = 1;
         continue;
       }

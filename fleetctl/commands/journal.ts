@@ -2,6 +2,7 @@ import { COUNT_RANGE, PORT_RANGE, flagBool, flagNumber, flagString, type Command
 import type { ApiUnit } from '../client/types.js';
 import { passThrough } from '../create.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const journal: CommandSpec = {
   name: 'journal',
@@ -39,7 +40,7 @@ This command does not work with global units.`,
       u = await ctx.client.unit(name);
     } catch (err) {
       passThrough(err);
-      ctx.out.err(`Error retrieving unit ${name}: ${(err as Error).message}`);
+      ctx.out.err(`Error retrieving unit ${name}: ${errorMessage(err)}`);
       return 1;
     }
     if (!u) {
@@ -64,7 +65,7 @@ This command does not work with global units.`,
       for await (const chunk of stream) ctx.out.write(chunk as Buffer);
     } catch (err) {
       passThrough(err);
-      ctx.out.err(`Error retrieving journal of unit ${name}: ${(err as Error).message}`);
+      ctx.out.err(`Error retrieving journal of unit ${name}: ${errorMessage(err)}`);
       return 1;
     }
     return 0;

@@ -1,7 +1,9 @@
 import type { CommandSpec } from '../command.js';
 import { EndpointError } from '../client/errors.js';
 import type { ApiMachine } from '../client/types.js';
+import { shortMachineId } from '../context.js';
 import { listFlags, outputFormat, printJson, printTable, selectColumns, type Field } from '../fields.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** fleet's formatMetadata: `k=v` pairs sorted by key, comma-joined. */
 export function formatMetadata(md: Readonly<Record<string, string>>): string {
@@ -12,7 +14,7 @@ export function formatMetadata(md: Readonly<Record<string, string>>): string {
 }
 
 const FIELDS: Record<string, Field<ApiMachine>> = {
-  machine: (m, full) => (full ? m.id : `${m.id.slice(0, 8)}...`),
+  machine: (m, full) => (full ? m.id : shortMachineId(m.id)),
   ip: (m) => m.primaryIP || '-',
   metadata: (m) => (m.metadata && Object.keys(m.metadata).length > 0 ? formatMetadata(m.metadata) : '-'),
 };
@@ -39,7 +41,7 @@ fleetctl list-machines --full`,
       machines = await ctx.client.machines();
     } catch (err) {
       if (err instanceof EndpointError) throw err;
-      ctx.out.err(`Error retrieving list of active machines from fleet API (${(err as Error).message})`);
+      ctx.out.err(`Error retrieving list of active machines from fleet API (${errorMessage(err)})`);
       ctx.out.err('Possible issues:');
       ctx.out.err('  etcd is unhealthy and/or lost quorum');
       ctx.out.err('  connection cannot be established to any etcd servers');

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import { shortHash } from '../../lib/unit/index.js';
 import type { ApiMachine, ApiUnit } from '../client/types.js';
 import { machineLegend } from '../context.js';
 import { listFlags, outputFormat, printJson, printTable, selectColumns, type Field } from '../fields.js';
@@ -25,7 +26,7 @@ const FIELDS: Record<string, Field<Row>> = {
   target,
   tmachine: target,
   state: (r) => (r.global || !r.unit.currentState ? '-' : r.unit.currentState),
-  hash: (r, full) => (full ? r.hash : r.hash.slice(0, 7)),
+  hash: (r, full) => (full ? r.hash : shortHash(r.hash)),
   desc: (r) => descriptionOf(r.unit.options) || '-',
 };
 

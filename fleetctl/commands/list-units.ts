@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import { shortHash } from '../../lib/unit/index.js';
 import type { ApiMachine, ApiUnitState } from '../client/types.js';
 import { machineLegend } from '../context.js';
 import { listFlags, outputFormat, printJson, printTable, selectColumns, type Field } from '../fields.js';
@@ -17,7 +18,7 @@ const FIELDS: Record<string, Field<Row>> = {
   active: (r) => dash(r.state.systemdActiveState),
   sub: (r) => dash(r.state.systemdSubState),
   machine: (r, full) => (r.state.machineID ? machineLegend(r.state.machineID, r.machine, full) : '-'),
-  hash: (r, full) => (r.state.hash ? (full ? r.state.hash : r.state.hash.slice(0, 7)) : '-'),
+  hash: (r, full) => (r.state.hash ? (full ? r.state.hash : shortHash(r.state.hash)) : '-'),
 };
 
 const NAMES = Object.keys(FIELDS).sort();

@@ -7,6 +7,7 @@ import { outputFormat, printJson } from '../fields.js';
 import { tabwrite } from '../tabwriter.js';
 import { mangleName, optionsFromText, withDefaultType } from '../unitfile.js';
 import { reportFailure } from './report.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** The unit as it would be submitted: local file first, else the stored unit, else its template. */
 async function requestFor(ctx: CommandContext, raw: string): Promise<PlanUnitRequest> {
@@ -16,14 +17,14 @@ async function requestFor(ctx: CommandContext, raw: string): Promise<PlanUnitReq
   try {
     text = ctx.files.read(arg);
   } catch (err) {
-    throw new FleetctlError(`failed getting Unit(${arg}) from file: ${(err as Error).message}`);
+    throw new FleetctlError(`failed getting Unit(${arg}) from file: ${errorMessage(err)}`);
   }
   if (text !== undefined) {
     let options: ApiUnitOption[];
     try {
       options = optionsFromText(text, arg);
     } catch (err) {
-      throw new FleetctlError(`failed getting Unit(${arg}) from file: ${(err as Error).message}`);
+      throw new FleetctlError(`failed getting Unit(${arg}) from file: ${errorMessage(err)}`);
     }
     return { name, options };
   }

@@ -1,9 +1,10 @@
 import { EndpointError } from '../client/errors.js';
 import type { CommandContext } from '../context.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** fleet's `stderr("<prefix>: %v", err)` + exit 1; endpoint failures go to the top level untouched. */
 export function reportFailure(ctx: CommandContext, prefix: string, err: unknown): number {
   if (err instanceof EndpointError) throw err;
-  ctx.out.err(`${prefix}: ${err instanceof Error ? err.message : String(err)}`);
+  ctx.out.err(`${prefix}: ${errorMessage(err)}`);
   return 1;
 }

@@ -7,13 +7,14 @@ import { namedUnits } from './retarget.js';
 import { isGlobalUnit } from '../unitfile.js';
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from '../wait.js';
 import { reportFailure } from './report.js';
+import { errorMessage } from '../../lib/errors.js';
 
 async function setAndWait(ctx: CommandContext, name: string, state: DesiredState, attempts: number): Promise<boolean> {
   try {
     await ctx.client.setDesiredState(name, state);
   } catch (err) {
     passThrough(err);
-    ctx.out.err(`Error setting target state for unit ${name}: ${(err as Error).message}`);
+    ctx.out.err(`Error setting target state for unit ${name}: ${errorMessage(err)}`);
     return false;
   }
   const err = await waitForUnitStates(ctx, [name], 'restart', state, attempts);
@@ -40,7 +41,7 @@ async function restartGlobal(ctx: CommandContext, u: ApiUnit, attempts: number):
     await ctx.client.setDesiredState(u.name, 'launched');
   } catch (err) {
     passThrough(err);
-    ctx.out.err(`Error restarting global units [${u.name}] err:${(err as Error).message}`);
+    ctx.out.err(`Error restarting global units [${u.name}] err:${errorMessage(err)}`);
     return false;
   }
   ctx.out.out(`Triggered global unit ${u.name} restart`);

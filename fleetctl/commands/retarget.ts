@@ -7,6 +7,7 @@ import { findUnits, passThrough } from '../create.js';
 import { goList } from '../output.js';
 import { isGlobalUnit } from '../unitfile.js';
 import { blockAttempts, waitForUnitStates } from '../wait.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /**
  * The registered units the arguments name, or the exit code after saying why there are none. `requireSome`:
@@ -22,7 +23,7 @@ export async function namedUnits(ctx: CommandContext, args: readonly string[], r
     units = await findUnits(ctx, args);
   } catch (err) {
     passThrough(err);
-    ctx.out.err((err as Error).message);
+    ctx.out.err(errorMessage(err));
     return 1;
   }
   if (requireSome && units.length === 0) {
@@ -58,7 +59,7 @@ export async function retarget(ctx: CommandContext, units: readonly ApiUnit[], f
       await ctx.client.setDesiredState(u.name, r.state);
     } catch (err) {
       passThrough(err);
-      ctx.out.err(`Error setting target state of unit ${u.name}: ${(err as Error).message}`);
+      ctx.out.err(`Error setting target state of unit ${u.name}: ${errorMessage(err)}`);
       return 1;
     }
     if (global) ctx.out.out(`Triggered global unit ${u.name} ${r.command}`);

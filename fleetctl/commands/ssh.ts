@@ -3,6 +3,7 @@ import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
 import { runAttached, splitHostPort, sshArgs } from '../ssh.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
+import { errorMessage } from '../../lib/errors.js';
 
 class LookupError extends Error {}
 
@@ -92,7 +93,7 @@ This uses the system's OpenSSH client (ssh). This command does not work with glo
       }
     } catch (err) {
       passThrough(err);
-      ctx.out.err(`Unable to proceed: ${(err as Error).message}`);
+      ctx.out.err(`Unable to proceed: ${errorMessage(err)}`);
       return 1;
     }
     if (!addr) {

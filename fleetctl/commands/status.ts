@@ -3,6 +3,7 @@ import type { ApiUnit } from '../client/types.js';
 import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
+import { errorMessage } from '../../lib/errors.js';
 
 async function show(ctx: CommandContext, name: string, sshPort: number, machineID?: string): Promise<number> {
   try {
@@ -11,7 +12,7 @@ async function show(ctx: CommandContext, name: string, sshPort: number, machineI
     return r.exitCode;
   } catch (err) {
     passThrough(err);
-    ctx.out.err(`Error running systemctl status on ${machineID ? `machine ${machineID}` : 'the unit\'s machine'}: ${(err as Error).message}`);
+    ctx.out.err(`Error running systemctl status on ${machineID ? `machine ${machineID}` : 'the unit\'s machine'}: ${errorMessage(err)}`);
     return 1;
   }
 }
@@ -44,7 +45,7 @@ For global units, the status on every machine running it is shown.`,
         u = await ctx.client.unit(name);
       } catch (err) {
         passThrough(err);
-        ctx.out.err(`Error retrieving unit: ${(err as Error).message}`);
+        ctx.out.err(`Error retrieving unit: ${errorMessage(err)}`);
         return 1;
       }
       if (!u) {
@@ -69,7 +70,7 @@ For global units, the status on every machine running it is shown.`,
         machines = (await ctx.client.unitStates({ unitName: u.name })).map((s) => s.machineID ?? '').filter((m) => m !== '');
       } catch (err) {
         passThrough(err);
-        ctx.out.err(`Error retrieving machine state for global units: ${(err as Error).message}`);
+        ctx.out.err(`Error retrieving machine state for global units: ${errorMessage(err)}`);
         return 1;
       }
       for (const m of [...new Set(machines)]) {

@@ -7,7 +7,7 @@ import type {
   GlobalUnitEntry, MachinePresence, Registry, ScheduleEntry, UnitState, WatchHandle,
 } from '../../lib/registry/index.js';
 import { globalUnitsFor, type SchedUnit } from '../../lib/schedule/index.js';
-import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
+import { NO_REQUIREMENTS, shortHash } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { eachLimited } from '../../lib/limit.js';
@@ -375,7 +375,7 @@ export class Agent {
         const want = desired?.get(name);
         if (!want) return;
         const text = await this.opts.registry.getUnitText(want.hash);
-        if (text === undefined) throw new Error(`contents ${want.hash.slice(0, 7)} of ${name} are missing from the registry`);
+        if (text === undefined) throw new Error(`contents ${shortHash(want.hash)} of ${name} are missing from the registry`);
         this.requirements.remember(name, want.hash, text);
         try {
           await manager.load(name, text);

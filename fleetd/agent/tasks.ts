@@ -2,6 +2,9 @@
  * The agent's reconcile step as a pure function: what this machine should run versus what it runs, to an
  * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
  */
+import { compareStrings } from '../../lib/compare.js';
+import { shortHash } from '../../lib/unit/index.js';
+
 export type AgentState = 'loaded' | 'launched';
 
 export interface DesiredUnit {
@@ -38,7 +41,7 @@ export function agentTasks(
     if (!want) {
       tasks.push({ kind: 'unload', unit: name, reason: 'unit no longer scheduled here' });
     } else if (want.hash !== cur.hash) {
-      tasks.push({ kind: 'unload', unit: name, reason: `unit content changed (${cur.hash.slice(0, 7)} -> ${want.hash.slice(0, 7)})` });
+      tasks.push({ kind: 'unload', unit: name, reason: `unit content changed (${shortHash(cur.hash)} -> ${shortHash(want.hash)})` });
       tasks.push({ kind: 'load', unit: name, reason: 'load the new content' });
       if (want.state === 'launched') tasks.push({ kind: 'start', unit: name, reason: 'start the new content' });
     } else if (want.state === 'launched' && cur.state !== 'launched') {
@@ -55,5 +58,5 @@ export function agentTasks(
   if (tasks.some((t) => t.kind === 'load' || t.kind === 'unload')) {
     tasks.push({ kind: 'reload', reason: 'unit files changed' });
   }
-  return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || (a.unit ?? '').localeCompare(b.unit ?? ''));
+  return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || compareStrings(a.unit ?? '', b.unit ?? ''));
 }

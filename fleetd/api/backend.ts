@@ -5,7 +5,7 @@
 import type { Registry, UnitRecord } from '../../lib/registry/index.js';
 import { UnitNotFoundError } from '../../lib/registry/index.js';
 import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
-import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile } from '../../lib/unit/index.js';
+import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../../lib/unit/index.js';
 import type { DesiredState } from '../../lib/unit/types.js';
 import { requirementsOf } from './requirements.js';
 import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
@@ -54,7 +54,7 @@ export class RegistryBackend implements FleetBackend {
   private optionsOf(r: UnitRecord): ApiUnitOption[] {
     let opts = this.parsed.get(r.hash);
     if (!opts) {
-      opts = parseUnitFile(r.text, `unit ${r.name} (${r.hash.slice(0, 7)})`).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
+      opts = parseUnitFile(r.text, `unit ${r.name} (${shortHash(r.hash)})`).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
       if (this.parsed.size >= PARSED_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
       this.parsed.set(r.hash, opts);
     }

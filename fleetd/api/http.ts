@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Slots } from '../../lib/limit.js';
 import { ApiError, BusyError } from './errors.js';
 import type { ApiErrorBody } from './schema.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -123,7 +124,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ApiError(400, `unable to decode body: ${(err as Error).message}`);
+    throw new ApiError(400, `unable to decode body: ${errorMessage(err)}`);
   }
 }
 

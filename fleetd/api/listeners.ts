@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { FleetError } from '../../lib/errors.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
 
 export class ListenError extends FleetError {
   override readonly name = 'ListenError';
@@ -73,7 +73,7 @@ export async function listenFd(fd: number, onConnection: (s: net.Socket, l: List
   try {
     await listenOn(server, { fd } as net.ListenOptions);
   } catch (err) {
-    throw new ListenError(`cannot serve the API on socket-activated fd ${fd}: ${(err as Error).message}`);
+    throw new ListenError(`cannot serve the API on socket-activated fd ${fd}: ${errorMessage(err)}`);
   }
   const d = describeAddress(server);
   const l: Listener = { server, kind: d.kind, address: d.address || `fd:${fd}`, activated: true };
@@ -88,7 +88,7 @@ async function clearStaleSocket(path: string): Promise<void> {
     st = lstatSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new ListenError(`cannot inspect API socket path ${path}: ${(err as Error).message}`);
+    throw new ListenError(`cannot inspect API socket path ${path}: ${errorMessage(err)}`);
   }
   if (!st.isSocket()) throw new ListenError(`API socket path ${path} exists and is not a socket; remove it or set api_socket`);
   const alive = await new Promise<boolean>((resolve) => {
@@ -103,7 +103,7 @@ async function clearStaleSocket(path: string): Promise<void> {
   try {
     unlinkSync(path);
   } catch (err) {
-    throw new ListenError(`cannot remove stale API socket ${path}: ${(err as Error).message}`);
+    throw new ListenError(`cannot remove stale API socket ${path}: ${errorMessage(err)}`);
   }
 }
 
@@ -113,13 +113,13 @@ export async function listenUnix(path: string, mode: number, onConnection: (s: n
   try {
     await listenOn(server, { path });
   } catch (err) {
-    throw new ListenError(`cannot listen on API socket ${path}: ${(err as Error).message}`);
+    throw new ListenError(`cannot listen on API socket ${path}: ${errorMessage(err)}`);
   }
   try {
     chmodSync(path, mode);
   } catch (err) {
     server.close();
-    throw new ListenError(`cannot set mode ${mode.toString(8)} on API socket ${path}: ${(err as Error).message}`);
+    throw new ListenError(`cannot set mode ${mode.toString(8)} on API socket ${path}: ${errorMessage(err)}`);
   }
   const l: Listener = { server, kind: 'unix', address: path, activated: false };
   server.on('connection', (s) => onConnection(s, l));
@@ -142,7 +142,7 @@ export async function listenTcp(spec: string, onConnection: (s: net.Socket, l: L
   try {
     await listenOn(server, { host, port });
   } catch (err) {
-    throw new ListenError(`cannot listen on api_listen ${spec}: ${(err as Error).message}`);
+    throw new ListenError(`cannot listen on api_listen ${spec}: ${errorMessage(err)}`);
   }
   const l: Listener = { server, ...describeAddress(server), activated: false };
   server.on('connection', (s) => onConnection(s, l));

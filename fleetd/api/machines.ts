@@ -5,6 +5,7 @@ import { ApiError } from './errors.js';
 import { isObject, readJson, sendEmpty, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { MachinePage } from './schema.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Operations one PATCH may carry (each is an etcd write). */
 export const MAX_METADATA_OPS = 1000;
@@ -55,7 +56,7 @@ function decodeOps(raw: unknown): MetadataOp[] {
       checkMetadataKey(m[2]!);
     } catch (err) {
       // All ops are checked before the first is applied, so a bad one cannot leave the others half done.
-      throw new ApiError(400, `operation ${i}: ${(err as Error).message}`);
+      throw new ApiError(400, `operation ${i}: ${errorMessage(err)}`);
     }
     return { op, machineId: m[1]!, key: m[2]!, value };
   });

@@ -15,6 +15,7 @@ import type { Ctx } from './context.js';
 import { ApiError } from './errors.js';
 import { isObject, readJson, requireJsonContentType, sendJson } from './http.js';
 import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from './schema.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const MAX_PLAN_UNITS = 10000;
 /** A dry run not done within this long is stopped and answered with 503. */
@@ -40,7 +41,7 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
     try {
       validateUnitName(u.name);
     } catch (err) {
-      throw new ApiError(400, `units[${i}]: ${(err as Error).message}`);
+      throw new ApiError(400, `units[${i}]: ${errorMessage(err)}`);
     }
     if (seen.has(u.name)) throw new ApiError(400, `units[${i}]: ${u.name} is listed twice`);
     seen.add(u.name);

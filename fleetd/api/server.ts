@@ -30,6 +30,7 @@ import { MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES, type PeerForwarder, type Uni
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
 
@@ -74,7 +75,7 @@ export interface ApiServer {
 
 /** Maps any error a handler throws to an HTTP answer; unexpected ones become 500 and are logged. */
 export function errorStatus(err: unknown): { status: number; message: string; unexpected: boolean } {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   if (err instanceof ApiError) return { status: err.status, message: msg, unexpected: false };
   if (err instanceof UnitNameError || err instanceof UnitFileError || err instanceof RequirementsError || err instanceof InvalidKeyError) {
     return { status: 400, message: msg, unexpected: false };
@@ -110,7 +111,7 @@ function readPem(path: string, option: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ListenError(`${option} ${path}: ${(err as Error).message}`);
+    throw new ListenError(`${option} ${path}: ${errorMessage(err)}`);
   }
 }
 

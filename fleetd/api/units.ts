@@ -6,6 +6,7 @@ import { ApiError } from './errors.js';
 import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { ApiUnitOption, UnitPage } from './schema.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export async function listUnits(c: Ctx): Promise<void> {
   const tok = requestPageToken(c.query, c.tokenLimit);
@@ -77,7 +78,7 @@ export async function putUnit(c: Ctx, item: string): Promise<void> {
     checkManageableUnitName(name);
     if (body.options.length > 0) checkManageableUnit(name, { options: body.options });
   } catch (err) {
-    throw new ApiError(400, (err as Error).message);
+    throw new ApiError(400, errorMessage(err));
   }
 
   const existing = await c.backend.getUnit(name);

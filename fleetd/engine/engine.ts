@@ -15,6 +15,7 @@ import type { Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
+import { compareStrings } from '../../lib/compare.js';
 import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Term } from './term.js';
@@ -268,7 +269,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });
       const p = await this.planner.plan(state);
       if (!term.active) return;
-      const pending = [...p.pending, ...unusable].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
+      const pending = [...p.pending, ...unusable].sort((a, b) => compareStrings(a.unit, b.unit));
       this.lastPlan = { ops: p.ops, pending };
       this.stats.pending = pending.length;
       this.armGraceTimer(term, started);

@@ -2,6 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { plan } from '../../lib/schedule/index.js';
 import type { PlanReply, PlanRequest } from './planner.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const port = parentPort;
 if (!port) throw new Error('plan-worker.js runs only as a worker thread');
@@ -10,7 +11,7 @@ port.on('message', (req: PlanRequest) => {
   try {
     reply = { id: req.id, plan: plan(req.state) };
   } catch (err) {
-    reply = { id: req.id, error: err instanceof Error ? err.message : String(err) };
+    reply = { id: req.id, error: errorMessage(err) };
   }
   port.postMessage(reply);
 });

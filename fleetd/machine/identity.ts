@@ -1,7 +1,7 @@
 /** This machine's identity: id from /etc/machine-id, public IP from the default-route interface. */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { FleetError } from '../../lib/errors.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
 
 export class MachineIdError extends FleetError {
   override readonly name = 'MachineIdError';
@@ -12,7 +12,7 @@ export function readMachineId(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new MachineIdError(`cannot read machine id from ${file}: ${(err as Error).message}`);
+    throw new MachineIdError(`cannot read machine id from ${file}: ${errorMessage(err)}`);
   }
   const id = text.trim();
   if (!/^[0-9a-f]{32}$/.test(id)) {

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FleetError } from '../../lib/errors.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
 
 export class InstanceError extends FleetError {
   override readonly name = 'InstanceError';
@@ -39,7 +39,7 @@ export function claimInstance(runtimeDir: string): string {
   try {
     mkdirSync(runtimeDir, { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new InstanceError(`cannot create fleetd's runtime directory ${runtimeDir}: ${(err as Error).message}`);
+    throw new InstanceError(`cannot create fleetd's runtime directory ${runtimeDir}: ${errorMessage(err)}`);
   }
   const pidFile = join(runtimeDir, 'fleetd.pid');
   let other: number | undefined;

@@ -1,5 +1,6 @@
 import { isRecoverableError } from 'etcd3';
 import { FleetError, errorMessage } from '../errors.js';
+import { shortHash } from '../unit/hash.js';
 
 /** Base of every error the registry throws on purpose. */
 export class RegistryError extends FleetError {
@@ -30,7 +31,7 @@ export class UnitExistsError extends RegistryError {
     readonly unitName: string,
     readonly existingHash: string | undefined,
   ) {
-    super(`unit ${unitName} already exists in the registry${existingHash ? ` (hash ${existingHash.slice(0, 7)})` : ''}`);
+    super(`unit ${unitName} already exists in the registry${existingHash ? ` (hash ${shortHash(existingHash)})` : ''}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { type Etcd3, type ICompare, type IRequestOp, type Namespace } from 'etcd3';
 import { FleetError } from '../errors.js';
+import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
 import {
   decodeJobObject,
@@ -215,7 +216,7 @@ export class Registry {
       return jobs
         .map((j) => this.toRecord(j, texts, states.get(j.name)))
         .filter((r): r is UnitRecord => r !== undefined)
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        .sort((a, b) => compareStrings(a.name, b.name));
     });
   }
 
@@ -293,7 +294,7 @@ export class Registry {
   async listMachines(): Promise<MachineRecord[]> {
     return this.call('listing machines', async () => {
       const res = await this.client.getAll().prefix(this.keys.machinesDir).exec();
-      return [...project(machinesProjection(this.keys), res.kvs).values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+      return [...project(machinesProjection(this.keys), res.kvs).values()].sort((a, b) => compareStrings(a.id, b.id));
     });
   }
 
@@ -393,7 +394,7 @@ export class Registry {
       }
       return [...all.values()]
         .filter((s) => (machineId === undefined || s.machineId === machineId) && (unitName === undefined || s.name === unitName))
-        .sort((a, b) => (a.name === b.name ? (a.machineId < b.machineId ? -1 : 1) : a.name < b.name ? -1 : 1));
+        .sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.machineId, b.machineId));
     });
   }
 

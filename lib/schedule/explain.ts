@@ -1,4 +1,5 @@
 /** Why a unit can or cannot run on each machine, judged against the state the plan leads to. */
+import { compareStrings } from '../compare.js';
 import { nameList } from './constraints.js';
 import { UnknownUnitError } from './errors.js';
 import { fit } from './fit.js';
@@ -10,7 +11,7 @@ export function explain(unitName: string, state: ClusterState): Explanation {
   const s = schedule(state);
   const unit = s.units.get(unitName);
   if (!unit) throw new UnknownUnitError(unitName);
-  const slots = [...s.cluster.ordered()].sort((a, b) => (a.machine.id < b.machine.id ? -1 : 1));
+  const slots = [...s.cluster.ordered()].sort((a, b) => compareStrings(a.machine.id, b.machine.id));
 
   if (unit.requirements.global) {
     let running = 0;

@@ -1,4 +1,5 @@
 /** Which global units a machine runs: the agent's rule, also used by the engine to count load. */
+import { compareStrings } from '../compare.js';
 import { conflicts, describeMetadata, metadataSatisfied, type NamedRequirements } from './constraints.js';
 import type { GlobalPlacement, PendingUnit, SchedMachine, SchedUnit } from './types.js';
 
@@ -16,7 +17,7 @@ export function globalUnitsFor(
   const run: SchedUnit[] = [];
   const skipped: PendingUnit[] = [];
   const here: GlobalCheckState = { others: otherUnitsOnMachine, accepted: run };
-  const sorted = [...globalUnits].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...globalUnits].sort((a, b) => compareStrings(a.name, b.name));
   for (const g of sorted) {
     if (g.desiredState === 'inactive') {
       skipped.push({ unit: g.name, reason: 'desired state is inactive' });

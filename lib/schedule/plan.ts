@@ -21,6 +21,7 @@
  *   ignored (fleet ignored two-unit cycles), so takeovers always end.
  * - A MachineOf peer may be a global unit: then any machine running it will do.
  */
+import { compareStrings } from '../compare.js';
 import { evictionKey, firstMisfit, machineId, metadata, refusalOn, victimsOn, type CheckState } from './checkers.js';
 import { Cluster, type Slot } from './cluster.js';
 import { nameList } from './constraints.js';
@@ -119,7 +120,7 @@ class SchedulePass {
 
   constructor(private readonly state: ClusterState) {
     this.opts = state.options ?? {};
-    for (const u of [...state.units].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) this.units.set(u.name, u);
+    for (const u of [...state.units].sort((a, b) => compareStrings(a.name, b.name))) this.units.set(u.name, u);
     for (const u of this.units.values()) {
       if (u.requirements.global) this.globals.push(u);
       else this.nonGlobal.set(u.name, u);
@@ -431,7 +432,7 @@ class SchedulePass {
       else moves.push({ kind: 'move', unit, from, to: d.to, reason: d.reason });
     }
     const pendingList: PendingUnit[] = [...this.pending]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([unit, reason]) => ({ unit, reason }));
     return {
       plan: { ops: [...unschedules, ...moves, ...places], pending: pendingList },

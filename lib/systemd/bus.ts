@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { DBusError, Message, MessageType, sessionBus, type MessageBus } from 'dbus-next';
 import { SystemdConnectionError } from './errors.js';
+import { errorMessage } from '../errors.js';
 
 export interface CallSpec {
   readonly destination: string;
@@ -82,7 +83,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
         safeDisconnect(bus);
         reject(
           new SystemdConnectionError(
-            `cannot connect to D-Bus at ${address}: ${err instanceof Error ? err.message : String(err)}`,
+            `cannot connect to D-Bus at ${address}: ${errorMessage(err)}`,
             address,
             { cause: err },
           ),
@@ -177,7 +178,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
   }
 
   #connError(what: string, cause?: unknown): SystemdConnectionError {
-    const detail = cause === undefined ? '' : `: ${cause instanceof Error ? cause.message : String(cause)}`;
+    const detail = cause === undefined ? '' : `: ${errorMessage(cause)}`;
     return new SystemdConnectionError(`D-Bus ${this.address}: ${what}${detail}`, this.address, { cause });
   }
 }

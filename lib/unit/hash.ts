@@ -8,6 +8,7 @@ export function unitHash(unit: UnitFile): string {
   return createHash('sha1').update(serializeUnitFile(unit), 'utf8').digest('hex');
 }
 
+/** The 7-character form of a unit hash that fleetctl shows without --full and that messages quote. */
 export function shortHash(hash: string): string {
   return hash.slice(0, 7);
 }

@@ -6,6 +6,7 @@ import { MAX_UNIT_FILE_BYTES, parseUnitFile } from './parse.js';
 import { expandSpecifiers, parseRequirements } from './requirements.js';
 import { serializeUnitFile } from './serialize.js';
 import type { Requirements, UnitFile } from './types.js';
+import { errorMessage } from '../errors.js';
 
 export interface LoadedUnit {
   readonly name: string;
@@ -81,7 +82,7 @@ export function checkManageableUnit(name: string, file: UnitFile): void {
     try {
       validateUnitName(via.target);
     } catch (err) {
-      throw new ReservedUnitNameError(name, (err as Error).message, via);
+      throw new ReservedUnitNameError(name, errorMessage(err), via);
     }
     const reason = unmanageableReason(via.target);
     if (reason !== undefined) throw new ReservedUnitNameError(name, reason, via);

@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { EventEmitter } from 'node:events';
+import { waitFor } from '../harness/wait.js';
 import { Agent, STOP_CONCURRENCY } from '../../fleetd/agent/agent.js';
 import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from '../../fleetd/agent/unit-manager.js';
 import type { MachinePresence, Registry, WatchHandle } from '../../lib/registry/index.js';
@@ -69,13 +70,6 @@ function presence(): MachinePresence {
   return fake as unknown as MachinePresence;
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 t.test('stale copies placed elsewhere are unloaded concurrently, at most STOP_CONCURRENCY at a time', async (t) => {
   const n = 3 * STOP_CONCURRENCY + 2;
@@ -93,7 +87,7 @@ t.test('stale copies placed elsewhere are unloaded concurrently, at most STOP_CO
   t.teardown(() => agent.stop({ unloadAll: false }));
   const began = Date.now();
   await agent.start();
-  await until('every stale copy unloaded', () => manager.units.size === 0, n * STOP_MS + 5000);
+  await waitFor('every stale copy unloaded', () => manager.units.size === 0, { timeoutMs: n * STOP_MS + 5000, intervalMs: 10 });
   const tookMs = Date.now() - began;
   const rounds = Math.ceil(n / STOP_CONCURRENCY);
   t.equal(manager.unloads, n, `all ${n} unloaded`);

@@ -1,9 +1,9 @@
 /** Shared by the bad-input corpus tests: corpus files, a seeded PRNG, child processes, etcd dumps, stack traces. */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
+import { runNode as run, type Run } from '../harness/run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Corpus data stays in the source tree (test/corpus/data); tests run from dist/test/corpus. */
@@ -39,35 +39,11 @@ export function hasStackTrace(text: string): boolean {
   return STACK_LINE.test(text) || /^(?:Uncaught |node:internal)/m.test(text);
 }
 
-export interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+export type { Run } from '../harness/run.js';
 
 /** `node <script> args...` with a clean environment (PATH only, plus `env`), killed after `timeoutMs`. */
 export function runNode(script: string, args: readonly string[], o: { env?: Record<string, string>; stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...o.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(o.stdin ?? '');
-  });
+  return run(script, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...o.env }, stdin: o.stdin ?? '', timeoutMs: o.timeoutMs });
 }
 
 /** Non-empty lines of a process's output. */

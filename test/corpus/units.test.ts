@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { FleetError } from '../../lib/errors.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
 import {
   MAX_UNIT_FILE_BYTES,
   MAX_X_FLEET_VALUES,
@@ -111,7 +111,7 @@ t.test('hand-written unit files', async (t) => {
     const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
     if (Buffer.from(text, 'utf8').equals(bytes)) {
       const asString = attempt(() => loadUnit(file, text, source));
-      t.equal('err' in asString && (asString.err as Error).message, err.message, `${file}: same error from a string`);
+      t.equal('err' in asString && errorMessage(asString.err), err.message, `${file}: same error from a string`);
     }
   }
 });
@@ -125,8 +125,8 @@ t.test('bad unit names', async (t) => {
     if (!('err' in outcome)) continue;
     t.type(outcome.err, UnitNameError, `${what}: UnitNameError`);
     t.equal((outcome.err as UnitNameError).rule, rule, `${what}: ${rule}`);
-    t.match((outcome.err as Error).message, /^invalid unit name ".*": \S/, `${what}: message says what is wrong`);
-    t.ok((outcome.err as Error).message.length < 1000, `${what}: message stays readable`);
+    t.match(errorMessage(outcome.err), /^invalid unit name ".*": \S/, `${what}: message says what is wrong`);
+    t.ok(errorMessage(outcome.err).length < 1000, `${what}: message stays readable`);
   }
 });
 
@@ -138,7 +138,7 @@ t.test('giants: size limit, long lines, long continuations, repeated keys', asyn
     const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
     t.equal(contractProblem('giant.service', `corpus/${what}`, bytes, outcome), undefined, `${what}: contract`);
     if (expect === 'ok') t.ok('unit' in outcome, `${what}: loads`);
-    else t.match('err' in outcome ? (outcome.err as Error).message : 'loaded', expect, `${what}: refused`);
+    else t.match('err' in outcome ? errorMessage(outcome.err) : 'loaded', expect, `${what}: refused`);
     t.ok(ms < maxMs, `${what}: ${ms} ms`);
   };
   const two = 2 * 1024 * 1024;
@@ -226,8 +226,8 @@ t.test('API-style options that cannot be written are refused naming the unit', a
     try {
       loadUnitFile('api.service', file);
     } catch (err) {
-      t.match((err as Error).message, /^api\.service: cannot write option /, `${what}: names the unit`);
-      t.match((err as Error).message, message, what);
+      t.match(errorMessage(err), /^api\.service: cannot write option /, `${what}: names the unit`);
+      t.match(errorMessage(err), message, what);
     }
   }
 });

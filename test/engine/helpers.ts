@@ -4,24 +4,16 @@
  * on every etcd watch response.
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
-import type { EtcdInstance, Teardownable } from '../harness/etcd.js';
+import type { EtcdInstance } from '../harness/etcd.js';
+import type { Teardownable } from '../harness/teardown.js';
+import { TcpProxy } from '../harness/proxy.js';
+import { waitFor } from '../harness/wait.js';
+export { sleep, waitFor } from '../harness/wait.js';
 import { openEtcd, Registry, type MachinePresence, type UnitSpec } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState } from '../../lib/unit/index.js';
 import { Engine, type EngineOptions } from '../../fleetd/engine/engine.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 export function freshPrefix(): string {
   return `/test-${randomBytes(4).toString('hex')}/fleet/`;
@@ -34,108 +26,12 @@ export function unitSpec(name: string, opts: { desiredState?: DesiredState; xfle
   return { name, text: u.text, hash: u.hash, desiredState: opts.desiredState ?? 'launched', global: u.requirements.global };
 }
 
-/**
- * A loopback TCP proxy that can freeze a direction (bytes are held, connections stay open, as if the process on
- * one side were stopped) or cut everything (connections reset, new ones refused).
- */
-export class Proxy {
-  private readonly sockets = new Set<net.Socket>();
-  private readonly held: { up: (() => void)[]; down: (() => void)[] } = { up: [], down: [] };
-  private frozen = { up: false, down: false };
-  private cutOff = false;
-  private server: net.Server | undefined;
-  port = 0;
-
-  private constructor(private readonly targetPort: number) {}
-
-  /** Started proxies must be closed by the caller (close()). */
-  static async start(targetPort: number): Promise<Proxy> {
-    const p = new Proxy(targetPort);
-    p.server = net.createServer((s) => p.accept(s));
-    await new Promise<void>((resolve, reject) => {
-      p.server!.once('error', reject);
-      p.server!.listen(0, '127.0.0.1', () => resolve());
-    });
-    const a = p.server.address();
-    p.port = a && typeof a === 'object' ? a.port : 0;
-    return p;
-  }
-
-  get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  private accept(inbound: net.Socket): void {
-    if (this.cutOff) {
-      inbound.destroy();
-      return;
-    }
-    const outbound = net.connect(this.targetPort, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    const relay = (from: net.Socket, to: net.Socket, dir: 'up' | 'down'): void => {
-      from.on('data', (chunk: Buffer) => {
-        const send = (): void => {
-          if (!to.destroyed) to.write(chunk);
-        };
-        if (this.frozen[dir]) this.held[dir].push(send);
-        else send();
-      });
-    };
-    relay(inbound, outbound, 'up');
-    relay(outbound, inbound, 'down');
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-  }
-
-  /** Bytes held so far in a direction. */
-  heldChunks(dir: 'up' | 'down'): number {
-    return this.held[dir].length;
-  }
-
-  /** Holds the bytes of one direction ('up' = client to etcd) or both until thaw(). */
-  freeze(dir: 'up' | 'down' | 'both' = 'both'): void {
-    if (dir !== 'down') this.frozen.up = true;
-    if (dir !== 'up') this.frozen.down = true;
-  }
-
-  /** Delivers everything held, in order, and relays normally again. */
-  thaw(): void {
-    for (const dir of ['up', 'down'] as const) {
-      this.frozen[dir] = false;
-      const held = this.held[dir].splice(0);
-      for (const send of held) send();
-    }
-  }
-
-  /** Resets every connection and refuses new ones until restore(). */
-  cut(): void {
-    this.cutOff = true;
-    this.held.up = [];
-    this.held.down = [];
-    this.frozen = { up: false, down: false };
-    for (const s of this.sockets) s.destroy();
-  }
-
-  restore(): void {
-    this.cutOff = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-}
-
 export interface EngineHandle {
   readonly id: string;
   readonly engine: Engine;
   readonly registry: Registry;
   readonly client: Etcd3;
-  readonly proxy: Proxy;
+  readonly proxy: TcpProxy;
   /** The engine's process dies as far as etcd can tell: its connection is reset and never comes back. */
   kill(): void;
 }
@@ -177,7 +73,7 @@ export class Fixture {
   }
 
   async startEngine(id: string, opts: Partial<Omit<EngineOptions, 'registry' | 'machineId'>> & { requestTimeoutMs?: number } = {}): Promise<EngineHandle> {
-    const proxy = await Proxy.start(this.etcd.clientPort);
+    const proxy = await TcpProxy.start(this.etcd.clientPort);
     const client = openEtcd({ endpoints: [proxy.endpoint], requestTimeoutMs: opts.requestTimeoutMs ?? 5000 });
     const registry = new Registry(client, this.prefix);
     const engine = new Engine({

@@ -6,12 +6,14 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compareStrings } from '../../lib/compare.js';
 import { cloudConfigBootstrap, CLOUDINIT, machineFiles, USER_DATA_PATH } from '../../lab/bootstrap.js';
 import { API_PORT } from '../../lab/endpoint.js';
 import { LabError } from '../../lab/errors.js';
 import { FLEET_DROP_IN } from '../../lab/user-data.js';
 import { startLab, type MachineInfo } from '../harness/lab.js';
 import { eventually, labFleetctl, listUnits, rows, sleep, type UnitRow } from './helpers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const METADATA = { m1: 'role=worker', m2: 'role=worker', m3: 'role=edge' } as const;
 const AGENT_TTL = '10s';
@@ -68,7 +70,7 @@ t.test('the machines were bootstrapped by cloud-config and fleetctl reaches them
     throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
   }, 30_000);
   t.same(
-    rows(listed.stdout).sort((a, b) => a[1]!.localeCompare(b[1]!)),
+    rows(listed.stdout).sort((a, b) => compareStrings(a[1]!, b[1]!)),
     machines.map((m) => [m.machineId, m.ip, METADATA[m.name as keyof typeof METADATA]]),
     'every machine, its address and metadata (from coreos.fleet)',
   );
@@ -131,7 +133,7 @@ t.test('a second up changes nothing; a bad document names the machine and shows 
     (e: unknown) => e,
   );
   t.type(err, LabError);
-  const message = (err as Error).message;
+  const message = errorMessage(err);
   t.match(message, /^cloud-config on m3 failed \(exit 1: the document is invalid or unreadable; nothing was changed\):/);
   t.match(message, /error: coreos\.fleet\.metadata: must be a single line \(line \d+, column \d+\)/, "cloud-config's own message");
   t.match(message, `run it again: fleet-lab --name ${lab.name} exec m3 -- node ${CLOUDINIT} --from-file ${USER_DATA_PATH}`);

@@ -2,6 +2,9 @@
 import { fileURLToPath } from 'node:url';
 import { fleetctl, type Run } from '../fleetctl/helpers.js';
 import type { MachineInfo, TestLab } from '../harness/lab.js';
+import { waitFor } from '../harness/wait.js';
+
+export { sleep } from '../harness/wait.js';
 
 /** units/examples in the source tree: fleetctl finds unit files (and templates) in its working directory. */
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../units/examples', import.meta.url));
@@ -40,20 +43,7 @@ export async function listUnits(run: (...a: string[]) => Promise<Run>, machines:
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `probe` returns a value; the error says what was awaited and what was last seen. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-    await sleep(500);
-  }
+/** Polls every 500 ms until `probe` returns a value (up to 60 s by default); a probe that throws is retried. */
+export function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(what, probe, { timeoutMs, intervalMs: 500, retryErrors: true });
 }

@@ -8,6 +8,8 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compareStrings } from '../../lib/compare.js';
+import { shortHash } from '../../lib/unit/index.js';
 import { API_PORT } from '../../lab/endpoint.js';
 import { fleetctl as runFleetctl, type Run } from '../fleetctl/helpers.js';
 import { startLab, type MachineInfo } from '../harness/lab.js';
@@ -62,8 +64,8 @@ t.test('list-machines: the three machines, their addresses, no metadata', async 
     throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
   }, WAIT);
   t.same(
-    rows(listed.stdout).sort((a, b) => a[0]!.localeCompare(b[0]!)),
-    [...machines].sort((a, b) => a.machineId.localeCompare(b.machineId)).map((m) => [m.machineId, m.ip, '-']),
+    rows(listed.stdout).sort((a, b) => compareStrings(a[0]!, b[0]!)),
+    [...machines].sort((a, b) => compareStrings(a.machineId, b.machineId)).map((m) => [m.machineId, m.ip, '-']),
   );
   const legend = await fleetctl('list-machines');
   t.equal(legend.code, 0, legend.stderr);
@@ -85,7 +87,7 @@ t.test('submit: the unit is known to the cluster, inactive, on no machine', asyn
   t.match(f?.[1] ?? '', /^[0-9a-f]{40}$/, 'a full sha1 hash with --full');
   const files = await fleetctl('list-unit-files');
   t.same(rows(files.stdout)[0], ['UNIT', 'HASH', 'DSTATE', 'STATE', 'TARGET'], 'header');
-  t.same(rows(files.stdout).find((x) => x[0] === U)?.[1], f?.[1]?.slice(0, 7), 'short hash without --full');
+  t.same(rows(files.stdout).find((x) => x[0] === U)?.[1], f?.[1] === undefined ? undefined : shortHash(f[1]), 'short hash without --full');
   t.notOk((await units()).some((u) => u.unit === U), 'not in list-units');
 });
 
@@ -250,7 +252,7 @@ t.test('start --replace: the running unit gets the new content', async (t) => {
   const r = await fleetctl('start', '--replace', R);
   t.equal(r.code, 0, r.stderr);
   const newHash = (await unitFiles()).get(R)![1]!;
-  t.not(newHash, oldHash, `list-unit-files: hash ${oldHash.slice(0, 7)} -> ${newHash.slice(0, 7)}`);
+  t.not(newHash, oldHash, `list-unit-files: hash ${shortHash(oldHash)} -> ${shortHash(newHash)}`);
   const cat = await fleetctl('cat', R);
   t.equal(cat.stdout.trim(), serviceText('new').trim(), 'fleetctl cat shows the new file');
 

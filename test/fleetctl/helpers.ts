@@ -1,9 +1,10 @@
 /** Runs the real fleetctl binary against a real API server on a real etcd; golden files; a stand-in cluster. */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { compareStrings } from '../../lib/compare.js';
+import { runNode } from '../harness/run.js';
 import type { MachinePresence, Registry } from '../../lib/registry/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,26 +25,15 @@ export interface RunOpts {
 }
 
 /** `fleetctl args...` as a child process; env starts from a clean slate (no FLEETCTL_* of the caller). */
-export function fleetctl(args: readonly string[], o: RunOpts = {}): Promise<Run> {
+export async function fleetctl(args: readonly string[], o: RunOpts = {}): Promise<Run> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLEETCTL_') && !k.startsWith('TAP')) env[k] = v;
   for (const [k, v] of Object.entries(o.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLEETCTL, ...args], { cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-  });
+  const r = await runNode(FLEETCTL, args, { cwd: o.cwd, env, timeoutMs: o.timeoutMs });
+  return { code: r.code ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Compares with test/fleetctl/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */
@@ -121,7 +111,7 @@ export function simulateCluster(t: Test, reg: Registry, machines: ReadonlyMap<st
       }
       let m = u.machineId;
       if (!m) {
-        m = opts.place ? opts.place(u.name) : [...load.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
+        m = opts.place ? opts.place(u.name) : [...load.entries()].sort((a, b) => a[1] - b[1] || compareStrings(a[0], b[0]))[0]?.[0];
         if (!m) continue;
         const [r] = await reg.applySchedule([{ type: 'place', name: u.name, machineId: m, hash: u.hash, desiredState: u.desiredState }], fence);
         if (!r?.applied) continue;

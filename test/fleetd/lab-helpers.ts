@@ -6,27 +6,16 @@ import { request } from 'node:http';
 import type { Registry, UnitState } from '../../lib/registry/index.js';
 import { loadUnit, type DesiredState, type LoadedUnit } from '../../lib/unit/index.js';
 import type { TestLab } from '../harness/lab.js';
+import { waitFor as poll } from '../harness/wait.js';
 
 export { startFleetLab, type FleetLab } from '../harness/fleet-lab.js';
+export { sleep } from '../harness/wait.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await sleep(200);
-  }
+/** waitFor at a lab machine's pace: every 200 ms, up to 20 s by default; a probe that throws is retried. */
+export function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return poll(what, probe, { timeoutMs, intervalMs: 200, retryErrors: true });
 }
+
 
 export function serviceText(description: string, service: readonly string[], extra = ''): string {
   return `[Unit]\nDescription=${description}\n\n[Service]\n${service.join('\n')}\n${extra}`;

@@ -12,13 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { openEtcd } from '../../lib/registry/index.js';
+import type { Teardownable } from './teardown.js';
 
 export const ETCD_BIN = process.env.FLEET_TEST_ETCD ?? '/usr/bin/etcd';
-
-/** The part of a tap Test the harness needs. */
-export interface Teardownable {
-  teardown(fn: () => unknown): void;
-}
 
 export interface EtcdInstance {
   /** Client URL, e.g. http://127.0.0.1:40123 */
@@ -325,69 +321,6 @@ export async function startEtcd(
   };
   t?.teardown(() => inst.stop());
   return inst;
-}
-
-export interface TcpProxy {
-  readonly port: number;
-  readonly endpoint: string;
-  /** Drops every connection and refuses new ones. */
-  cut(): Promise<void>;
-  /** Accepts connections again (same port). */
-  restore(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** A loopback TCP proxy to 127.0.0.1:targetPort; stopped at teardown. */
-export async function startTcpProxy(targetPort: number, t?: Teardownable): Promise<TcpProxy> {
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket): void => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => s.destroy());
-  };
-  const server = net.createServer((inbound) => {
-    track(inbound);
-    const outbound = net.connect(targetPort, '127.0.0.1');
-    track(outbound);
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-  });
-  const listen = (port: number): Promise<number> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.removeListener('error', reject);
-        const a = server.address();
-        resolve(a && typeof a === 'object' ? a.port : port);
-      });
-    });
-  const port = await listen(0);
-  let listening = true;
-  const cut = async (): Promise<void> => {
-    if (listening) {
-      listening = false;
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        for (const s of sockets) s.destroy();
-      });
-    }
-    for (const s of sockets) s.destroy();
-  };
-  const proxy: TcpProxy = {
-    port,
-    endpoint: `http://127.0.0.1:${port}`,
-    cut,
-    async restore() {
-      if (listening) return;
-      await listen(port);
-      listening = true;
-    },
-    close: cut,
-  };
-  t?.teardown(() => proxy.close());
-  return proxy;
 }
 
 /** True while a process with this pid exists (for tests asserting cleanup). */

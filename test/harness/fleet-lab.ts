@@ -3,7 +3,8 @@
  * lab tests and the lab benchmarks start from.
  */
 import { openEtcd, Registry } from '../../lib/registry/index.js';
-import { startLab, type Teardownable, type TestLab, type TestLabOptions } from './lab.js';
+import { startLab, type TestLab, type TestLabOptions } from './lab.js';
+import type { Teardownable } from './teardown.js';
 
 export interface FleetLab {
   readonly lab: TestLab;

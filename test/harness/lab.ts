@@ -10,13 +10,9 @@ import { Lab, type ExecOptions, type MachineInfo, type UpOptions } from '../../l
 import { record } from '../../lab/proc.js';
 import { run, type RunResult } from '../../lab/run.js';
 import { connectSystemd, type ConnectOptions, type SystemdClient } from '../../lib/systemd/index.js';
+import type { Teardownable } from './teardown.js';
 
 export type { MachineInfo, RunResult };
-
-/** The part of a tap Test the harness needs. */
-export interface Teardownable {
-  teardown(fn: () => unknown): void;
-}
 
 export interface TestLabOptions extends UpOptions {
   /** start of the cluster name (a unique suffix is added); default 't' */

@@ -6,6 +6,7 @@ import t from 'tap';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { startLab, type TestLab } from '../harness/lab.js';
+import { sleep, waitFor, type WaitOptions } from '../harness/wait.js';
 import { isAlive, type ProcRecord } from '../../lab/proc.js';
 import { listNetns, linkExists } from '../../lab/net.js';
 import { mountsUnder } from '../../lab/overlay.js';
@@ -24,17 +25,7 @@ const etcdctl = (lab: TestLab, ...args: string[]): string[] => [
   ...args,
 ];
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const LAB_WAIT: WaitOptions = { timeoutMs: 10_000, intervalMs: 50 };
 
 t.test('a two-machine lab', async (t) => {
   const lab = await startLab(t, { machines: 2, fleet: false, prefix: 'tm' });
@@ -112,7 +103,7 @@ t.test('a two-machine lab', async (t) => {
     t.equal(started.result, 'done', 'start job done');
     t.same(await sys.getUnitState('lab-hello.service'), { loadState: 'loaded', activeState: 'active', subState: 'running' });
     t.ok(jobs.some((j) => j.job === started.job && j.unit === 'lab-hello.service' && j.result === 'done'), 'JobRemoved seen');
-    await until('PropertiesChanged to active', () => states.find((s) => s.state.activeState === 'active') ?? undefined);
+    await waitFor('PropertiesChanged to active', () => states.find((s) => s.state.activeState === 'active') ?? undefined, LAB_WAIT);
     t.ok(Number(await sys.getUnitProperty('lab-hello.service', 'org.freedesktop.systemd1.Service', 'MainPID')) > 0, 'MainPID');
     const listed = await sys.listUnitsByNames(['lab-hello.service', 'no-such-unit.service']);
     t.match(listed, [
@@ -126,7 +117,7 @@ t.test('a two-machine lab', async (t) => {
     const stopped = await sys.stopUnit('lab-hello.service', { wait: true });
     t.equal(stopped.result, 'done', 'stop job done');
     t.match(await sys.getUnitState('lab-hello.service'), { activeState: 'inactive', subState: 'dead' });
-    await until('PropertiesChanged to inactive', () => states.find((s) => s.state.activeState === 'inactive') ?? undefined);
+    await waitFor('PropertiesChanged to inactive', () => states.find((s) => s.state.activeState === 'inactive') ?? undefined, LAB_WAIT);
 
     const enabled = await sys.enableUnitFiles(['lab-hello.service'], true, true);
     t.ok(enabled.carriesInstallInfo);
@@ -182,10 +173,10 @@ t.test('a two-machine lab', async (t) => {
     const other = await lab.exec('m1', etcdctl(lab, 'endpoint', 'health'));
     t.equal(other.code, 0, 'm1 still can');
     await lab.lab.heal('m2');
-    const healed = await until('m2 reaches etcd again', async () => {
+    const healed = await waitFor('m2 reaches etcd again', async () => {
       const r = await lab.exec('m2', etcdctl(lab, 'endpoint', 'health'));
       return r.code === 0 ? r : undefined;
-    });
+    }, LAB_WAIT);
     t.equal(healed.code, 0);
   });
 

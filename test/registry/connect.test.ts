@@ -6,6 +6,7 @@ import t from 'tap';
 import { startEtcd } from '../harness/etcd.js';
 import { EtcdRequestError, openEtcd, Registry, RegistryConfigError } from '../../lib/registry/index.js';
 import { spec } from './helpers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 t.test('openEtcd refuses unusable settings', async (t) => {
   t.throws(() => openEtcd({ endpoints: [] }), RegistryConfigError);
@@ -27,7 +28,7 @@ t.test('an unreachable etcd gives a transient EtcdRequestError within the timeou
   );
   t.type(err, EtcdRequestError);
   t.ok((err as EtcdRequestError).transient);
-  t.match((err as Error).message, /listing units.*etcd_servers/);
+  t.match(errorMessage(err), /listing units.*etcd_servers/);
   t.ok(Date.now() - started < 10000);
 });
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { EtcdInstance } from '../harness/etcd.js';
+export { sleep, waitFor } from '../harness/wait.js';
 import { Registry, type MachineState, type UnitSpec } from '../../lib/registry/index.js';
 import type { DesiredState } from '../../lib/unit/types.js';
 
@@ -25,14 +26,3 @@ export function freshRegistry(etcd: EtcdInstance, client = etcd.client): Registr
   return new Registry(client, `/test-${randomBytes(4).toString('hex')}/fleet/`);
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { startEtcd, startTcpProxy } from '../harness/etcd.js';
+import { startEtcd } from '../harness/etcd.js';
+import { startTcpProxy } from '../harness/proxy.js';
 import {
   DuplicateMachineError,
   PresenceLostError,
@@ -8,6 +9,7 @@ import {
   type UnitState,
 } from '../../lib/registry/index.js';
 import { freshRegistry, machine, sha1, waitFor } from './helpers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const etcd = await startEtcd(t);
 
@@ -55,7 +57,7 @@ t.test('a live machine id cannot be registered twice', async (t) => {
     (e: unknown) => e,
   );
   t.type(err, DuplicateMachineError);
-  t.match((err as Error).message, /dup is already registered.*198\.18\.0\.1/);
+  t.match(errorMessage(err), /dup is already registered.*198\.18\.0\.1/);
   t.equal((await reg.listMachines())[0].publicIP, '198.18.0.1', 'the first registration is untouched');
   const leases = await etcd.client.leaseClient.leaseLeases();
   t.equal(leases.leases.length, 1, 'the refused registration revoked its lease');

@@ -9,6 +9,7 @@ import {
   type ScheduleOp,
 } from '../../lib/registry/index.js';
 import { freshRegistry, machine, spec } from './helpers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const etcd = await startEtcd(t);
 
@@ -90,7 +91,7 @@ t.test('a stale fence changes nothing', async (t) => {
     (e: unknown) => e,
   );
   t.type(err, FencedError);
-  t.match((err as Error).message, /no longer exists.*no longer the leader/);
+  t.match(errorMessage(err), /no longer exists.*no longer the leader/);
   t.same(await dump(reg), before, 'nothing written');
 
   // same key recreated (e.g. the same lease id campaigning again) has a new create revision: still fenced

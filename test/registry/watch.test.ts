@@ -1,5 +1,6 @@
 import t from 'tap';
-import { startEtcd, startTcpProxy } from '../harness/etcd.js';
+import { startEtcd } from '../harness/etcd.js';
+import { startTcpProxy } from '../harness/proxy.js';
 import { Registry, type ChangeListener, type Fence, type WatchInfo } from '../../lib/registry/index.js';
 import { freshRegistry, machine, sleep, spec, waitFor } from './helpers.js';
 

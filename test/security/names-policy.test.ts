@@ -7,6 +7,7 @@ import {
   ReservedUnitNameError, UnitNameError, UNMANAGEABLE_UNIT_TYPES, checkManageableUnit, checkManageableUnitName,
   parseUnitFile, unmanageableReason,
 } from '../../lib/unit/index.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const refused: Array<[string, RegExp]> = [
   ['fleet.service', /fleet's own unit/],
@@ -64,7 +65,7 @@ t.test('refused names, each with its reason', async (t) => {
     } catch (err) {
       t.ok(err instanceof ReservedUnitNameError, `${name}: ReservedUnitNameError`);
       t.ok(err instanceof UnitNameError, `${name}: a UnitNameError (the API answers 400)`);
-      t.match((err as Error).message, new RegExp(`^unit name "${name.replace(/[.@]/g, '\\$&')}" is reserved: `), name);
+      t.match(errorMessage(err), new RegExp(`^unit name "${name.replace(/[.@]/g, '\\$&')}" is reserved: `), name);
       t.equal((err as UnitNameError).rule, 'reserved');
     }
   }

@@ -3,6 +3,7 @@ import {
   UnitFileError, UnitHashError, hashFromBytes, hashToBytes, isUnitHash, parseUnitFile, serializeUnitFile, shortHash,
   unitHash, type UnitFile,
 } from '../../lib/unit/index.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const file = (...options: Array<[string, string, string]>): UnitFile => ({
   options: options.map(([section, name, value]) => ({ section, name, value })),
@@ -88,7 +89,7 @@ t.test('options that cannot be written back faithfully are refused', async (t) =
     try {
       serializeUnitFile(f);
     } catch (err) {
-      t.match((err as Error).message, message, what);
+      t.match(errorMessage(err), message, what);
     }
   }
 });

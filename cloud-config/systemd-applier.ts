@@ -1,8 +1,12 @@
-/** What applying a document needs from systemd, and its implementation over D-Bus (lib/systemd). */
+/**
+ * What applying a document needs from systemd, and its implementation over D-Bus (lib/systemd). Not the agent's
+ * UnitManager (fleetd/agent/unit-manager.ts), which owns and tracks the units it loads: this one only reloads,
+ * enables and runs jobs for the units a document writes.
+ */
 import { connectSystemd, type SystemdClient } from '../lib/systemd/index.js';
 import type { UnitCommand } from './types.js';
 
-export interface UnitManager {
+export interface SystemdApplier {
   /** daemon-reload */
   reload(): Promise<void>;
   /** EnableUnitFiles(names, runtime, force); true when a symlink was created or changed. */
@@ -12,7 +16,7 @@ export interface UnitManager {
   close(): Promise<void>;
 }
 
-class DbusUnitManager implements UnitManager {
+class DbusSystemdApplier implements SystemdApplier {
   constructor(private readonly client: SystemdClient) {}
 
   async reload(): Promise<void> {
@@ -35,6 +39,6 @@ class DbusUnitManager implements UnitManager {
 }
 
 /** Connects to systemd on the given bus (default: the system bus). */
-export async function connectUnitManager(busAddress?: string): Promise<UnitManager> {
-  return new DbusUnitManager(await connectSystemd(busAddress));
+export async function connectSystemdApplier(busAddress?: string): Promise<SystemdApplier> {
+  return new DbusSystemdApplier(await connectSystemd(busAddress));
 }
