@@ -330,20 +330,12 @@ export class Registry {
     if (!isScheduledState(state.agentState)) {
       throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
     }
-    presence.assertAlive();
-    try {
-      await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(encodeUnitState(state)), lease: presence.leaseId });
-    } catch (err) {
-      throw presence.wrap(`publishing the state of ${state.name}`, err);
-    }
+    await this.putOnLease(presence, key, encodeUnitState(state), `publishing the state of ${state.name}`);
   }
 
   /** Removes a unit state this machine published (no-op if absent or published under another lease). */
   async deleteUnitState(presence: MachinePresence, name: string): Promise<void> {
-    const key = this.keys.unitState(name, presence.machineId);
-    await this.call(`deleting the state of ${name}`, () =>
-      txn(this.client, [cmp.lease(key, '==', presence.leaseId)], [op.del(key)]),
-    );
+    await this.deleteOnLease(presence, this.keys.unitState(name, presence.machineId), `deleting the state of ${name}`);
   }
 
   /**
@@ -353,18 +345,27 @@ export class Registry {
   async refuseUnit(presence: MachinePresence, r: UnitRefusal): Promise<void> {
     const key = this.keys.jobRefusal(r.name, presence.machineId);
     checkHash(r.hash);
-    presence.assertAlive();
-    try {
-      await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(encodeRefusal(r)), lease: presence.leaseId });
-    } catch (err) {
-      throw presence.wrap(`recording the refusal of ${r.name}`, err);
-    }
+    await this.putOnLease(presence, key, encodeRefusal(r), `recording the refusal of ${r.name}`);
   }
 
   /** Removes this machine's refusal of a unit (no-op if absent or written under another lease). */
   async withdrawRefusal(presence: MachinePresence, name: string): Promise<void> {
-    const key = this.keys.jobRefusal(name, presence.machineId);
-    await this.call(`withdrawing the refusal of ${name}`, () => txn(this.client, [cmp.lease(key, '==', presence.leaseId)], [op.del(key)]));
+    await this.deleteOnLease(presence, this.keys.jobRefusal(name, presence.machineId), `withdrawing the refusal of ${name}`);
+  }
+
+  /** Writes a key this machine owns, on its lease (so it goes with the machine). */
+  private async putOnLease(presence: MachinePresence, key: string, value: string, what: string): Promise<void> {
+    presence.assertAlive();
+    try {
+      await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(value), lease: presence.leaseId });
+    } catch (err) {
+      throw presence.wrap(what, err);
+    }
+  }
+
+  /** Deletes a key written by putOnLease; a no-op if absent or written under another lease. */
+  private async deleteOnLease(presence: MachinePresence, key: string, what: string): Promise<void> {
+    await this.call(what, () => txn(this.client, [cmp.lease(key, '==', presence.leaseId)], [op.del(key)]));
   }
 
   /** Unit states sorted by unit name then machine id, optionally filtered. */
