@@ -49,8 +49,8 @@ export class ReconcileLoop {
   constructor(private readonly opts: ReconcileLoopOptions) {
     if (!(opts.intervalMs > 0)) throw new ReconcileLoopError(`reconcile interval must be positive, not ${opts.intervalMs}`);
     const b = opts.backoff;
-    if (!(b.firstMs > 0) || !(b.factor >= 1) || !(b.maxMs >= b.firstMs)) {
-      throw new ReconcileLoopError(`invalid backoff ${JSON.stringify(b)}: need firstMs > 0, factor >= 1, maxMs >= firstMs`);
+    if (!(b.firstMs > 0) || !(b.factor >= 1) || !(b.maxMs > 0)) {
+      throw new ReconcileLoopError(`invalid backoff ${JSON.stringify(b)}: need firstMs > 0, factor >= 1, maxMs > 0`);
     }
   }
 

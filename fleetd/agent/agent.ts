@@ -11,6 +11,8 @@ import { NO_REQUIREMENTS, shortHash } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { eachLimited } from '../../lib/limit.js';
+import { sleep, systemClock, type Clock, type Timer } from '../../lib/clock.js';
+import { ReconcileLoop } from '../../lib/reconcile.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
 import { RequirementsCache } from '../requirements-cache.js';
@@ -32,6 +34,8 @@ export interface AgentOptions {
    * because the machine was gone, and places them here again once it sees the machine back.
    */
   rejoinSettleMs: number;
+  /** Time and timers (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface AgentStats {
@@ -55,6 +59,14 @@ const AT_RISK_SHARE = 0.75;
  */
 export const STOP_CONCURRENCY = 16;
 const AT_RISK_CHECKS_PER_TTL = 10;
+/** A reconcile that failed (etcd unreachable...) runs again after this long. */
+const RECONCILE_RETRY_MS = 1000;
+/** A reconcile some of whose tasks failed runs again after this long. */
+const TASK_RETRY_MS = 2000;
+/** A unit state that could not be published is published again after this long (while the presence is alive). */
+const PUBLISH_RETRY_MS = 1000;
+/** Closing the watches on stop needs etcd: never wait longer than this for it. */
+const WATCH_CLOSE_MS = 3000;
 
 export class Agent {
   readonly stats: AgentStats = { reconciles: 0, tasks: 0, taskFailures: 0 };
@@ -69,18 +81,15 @@ export class Agent {
   private readonly deferred = new Set<string>();
   private readonly requirements: RequirementsCache;
   private watches: WatchHandle[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private dirty = false;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly clock: Clock;
+  private readonly loop: ReconcileLoop;
   /** units found running at start, before the first reconcile */
   private readonly adopted = new Set<string>();
   private presenceDown = false;
   private holdUntil = 0;
   /** Units here whose job the engine has placed on another machine since: never held, stopped at once. */
   private movedAway: ReadonlySet<string> = new Set();
-  private holdTimer: NodeJS.Timeout | undefined;
-  private riskTimer: NodeJS.Timeout | undefined;
+  private riskTimer: Timer | undefined;
   private wasAtRisk = false;
 
   private readonly refusals: Refusals;
@@ -88,6 +97,15 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.requirements = new RequirementsCache(opts.registry);
     this.refusals = new Refusals(opts.registry, opts.presence);
+    this.clock = opts.clock ?? systemClock;
+    this.loop = new ReconcileLoop({
+      clock: this.clock,
+      pass: () => this.reconcile(),
+      intervalMs: opts.reconcileIntervalMs,
+      backoff: { firstMs: RECONCILE_RETRY_MS, factor: 1, maxMs: RECONCILE_RETRY_MS },
+      onError: (err) => log.warn('agent reconcile failed; will retry', { err: errorMessage(err) }),
+      unrefTimers: true,
+    });
   }
 
   get machineId(): string {
@@ -113,7 +131,7 @@ export class Agent {
     }
     await this.requirements.ensure(this.current.values());
     if (this.current.size > 0) {
-      this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+      this.holdUntil = this.clock.now() + this.opts.rejoinSettleMs;
       this.movedAway = await this.placedElsewhere();
     }
     this.watches.push(
@@ -126,27 +144,22 @@ export class Agent {
         this.trigger();
       }),
     );
-    this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs);
     const ttlMs = this.opts.presence.ttlSeconds * 1000;
-    this.riskTimer = setInterval(() => {
+    this.riskTimer = this.clock.every(Math.max(100, ttlMs / AT_RISK_CHECKS_PER_TTL), () => {
       const risk = this.atRisk();
       if (risk !== this.wasAtRisk) this.trigger();
-    }, Math.max(100, ttlMs / AT_RISK_CHECKS_PER_TTL));
-    this.riskTimer.unref();
-    this.trigger();
+    }, { unref: true });
+    this.loop.start();
   }
 
   /** Stops watching. With `unloadAll`, first stops and removes every unit (fleet's behaviour on SIGTERM). */
   async stop(opts: { unloadAll: boolean }): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.riskTimer) clearInterval(this.riskTimer);
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    // closing a watch needs etcd: never wait long for it
+    const passDone = this.loop.stop();
+    this.riskTimer?.cancel();
     const closing = Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
-    await Promise.race([closing, new Promise((r) => setTimeout(r, 3000).unref())]);
+    await Promise.race([closing, sleep(this.clock, WATCH_CLOSE_MS, { unref: true })]);
     this.watches = [];
-    await this.running;
+    await passDone;
     if (opts.unloadAll) {
       await this.runTasks(agentTasks(new Map(), this.current));
     }
@@ -168,25 +181,15 @@ export class Agent {
   /** The machine registered again: republish states, and give the engine time to place its units here again. */
   async rejoined(): Promise<void> {
     this.presenceDown = false;
-    this.holdUntil = Date.now() + this.opts.rejoinSettleMs;
+    this.holdUntil = this.clock.now() + this.opts.rejoinSettleMs;
     this.movedAway = await this.placedElsewhere();
     await this.republish();
     this.trigger();
   }
 
+  /** Asks for a reconcile (coalesced by the loop; none before start() or after stop()). */
   trigger(): void {
-    this.dirty = true;
-    if (this.running || this.stopped) return;
-    this.running = (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        await this.reconcile().catch((err: unknown) => {
-          log.warn('agent reconcile failed; will retry', { err: errorMessage(err) });
-          setTimeout(() => this.trigger(), 1000).unref();
-        });
-      }
-      this.running = undefined;
-    })();
+    this.loop.trigger();
   }
 
   private async reconcile(): Promise<void> {
@@ -240,7 +243,7 @@ export class Agent {
 
   /** What the reconcile may act on: while the machine (re)joins, units not scheduled here are left alone. */
   private unloadable(desired: ReadonlyMap<string, DesiredUnit>): ReadonlyMap<string, CurrentUnit> {
-    const now = Date.now();
+    const now = this.clock.now();
     if (!this.presenceDown && now >= this.holdUntil) return this.current;
     const view = new Map(this.current);
     const held: string[] = [];
@@ -255,11 +258,7 @@ export class Agent {
         presence: this.presenceDown ? 'lost' : 'registered',
         forMs: this.presenceDown ? undefined : this.holdUntil - now,
       });
-      if (!this.presenceDown) {
-        if (this.holdTimer) clearTimeout(this.holdTimer);
-        this.holdTimer = setTimeout(() => this.trigger(), this.holdUntil - now + 10);
-        this.holdTimer.unref();
-      }
+      if (!this.presenceDown) this.loop.wakeAt('rejoin-hold', this.holdUntil + 10);
     }
     return view;
   }
@@ -354,7 +353,7 @@ export class Agent {
       this.tasksLeft = undefined;
       for (const name of [...this.deferred]) this.flushDeferred(name);
     }
-    if (failed.size > 0) setTimeout(() => this.trigger(), 2000).unref();
+    if (failed.size > 0) this.loop.wakeAt('failed-tasks', this.clock.now() + TASK_RETRY_MS);
   }
 
   private async runTask(task: Task, desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
@@ -455,7 +454,7 @@ export class Agent {
       this.published.delete(name);
       log.debug('could not publish unit state; retrying', { unit: name, err: errorMessage(err) });
       // a lost presence republishes everything once it is back; a slow etcd gets the same state again
-      if (this.opts.presence.alive && !this.stopped) setTimeout(() => void this.publish(name), 1000).unref();
+      if (this.opts.presence.alive && !this.loop.stopped) this.clock.after(PUBLISH_RETRY_MS, () => void this.publish(name), { unref: true });
     }
   }
 }

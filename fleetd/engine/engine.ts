@@ -16,6 +16,8 @@ import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { compareStrings } from '../../lib/compare.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
+import { ReconcileLoop } from '../../lib/reconcile.js';
 import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Term } from './term.js';
@@ -46,6 +48,8 @@ export interface EngineOptions {
   disableWatches?: boolean;
   /** Plan in a worker thread from this many units (default planner.ts DEFAULT_WORKER_ABOVE; 0: always). */
   planInWorkerAbove?: number;
+  /** Time and timers (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Counters for /metrics and SIGUSR1 dumps; monotonic except the gauges noted. */
@@ -104,9 +108,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   private stopped = false;
   private leading: Promise<void> | undefined;
   private lastPlan: Plan = { ops: [], pending: [] };
+  private readonly clock: Clock;
 
   constructor(private readonly opts: EngineOptions) {
     super();
+    this.clock = opts.clock ?? systemClock;
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
     this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
@@ -138,7 +144,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (term) this.endTerm(term, 'stopping');
     await this.leading;
     if (term) {
-      await term.running;
+      await term.loop?.stop();
       await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
     }
     await this.election.stop();
@@ -148,10 +154,16 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async lead(fence: Fence): Promise<void> {
     if (this.stopped) return;
     if (this.term) this.endTerm(this.term, 'new term');
-    const term = new Term(fence, this.opts.termSettleMs ?? 0);
+    const term = new Term(fence, this.opts.termSettleMs ?? 0, this.clock.now());
+    term.loop = new ReconcileLoop({
+      clock: this.clock,
+      pass: () => this.pass(term),
+      intervalMs: this.opts.reconcileIntervalMs,
+      backoff: { firstMs: RETRY_MIN_MS, factor: 2, maxMs: this.opts.reconcileIntervalMs },
+    });
     this.term = term;
     this.stats.elections++;
-    this.stats.leaderSince = Date.now();
+    this.stats.leaderSince = this.clock.now();
     this.emit('leading', fence);
     const keep = async (h: WatchHandle): Promise<boolean> => {
       if (term.active) term.watches.push(h);
@@ -175,9 +187,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.stepDown(term, `could not start leading: ${errorMessage(err)}`);
       return;
     }
-    term.ready = true;
-    term.timer = setInterval(() => this.wake(term), this.opts.reconcileIntervalMs);
-    this.wake(term);
+    term.loop.start();
   }
 
   private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
@@ -196,9 +206,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private endTerm(term: Term, reason: string): void {
     if (!term.active) return;
     term.active = false;
-    clearInterval(term.timer);
-    clearTimeout(term.retryTimer);
-    clearTimeout(term.graceTimer);
+    void term.loop?.stop();
     if (this.term === term) this.term = undefined;
     this.stats.leaderSince = 0;
     this.stats.pending = 0;
@@ -214,17 +222,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.election.resign(term.fence);
   }
 
+  /** Asks for a pass (lib/reconcile.ts coalesces; none runs before the term is ready or after it ended). */
   private wake(term: Term): void {
-    if (!term.active) return;
-    term.dirty = true;
-    if (!term.ready || term.running) return;
-    term.running = (async () => {
-      while (term.dirty && term.active) {
-        term.dirty = false;
-        await this.pass(term);
-      }
-      term.running = undefined;
-    })();
+    if (term.active) term.loop?.trigger();
   }
 
   /** A failed pass; a leader that keeps its lease but cannot use etcd otherwise would block everyone. */
@@ -232,34 +232,34 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stats.reconcileFailures++;
     term.failingSince ??= at;
     const stuckMs = Math.max(MIN_STUCK_MS, 2 * this.opts.leaseTtlSeconds * 1000);
-    if (Date.now() - term.failingSince >= stuckMs) {
-      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: Date.now() - term.failingSince, err: why });
+    if (this.clock.now() - term.failingSince >= stuckMs) {
+      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: this.clock.now() - term.failingSince, err: why });
       this.stepDown(term, `cannot write the schedule: ${why}`);
       return;
     }
     this.retryLater(term);
   }
 
+  /** Counts a failure and retries after the loop's backoff (RETRY_MIN_MS doubling up to the interval). */
   private retryLater(term: Term): void {
-    term.failures++;
-    if (term.retryTimer || !term.active) return;
-    const delay = Math.min(RETRY_MIN_MS * 2 ** (term.failures - 1), this.opts.reconcileIntervalMs);
-    term.retryTimer = setTimeout(() => {
-      term.retryTimer = undefined;
-      this.wake(term);
-    }, delay);
+    if (term.active) term.loop?.failed();
+  }
+
+  /** Consecutive failed passes of the term: the first failure is logged as a warning, the repeats at debug. */
+  private failures(term: Term): number {
+    return term.loop?.failures ?? 0;
   }
 
   /** One pass: plan from the watched state, write the plan and the entry syncs in one fenced call. */
   private async pass(term: Term): Promise<void> {
-    const started = Date.now();
+    const started = this.clock.now();
     this.stats.reconciles++;
     let ops: ScheduleOp[] = [];
     let report: PassReport | undefined;
     try {
       if (!(await this.refreshUnits(term))) {
         const error = 'unit texts could not be read';
-        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started, error };
+        report = { ops: 0, applied: 0, failed: 0, durationMs: this.clock.now() - started, error };
         this.failed(term, started, error);
         return;
       }
@@ -275,9 +275,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.armGraceTimer(term, started);
       ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
-        term.failures = 0;
         term.failingSince = undefined;
-        report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started };
+        report = { ops: 0, applied: 0, failed: 0, durationMs: this.clock.now() - started };
         return;
       }
       const results = await this.opts.registry.applySchedule(ops, term.fence);
@@ -285,12 +284,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       const failed = term.record(results);
       this.stats.opsApplied += results.length - failed;
       this.stats.opsFailed += failed;
-      report = { ops: ops.length, applied: ops.length - failed, failed, durationMs: Date.now() - started };
+      report = { ops: ops.length, applied: ops.length - failed, failed, durationMs: this.clock.now() - started };
       log.debug('applied plan', { ...report });
+      // a pass that does not retry resets the loop's backoff
       if (failed > 0) this.retryLater(term);
-      else term.failures = 0;
     } catch (err) {
-      report = { ops: ops.length, applied: 0, failed: 0, durationMs: Date.now() - started, error: errorMessage(err) };
+      report = { ops: ops.length, applied: 0, failed: 0, durationMs: this.clock.now() - started, error: errorMessage(err) };
       if (err instanceof FencedError) {
         this.stats.reconcileFailures++;
         this.stats.fencedWrites++;
@@ -301,10 +300,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       // the write may or may not have happened: forget what those entries say
       for (const o of ops) term.forget(o.name);
-      (term.failures === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
+      (this.failures(term) === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
       this.failed(term, started, errorMessage(err));
     } finally {
-      this.stats.lastReconcileMs = Date.now() - started;
+      this.stats.lastReconcileMs = this.clock.now() - started;
       if (report) this.emit('pass', report);
     }
   }
@@ -343,20 +342,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       );
       term.stale.delete(name);
     }
-    if (unread.length > 0) (term.failures === 0 ? log.warn : log.debug)('unit texts could not be read; retrying', { units: unread.length });
+    if (unread.length > 0) (this.failures(term) === 0 ? log.warn : log.debug)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;
   }
 
   /** Wakes the term when the first grace period of a lost machine ends. */
   private armGraceTimer(term: Term, now: number): void {
-    clearTimeout(term.graceTimer);
-    term.graceTimer = undefined;
     const first = term.graceEnds(now, this.opts.machineLostGraceMs);
-    if (first === undefined) return;
-    term.graceTimer = setTimeout(() => {
-      term.graceTimer = undefined;
-      this.wake(term);
-    }, first - now + 5);
+    term.loop?.wakeAt('grace', first === undefined ? undefined : first + 5);
   }
 }
 

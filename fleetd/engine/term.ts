@@ -14,6 +14,7 @@ import type {
   WatchHandle,
 } from '../../lib/registry/index.js';
 import type { ClusterState, PendingUnit, Plan, SchedUnit } from '../../lib/schedule/index.js';
+import type { ReconcileLoop } from '../../lib/reconcile.js';
 
 /** What a schedule entry says, as this term wrote or listed it. */
 interface EntryBelief {
@@ -26,12 +27,11 @@ export type UnitSlot = { readonly hash: string } & ({ readonly unit: SchedUnit }
 
 export class Term {
   active = true;
-  /** Both watches delivered their first snapshot and the entries are listed: planning may start. */
-  ready = false;
-  dirty = false;
-  running: Promise<void> | undefined;
-  /** Consecutive failed passes, for the retry backoff. */
-  failures = 0;
+  /**
+   * The term's passes (lib/reconcile.ts), set by the engine when the term begins and started once both watches
+   * delivered their first snapshot and the entries are listed: planning may start then.
+   */
+  loop: ReconcileLoop | undefined;
   /** When passes began to fail (etcd errors, not refused ops); undefined while they succeed. */
   failingSince: number | undefined;
   jobs: ReadonlyMap<string, JobRecord> = new Map();
@@ -42,9 +42,6 @@ export class Term {
   readonly stale = new Set<string>();
   /** Machines that disappeared while units were scheduled to them -> when this term first saw them missing. */
   readonly lostSince = new Map<string, number>();
-  timer: NodeJS.Timeout | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  graceTimer: NodeJS.Timeout | undefined;
   private readonly entries = new Map<string, EntryBelief>();
   /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
   private readonly expected = new Map<string, string | undefined>();

@@ -38,6 +38,7 @@ t.test('backoff delays: doubling from firstMs, bounded by maxMs', async (t) => {
     [ENGINE_BACKOFF, 5, 1000],
     [ENGINE_BACKOFF, 50, 1000],
     [{ firstMs: 1000, factor: 1, maxMs: 1000 }, 7, 1000],
+    [{ firstMs: 100, factor: 2, maxMs: 50 }, 1, 50],
   ];
   for (const [b, n, ms] of rows) t.equal(backoffDelay(b, n), ms, `failure ${n} of ${JSON.stringify(b)}`);
   t.throws(() => new ReconcileLoop({ clock: new ManualClock(), pass: async () => undefined, intervalMs: 0, backoff: ENGINE_BACKOFF }), /interval/);
