@@ -16,7 +16,7 @@ const CONCURRENCY = 16;
 export class RequirementsCache {
   private readonly byKey = new Map<string, RequirementsResult>();
 
-  constructor(private readonly registry: Registry) {}
+  constructor(private readonly registry: Pick<Registry, 'getUnitText'>) {}
 
   /**
    * Reads and parses what is not cached yet; the name matters for specifiers (%n %p %i). Returns the units whose

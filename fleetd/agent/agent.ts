@@ -2,10 +2,10 @@
  * The agent: runs on every machine, watches only this machine's schedule (and the small set of global units),
  * makes systemd match it, and publishes unit states from systemd's signals.
  * It never stops a unit because etcd is slow or gone: it acts only on schedules it has actually read.
+ * This file is the wiring: the presence policy is presence.ts (a pure function), ordered publishing publisher.ts,
+ * the task list tasks.ts, the loop lib/reconcile.ts; registry and presence are the narrow interfaces of ports.ts.
  */
-import type {
-  GlobalUnitEntry, MachinePresence, Registry, ScheduleEntry, UnitState, WatchHandle,
-} from '../../lib/registry/index.js';
+import type { GlobalUnitEntry, ScheduleEntry, WatchHandle } from '../../lib/registry/index.js';
 import { globalUnitsFor, type SchedUnit } from '../../lib/schedule/index.js';
 import { NO_REQUIREMENTS, shortHash } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
@@ -15,14 +15,17 @@ import { sleep, systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
+import type { AgentPresence, AgentRegistry } from './ports.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Refusals, UnitRefusedError } from './host-units.js';
+import { atRisk, atRiskCheckMs, HOLD_END_SLACK_MS, joined, lost, presencePolicy, REGISTERED, type PresenceState } from './presence.js';
+import { Publisher } from './publisher.js';
 
 const log = logger('agent');
 
 export interface AgentOptions {
-  registry: Registry;
-  presence: MachinePresence;
+  registry: AgentRegistry;
+  presence: AgentPresence;
   manager: UnitManager;
   /** this machine's metadata as the cluster sees it (config merged with API overrides) */
   metadata: () => Readonly<Record<string, string>>;
@@ -47,24 +50,15 @@ export interface AgentStats {
 /** Concurrent job reads when checking where this machine's units are placed now. */
 const PLACEMENT_READS = 16;
 /**
- * StopOnDisconnect units stop once no keep-alive succeeded for this share of agent_ttl (more than two missed
- * keep-alives: etcd3 sends one every third of the TTL), so before etcd expires the lease and the engine starts
- * them elsewhere. Checked every tenth of the TTL.
- */
-const AT_RISK_SHARE = 0.75;
-/**
  * Unloads (each waits for its unit to stop) and stops of one reconcile run this many at a time: N units not
  * scheduled here any more (e.g. stale copies after a partition heals) are gone after about ceil(N / 16) unit
  * stop times, not N.
  */
 export const STOP_CONCURRENCY = 16;
-const AT_RISK_CHECKS_PER_TTL = 10;
 /** A reconcile that failed (etcd unreachable...) runs again after this long. */
 const RECONCILE_RETRY_MS = 1000;
 /** A reconcile some of whose tasks failed runs again after this long. */
 const TASK_RETRY_MS = 2000;
-/** A unit state that could not be published is published again after this long (while the presence is alive). */
-const PUBLISH_RETRY_MS = 1000;
 /** Closing the watches on stop needs etcd: never wait longer than this for it. */
 const WATCH_CLOSE_MS = 3000;
 
@@ -74,25 +68,19 @@ export class Agent {
   private globals: ReadonlyMap<string, GlobalUnitEntry> | undefined;
   private readonly current = new Map<string, CurrentUnit>();
   private readonly runtime = new Map<string, UnitRuntimeState>();
-  private readonly published = new Map<string, string>();
-  private readonly publishing = new Map<string, Promise<void>>();
-  /** While tasks run: unit -> its tasks still to come. Its states are published after its last one. */
-  private tasksLeft: Map<string, number> | undefined;
-  private readonly deferred = new Set<string>();
   private readonly requirements: RequirementsCache;
-  private watches: WatchHandle[] = [];
+  private readonly refusals: Refusals;
+  private readonly publisher: Publisher;
   private readonly clock: Clock;
   private readonly loop: ReconcileLoop;
+  private watches: WatchHandle[] = [];
+  private riskTimer: Timer | undefined;
   /** units found running at start, before the first reconcile */
   private readonly adopted = new Set<string>();
-  private presenceDown = false;
-  private holdUntil = 0;
-  /** Units here whose job the engine has placed on another machine since: never held, stopped at once. */
-  private movedAway: ReadonlySet<string> = new Set();
-  private riskTimer: Timer | undefined;
+  /** the machine's registration as the presence policy sees it (presence.ts) */
+  private presence: PresenceState = REGISTERED;
+  /** whether the last reconcile saw the machine at risk (a change triggers one) */
   private wasAtRisk = false;
-
-  private readonly refusals: Refusals;
 
   constructor(private readonly opts: AgentOptions) {
     this.requirements = new RequirementsCache(opts.registry);
@@ -105,6 +93,26 @@ export class Agent {
       backoff: { firstMs: RECONCILE_RETRY_MS, factor: 1, maxMs: RECONCILE_RETRY_MS },
       onError: (err) => log.warn('agent reconcile failed; will retry', { err: errorMessage(err) }),
       unrefTimers: true,
+    });
+    this.publisher = new Publisher({
+      registry: opts.registry,
+      presence: opts.presence,
+      clock: this.clock,
+      stateOf: (name) => {
+        const cur = this.current.get(name);
+        const rt = this.runtime.get(name);
+        if (!cur || !rt) return undefined;
+        return {
+          name,
+          machineId: this.machineId,
+          hash: cur.hash,
+          loadState: rt.loadState,
+          activeState: rt.activeState,
+          subState: rt.subState,
+          agentState: cur.state,
+        };
+      },
+      stopped: () => this.loop.stopped,
     });
   }
 
@@ -122,7 +130,7 @@ export class Agent {
     manager.on('state', (name, state) => {
       if (state) this.runtime.set(name, state);
       else this.runtime.delete(name);
-      void this.publish(name);
+      void this.publisher.publish(name);
     });
     for (const u of (await manager.inventory()).values()) {
       this.current.set(u.name, { name: u.name, hash: u.hash, state: u.running ? 'launched' : 'loaded' });
@@ -131,8 +139,9 @@ export class Agent {
     }
     await this.requirements.ensure(this.current.values());
     if (this.current.size > 0) {
-      this.holdUntil = this.clock.now() + this.opts.rejoinSettleMs;
-      this.movedAway = await this.placedElsewhere();
+      this.presence = joined(this.clock.now(), this.opts.rejoinSettleMs, this.presence.movedAway);
+      const movedAway = await this.placedElsewhere();
+      this.presence = { ...this.presence, movedAway };
     }
     this.watches.push(
       await registry.watchSchedule(this.machineId, (snapshot) => {
@@ -144,10 +153,8 @@ export class Agent {
         this.trigger();
       }),
     );
-    const ttlMs = this.opts.presence.ttlSeconds * 1000;
-    this.riskTimer = this.clock.every(Math.max(100, ttlMs / AT_RISK_CHECKS_PER_TTL), () => {
-      const risk = this.atRisk();
-      if (risk !== this.wasAtRisk) this.trigger();
+    this.riskTimer = this.clock.every(atRiskCheckMs(this.opts.presence.ttlSeconds), () => {
+      if (atRisk(this.presence, this.opts.presence) !== this.wasAtRisk) this.trigger();
     }, { unref: true });
     this.loop.start();
   }
@@ -167,22 +174,22 @@ export class Agent {
 
   /** Publish every state again, e.g. after the machine re-registered with a new lease. */
   async republish(): Promise<void> {
-    this.published.clear();
+    this.publisher.forgetAll();
     this.refusals.clear();
-    await Promise.all([...this.current.keys()].map((n) => this.publish(n)));
+    await Promise.all([...this.current.keys()].map((n) => this.publisher.publish(n)));
   }
 
   /** The machine's presence is gone: the engine may unschedule its units; none is unloaded for that. */
   presenceLost(): void {
-    this.presenceDown = true;
+    this.presence = lost(this.presence);
     this.trigger();
   }
 
   /** The machine registered again: republish states, and give the engine time to place its units here again. */
   async rejoined(): Promise<void> {
-    this.presenceDown = false;
-    this.holdUntil = this.clock.now() + this.opts.rejoinSettleMs;
-    this.movedAway = await this.placedElsewhere();
+    this.presence = joined(this.clock.now(), this.opts.rejoinSettleMs, this.presence.movedAway);
+    const movedAway = await this.placedElsewhere();
+    this.presence = { ...this.presence, movedAway };
     await this.republish();
     this.trigger();
   }
@@ -199,68 +206,31 @@ export class Agent {
     for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
     this.refusals.skip(desired);
-    this.wasAtRisk = this.atRisk();
-    if (this.wasAtRisk) this.fence(desired);
-    this.adopt(desired);
-    await this.runTasks(agentTasks(desired, this.unloadable(desired)), desired);
-  }
-
-  /** The machine is unregistered, or its lease keep-alives have failed long enough that it soon will be. */
-  private atRisk(): boolean {
-    const p = this.opts.presence;
-    return this.presenceDown || p.silentMs > p.ttlSeconds * 1000 * AT_RISK_SHARE;
-  }
-
-  /**
-   * While the machine is (about to be) unregistered, units with StopOnDisconnect=true are stopped (kept loaded):
-   * the engine starts them elsewhere once the machine's lease is gone. They start again when keep-alives succeed
-   * again, or after re-registration, if still scheduled here.
-   */
-  private fence(desired: Map<string, DesiredUnit>): void {
-    const fenced: string[] = [];
-    for (const [name, d] of desired) {
-      if (d.state !== 'launched') continue;
-      const r = this.requirements.resolve(name, d.hash);
-      if (!r?.ok || r.requirements.stopOnDisconnect !== true) continue;
-      desired.set(name, { ...d, state: 'loaded' });
-      if (this.current.get(name)?.state === 'launched') fenced.push(name);
-    }
-    if (fenced.length > 0) log.warn('machine not registered in etcd: stopping units with StopOnDisconnect', { units: fenced });
-  }
-
-  /**
-   * Units found running when fleetd started take the desired state as theirs: like fleet, a restarted fleetd
-   * never stops a unit (e.g. a loaded [Install] unit that its target started).
-   */
-  private adopt(desired: ReadonlyMap<string, DesiredUnit>): void {
-    for (const name of this.adopted) {
-      const want = desired.get(name);
-      const cur = this.current.get(name);
-      if (want && cur && want.hash === cur.hash && want.state === 'loaded' && cur.state === 'launched') this.setState(name, 'loaded');
-    }
+    const d = presencePolicy({
+      presence: this.presence,
+      live: this.opts.presence,
+      now: this.clock.now(),
+      desired,
+      current: this.current,
+      adopted: this.adopted,
+      stopOnDisconnect: (name, hash) => {
+        const r = this.requirements.resolve(name, hash);
+        return r?.ok === true && r.requirements.stopOnDisconnect === true;
+      },
+    });
+    this.wasAtRisk = d.atRisk;
+    if (d.fenced.length > 0) log.warn('machine not registered in etcd: stopping units with StopOnDisconnect', { units: d.fenced });
+    for (const name of d.adopt) this.setState(name, 'loaded');
     this.adopted.clear();
-  }
-
-  /** What the reconcile may act on: while the machine (re)joins, units not scheduled here are left alone. */
-  private unloadable(desired: ReadonlyMap<string, DesiredUnit>): ReadonlyMap<string, CurrentUnit> {
-    const now = this.clock.now();
-    if (!this.presenceDown && now >= this.holdUntil) return this.current;
-    const view = new Map(this.current);
-    const held: string[] = [];
-    for (const name of this.current.keys()) {
-      if (desired.has(name) || (!this.presenceDown && this.movedAway.has(name))) continue;
-      view.delete(name);
-      held.push(name);
-    }
-    if (held.length > 0) {
+    if (d.held.length > 0) {
       log.info('keeping units not scheduled here while this machine rejoins', {
-        units: held,
-        presence: this.presenceDown ? 'lost' : 'registered',
-        forMs: this.presenceDown ? undefined : this.holdUntil - now,
+        units: d.held,
+        presence: this.presence.down ? 'lost' : 'registered',
+        forMs: d.holdEndsAt === undefined ? undefined : d.holdEndsAt - this.clock.now(),
       });
-      if (!this.presenceDown) this.loop.wakeAt('rejoin-hold', this.holdUntil + 10);
     }
-    return view;
+    if (d.holdEndsAt !== undefined) this.loop.wakeAt('rejoin-hold', d.holdEndsAt + HOLD_END_SLACK_MS);
+    await this.runTasks(agentTasks(d.desired, d.actOn), d.desired);
   }
 
   /**
@@ -314,14 +284,13 @@ export class Agent {
    * Runs tasks kind by kind in agentTasks' order (unload, load, reload, stop, start). Unloads and stops run up to
    * STOP_CONCURRENCY at a time (each unload waits for its unit to stop: one by one, 134 stale copies took seconds);
    * the other kinds one at a time, in order. A unit's later tasks are skipped once one of its tasks failed.
-   * A unit's state is published once its last task of the batch is done, not after each (load then start would
-   * otherwise publish `loaded/inactive` on the way: a third of a launch's etcd writes).
+   * A unit's state is published once its last task of the batch is done, not after each (publisher.ts).
    */
   private async runTasks(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
     const failed = new Set<string>();
-    const left = new Map<string, number>();
-    for (const task of tasks) if (task.unit !== undefined) left.set(task.unit, (left.get(task.unit) ?? 0) + 1);
-    this.tasksLeft = left;
+    const count = new Map<string, number>();
+    for (const task of tasks) if (task.unit !== undefined) count.set(task.unit, (count.get(task.unit) ?? 0) + 1);
+    this.publisher.beginBatch(count);
     const runOne = async (task: Task): Promise<void> => {
       const unit = task.unit;
       if (unit !== undefined && failed.has(unit)) return;
@@ -334,11 +303,7 @@ export class Agent {
         if (unit !== undefined) failed.add(unit);
         log.warn('agent task failed', { type: task.kind, unit, err: errorMessage(err) });
       }
-      if (unit !== undefined) {
-        const n = failed.has(unit) ? 0 : (left.get(unit) ?? 1) - 1;
-        left.set(unit, n);
-        if (n === 0) this.flushDeferred(unit);
-      }
+      if (unit !== undefined) this.publisher.taskDone(unit, failed.has(unit));
     };
     try {
       for (let i = 0; i < tasks.length; ) {
@@ -350,8 +315,7 @@ export class Agent {
         i = j;
       }
     } finally {
-      this.tasksLeft = undefined;
-      for (const name of [...this.deferred]) this.flushDeferred(name);
+      this.publisher.endBatch();
     }
     if (failed.size > 0) this.loop.wakeAt('failed-tasks', this.clock.now() + TASK_RETRY_MS);
   }
@@ -365,7 +329,7 @@ export class Agent {
         await manager.unload(name);
         this.current.delete(name);
         this.runtime.delete(name);
-        this.published.delete(name);
+        this.publisher.forget(name);
         await this.opts.registry.deleteUnitState(this.opts.presence, name).catch((err: unknown) =>
           log.debug('could not delete unit state', { unit: name, err: errorMessage(err) }),
         );
@@ -402,7 +366,7 @@ export class Agent {
     const cur = this.current.get(name);
     if (!cur) return;
     this.current.set(name, { ...cur, state });
-    void this.publish(name);
+    void this.publisher.publish(name);
   }
 
   private async refreshRuntime(name: string): Promise<void> {
@@ -411,51 +375,7 @@ export class Agent {
     } catch (err) {
       log.debug('could not read unit state', { unit: name, err: errorMessage(err) });
     }
-    await this.publish(name);
-  }
-
-  private flushDeferred(name: string): void {
-    if (this.deferred.delete(name)) void this.publish(name);
-  }
-
-  /** Publishes one unit's state; calls for the same unit run in order, so an older state never lands last. */
-  private publish(name: string): Promise<void> {
-    if ((this.tasksLeft?.get(name) ?? 0) > 0) {
-      this.deferred.add(name);
-      return Promise.resolve();
-    }
-    const next = (this.publishing.get(name) ?? Promise.resolve()).then(() => this.publishNow(name));
-    this.publishing.set(name, next);
-    void next.finally(() => {
-      if (this.publishing.get(name) === next) this.publishing.delete(name);
-    });
-    return next;
-  }
-
-  private async publishNow(name: string): Promise<void> {
-    const cur = this.current.get(name);
-    const rt = this.runtime.get(name);
-    if (!cur || !rt) return;
-    const state: UnitState = {
-      name,
-      machineId: this.machineId,
-      hash: cur.hash,
-      loadState: rt.loadState,
-      activeState: rt.activeState,
-      subState: rt.subState,
-      agentState: cur.state,
-    };
-    const fingerprint = JSON.stringify(state);
-    if (this.published.get(name) === fingerprint) return;
-    this.published.set(name, fingerprint);
-    try {
-      await this.opts.registry.publishUnitState(this.opts.presence, state);
-    } catch (err) {
-      this.published.delete(name);
-      log.debug('could not publish unit state; retrying', { unit: name, err: errorMessage(err) });
-      // a lost presence republishes everything once it is back; a slow etcd gets the same state again
-      if (this.opts.presence.alive && !this.loop.stopped) this.clock.after(PUBLISH_RETRY_MS, () => void this.publish(name), { unref: true });
-    }
+    await this.publisher.publish(name);
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { ReservedUnitNameError, checkManageableUnit, installNames, parseUnitFile } from '../../lib/unit/index.js';
-import type { MachinePresence, Registry } from '../../lib/registry/index.js';
+import type { AgentPresence, AgentRegistry } from './ports.js';
 import { FleetError, errorMessage } from '../../lib/errors.js';
 import { logger } from '../../lib/log.js';
 
@@ -88,8 +88,8 @@ export class Refusals {
   private readonly refused = new Map<string, string>();
 
   constructor(
-    private readonly registry: Registry,
-    private readonly presence: MachinePresence,
+    private readonly registry: Pick<AgentRegistry, 'refuseUnit'>,
+    private readonly presence: AgentPresence,
   ) {}
 
   /** Takes out of `desired` the units refused here with the same contents. */
