@@ -9,7 +9,7 @@ import { FleetServer } from '../../fleetd/server.js';
 import type { EngineStats } from '../../fleetd/engine/engine.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
 import { HollowMachine } from './machine.js';
-import { HollowUnitManager, type HollowUnitManagerOptions } from './unit-manager.js';
+import { MemoryUnitManager as HollowUnitManager, type MemoryUnitManagerOptions as HollowUnitManagerOptions } from '../../fleetd/agent/memory-unit-manager.js';
 import { eachLimited } from '../../lib/limit.js';
 
 export interface HollowFleetSpec {

@@ -11,7 +11,7 @@ import { rejoinSettleMs } from '../../fleetd/server.js';
 import { VERSION } from '../../lib/version.js';
 import { errorMessage } from '../../lib/errors.js';
 import { logger } from '../../lib/log.js';
-import { HollowUnitManager, type HollowUnitManagerOptions } from './unit-manager.js';
+import { MemoryUnitManager as HollowUnitManager, type MemoryUnitManagerOptions as HollowUnitManagerOptions } from '../../fleetd/agent/memory-unit-manager.js';
 
 const log = logger('bench.hollow');
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { FleetServer } from '../../fleetd/server.js';
 import { defaultConfig } from '../../fleetd/config.js';
-import { HollowUnitManager } from '../../bench/hollow/unit-manager.js';
+import { MemoryUnitManager } from '../../fleetd/agent/memory-unit-manager.js';
 import { openEtcd, Registry } from '../../lib/registry/index.js';
 import { startEtcd } from '../harness/etcd.js';
 
@@ -19,7 +19,7 @@ t.test('systemd unreachable for good: fleetd revokes its machine lease, then rep
     if (saved === undefined) delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
     else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
   });
-  const manager = new HollowUnitManager();
+  const manager = new MemoryUnitManager();
   const id = 'a'.repeat(32);
   const server = new FleetServer(
     {

@@ -1,25 +1,29 @@
 /**
- * A service manager in memory, for hollow machines only (the benchmark harness; never used by fleetd itself).
+ * A service manager in memory, beside the real one (systemd-manager.ts) as a fake: for the benchmark's hollow
+ * machines (bench/hollow) and for agent tests without root (test/agent/agent.test.ts); never used by fleetd itself.
  * It behaves as the agent sees systemd: load/start/stop/unload change a unit's state and announce every change
  * with a 'state' event, asynchronously, like systemd's PropertiesChanged signals after a job.
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from '../../fleetd/agent/unit-manager.js';
+import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
 import { FleetError } from '../../lib/errors.js';
+import { sleep, systemClock, type Clock } from '../../lib/clock.js';
 
-export class HollowUnitError extends FleetError {
-  override readonly name = 'HollowUnitError';
+export class MemoryUnitError extends FleetError {
+  override readonly name = 'MemoryUnitError';
 }
 
-export interface HollowUnitManagerOptions {
+export interface MemoryUnitManagerOptions {
   /** delay between a start job and the unit becoming active (systemd's job + the service's start-up), ms */
   readonly startDelayMs?: number;
   /** delay of every call, as a D-Bus round trip would add, ms */
   readonly callDelayMs?: number;
+  /** time for those delays (default: the system clock) */
+  readonly clock?: Clock;
 }
 
-export interface HollowUnitStats {
+export interface MemoryUnitStats {
   loads: number;
   starts: number;
   stops: number;
@@ -27,7 +31,7 @@ export interface HollowUnitStats {
   reloads: number;
 }
 
-interface HollowUnit {
+interface MemoryUnit {
   readonly text: string;
   readonly hash: string;
   state: UnitRuntimeState;
@@ -46,17 +50,19 @@ function textHash(text: string): string {
   return createHash('sha1').update(text).digest('hex');
 }
 
-export class HollowUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
-  readonly stats: HollowUnitStats = { loads: 0, starts: 0, stops: 0, unloads: 0, reloads: 0 };
-  private readonly units = new Map<string, HollowUnit>();
+export class MemoryUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
+  readonly stats: MemoryUnitStats = { loads: 0, starts: 0, stops: 0, unloads: 0, reloads: 0 };
+  private readonly units = new Map<string, MemoryUnit>();
   private closed = false;
   private readonly startDelayMs: number;
   private readonly callDelayMs: number;
+  private readonly clock: Clock;
 
-  constructor(opts: HollowUnitManagerOptions = {}) {
+  constructor(opts: MemoryUnitManagerOptions = {}) {
     super();
     this.startDelayMs = opts.startDelayMs ?? 0;
     this.callDelayMs = opts.callDelayMs ?? 0;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** What this machine runs now (name -> active state), for assertions. */
@@ -102,9 +108,9 @@ export class HollowUnitManager extends EventEmitter<UnitManagerEvents> implement
       return;
     }
     this.setState(name, u, ACTIVATING);
-    setTimeout(() => {
+    this.clock.after(this.startDelayMs, () => {
       if (this.units.get(name) === u && u.generation === gen) this.setState(name, u, ACTIVE);
-    }, this.startDelayMs).unref();
+    }, { unref: true });
   }
 
   async stop(name: string): Promise<void> {
@@ -128,13 +134,13 @@ export class HollowUnitManager extends EventEmitter<UnitManagerEvents> implement
     this.closed = true;
   }
 
-  private tracked(name: string, what: string): HollowUnit {
+  private tracked(name: string, what: string): MemoryUnit {
     const u = this.units.get(name);
-    if (!u) throw new HollowUnitError(`cannot ${what} ${name}: unit not loaded on this hollow machine`);
+    if (!u) throw new MemoryUnitError(`cannot ${what} ${name}: unit not loaded in this in-memory unit manager`);
     return u;
   }
 
-  private setState(name: string, u: HollowUnit, state: UnitRuntimeState): void {
+  private setState(name: string, u: MemoryUnit, state: UnitRuntimeState): void {
     u.state = state;
     this.announce(name, state);
   }
@@ -147,7 +153,7 @@ export class HollowUnitManager extends EventEmitter<UnitManagerEvents> implement
   }
 
   private async call(): Promise<void> {
-    if (this.closed) throw new HollowUnitError('hollow unit manager is closed');
-    if (this.callDelayMs > 0) await new Promise((r) => setTimeout(r, this.callDelayMs));
+    if (this.closed) throw new MemoryUnitError('in-memory unit manager is closed');
+    if (this.callDelayMs > 0) await sleep(this.clock, this.callDelayMs);
   }
 }

@@ -1,0 +1,197 @@
+/**
+ * A registry in memory, beside the real one (registry.ts) as a fake, as fleet keeps registry/fake.go: it
+ * implements the calls the agent makes (fleetd/agent/ports.ts, AgentRegistry) so the real Agent can be tested
+ * without etcd (test/agent/agent.test.ts). The test plays the engine: it schedules units to machines, places
+ * jobs, and reads the unit states agents published. Watches deliver whole snapshots, after the change, as the
+ * real watches do; `unreachable` makes every call fail as with etcd gone.
+ */
+import { parseUnitFile, unitHash } from '../unit/index.js';
+import { EtcdRequestError, InvalidKeyError, PresenceLostError } from './errors.js';
+import type {
+  ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitRefusal, UnitState, WatchHandle, WatchInfo,
+} from './types.js';
+
+/** What a lease-bound write is made through (MachinePresence, or a test's stand-in). */
+export interface FakePresence {
+  readonly machineId: string;
+  readonly alive: boolean;
+}
+
+export interface FakeRegistryStats {
+  publishes: number;
+  deletes: number;
+  refusals: number;
+  textReads: number;
+}
+
+interface FakeWatch {
+  /** calls the listener with the current snapshot */
+  readonly deliver: (reason: WatchInfo['reason']) => void | Promise<void>;
+  closed: boolean;
+}
+
+export class FakeRegistry {
+  /** etcd is gone: every call rejects with an EtcdRequestError */
+  unreachable = false;
+  readonly stats: FakeRegistryStats = { publishes: 0, deletes: 0, refusals: 0, textReads: 0 };
+  private revision = 1;
+  private readonly texts = new Map<string, string>();
+  /** unit name -> machine its job is placed on */
+  private readonly targets = new Map<string, string>();
+  /** machine -> its schedule */
+  private readonly schedules = new Map<string, Map<string, ScheduleEntry>>();
+  private readonly globals = new Map<string, GlobalUnitEntry>();
+  /** `machine/unit` -> published state */
+  private readonly states = new Map<string, UnitState>();
+  private readonly refused = new Map<string, UnitRefusal>();
+  private readonly watches = new Set<FakeWatch>();
+
+  // ---- the test's side (the engine and fleetctl) ----
+
+  /** Stores a unit's contents; returns their hash, as fleetctl submit would. */
+  addUnitText(name: string, text: string): string {
+    const hash = unitHash(parseUnitFile(text, name));
+    this.texts.set(hash, text);
+    return hash;
+  }
+
+  /** Places the unit's job on `machineId` and writes the schedule entry there (moving it off any other machine). */
+  schedule(machineId: string, name: string, hash: string, desiredState: ScheduledState): void {
+    for (const [m, s] of this.schedules) if (m !== machineId) s.delete(name);
+    this.targets.set(name, machineId);
+    this.scheduleOf(machineId).set(name, { name, hash, desiredState });
+    this.changed();
+  }
+
+  /** Takes the unit off every machine's schedule; with `placedOn`, its job now targets that machine. */
+  unschedule(name: string, placedOn?: string): void {
+    for (const s of this.schedules.values()) s.delete(name);
+    if (placedOn === undefined) this.targets.delete(name);
+    else this.targets.set(name, placedOn);
+    this.changed();
+  }
+
+  setGlobal(entry: GlobalUnitEntry | { name: string; remove: true }): void {
+    if ('remove' in entry) this.globals.delete(entry.name);
+    else this.globals.set(entry.name, entry);
+    this.changed();
+  }
+
+  /** The state a machine published for a unit, if any. */
+  unitState(machineId: string, name: string): UnitState | undefined {
+    return this.states.get(`${machineId}/${name}`);
+  }
+
+  /** Every published state of a machine, by unit name. */
+  unitStates(machineId: string): Map<string, UnitState> {
+    const out = new Map<string, UnitState>();
+    for (const s of this.states.values()) if (s.machineId === machineId) out.set(s.name, s);
+    return out;
+  }
+
+  /** The machine's lease expired: its unit states and refusals go with it. */
+  expireMachine(machineId: string): void {
+    for (const [k, s] of this.states) if (s.machineId === machineId) this.states.delete(k);
+    for (const k of [...this.refused.keys()]) if (k.startsWith(`${machineId}/`)) this.refused.delete(k);
+  }
+
+  refusal(machineId: string, name: string): UnitRefusal | undefined {
+    return this.refused.get(`${machineId}/${name}`);
+  }
+
+  // ---- the agent's side (fleetd/agent/ports.ts) ----
+
+  async watchSchedule(machineId: string, onChange: ChangeListener<ScheduleEntry>): Promise<WatchHandle> {
+    return this.watch(onChange, () => this.scheduleOf(machineId));
+  }
+
+  async watchGlobalUnits(onChange: ChangeListener<GlobalUnitEntry>): Promise<WatchHandle> {
+    return this.watch(onChange, () => this.globals);
+  }
+
+  async getTarget(name: string): Promise<string | undefined> {
+    this.reach(`reading where unit ${name} is scheduled`);
+    return this.targets.get(name);
+  }
+
+  async getUnitText(hash: string): Promise<string | undefined> {
+    this.reach(`reading unit text ${hash}`);
+    this.stats.textReads++;
+    return this.texts.get(hash);
+  }
+
+  async publishUnitState(presence: FakePresence, state: UnitState): Promise<void> {
+    this.leased(presence, `publishing the state of ${state.name}`);
+    if (state.machineId !== presence.machineId) {
+      throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
+    }
+    this.stats.publishes++;
+    this.states.set(`${state.machineId}/${state.name}`, state);
+  }
+
+  async deleteUnitState(presence: FakePresence, name: string): Promise<void> {
+    this.leased(presence, `deleting the state of ${name}`);
+    this.stats.deletes++;
+    this.states.delete(`${presence.machineId}/${name}`);
+  }
+
+  async refuseUnit(presence: FakePresence, refusal: UnitRefusal): Promise<void> {
+    this.leased(presence, `recording the refusal of ${refusal.name}`);
+    this.stats.refusals++;
+    this.refused.set(`${presence.machineId}/${refusal.name}`, refusal);
+  }
+
+  // ---- internals ----
+
+  private scheduleOf(machineId: string): Map<string, ScheduleEntry> {
+    let s = this.schedules.get(machineId);
+    if (!s) this.schedules.set(machineId, (s = new Map()));
+    return s;
+  }
+
+  private async watch<V>(listener: ChangeListener<V>, snapshot: () => ReadonlyMap<string, V>): Promise<WatchHandle> {
+    this.reach('opening a watch');
+    const w: FakeWatch = {
+      deliver: (reason) => {
+        const snap = new Map(snapshot());
+        return listener(snap, new Set(snap.keys()), this.info(reason));
+      },
+      closed: false,
+    };
+    await w.deliver('initial');
+    this.watches.add(w);
+    const revision = (): string => String(this.revision);
+    return {
+      get revision() {
+        return revision();
+      },
+      close: async () => {
+        w.closed = true;
+        this.watches.delete(w);
+      },
+    };
+  }
+
+  /** Every open watch gets its current snapshot, after the change (as etcd's events arrive). */
+  private changed(): void {
+    this.revision++;
+    for (const w of this.watches) {
+      queueMicrotask(() => {
+        if (!w.closed) void w.deliver('update');
+      });
+    }
+  }
+
+  private info(reason: WatchInfo['reason']): WatchInfo {
+    return { reason, revision: String(this.revision) };
+  }
+
+  private reach(what: string): void {
+    if (this.unreachable) throw new EtcdRequestError(what, new Error('fake etcd is unreachable'));
+  }
+
+  private leased(presence: FakePresence, what: string): void {
+    this.reach(what);
+    if (!presence.alive) throw new PresenceLostError(presence.machineId, 'its lease expired or was revoked');
+  }
+}
