@@ -5,7 +5,8 @@
  * jobs, and reads the unit states agents published. Watches deliver whole snapshots, after the change, as the
  * real watches do; `unreachable` makes every call fail as with etcd gone.
  */
-import { parseUnitFile, unitHash } from '../unit/index.js';
+import { unitHash } from '../unit/hash.js';
+import { parseUnitFile } from '../unit/parse.js';
 import { EtcdRequestError, InvalidKeyError, PresenceLostError } from './errors.js';
 import type {
   ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitRefusal, UnitState, WatchHandle, WatchInfo,
