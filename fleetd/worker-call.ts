@@ -3,7 +3,7 @@
  * (a dry run of units it sends, over a cluster of any size): fleetd's event loop also keeps the machine's etcd
  * lease and the engine's leadership alive, so such work runs elsewhere, and a call that overruns its deadline
  * has its worker terminated instead of running on. A new worker is started for the next call; an idle worker
- * exits after `idleMs`.
+ * exits after `idleMs`. The engine's planner (engine/planner.ts) and the API's dry runs (api/plan.ts) both use it.
  */
 import { parentPort, Worker } from 'node:worker_threads';
 import { FleetError, errorMessage } from '../lib/errors.js';
@@ -20,8 +20,10 @@ export class WorkerCallError extends FleetError {
 
   constructor(
     message: string,
-    /** deadline: the call took too long and was stopped; busy: too many calls waiting; failed: the worker died. */
+    /** deadline: the call took too long and was stopped; busy: too many calls waiting; failed: the worker died or the call threw. */
     readonly kind: 'deadline' | 'busy' | 'failed',
+    /** When the call itself threw in the worker: that error's message. */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -37,18 +39,18 @@ type Reply<Res> = { readonly id: number; readonly res: Res } | { readonly id: nu
 export interface WorkerCallOptions {
   /** What the worker does, for error messages ("dry run"). */
   readonly what: string;
-  /** A call not answered within this long terminates the worker and fails every call waiting on it. */
-  readonly deadlineMs: number;
-  /** Calls sent and not yet answered; more are refused at once (kind "busy"). */
-  readonly maxPending: number;
-  /** An idle worker exits after this long (default 60 s). */
+  /** A call not answered within this long terminates the worker and fails every call waiting on it (default: none). */
+  readonly deadlineMs?: number;
+  /** Calls sent and not yet answered; more are refused at once (kind "busy"). Default: no bound. */
+  readonly maxPending?: number;
+  /** An idle worker exits after this long (default 60 s; Infinity: it stays until close()). */
   readonly idleMs?: number;
 }
 
 interface Pending<Res> {
   resolve: (r: Res) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export class WorkerCall<Req, Res> {
@@ -63,17 +65,22 @@ export class WorkerCall<Req, Res> {
   ) {}
 
   call(req: Req): Promise<Res> {
-    if (this.pending.size >= this.opts.maxPending) {
-      return Promise.reject(new WorkerCallError(`too many ${this.opts.what}s in progress (at most ${this.opts.maxPending}); try again later`, 'busy'));
+    const maxPending = this.opts.maxPending ?? Infinity;
+    if (this.pending.size >= maxPending) {
+      return Promise.reject(new WorkerCallError(`too many ${this.opts.what}s in progress (at most ${maxPending}); try again later`, 'busy'));
     }
     clearTimeout(this.idleTimer);
     const worker = this.ensureWorker();
     const id = this.nextId++;
+    const deadlineMs = this.opts.deadlineMs;
     return new Promise<Res>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.stop(worker, new WorkerCallError(`the ${this.opts.what} took longer than ${this.opts.deadlineMs} ms and was stopped`, 'deadline'));
-      }, this.opts.deadlineMs);
-      timer.unref();
+      let timer: NodeJS.Timeout | undefined;
+      if (deadlineMs !== undefined) {
+        timer = setTimeout(() => {
+          this.stop(worker, new WorkerCallError(`the ${this.opts.what} took longer than ${deadlineMs} ms and was stopped`, 'deadline'));
+        }, deadlineMs);
+        timer.unref();
+      }
       this.pending.set(id, { resolve, reject, timer });
       worker.postMessage({ id, req } satisfies Request<Req>);
     });
@@ -99,9 +106,10 @@ export class WorkerCall<Req, Res> {
       this.pending.delete(reply.id);
       clearTimeout(p.timer);
       if ('res' in reply) p.resolve(reply.res);
-      else p.reject(new WorkerCallError(`the ${this.opts.what} failed: ${reply.error}`, 'failed'));
-      if (this.pending.size === 0 && this.worker === w) {
-        this.idleTimer = setTimeout(() => this.stop(w, undefined), this.opts.idleMs ?? 60_000);
+      else p.reject(new WorkerCallError(`the ${this.opts.what} failed: ${reply.error}`, 'failed', reply.error));
+      const idleMs = this.opts.idleMs ?? 60_000;
+      if (this.pending.size === 0 && this.worker === w && Number.isFinite(idleMs)) {
+        this.idleTimer = setTimeout(() => this.stop(w, undefined), idleMs);
         this.idleTimer.unref();
       }
     });

@@ -7,11 +7,10 @@
  * unit names, and units decide their globs. So a plan also goes to the worker when it may do more than
  * `globMatchesAbove` glob matches (wildcard globs × units), whatever the cluster's size.
  */
-import { Worker } from 'node:worker_threads';
 import { plan, type ClusterState, type Plan } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
-import { FleetError } from '../../lib/errors.js';
-import { INLINE_GLOB_MATCHES } from '../worker-call.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
+import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError, type WorkerCallOptions } from '../worker-call.js';
 
 const log = logger('engine.planner');
 
@@ -33,21 +32,18 @@ export function globMatchesOf(state: ClusterState): number {
   return globs * state.units.length;
 }
 
-export interface PlanRequest {
-  readonly id: number;
-  readonly state: ClusterState;
-}
-
-export type PlanReply = { readonly id: number; readonly plan: Plan } | { readonly id: number; readonly error: string };
-
 export class PlannerError extends FleetError {
   override readonly name: string = 'PlannerError';
 }
 
+/**
+ * No deadline and no idle exit: a plan's cost is bounded by the stored units (lib/unit bounds every [X-Fleet]
+ * value), and a deadline would only make the engine retry the same plan forever; the worker stays for the next pass.
+ */
+const WORKER: WorkerCallOptions = { what: 'plan', idleMs: Infinity };
+
 export class Planner {
-  private worker: Worker | undefined;
-  private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (p: Plan) => void; reject: (e: Error) => void }>();
+  private readonly worker = new WorkerCall<ClusterState, Plan>(new URL('./plan-worker.js', import.meta.url), WORKER);
   private closed = false;
 
   /**
@@ -64,52 +60,24 @@ export class Planner {
     return state.units.length >= this.workerAbove || globMatchesOf(state) >= this.globMatchesAbove;
   }
 
-  plan(state: ClusterState): Promise<Plan> {
-    if (this.closed || !this.usesWorker(state)) return Promise.resolve(plan(state));
-    const worker = this.ensureWorker();
-    const id = this.nextId++;
-    return new Promise<Plan>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, state } satisfies PlanRequest);
-    });
+  async plan(state: ClusterState): Promise<Plan> {
+    if (this.closed || !this.usesWorker(state)) return plan(state);
+    try {
+      return await this.worker.call(state);
+    } catch (err) {
+      throw this.plannerError(err);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const w = this.worker;
-    this.worker = undefined;
-    this.failAll(new PlannerError('the engine stopped while a plan was being computed'));
-    if (w) await w.terminate();
+    await this.worker.close();
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(new URL('./plan-worker.js', import.meta.url));
-    w.unref();
-    w.on('message', (reply: PlanReply) => {
-      const p = this.waiting.get(reply.id);
-      if (!p) return;
-      this.waiting.delete(reply.id);
-      if ('plan' in reply) p.resolve(reply.plan);
-      else p.reject(new PlannerError(`scheduling failed: ${reply.error}`));
-    });
-    w.on('error', (err) => {
-      log.error('plan worker failed; the next plan starts a new one', { err: err.message });
-      this.dropWorker(w, new PlannerError(`the plan worker failed: ${err.message}`));
-    });
-    w.on('exit', (code) => this.dropWorker(w, new PlannerError(`the plan worker exited (code ${code})`)));
-    this.worker = w;
-    return w;
-  }
-
-  private dropWorker(w: Worker, err: Error): void {
-    if (this.worker !== w) return;
-    this.worker = undefined;
-    this.failAll(err);
-  }
-
-  private failAll(err: Error): void {
-    for (const p of this.waiting.values()) p.reject(err);
-    this.waiting.clear();
+  private plannerError(err: unknown): PlannerError {
+    if (this.closed) return new PlannerError('the engine stopped while a plan was being computed');
+    if (err instanceof WorkerCallError && err.detail !== undefined) return new PlannerError(`scheduling failed: ${err.detail}`);
+    log.error('plan worker failed; the next plan starts a new one', { err: errorMessage(err) });
+    return new PlannerError(`the plan worker failed: ${errorMessage(err)}`);
   }
 }
