@@ -10,13 +10,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
-import { FencedError } from '../../lib/registry/index.js';
+import { FencedError, type Election } from '../../lib/registry/index.js';
 import type { Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { compareStrings } from '../../lib/compare.js';
-import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
@@ -109,7 +108,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
-    this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
+    this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);
     });
