@@ -9,7 +9,7 @@
  * holds (see term.ts).
  */
 import { EventEmitter } from 'node:events';
-import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
+import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp } from '../../lib/registry/index.js';
 import { FencedError, type Election } from '../../lib/registry/index.js';
 import type { Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
@@ -136,10 +136,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const term = this.term;
     if (term) this.endTerm(term, 'stopping');
     await this.leading;
-    if (term) {
-      await term.running;
-      await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
-    }
+    if (term) await term.closed();
     await this.election.stop();
     await this.planner.close();
   }
@@ -152,16 +149,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stats.elections++;
     this.stats.leaderSince = Date.now();
     this.emit('leading', fence);
-    const keep = async (h: WatchHandle): Promise<boolean> => {
-      if (term.active) term.watches.push(h);
-      else await h.close().catch(() => undefined);
-      return term.active;
-    };
     try {
       const jobs = await this.opts.registry.watchJobs((snapshot, changed) => this.onJobs(term, snapshot, changed));
-      if (!(await keep(jobs))) return;
+      if (!(await term.keepWatch(jobs))) return;
       const machines = await this.opts.registry.watchMachines((snapshot) => this.onMachines(term, snapshot));
-      if (!(await keep(machines))) return;
+      if (!(await term.keepWatch(machines))) return;
       const entries = await this.opts.registry.listSchedule();
       if (!term.active) return;
       const doubled = term.noteEntries(entries);
@@ -174,9 +166,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.stepDown(term, `could not start leading: ${errorMessage(err)}`);
       return;
     }
-    term.ready = true;
-    term.timer = setInterval(() => this.wake(term), this.opts.reconcileIntervalMs);
-    this.wake(term);
+    term.begin(this.opts.reconcileIntervalMs, () => this.wake(term));
   }
 
   private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
@@ -187,22 +177,17 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private onMachines(term: Term, snapshot: ReadonlyMap<string, MachineRecord>): void {
     if (!term.active) return;
-    term.machines = snapshot;
+    term.noteMachines(snapshot);
     if (!this.opts.disableWatches) this.wake(term);
   }
 
   /** Ends a term locally: no more passes, timers or watches. Leadership itself is the election's business. */
   private endTerm(term: Term, reason: string): void {
-    if (!term.active) return;
-    term.active = false;
-    clearInterval(term.timer);
-    clearTimeout(term.retryTimer);
-    clearTimeout(term.graceTimer);
+    if (!term.end()) return;
     if (this.term === term) this.term = undefined;
     this.stats.leaderSince = 0;
     this.stats.pending = 0;
     this.lastPlan = { ops: [], pending: [] };
-    for (const w of term.watches) void w.close().catch(() => undefined);
     log.info('engine term ended', { engine: this.opts.machineId, reason });
     this.emit('stepped-down', reason);
   }
@@ -214,25 +199,16 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private wake(term: Term): void {
-    if (!term.active) return;
-    term.dirty = true;
-    if (!term.ready || term.running) return;
-    term.running = (async () => {
-      while (term.dirty && term.active) {
-        term.dirty = false;
-        await this.pass(term);
-      }
-      term.running = undefined;
-    })();
+    term.wake(() => this.pass(term));
   }
 
   /** A failed pass; a leader that keeps its lease but cannot use etcd otherwise would block everyone. */
   private failed(term: Term, at: number, why: string): void {
     this.stats.reconcileFailures++;
-    term.failingSince ??= at;
+    const failingMs = term.failingFor(at, Date.now());
     const stuckMs = Math.max(MIN_STUCK_MS, 2 * this.opts.leaseTtlSeconds * 1000);
-    if (Date.now() - term.failingSince >= stuckMs) {
-      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: Date.now() - term.failingSince, err: why });
+    if (failingMs >= stuckMs) {
+      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: failingMs, err: why });
       this.stepDown(term, `cannot write the schedule: ${why}`);
       return;
     }
@@ -240,13 +216,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private retryLater(term: Term): void {
-    term.failures++;
-    if (term.retryTimer || !term.active) return;
-    const delay = Math.min(RETRY_MIN_MS * 2 ** (term.failures - 1), this.opts.reconcileIntervalMs);
-    term.retryTimer = setTimeout(() => {
-      term.retryTimer = undefined;
-      this.wake(term);
-    }, delay);
+    term.retryLater(
+      (failures) => Math.min(RETRY_MIN_MS * 2 ** (failures - 1), this.opts.reconcileIntervalMs),
+      () => this.wake(term),
+    );
   }
 
   /** One pass: plan from the watched state, write the plan and the entry syncs in one fenced call. */
@@ -274,20 +247,19 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.armGraceTimer(term, started);
       ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
-        term.failures = 0;
-        term.failingSince = undefined;
+        term.succeeded();
         report = { ops: 0, applied: 0, failed: 0, durationMs: Date.now() - started };
         return;
       }
       const results = await this.opts.registry.applySchedule(ops, term.fence);
-      term.failingSince = undefined;
+      term.reachedEtcd();
       const failed = term.record(results);
       this.stats.opsApplied += results.length - failed;
       this.stats.opsFailed += failed;
       report = { ops: ops.length, applied: ops.length - failed, failed, durationMs: Date.now() - started };
       log.debug('applied plan', { ...report });
       if (failed > 0) this.retryLater(term);
-      else term.failures = 0;
+      else term.succeeded();
     } catch (err) {
       report = { ops: ops.length, applied: 0, failed: 0, durationMs: Date.now() - started, error: errorMessage(err) };
       if (err instanceof FencedError) {
@@ -300,7 +272,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       // the write may or may not have happened: forget what those entries say
       for (const o of ops) term.forget(o.name);
-      (term.failures === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
+      (term.failing ? log.debug : log.warn)('reconcile failed; will retry', { err: errorMessage(err) });
       this.failed(term, started, errorMessage(err));
     } finally {
       this.stats.lastReconcileMs = Date.now() - started;
@@ -342,20 +314,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       );
       term.stale.delete(name);
     }
-    if (unread.length > 0) (term.failures === 0 ? log.warn : log.debug)('unit texts could not be read; retrying', { units: unread.length });
+    if (unread.length > 0) (term.failing ? log.debug : log.warn)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;
   }
 
   /** Wakes the term when the first grace period of a lost machine ends. */
   private armGraceTimer(term: Term, now: number): void {
-    clearTimeout(term.graceTimer);
-    term.graceTimer = undefined;
     const first = term.graceEnds(now, this.opts.machineLostGraceMs);
-    if (first === undefined) return;
-    term.graceTimer = setTimeout(() => {
-      term.graceTimer = undefined;
-      this.wake(term);
-    }, first - now + 5);
+    term.graceTimerIn(first === undefined ? undefined : first - now + 5, () => this.wake(term));
   }
 }
 

@@ -25,26 +25,26 @@ interface EntryBelief {
 export type UnitSlot = { readonly hash: string } & ({ readonly unit: SchedUnit } | { readonly unusable: string });
 
 export class Term {
-  active = true;
+  private isActive = true;
   /** Both watches delivered their first snapshot and the entries are listed: planning may start. */
-  ready = false;
-  dirty = false;
-  running: Promise<void> | undefined;
+  private isReady = false;
+  private dirty = false;
+  private runningPass: Promise<void> | undefined;
   /** Consecutive failed passes, for the retry backoff. */
-  failures = 0;
+  private failures = 0;
   /** When passes began to fail (etcd errors, not refused ops); undefined while they succeed. */
-  failingSince: number | undefined;
-  jobs: ReadonlyMap<string, JobRecord> = new Map();
-  machines: ReadonlyMap<string, MachineRecord> = new Map();
-  readonly watches: WatchHandle[] = [];
+  private failingSince: number | undefined;
+  private knownJobs: ReadonlyMap<string, JobRecord> = new Map();
+  private knownMachines: ReadonlyMap<string, MachineRecord> = new Map();
+  private readonly watches: WatchHandle[] = [];
   /** Scheduler view of each job; the jobs in `stale` changed since and are rebuilt by the next pass. */
   readonly units = new Map<string, UnitSlot>();
   readonly stale = new Set<string>();
   /** Machines that disappeared while units were scheduled to them -> when this term first saw them missing. */
   readonly lostSince = new Map<string, number>();
-  timer: NodeJS.Timeout | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  graceTimer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
   private readonly entries = new Map<string, EntryBelief>();
   /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
   private readonly expected = new Map<string, string | undefined>();
@@ -65,6 +65,119 @@ export class Term {
     this.startedAt = startedAt;
   }
 
+  get active(): boolean {
+    return this.isActive;
+  }
+
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /** The pass in flight, if any. */
+  get running(): Promise<void> | undefined {
+    return this.runningPass;
+  }
+
+  /** Whether the last pass failed (later failures are logged quieter). */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+
+  get jobs(): ReadonlyMap<string, JobRecord> {
+    return this.knownJobs;
+  }
+
+  get machines(): ReadonlyMap<string, MachineRecord> {
+    return this.knownMachines;
+  }
+
+  /** Keeps a watch opened for this term (closed when it ends); false, the watch closed, if it ended meanwhile. */
+  async keepWatch(h: WatchHandle): Promise<boolean> {
+    if (this.isActive) this.watches.push(h);
+    else await h.close().catch(() => undefined);
+    return this.isActive;
+  }
+
+  /** Planning may start: passes run on wake() and every `intervalMs` (the safety net). */
+  begin(intervalMs: number, wake: () => void): void {
+    this.isReady = true;
+    this.timer = setInterval(wake, intervalMs);
+    wake();
+  }
+
+  /** Ends the term: no more passes or timers, its watches close. False when it had ended already. */
+  end(): boolean {
+    if (!this.isActive) return false;
+    this.isActive = false;
+    clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.graceTimer);
+    for (const w of this.watches) void w.close().catch(() => undefined);
+    return true;
+  }
+
+  /** Waits for the pass in flight, then for the watches to close. */
+  async closed(): Promise<void> {
+    await this.runningPass;
+    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+  }
+
+  /** Asks for a pass: runs `pass` unless one is running (it then runs once more after it) or planning waits. */
+  wake(pass: () => Promise<void>): void {
+    if (!this.isActive) return;
+    this.dirty = true;
+    if (!this.isReady || this.runningPass) return;
+    this.runningPass = (async () => {
+      while (this.dirty && this.isActive) {
+        this.dirty = false;
+        await pass();
+      }
+      this.runningPass = undefined;
+    })();
+  }
+
+  /** A pass failed at `at` with etcd errors: returns how long (ms, until `now`) passes have been failing. */
+  failingFor(at: number, now: number): number {
+    this.failingSince ??= at;
+    return now - this.failingSince;
+  }
+
+  /** A write reached etcd: passes no longer fail (refused ops still back off). */
+  reachedEtcd(): void {
+    this.failingSince = undefined;
+  }
+
+  /** A pass succeeded: no more backoff. */
+  succeeded(): void {
+    this.failures = 0;
+    this.failingSince = undefined;
+  }
+
+  /** Counts a failure and runs `retry` after `delay(failures)` ms, unless a retry is already due. */
+  retryLater(delay: (failures: number) => number, retry: () => void): void {
+    this.failures++;
+    if (this.retryTimer || !this.isActive) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      retry();
+    }, delay(this.failures));
+  }
+
+  /** Runs `wake` after `ms` (replacing an earlier grace timer); undefined only cancels it. */
+  graceTimerIn(ms: number | undefined, wake: () => void): void {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    if (ms === undefined || !this.isActive) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = undefined;
+      wake();
+    }, ms);
+  }
+
+  noteMachines(snapshot: ReadonlyMap<string, MachineRecord>): void {
+    this.knownMachines = snapshot;
+  }
+
   /** Where a job is scheduled, counting this term's writes the watch has not delivered yet. */
   target(job: JobRecord): string | undefined {
     return this.expected.has(job.name) ? this.expected.get(job.name) : job.machineId;
@@ -81,7 +194,7 @@ export class Term {
   }
 
   noteJobs(snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
-    this.jobs = snapshot;
+    this.knownJobs = snapshot;
     for (const name of changed) {
       this.stale.add(name);
       // any event of a unit is our own write or a later one: every change to its job keys would have failed our op

@@ -10,8 +10,8 @@ const job = (name: string, machineId: string): JobRecord => ({ name, hash: 'a'.r
 
 function termWith(settleMs: number, startedAt: number): Term {
   const term = new Term(fence, settleMs, startedAt);
-  term.jobs = new Map([['u.service', job('u.service', 'gone')]]);
-  term.machines = new Map([['live', machine('live')]]);
+  term.noteJobs(new Map([['u.service', job('u.service', 'gone')]]), new Set());
+  term.noteMachines(new Map([['live', machine('live')]]));
   term.units.set('u.service', { hash: 'a'.repeat(40), unit: { name: 'u.service', hash: 'a'.repeat(40), desiredState: 'launched', requirements: NO_REQUIREMENTS } });
   return term;
 }
