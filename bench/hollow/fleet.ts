@@ -121,8 +121,9 @@ export class HollowFleet {
       const agent = m.server?.agent ?? m.machine?.agent;
       s.agentTasks += agent?.stats.tasks ?? 0;
       s.agentTaskFailures += agent?.stats.taskFailures ?? 0;
-      s.presenceLosses += m.machine?.stats.presenceLosses ?? 0;
-      s.registerRetries += m.machine?.stats.registerRetries ?? 0;
+      const member = m.server?.member ?? m.machine?.member;
+      s.presenceLosses += member?.stats.presenceLosses ?? 0;
+      s.registerRetries += member?.stats.registerRetries ?? 0;
     }
     return s;
   }
