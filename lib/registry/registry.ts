@@ -94,7 +94,7 @@ function deriveCurrentState(job: JobRecord, states: ReadonlyMap<string, UnitStat
  * agents (presence, unit states, their own schedule). Key layout and transactions: docs/registry.md.
  */
 export class Registry {
-  readonly keys: Keyspace;
+  private readonly keys: Keyspace;
   private readonly texts = new Map<string, string>();
   private readonly watches = new Set<PrefixWatch<unknown>>();
 

@@ -4,6 +4,7 @@
  * line, config errors, duplicate machine ids and SIGHUP.
  */
 import t from 'tap';
+import { Keyspace } from '../../lib/registry/index.js';
 import {
   apiGet, fileExists, fleetdJournalProblems, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
 } from './lab-helpers.js';
@@ -81,7 +82,7 @@ t.test('fleetd agent on real machines', async (t) => {
   await t.test('a unit without requirements runs where the engine placed it, and only there', async (t) => {
     const name = 'roam.service';
     const published: string[] = [];
-    const watcher = await client.watch().prefix(registry.keys.unitStatesDir(name)).create();
+    const watcher = await client.watch().prefix(new Keyspace(registry.prefix).unitStatesDir(name)).create();
     watcher.on('put', (kv) => {
       const st = JSON.parse(kv.value.toString()) as { agentState?: string; activeState?: string; subState?: string };
       published.push(`${st.agentState} ${st.activeState}/${st.subState}`);
