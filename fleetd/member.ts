@@ -94,8 +94,8 @@ export class Member {
     return this.left || this.opts.signal?.aborted === true;
   }
 
-  /** Registers (retrying while etcd is unreachable), watches its own record, starts the agent. */
-  async start(): Promise<void> {
+  /** Registers (retrying while etcd is unreachable), watches its own record, starts the agent (returned). */
+  async start(): Promise<Agent> {
     const presence = await this.register();
     this.presenceNow = presence;
     presence.onLost((err) => {
@@ -117,6 +117,7 @@ export class Member {
       rejoinSettleMs: this.opts.rejoinSettleMs,
     });
     await this.agentNow.start();
+    return this.agentNow;
   }
 
   /** New machine state (e.g. SIGHUP): published now, or on re-registration while the presence is lost. */

@@ -124,8 +124,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       machineIdSource: c.machineIdFile,
       signal: this.abort.signal,
     });
-    await this.member.start();
-    exportAgentStats(this.api.metrics.registry, this.member.agent!);
+    exportAgentStats(this.api.metrics.registry, await this.member.start());
 
     if (!c.disableEngine) {
       this.engine = new Engine({

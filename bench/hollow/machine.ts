@@ -66,8 +66,8 @@ export class HollowMachine {
     return this.member.stats;
   }
 
-  start(): Promise<void> {
-    return this.member.start();
+  async start(): Promise<void> {
+    await this.member.start();
   }
 
   /** Stops like a fleetd with shutdown_units=keep would, leaving nothing behind in etcd when `revoke`. */
