@@ -282,8 +282,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Rebuilds the scheduler view of changed jobs; false when some unit texts could not be read. */
   private async refreshUnits(term: Term): Promise<boolean> {
-    if (term.stale.size === 0) return true;
-    const names = [...term.stale];
+    const names = term.staleJobs();
+    if (names.length === 0) return true;
     const wanted: JobRecord[] = [];
     for (const name of names) {
       const job = term.jobs.get(name);
@@ -293,16 +293,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!term.active) return false;
     for (const name of names) {
       const job = term.jobs.get(name);
-      const old = term.units.get(name);
+      const old = term.unitSlot(name);
       if (old && old.hash !== job?.hash) this.requirements.forget(name, old.hash);
       if (!job || isTemplate(job.name)) {
-        term.units.delete(name);
-        term.stale.delete(name);
+        term.rebuilt(name, undefined);
         continue;
       }
       const r = this.requirements.resolve(job.name, job.hash);
       if (r === undefined) continue;
-      term.units.set(
+      term.rebuilt(
         name,
         r.ok
           ? {
@@ -312,7 +311,6 @@ export class Engine extends EventEmitter<EngineEvents> {
           }
           : { hash: job.hash, unusable: r.reason },
       );
-      term.stale.delete(name);
     }
     if (unread.length > 0) (term.failing ? log.debug : log.warn)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;

@@ -38,10 +38,10 @@ export class Term {
   private knownMachines: ReadonlyMap<string, MachineRecord> = new Map();
   private readonly watches: WatchHandle[] = [];
   /** Scheduler view of each job; the jobs in `stale` changed since and are rebuilt by the next pass. */
-  readonly units = new Map<string, UnitSlot>();
-  readonly stale = new Set<string>();
+  private readonly units = new Map<string, UnitSlot>();
+  private readonly stale = new Set<string>();
   /** Machines that disappeared while units were scheduled to them -> when this term first saw them missing. */
-  readonly lostSince = new Map<string, number>();
+  private readonly lostSince = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -172,6 +172,23 @@ export class Term {
       this.graceTimer = undefined;
       wake();
     }, ms);
+  }
+
+  /** Jobs changed since their scheduler view was last rebuilt. */
+  staleJobs(): string[] {
+    return [...this.stale];
+  }
+
+  /** The scheduler view of a job, as last rebuilt. */
+  unitSlot(name: string): UnitSlot | undefined {
+    return this.units.get(name);
+  }
+
+  /** The scheduler view of a job is rebuilt (undefined: the job is gone or a template, no view). */
+  rebuilt(name: string, slot: UnitSlot | undefined): void {
+    if (slot) this.units.set(name, slot);
+    else this.units.delete(name);
+    this.stale.delete(name);
   }
 
   noteMachines(snapshot: ReadonlyMap<string, MachineRecord>): void {

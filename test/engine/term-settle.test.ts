@@ -12,7 +12,7 @@ function termWith(settleMs: number, startedAt: number): Term {
   const term = new Term(fence, settleMs, startedAt);
   term.noteJobs(new Map([['u.service', job('u.service', 'gone')]]), new Set());
   term.noteMachines(new Map([['live', machine('live')]]));
-  term.units.set('u.service', { hash: 'a'.repeat(40), unit: { name: 'u.service', hash: 'a'.repeat(40), desiredState: 'launched', requirements: NO_REQUIREMENTS } });
+  term.rebuilt('u.service', { hash: 'a'.repeat(40), unit: { name: 'u.service', hash: 'a'.repeat(40), desiredState: 'launched', requirements: NO_REQUIREMENTS } });
   return term;
 }
 
