@@ -1,11 +1,11 @@
 /**
- * One fleetd: registers this machine, runs its agent, campaigns for the engine, serves the API.
+ * One fleetd: registers this machine and runs its agent (member.ts), campaigns for the engine, serves the API.
  * Composition only; each part lives in its own package.
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
-import { openEtcd, Registry, DuplicateMachineError, type MachinePresence, type MachineState, type WatchHandle } from '../lib/registry/index.js';
-import { FleetError, errorMessage } from '../lib/errors.js';
+import { openEtcd, Registry, type MachineState } from '../lib/registry/index.js';
+import { errorMessage } from '../lib/errors.js';
 import { logger, setLogLevel } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
 import type { FleetConfig } from './config.js';
@@ -13,7 +13,7 @@ import { readMachineId, detectPublicIp } from './machine/identity.js';
 import { claimInstance } from './machine/instance.js';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, unloadInstalled } from './agent/agent.js';
+import { unloadInstalled, type Agent } from './agent/agent.js';
 import { SystemdUnitManager } from './agent/systemd-manager.js';
 import { connectSystemd } from '../lib/systemd/index.js';
 import type { UnitManager } from './agent/unit-manager.js';
@@ -21,15 +21,10 @@ import { Engine } from './engine/engine.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import { LocalInspector } from './machine/inspector.js';
 import { exportAgentStats, exportEngineStats } from './stats-metrics.js';
+import { Member } from './member.js';
+export { FatalError } from './member.js';
 
 const log = logger('fleetd');
-/** Re-registration retries back off to at most this: the engine gives a returning machine only agent_ttl. */
-const REREGISTER_MAX_DELAY_MS = 1_000;
-
-/** fleetd cannot run; the message says why and what to do. */
-export class FatalError extends FleetError {
-  override readonly name = 'FatalError';
-}
 
 export interface ServerHooks {
   /** replaces systemd (the benchmark's hollow machines) */
@@ -38,6 +33,8 @@ export interface ServerHooks {
   machineId?: string;
   /** replaces the instance token of the runtime dir */
   instance?: string;
+  /** an etcd client to use instead of opening one from the config (its owner closes it) */
+  etcd?: Etcd3;
 }
 
 export interface ServerEvents {
@@ -48,18 +45,15 @@ export interface ServerEvents {
 export class FleetServer extends EventEmitter<ServerEvents> {
   machineId = '';
   registry!: Registry;
-  agent: Agent | undefined;
+  member: Member | undefined;
   engine: Engine | undefined;
+  /** the etcd client this fleetd opened (and closes); undefined with hooks.etcd */
   private client: Etcd3 | undefined;
-  private presence: MachinePresence | undefined;
   private manager: UnitManager | undefined;
-  private machinesWatch: WatchHandle | undefined;
-  private metadata: Readonly<Record<string, string>> = {};
   private stopping = false;
   private publicIp = '';
   private api: ApiServer | undefined;
   private instance = '';
-  private recovering = false;
   private systemdGone = false;
   private starting: Promise<void> | undefined;
   private stopped: Promise<void> = Promise.resolve();
@@ -78,6 +72,10 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     return this.starting;
   }
 
+  get agent(): Agent | undefined {
+    return this.member?.agent;
+  }
+
   get isStopping(): boolean {
     return this.stopping;
   }
@@ -91,16 +89,17 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     setLogLevel(c.verbosity > 0 ? 'debug' : 'warn');
     this.machineId = this.hooks.machineId ?? readMachineId(c.machineIdFile);
     this.publicIp = c.publicIp || detectPublicIp();
-    this.metadata = c.metadata;
     this.instance = this.hooks.instance ?? claimInstance(dirname(c.unitsDirectory.replace(/\/+$/, '')));
-    this.client = openEtcd({
-      endpoints: c.etcdServers,
-      prefix: c.etcdKeyPrefix,
-      requestTimeoutMs: c.etcdRequestTimeout * 1000,
-      tls: c.etcdCafile || c.etcdCertfile ? { ca: c.etcdCafile || undefined, cert: c.etcdCertfile || undefined, key: c.etcdKeyfile || undefined } : undefined,
-      auth: c.etcdUsername ? { username: c.etcdUsername, password: c.etcdPassword } : undefined,
-    });
-    this.registry = new Registry(this.client, c.etcdKeyPrefix);
+    this.client = this.hooks.etcd
+      ? undefined
+      : openEtcd({
+          endpoints: c.etcdServers,
+          prefix: c.etcdKeyPrefix,
+          requestTimeoutMs: c.etcdRequestTimeout * 1000,
+          tls: c.etcdCafile || c.etcdCertfile ? { ca: c.etcdCafile || undefined, cert: c.etcdCertfile || undefined, key: c.etcdKeyfile || undefined } : undefined,
+          auth: c.etcdUsername ? { username: c.etcdUsername, password: c.etcdPassword } : undefined,
+        });
+    this.registry = new Registry(this.hooks.etcd ?? this.client!, c.etcdKeyPrefix);
 
     this.api = createApiServer({
       registry: this.registry,
@@ -116,28 +115,16 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     this.manager = await this.connectManager();
     this.manager.on('disconnected', (err) => void this.systemdLost(errorMessage(err)));
 
-    this.presence = await this.register();
-    this.presence.onLost((err) => {
-      this.agent?.presenceLost();
-      void this.recoverPresence(errorMessage(err));
-    });
-
-    this.machinesWatch = await this.registry.watchMachine(this.machineId, (snapshot) => {
-      const me = snapshot.get(this.machineId);
-      if (me) this.metadata = me.metadata;
-    });
-
-    if (this.stopping) throw new FatalError('stopped while starting');
-    this.agent = new Agent({
+    this.member = new Member({
       registry: this.registry,
-      presence: this.presence,
       manager: this.manager,
-      metadata: () => this.metadata,
-      reconcileIntervalMs: 30_000,
+      state: this.machineState(),
+      agentTtl: c.agentTtl,
       rejoinSettleMs: rejoinSettleMs(c),
+      machineIdSource: c.machineIdFile,
+      signal: this.abort.signal,
     });
-    await this.agent.start();
-    exportAgentStats(this.api.metrics.registry, this.agent);
+    exportAgentStats(this.api.metrics.registry, await this.member.start());
 
     if (!c.disableEngine) {
       this.engine = new Engine({
@@ -167,58 +154,6 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     };
   }
 
-  /** Registers with backoff while etcd is unreachable; a live machine with our id is fatal. */
-  private async register(): Promise<MachinePresence> {
-    let delay = 1000;
-    for (;;) {
-      try {
-        return await this.registry.registerMachine(this.machineState(), Math.max(1, Math.round(this.config.agentTtl)));
-      } catch (err) {
-        if (err instanceof DuplicateMachineError) throw new FatalError(duplicateMessage(this.machineId, this.config.machineIdFile, err));
-        if (this.stopping) throw new FatalError('stopped before this machine could register');
-        log.warn('cannot register this machine in etcd yet; retrying', { err: errorMessage(err), retryMs: delay });
-        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
-        if (this.stopping) throw new FatalError('stopped before this machine could register');
-        delay = Math.min(delay * 2, 10_000);
-      }
-    }
-  }
-
-  private async recoverPresence(reason: string): Promise<void> {
-    log.warn('machine presence lost; units keep running while it is re-established', { reason });
-    if (this.recovering) return;
-    this.recovering = true;
-    try {
-      await this.reregisterLoop();
-    } finally {
-      this.recovering = false;
-    }
-  }
-
-  private async reregisterLoop(): Promise<void> {
-    let delay = 250;
-    let duplicateLogged = false;
-    while (!this.stopping && this.presence && !this.presence.alive) {
-      try {
-        await this.presence.reregister();
-        // the record was re-created from the state of the last registration: SIGHUP may have changed it since
-        await this.presence.update(this.machineState());
-        await this.agent?.rejoined();
-        log.warn('machine presence re-established');
-        return;
-      } catch (err) {
-        if (err instanceof DuplicateMachineError && !duplicateLogged) {
-          duplicateLogged = true;
-          log.error('cannot re-register: ' + duplicateMessage(this.machineId, this.config.machineIdFile, err));
-        } else {
-          log.debug('re-registration failed', { err: errorMessage(err) });
-        }
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, REREGISTER_MAX_DELAY_MS);
-      }
-    }
-  }
-
   /**
    * systemd's bus went away under a running fleetd. A bus that is back at once (D-Bus restarted) keeps the
    * registration: fleetd exits, systemd restarts it and the new fleetd takes the machine over, units in place.
@@ -232,9 +167,9 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     log.warn('lost the connection to systemd', { reason });
     const back = await this.systemdReturns(SYSTEMD_RETURN_MS);
     if (this.stopping) return;
-    if (!back && this.presence?.alive) {
+    if (!back && this.member?.presence?.alive) {
       log.warn('systemd stays unreachable: leaving the cluster so that this machine\'s units move now');
-      await bounded('leaving the cluster', this.presence.close({ revoke: true }), STOP_STEP_MS);
+      await bounded('leaving the cluster', this.member.leave({ revoke: true }), STOP_STEP_MS);
     }
     if (!this.stopping) this.emit('fatal', `lost the connection to systemd: ${reason}`);
   }
@@ -261,7 +196,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     setLogLevel(next.verbosity > 0 ? 'debug' : 'warn');
     this.publicIp = next.publicIp || detectPublicIp();
     // while the presence is lost the new state is published on re-registration
-    if (this.presence?.alive) await this.presence.update(this.machineState());
+    await this.member?.update(this.machineState());
     log.warn('configuration reloaded (verbosity, metadata, public_ip); other options need a restart');
   }
 
@@ -296,18 +231,18 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     const restarting = (await manager?.selfRestarting().catch(() => false)) ?? false;
     const unloadAll = this.config.shutdownUnits === 'stop' && !restarting && !keepUnits;
     log.info('stopping', { restarting, unloadAll });
-    if (this.agent) await this.agent.stop({ unloadAll });
+    if (this.member?.agent) await this.member.stopAgent({ unloadAll });
     else if (unloadAll && manager) await unloadInstalled(manager).catch((err: unknown) => log.warn('stopping units failed', { err: errorMessage(err) }));
     if (manager !== this.manager) await manager?.close().catch(() => undefined);
     if (this.engine && handOff && !unloadAll) engineStopped = bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS);
     await Promise.all([
       engineStopped,
       this.api && bounded('closing the API', this.api.close(), STOP_STEP_MS),
-      this.machinesWatch && bounded('closing the machine watch', this.machinesWatch.close(), STOP_STEP_MS),
+      this.member && bounded('closing the machine watch', this.member.closeWatch(), STOP_STEP_MS),
     ]);
     // a restarting fleetd leaves its record to its next incarnation, so the engine sees no machine leave;
     // so does one that keeps its units: they move only if fleetd stays away longer than agent_ttl
-    if (this.presence) await bounded('leaving the cluster', this.presence.close({ revoke: unloadAll }), STOP_STEP_MS);
+    if (this.member) await bounded('leaving the cluster', this.member.leave({ revoke: unloadAll }), STOP_STEP_MS);
     if (this.engine && handOff && unloadAll) {
       await bounded("moving this machine's units to other machines", this.unitsMovedAway(this.engine), STOP_STEP_MS);
       await bounded('stopping the engine', this.engine.stop(), STOP_STEP_MS);
@@ -341,14 +276,6 @@ export class FleetServer extends EventEmitter<ServerEvents> {
 /** Long enough for a new engine leader to take over and place a rejoined machine's units again. */
 export function rejoinSettleMs(c: Pick<FleetConfig, 'engineLeaseTtl' | 'engineReconcileInterval'>): number {
   return Math.max(5_000, (c.engineLeaseTtl + 2 * c.engineReconcileInterval) * 1000);
-}
-
-function duplicateMessage(machineId: string, file: string, err: DuplicateMachineError): string {
-  const where = err.existingPublicIP ? ` at ${err.existingPublicIP}` : '';
-  return (
-    `machine id ${machineId} (from ${file}) is already registered by another live fleetd${where}: ` +
-    'every machine needs its own machine id (a copied /etc/machine-id?), or stop the other fleetd'
-  );
 }
 
 const STOP_STEP_MS = 3_000;

@@ -49,7 +49,7 @@ interface StartSample {
 
 async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<string, unknown>> {
   const labStarted = Date.now();
-  const { lab, registry, names, etcdUrl } = await startBenchLab(ctx.teardown, p.machines, 'bl');
+  const { lab, registry, client, names, etcdUrl } = await startBenchLab(ctx.teardown, p.machines, 'bl');
   ctx.log(`lab ${lab.name} with ${p.machines} machines up in ${Date.now() - labStarted} ms; etcd ${etcdUrl}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-bench-units-'));
   ctx.teardown.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,7 +89,7 @@ async function runLatency(ctx: BenchContext, p: LatencyParams): Promise<Record<s
   }
 
   const direct: DirectSample[] = [];
-  const observer = await ClusterObserver.start(registry.client);
+  const observer = await ClusterObserver.start(client);
   try {
     for (let i = 1; i <= p.directStarts; i++) {
       const spec = benchUnit(`latd-${i}.service`);

@@ -9,7 +9,7 @@ import { FleetServer } from '../../fleetd/server.js';
 import type { EngineStats } from '../../fleetd/engine/engine.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
 import { HollowMachine } from './machine.js';
-import { MemoryUnitManager as HollowUnitManager, type MemoryUnitManagerOptions as HollowUnitManagerOptions } from '../../fleetd/agent/memory-unit-manager.js';
+import { MemoryUnitManager, type MemoryUnitManagerOptions } from '../../fleetd/agent/memory-unit-manager.js';
 import { eachLimited } from '../../lib/limit.js';
 
 export interface HollowFleetSpec {
@@ -31,7 +31,7 @@ export interface HollowFleetSpec {
   readonly engineReconcileInterval?: number;
   /** seconds; fleetd's etcd_request_timeout */
   readonly etcdRequestTimeout?: number;
-  readonly manager?: HollowUnitManagerOptions;
+  readonly manager?: MemoryUnitManagerOptions;
   /** machines registering at once */
   readonly startConcurrency?: number;
 }
@@ -55,7 +55,7 @@ export interface HollowFleetStats {
 
 interface Member {
   readonly id: string;
-  readonly manager: HollowUnitManager;
+  readonly manager: MemoryUnitManager;
   readonly server?: FleetServer;
   readonly machine?: HollowMachine;
 }
@@ -93,7 +93,7 @@ export class HollowFleet {
     return this.members.map((m) => m.id);
   }
 
-  manager(id: string): HollowUnitManager | undefined {
+  manager(id: string): MemoryUnitManager | undefined {
     return this.members.find((m) => m.id === id)?.manager;
   }
 
@@ -121,8 +121,9 @@ export class HollowFleet {
       const agent = m.server?.agent ?? m.machine?.agent;
       s.agentTasks += agent?.stats.tasks ?? 0;
       s.agentTaskFailures += agent?.stats.taskFailures ?? 0;
-      s.presenceLosses += m.machine?.stats.presenceLosses ?? 0;
-      s.registerRetries += m.machine?.stats.registerRetries ?? 0;
+      const member = m.server?.member ?? m.machine?.member;
+      s.presenceLosses += member?.stats.presenceLosses ?? 0;
+      s.registerRetries += member?.stats.registerRetries ?? 0;
     }
     return s;
   }
@@ -149,7 +150,7 @@ export class HollowFleet {
   }
 
   private async startServer(id: string, engine: boolean): Promise<void> {
-    const manager = new HollowUnitManager(this.spec.manager);
+    const manager = new MemoryUnitManager(this.spec.manager);
     const server = new FleetServer(this.config(id, engine), {
       unitManager: async () => manager,
       machineId: id,

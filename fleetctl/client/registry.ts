@@ -159,8 +159,7 @@ export class RegistryFleetClient implements FleetClient {
   }
 
   async close(): Promise<void> {
-    await this.registry.close();
-    this.registry.client.close();
+    await this.registry.close({ client: true });
     await this.opts.onClose?.();
   }
 }

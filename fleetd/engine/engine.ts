@@ -9,8 +9,8 @@
  * holds (see term.ts).
  */
 import { EventEmitter } from 'node:events';
-import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp, WatchHandle } from '../../lib/registry/index.js';
-import { FencedError } from '../../lib/registry/index.js';
+import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp } from '../../lib/registry/index.js';
+import { FencedError, type Election } from '../../lib/registry/index.js';
 import type { Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
@@ -18,7 +18,6 @@ import { errorMessage } from '../../lib/errors.js';
 import { compareStrings } from '../../lib/compare.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
-import { Election } from './election.js';
 import { RequirementsCache } from '../requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
@@ -115,7 +114,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = opts.clock ?? systemClock;
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
-    this.election = new Election(opts.registry.client, `${opts.registry.keys.engineDir}leader`, opts.machineId, opts.leaseTtlSeconds);
+    this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);
     });
@@ -143,10 +142,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const term = this.term;
     if (term) this.endTerm(term, 'stopping');
     await this.leading;
-    if (term) {
-      await term.loop?.stop();
-      await Promise.all(term.watches.map((w) => w.close().catch(() => undefined)));
-    }
+    if (term) await term.closed();
     await this.election.stop();
     await this.planner.close();
   }
@@ -154,27 +150,23 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async lead(fence: Fence): Promise<void> {
     if (this.stopped) return;
     if (this.term) this.endTerm(this.term, 'new term');
-    const term = new Term(fence, this.opts.termSettleMs ?? 0, this.clock.now());
-    term.loop = new ReconcileLoop({
-      clock: this.clock,
-      pass: () => this.pass(term),
-      intervalMs: this.opts.reconcileIntervalMs,
-      backoff: { firstMs: RETRY_MIN_MS, factor: 2, maxMs: this.opts.reconcileIntervalMs },
-    });
+    const term = new Term(fence, this.opts.termSettleMs ?? 0, this.clock.now(), (t) =>
+      new ReconcileLoop({
+        clock: this.clock,
+        pass: () => this.pass(t),
+        intervalMs: this.opts.reconcileIntervalMs,
+        backoff: { firstMs: RETRY_MIN_MS, factor: 2, maxMs: this.opts.reconcileIntervalMs },
+      }),
+    );
     this.term = term;
     this.stats.elections++;
     this.stats.leaderSince = this.clock.now();
     this.emit('leading', fence);
-    const keep = async (h: WatchHandle): Promise<boolean> => {
-      if (term.active) term.watches.push(h);
-      else await h.close().catch(() => undefined);
-      return term.active;
-    };
     try {
       const jobs = await this.opts.registry.watchJobs((snapshot, changed) => this.onJobs(term, snapshot, changed));
-      if (!(await keep(jobs))) return;
+      if (!(await term.keepWatch(jobs))) return;
       const machines = await this.opts.registry.watchMachines((snapshot) => this.onMachines(term, snapshot));
-      if (!(await keep(machines))) return;
+      if (!(await term.keepWatch(machines))) return;
       const entries = await this.opts.registry.listSchedule();
       if (!term.active) return;
       const doubled = term.noteEntries(entries);
@@ -187,7 +179,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.stepDown(term, `could not start leading: ${errorMessage(err)}`);
       return;
     }
-    term.loop.start();
+    term.begin();
   }
 
   private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
@@ -198,20 +190,17 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private onMachines(term: Term, snapshot: ReadonlyMap<string, MachineRecord>): void {
     if (!term.active) return;
-    term.machines = snapshot;
+    term.noteMachines(snapshot);
     if (!this.opts.disableWatches) this.wake(term);
   }
 
   /** Ends a term locally: no more passes, timers or watches. Leadership itself is the election's business. */
   private endTerm(term: Term, reason: string): void {
-    if (!term.active) return;
-    term.active = false;
-    void term.loop?.stop();
+    if (!term.end()) return;
     if (this.term === term) this.term = undefined;
     this.stats.leaderSince = 0;
     this.stats.pending = 0;
     this.lastPlan = { ops: [], pending: [] };
-    for (const w of term.watches) void w.close().catch(() => undefined);
     log.info('engine term ended', { engine: this.opts.machineId, reason });
     this.emit('stepped-down', reason);
   }
@@ -224,31 +213,27 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Asks for a pass (lib/reconcile.ts coalesces; none runs before the term is ready or after it ended). */
   private wake(term: Term): void {
-    if (term.active) term.loop?.trigger();
+    term.wake();
   }
 
   /** A failed pass; a leader that keeps its lease but cannot use etcd otherwise would block everyone. */
   private failed(term: Term, at: number, why: string): void {
     this.stats.reconcileFailures++;
-    term.failingSince ??= at;
+    const failingMs = term.failingFor(at, this.clock.now());
     const stuckMs = Math.max(MIN_STUCK_MS, 2 * this.opts.leaseTtlSeconds * 1000);
-    if (this.clock.now() - term.failingSince >= stuckMs) {
-      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: this.clock.now() - term.failingSince, err: why });
+    if (failingMs >= stuckMs) {
+      log.error('engine cannot write the schedule; giving up leadership', { engine: this.opts.machineId, forMs: failingMs, err: why });
       this.stepDown(term, `cannot write the schedule: ${why}`);
       return;
     }
     this.retryLater(term);
   }
 
-  /** Counts a failure and retries after the loop's backoff (RETRY_MIN_MS doubling up to the interval). */
+  /** Counts a failure; the loop retries after its backoff (RETRY_MIN_MS doubling up to the interval). */
   private retryLater(term: Term): void {
-    if (term.active) term.loop?.failed();
+    term.retryLater();
   }
 
-  /** Consecutive failed passes of the term: the first failure is logged as a warning, the repeats at debug. */
-  private failures(term: Term): number {
-    return term.loop?.failures ?? 0;
-  }
 
   /** One pass: plan from the watched state, write the plan and the entry syncs in one fenced call. */
   private async pass(term: Term): Promise<void> {
@@ -275,12 +260,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.armGraceTimer(term, started);
       ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
-        term.failingSince = undefined;
+        term.reachedEtcd();
         report = { ops: 0, applied: 0, failed: 0, durationMs: this.clock.now() - started };
         return;
       }
       const results = await this.opts.registry.applySchedule(ops, term.fence);
-      term.failingSince = undefined;
+      term.reachedEtcd();
       const failed = term.record(results);
       this.stats.opsApplied += results.length - failed;
       this.stats.opsFailed += failed;
@@ -300,7 +285,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       // the write may or may not have happened: forget what those entries say
       for (const o of ops) term.forget(o.name);
-      (this.failures(term) === 0 ? log.warn : log.debug)('reconcile failed; will retry', { err: errorMessage(err) });
+      (term.failing ? log.debug : log.warn)('reconcile failed; will retry', { err: errorMessage(err) });
       this.failed(term, started, errorMessage(err));
     } finally {
       this.stats.lastReconcileMs = this.clock.now() - started;
@@ -310,8 +295,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Rebuilds the scheduler view of changed jobs; false when some unit texts could not be read. */
   private async refreshUnits(term: Term): Promise<boolean> {
-    if (term.stale.size === 0) return true;
-    const names = [...term.stale];
+    const names = term.staleJobs();
+    if (names.length === 0) return true;
     const wanted: JobRecord[] = [];
     for (const name of names) {
       const job = term.jobs.get(name);
@@ -321,16 +306,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!term.active) return false;
     for (const name of names) {
       const job = term.jobs.get(name);
-      const old = term.units.get(name);
+      const old = term.unitSlot(name);
       if (old && old.hash !== job?.hash) this.requirements.forget(name, old.hash);
       if (!job || isTemplate(job.name)) {
-        term.units.delete(name);
-        term.stale.delete(name);
+        term.rebuilt(name, undefined);
         continue;
       }
       const r = this.requirements.resolve(job.name, job.hash);
       if (r === undefined) continue;
-      term.units.set(
+      term.rebuilt(
         name,
         r.ok
           ? {
@@ -340,16 +324,15 @@ export class Engine extends EventEmitter<EngineEvents> {
           }
           : { hash: job.hash, unusable: r.reason },
       );
-      term.stale.delete(name);
     }
-    if (unread.length > 0) (this.failures(term) === 0 ? log.warn : log.debug)('unit texts could not be read; retrying', { units: unread.length });
+    if (unread.length > 0) (term.failing ? log.debug : log.warn)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;
   }
 
   /** Wakes the term when the first grace period of a lost machine ends. */
   private armGraceTimer(term: Term, now: number): void {
     const first = term.graceEnds(now, this.opts.machineLostGraceMs);
-    term.loop?.wakeAt('grace', first === undefined ? undefined : first + 5);
+    term.graceWakeAt(first === undefined ? undefined : first + 5);
   }
 }
 

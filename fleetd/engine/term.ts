@@ -26,22 +26,21 @@ interface EntryBelief {
 export type UnitSlot = { readonly hash: string } & ({ readonly unit: SchedUnit } | { readonly unusable: string });
 
 export class Term {
-  active = true;
-  /**
-   * The term's passes (lib/reconcile.ts), set by the engine when the term begins and started once both watches
-   * delivered their first snapshot and the entries are listed: planning may start then.
-   */
-  loop: ReconcileLoop | undefined;
+  private isActive = true;
+  /** Both watches delivered their first snapshot and the entries are listed: planning may start. */
+  private isReady = false;
+  /** The term's passes: trigger, coalesce, periodic safety net, backoff (lib/reconcile.ts). */
+  private readonly loop: ReconcileLoop;
   /** When passes began to fail (etcd errors, not refused ops); undefined while they succeed. */
-  failingSince: number | undefined;
-  jobs: ReadonlyMap<string, JobRecord> = new Map();
-  machines: ReadonlyMap<string, MachineRecord> = new Map();
-  readonly watches: WatchHandle[] = [];
+  private failingSince: number | undefined;
+  private knownJobs: ReadonlyMap<string, JobRecord> = new Map();
+  private knownMachines: ReadonlyMap<string, MachineRecord> = new Map();
+  private readonly watches: WatchHandle[] = [];
   /** Scheduler view of each job; the jobs in `stale` changed since and are rebuilt by the next pass. */
-  readonly units = new Map<string, UnitSlot>();
-  readonly stale = new Set<string>();
+  private readonly units = new Map<string, UnitSlot>();
+  private readonly stale = new Set<string>();
   /** Machines that disappeared while units were scheduled to them -> when this term first saw them missing. */
-  readonly lostSince = new Map<string, number>();
+  private readonly lostSince = new Map<string, number>();
   private readonly entries = new Map<string, EntryBelief>();
   /** Targets this term wrote that its jobs watch has not shown yet (undefined = unscheduled). */
   private readonly expected = new Map<string, string | undefined>();
@@ -53,13 +52,113 @@ export class Term {
    * `settleMs`: machines found missing within this long of the term's start are given until then to come back
    * before their units move: after an etcd outage (which also ends the previous term) every machine is
    * re-registering, and the first machines back must not receive everyone's units.
+   * `passes` builds the loop that runs this term's passes (the engine's pass bound to this term).
    */
   constructor(
     readonly fence: Fence,
-    private readonly settleMs = 0,
-    startedAt = Date.now(),
+    private readonly settleMs: number,
+    startedAt: number,
+    passes: (term: Term) => ReconcileLoop,
   ) {
     this.startedAt = startedAt;
+    this.loop = passes(this);
+  }
+
+  get active(): boolean {
+    return this.isActive;
+  }
+
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /** Whether the last pass failed (later failures are logged quieter). */
+  get failing(): boolean {
+    return this.loop.failures > 0;
+  }
+
+  get jobs(): ReadonlyMap<string, JobRecord> {
+    return this.knownJobs;
+  }
+
+  get machines(): ReadonlyMap<string, MachineRecord> {
+    return this.knownMachines;
+  }
+
+  /** Keeps a watch opened for this term (closed when it ends); false, the watch closed, if it ended meanwhile. */
+  async keepWatch(h: WatchHandle): Promise<boolean> {
+    if (this.isActive) this.watches.push(h);
+    else await h.close().catch(() => undefined);
+    return this.isActive;
+  }
+
+  /** Planning may start: passes run on wake() and periodically (the safety net). */
+  begin(): void {
+    if (!this.isActive) return;
+    this.isReady = true;
+    this.loop.start();
+  }
+
+  /** Ends the term: no more passes or timers, its watches close. False when it had ended already. */
+  end(): boolean {
+    if (!this.isActive) return false;
+    this.isActive = false;
+    void this.loop.stop();
+    for (const w of this.watches) void w.close().catch(() => undefined);
+    return true;
+  }
+
+  /** Waits for the pass in flight, then for the watches to close. */
+  async closed(): Promise<void> {
+    await this.loop.stop();
+    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+  }
+
+  /** Asks for a pass (coalesced by the loop; none runs before begin() or after end()). */
+  wake(): void {
+    if (this.isActive) this.loop.trigger();
+  }
+
+  /** A pass failed at `at` with etcd errors: returns how long (ms, until `now`) passes have been failing. */
+  failingFor(at: number, now: number): number {
+    this.failingSince ??= at;
+    return now - this.failingSince;
+  }
+
+  /** A write reached etcd, or there was nothing to write: passes no longer fail (refused ops still back off). */
+  reachedEtcd(): void {
+    this.failingSince = undefined;
+  }
+
+  /** Counts a failure: the loop runs the pass again after its backoff (a pass that does not call this resets it). */
+  retryLater(): void {
+    if (this.isActive) this.loop.failed();
+  }
+
+  /** Wakes the term at `at` (ms, clock time), replacing an earlier grace wake; undefined only cancels it. */
+  graceWakeAt(at: number | undefined): void {
+    if (this.isActive) this.loop.wakeAt('grace', at);
+  }
+
+  /** Jobs changed since their scheduler view was last rebuilt. */
+  staleJobs(): string[] {
+    return [...this.stale];
+  }
+
+  /** The scheduler view of a job, as last rebuilt. */
+  unitSlot(name: string): UnitSlot | undefined {
+    return this.units.get(name);
+  }
+
+  /** The scheduler view of a job is rebuilt (undefined: the job is gone or a template, no view). */
+  rebuilt(name: string, slot: UnitSlot | undefined): void {
+    if (slot) this.units.set(name, slot);
+    else this.units.delete(name);
+    this.stale.delete(name);
+  }
+
+  noteMachines(snapshot: ReadonlyMap<string, MachineRecord>): void {
+    this.knownMachines = snapshot;
   }
 
   /** Where a job is scheduled, counting this term's writes the watch has not delivered yet. */
@@ -78,7 +177,7 @@ export class Term {
   }
 
   noteJobs(snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
-    this.jobs = snapshot;
+    this.knownJobs = snapshot;
     for (const name of changed) {
       this.stale.add(name);
       // any event of a unit is our own write or a later one: every change to its job keys would have failed our op

@@ -6,6 +6,7 @@ import { DESIRED_STATES } from '../unit/types.js';
 import type {
   DesiredState,
   GlobalUnitEntry,
+  LeaderRecord,
   MachineState,
   ScheduleEntry,
   ScheduledState,
@@ -162,4 +163,16 @@ export function decodeRefusal(raw: string): { hash: string; reason: string } | u
   const o = parseObject(raw);
   if (!o || typeof o.hash !== 'string' || typeof o.reason !== 'string') return undefined;
   return { hash: o.hash, reason: o.reason };
+}
+
+export function encodeLeaderRecord(r: LeaderRecord): string {
+  return JSON.stringify({ machineId: r.machineId, since: r.since });
+}
+
+/** The engine leader record; undefined unless it names a machine id and a parseable `since`. */
+export function decodeLeaderRecord(raw: string): LeaderRecord | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.machineId !== 'string' || !isSegment(o.machineId)) return undefined;
+  if (typeof o.since !== 'string' || Number.isNaN(Date.parse(o.since))) return undefined;
+  return { machineId: o.machineId, since: o.since };
 }

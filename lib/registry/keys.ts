@@ -130,8 +130,12 @@ export class Keyspace {
     return `${this.unitStatesDir(name)}${checkMachineId(machineId)}`;
   }
 
-  /** Reserved for the engine (its leader key is `engine/leader`). */
+  /** Reserved for the engine. */
   get engineDir(): string {
     return `${this.prefix}engine/`;
+  }
+  /** The engine leader's record (election.ts): its create revision is the fence of every schedule write. */
+  get engineLeader(): string {
+    return `${this.engineDir}leader`;
   }
 }

@@ -1,4 +1,4 @@
-import { type Etcd3, type ICompare, type IRequestOp, type Namespace } from 'etcd3';
+import { type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
 import { FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
@@ -20,6 +20,7 @@ import {
   UnitExistsError,
   UnitNotFoundError,
 } from './errors.js';
+import { Election } from './election.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
 import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
@@ -72,14 +73,6 @@ export interface UnitStateFilter {
   readonly unitName?: string;
 }
 
-/** Entry of syncScheduleState: what the schedule entry of a scheduled unit must say. */
-export interface ScheduleSyncItem {
-  readonly name: string;
-  readonly machineId: string;
-  readonly hash: string;
-  readonly desiredState: ScheduledState;
-}
-
 /** How a refused unit shows among unit states (list-units: LOAD refused, SUB refused; the reason in `refusal`). */
 const REFUSED_STATE = { loadState: 'refused', activeState: 'inactive', subState: 'refused', agentState: 'loaded' } as const;
 
@@ -101,12 +94,13 @@ function deriveCurrentState(job: JobRecord, states: ReadonlyMap<string, UnitStat
  * agents (presence, unit states, their own schedule). Key layout and transactions: docs/registry.md.
  */
 export class Registry {
-  readonly keys: Keyspace;
+  private readonly keys: Keyspace;
   private readonly texts = new Map<string, string>();
   private readonly watches = new Set<PrefixWatch<unknown>>();
 
+  /** The etcd client is private: only lib/registry talks to etcd (docs/registry.md). */
   constructor(
-    readonly client: Etcd3,
+    private readonly client: Etcd3,
     prefix?: string,
   ) {
     this.keys = new Keyspace(prefix);
@@ -116,10 +110,14 @@ export class Registry {
     return this.keys.prefix;
   }
 
-  /** Closes every watch opened through this registry (presences are closed by their owners). */
-  async close(): Promise<void> {
+  /**
+   * Closes every watch opened through this registry (presences and elections are closed by their owners);
+   * with `client`, also the etcd client (when this registry is its only user).
+   */
+  async close(opts: { client?: boolean } = {}): Promise<void> {
     await Promise.all([...this.watches].map((w) => w.close()));
     this.watches.clear();
+    if (opts.client) this.client.close();
   }
 
   // ---- units (clients) ----
@@ -348,11 +346,6 @@ export class Registry {
     await this.putOnLease(presence, key, encodeRefusal(r), `recording the refusal of ${r.name}`);
   }
 
-  /** Removes this machine's refusal of a unit (no-op if absent or written under another lease). */
-  async withdrawRefusal(presence: MachinePresence, name: string): Promise<void> {
-    await this.deleteOnLease(presence, this.keys.jobRefusal(name, presence.machineId), `withdrawing the refusal of ${name}`);
-  }
-
   /** Writes a key this machine owns, on its lease (so it goes with the machine). */
   private async putOnLease(presence: MachinePresence, key: string, value: string, what: string): Promise<void> {
     presence.assertAlive();
@@ -433,27 +426,14 @@ export class Registry {
     return results;
   }
 
+  // ---- engine leadership ----
+
   /**
-   * Mirrors job hash/desired state into the schedule entries of scheduled units (applied only where the
-   * unit is still targeted at that machine with that hash and desired state).
+   * The engine leader election of this machine (not started): campaigns for Keyspace.engineLeader on a lease
+   * of `ttlSeconds`; its fence guards applySchedule.
    */
-  syncScheduleState(items: readonly ScheduleSyncItem[], fence: Fence): Promise<ScheduleOpResult[]> {
-    return this.applySchedule(
-      items.map((i) => ({ type: 'sync', name: i.name, machineId: i.machineId, hash: i.hash, desiredState: i.desiredState })),
-      fence,
-    );
-  }
-
-  /** The fence of a leadership key as it is now (e.g. the key of an etcd3 Campaign once elected). */
-  async fenceFor(key: string): Promise<Fence> {
-    const kv = await this.call(`reading leadership key ${key}`, async () => (await this.client.get(key).exec()).kvs[0]);
-    if (!kv) throw new FencedError(key, '(any)', undefined);
-    return { key, createRevision: kv.create_revision };
-  }
-
-  /** Namespace reserved for the engine (`P/engine/`); its leader key is `leader` below it. */
-  engineNamespace(): Namespace {
-    return this.client.namespace(this.keys.engineDir);
+  election(machineId: string, ttlSeconds: number): Election {
+    return new Election(this.client, this.keys, machineId, ttlSeconds);
   }
 
   // ---- watches ----

@@ -110,6 +110,12 @@ export interface Fence {
   readonly createRevision: string;
 }
 
+/** What the engine leader key says: who leads, and since when its term began (ISO 8601). */
+export interface LeaderRecord {
+  readonly machineId: string;
+  readonly since: string;
+}
+
 export type ScheduleOp =
   | {
       readonly type: 'place';

@@ -17,7 +17,7 @@ await server.listen();
 process.stdout.write(JSON.stringify({ listeners: server.listeners.map((l) => ({ kind: l.kind, activated: l.activated })), env: process.env.LISTEN_FDS ?? null }) + '\n');
 process.on('SIGTERM', () => {
   void server.close().then(() => {
-    registry.client.close();
+    void registry.close({ client: true });
     process.exit(0);
   });
 });

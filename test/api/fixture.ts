@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { startEtcd, type EtcdInstance } from '../harness/etcd.js';
-import { Registry, type MachinePresence, type UnitState } from '../../lib/registry/index.js';
+import type { MachinePresence, Registry, UnitState } from '../../lib/registry/index.js';
+import { TestRegistry } from '../harness/registry.js';
 import { loadUnit, parseUnitFile } from '../../lib/unit/index.js';
 import { defaultConfig, type FleetConfig } from '../../fleetd/config.js';
 import { VERSION } from '../../lib/version.js';
@@ -24,7 +25,7 @@ export const M3 = '3cafe000111122223333444455556666';
 
 export interface Fixture {
   etcd: EtcdInstance;
-  registry: Registry;
+  registry: TestRegistry;
   server: ApiServer;
   dir: string;
   socket: string;
@@ -48,7 +49,7 @@ export async function startApi(
 ): Promise<Fixture> {
   const etcd = opts.etcd ?? (await startEtcd(t));
   const prefix = opts.prefix ?? `/fleet-api-test-${process.pid}-${++prefixCounter}/`;
-  const registry = new Registry(etcd.newClient(), prefix);
+  const registry = new TestRegistry(etcd.newClient(), prefix);
   t.teardown(() => registry.close());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-api-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,10 +155,8 @@ export async function addMachine(
 }
 
 /** Places a unit on a machine as the engine would (fenced by a key of our own). */
-export async function scheduleUnit(reg: Registry, name: string, machineId: string): Promise<void> {
-  const key = `${reg.prefix}test-leader`;
-  await reg.client.put(key).value('test').exec();
-  const fence = await reg.fenceFor(key);
+export async function scheduleUnit(reg: TestRegistry, name: string, machineId: string): Promise<void> {
+  const fence = await reg.claimFence(`${reg.prefix}test-leader`);
   const u = await reg.getUnit(name);
   if (!u) throw new Error(`no unit ${name}`);
   const desiredState = u.desiredState === 'inactive' ? 'loaded' : u.desiredState;

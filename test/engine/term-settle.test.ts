@@ -3,16 +3,19 @@ import { Term } from '../../fleetd/engine/term.js';
 import type { JobRecord, MachineRecord } from '../../lib/registry/index.js';
 import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
 import { plan } from '../../lib/schedule/index.js';
+import { ManualClock } from '../../lib/clock.js';
+import { ReconcileLoop } from '../../lib/reconcile.js';
 
 const fence = { key: '/p/engine/leader', createRevision: '7' };
 const machine = (id: string): MachineRecord => ({ id, publicIP: '', metadata: {}, version: 'x', disableEngine: false });
 const job = (name: string, machineId: string): JobRecord => ({ name, hash: 'a'.repeat(40), global: false, desiredState: 'launched', machineId });
 
 function termWith(settleMs: number, startedAt: number): Term {
-  const term = new Term(fence, settleMs, startedAt);
-  term.jobs = new Map([['u.service', job('u.service', 'gone')]]);
-  term.machines = new Map([['live', machine('live')]]);
-  term.units.set('u.service', { hash: 'a'.repeat(40), unit: { name: 'u.service', hash: 'a'.repeat(40), desiredState: 'launched', requirements: NO_REQUIREMENTS } });
+  const clock = new ManualClock(startedAt);
+  const term = new Term(fence, settleMs, startedAt, () => new ReconcileLoop({ clock, pass: async () => undefined, intervalMs: 1000, backoff: { firstMs: 100, factor: 2, maxMs: 1000 } }));
+  term.noteJobs(new Map([['u.service', job('u.service', 'gone')]]), new Set());
+  term.noteMachines(new Map([['live', machine('live')]]));
+  term.rebuilt('u.service', { hash: 'a'.repeat(40), unit: { name: 'u.service', hash: 'a'.repeat(40), desiredState: 'launched', requirements: NO_REQUIREMENTS } });
   return term;
 }
 

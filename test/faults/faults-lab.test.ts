@@ -24,7 +24,7 @@ const names = Array.from({ length: N }, (_, i) => `f-${String(i + 1).padStart(2,
 const fl = await startFleetLab(t, { machines: 3, agentTtl: `${AGENT_TTL_S}s`, prefix: 'fx' });
 const { lab, registry } = fl;
 const P = registry.prefix;
-const client = registry.client;
+const client = fl.client;
 const machineNames = ['m1', 'm2', 'm3'];
 const figures: string[] = [];
 const figure = (s: string): void => {

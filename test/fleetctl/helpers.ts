@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { compareStrings } from '../../lib/compare.js';
 import { runNode } from '../harness/run.js';
-import type { MachinePresence, Registry } from '../../lib/registry/index.js';
+import type { MachinePresence } from '../../lib/registry/index.js';
+import type { TestRegistry } from '../harness/registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FLEETCTL = path.resolve(here, '../../fleetctl/main.js');
@@ -54,7 +55,7 @@ export function golden(t: Test, name: string, actual: string): void {
  * schedules units with a non-inactive desired state (least-loaded machine, by id), publishes the state each
  * agent would report (loaded: inactive/dead, launched: active/running), and withdraws inactive ones.
  */
-export function simulateCluster(t: Test, reg: Registry, machines: ReadonlyMap<string, MachinePresence>, opts: { place?: (unit: string) => string | undefined } = {}): { stop(): void } {
+export function simulateCluster(t: Test, reg: TestRegistry, machines: ReadonlyMap<string, MachinePresence>, opts: { place?: (unit: string) => string | undefined } = {}): { stop(): void } {
   const published = new Map<string, string>();
   let running = true;
   let busy: Promise<void> = Promise.resolve();
@@ -84,8 +85,7 @@ export function simulateCluster(t: Test, reg: Registry, machines: ReadonlyMap<st
     published.delete(key);
   };
   const tick = async (): Promise<void> => {
-    await reg.client.put(fenceKey).value('sim').exec();
-    const fence = await reg.fenceFor(fenceKey);
+    const fence = await reg.claimFence(fenceKey, 'sim');
     const units = await reg.listUnits();
     const names = new Set(units.map((u) => u.name));
     for (const key of [...published.keys()]) {

@@ -4,6 +4,7 @@
  * line, config errors, duplicate machine ids and SIGHUP.
  */
 import t from 'tap';
+import { Keyspace } from '../../lib/registry/index.js';
 import {
   apiGet, fileExists, fleetdJournalProblems, pinTo, publishedState, serviceText, show, sleep, startFleetLab, submit, UNITS_DIR, waitFor, waitRunning,
 } from './lab-helpers.js';
@@ -15,7 +16,7 @@ const BESIDE = (tag: string): string =>
 const STACK_LINE = /^\s+at /m;
 
 t.test('fleetd agent on real machines', async (t) => {
-  const { lab, registry, ids } = await startFleetLab(t, { machines: 2, agentTtl: '5s', docker: true, prefix: 'fa' });
+  const { lab, registry, client, ids } = await startFleetLab(t, { machines: 2, agentTtl: '5s', docker: true, prefix: 'fa' });
   const [m1] = await lab.machines();
 
   await t.test('a pinned unit is written, linked, started and reported; new content restarts it', async (t) => {
@@ -81,7 +82,7 @@ t.test('fleetd agent on real machines', async (t) => {
   await t.test('a unit without requirements runs where the engine placed it, and only there', async (t) => {
     const name = 'roam.service';
     const published: string[] = [];
-    const watcher = await registry.client.watch().prefix(registry.keys.unitStatesDir(name)).create();
+    const watcher = await client.watch().prefix(new Keyspace(registry.prefix).unitStatesDir(name)).create();
     watcher.on('put', (kv) => {
       const st = JSON.parse(kv.value.toString()) as { agentState?: string; activeState?: string; subState?: string };
       published.push(`${st.agentState} ${st.activeState}/${st.subState}`);
@@ -228,7 +229,7 @@ t.test('fleetd agent on real machines', async (t) => {
       const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
       return m ? Number(m[1]) : NaN;
     };
-    const leaderId = await waitFor('an engine leader', async () => (await registry.client.get(`${registry.prefix}engine/leader`).json() as { machineId?: string } | null)?.machineId);
+    const leaderId = await waitFor('an engine leader', async () => (await client.get(`${registry.prefix}engine/leader`).json() as { machineId?: string } | null)?.machineId);
     for (const name of ['m1', 'm2']) {
       const r = await apiGet(lab, name, '/metrics');
       t.equal(r.status, 200, `${name}: /metrics answers`);

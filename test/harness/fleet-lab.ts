@@ -2,6 +2,7 @@
  * A lab whose fleetds have all registered, with a registry client on its etcd (closed at teardown): what the
  * lab tests and the lab benchmarks start from.
  */
+import type { Etcd3 } from 'etcd3';
 import { openEtcd, Registry } from '../../lib/registry/index.js';
 import { startLab, type TestLab, type TestLabOptions } from './lab.js';
 import type { Teardownable } from './teardown.js';
@@ -9,6 +10,8 @@ import type { Teardownable } from './teardown.js';
 export interface FleetLab {
   readonly lab: TestLab;
   readonly registry: Registry;
+  /** The registry's etcd client, for tests that look at etcd directly. */
+  readonly client: Etcd3;
   /** machine name (m1, m2, ...) -> machine id */
   readonly ids: Readonly<Record<string, string>>;
   /** machine id -> machine name */
@@ -45,5 +48,5 @@ export async function startFleetLab(t: Teardownable, opts: FleetLabOptions): Pro
     if (Date.now() > deadline) throw new Error(`not every lab fleetd registered within ${registerTimeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { lab, registry, ids, names };
+  return { lab, registry, client, ids, names };
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { EtcdInstance } from '../harness/etcd.js';
 export { sleep, waitFor } from '../harness/wait.js';
-import { Registry, type MachineState, type UnitSpec } from '../../lib/registry/index.js';
+import type { MachineState, UnitSpec } from '../../lib/registry/index.js';
+import { TestRegistry } from '../harness/registry.js';
 import type { DesiredState } from '../../lib/unit/types.js';
 
 export function sha1(text: string): string {
@@ -22,7 +23,7 @@ export function machine(id: string, metadata: Record<string, string> = {}): Mach
 }
 
 /** A registry on a fresh random prefix, so sub-tests sharing one etcd do not see each other. */
-export function freshRegistry(etcd: EtcdInstance, client = etcd.client): Registry {
-  return new Registry(client, `/test-${randomBytes(4).toString('hex')}/fleet/`);
+export function freshRegistry(etcd: EtcdInstance, client = etcd.client): TestRegistry {
+  return new TestRegistry(client, `/test-${randomBytes(4).toString('hex')}/fleet/`);
 }
 

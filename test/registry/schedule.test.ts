@@ -9,13 +9,14 @@ import {
   type ScheduleOp,
 } from '../../lib/registry/index.js';
 import { freshRegistry, machine, spec } from './helpers.js';
+import type { TestRegistry } from '../harness/registry.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const etcd = await startEtcd(t);
 
 /** Elects a leader with etcd3's own Election under the engine namespace; returns its fence. */
-async function elect(t: Test, reg: Registry, value: string): Promise<{ fence: Fence; resign: () => Promise<void> }> {
-  const campaign = reg.engineNamespace().election('leader', 5).campaign(value);
+async function elect(t: Test, reg: TestRegistry, value: string): Promise<{ fence: Fence; resign: () => Promise<void> }> {
+  const campaign = etcd.client.namespace(`${reg.prefix}engine/`).election('leader', 5).campaign(value);
   t.teardown(() => campaign.resign().catch(() => undefined));
   await campaign.wait();
   const key = await campaign.getCampaignKey();

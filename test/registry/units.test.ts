@@ -8,13 +8,12 @@ import {
   type Fence,
 } from '../../lib/registry/index.js';
 import { freshRegistry, machine, spec } from './helpers.js';
+import type { TestRegistry } from '../harness/registry.js';
 
 const etcd = await startEtcd(t);
 
-async function leaderFence(reg: Registry): Promise<Fence> {
-  const key = `${reg.prefix}engine/test-leader`;
-  await etcd.client.put(key).value('me');
-  return reg.fenceFor(key);
+async function leaderFence(reg: TestRegistry): Promise<Fence> {
+  return reg.claimFence(`${reg.prefix}engine/test-leader`, 'me');
 }
 
 t.test('create, read, list, set desired state, destroy', async (t) => {

@@ -3,6 +3,7 @@ import { startEtcd } from '../harness/etcd.js';
 import { startTcpProxy } from '../harness/proxy.js';
 import { Registry, type ChangeListener, type Fence, type WatchInfo } from '../../lib/registry/index.js';
 import { freshRegistry, machine, sleep, spec, waitFor } from './helpers.js';
+import type { TestRegistry } from '../harness/registry.js';
 
 const etcd = await startEtcd(t);
 
@@ -24,10 +25,8 @@ function recorder<V>(): { calls: Call<V>[]; listener: ChangeListener<V>; last():
   };
 }
 
-async function fenceOf(reg: Registry): Promise<Fence> {
-  const key = `${reg.prefix}engine/test-leader`;
-  await etcd.client.put(key).value('me');
-  return reg.fenceFor(key);
+async function fenceOf(reg: TestRegistry): Promise<Fence> {
+  return reg.claimFence(`${reg.prefix}engine/test-leader`, 'me');
 }
 
 t.test("an agent's schedule watch sees only its own machine", async (t) => {

@@ -15,7 +15,7 @@ await server.listen();
 process.stdout.write(JSON.stringify({ pid: process.pid }) + '\n');
 process.on('SIGTERM', () => {
   void server.close().then(() => {
-    registry.client.close();
+    void registry.close({ client: true });
     process.exit(0);
   });
 });

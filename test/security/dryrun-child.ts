@@ -50,7 +50,7 @@ process.on('SIGTERM', () => {
     await engine.stop().catch(() => undefined);
     await server.close().catch(() => undefined);
     for (const p of presences) await p.close({ revoke: true }).catch(() => undefined);
-    registry.client.close();
+    await registry.close({ client: true }).catch(() => undefined);
     process.exit(0);
   })();
 });

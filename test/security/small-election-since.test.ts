@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { Election, type LeaderRecord } from '../../fleetd/engine/election.js';
+import { Registry, type Election, type LeaderRecord } from '../../lib/registry/index.js';
 import { startEtcd } from '../harness/etcd.js';
 
 const etcd = await startEtcd(t);
@@ -14,9 +14,10 @@ function elected(e: Election): Promise<void> {
 }
 
 t.test('a candidate that waited behind a leader records since = when it won, not when it campaigned', async (t) => {
-  const key = `/small-${randomUUID()}/engine/leader`;
-  const a = new Election(etcd.client, key, 'machine-a', 2);
-  const b = new Election(etcd.client, key, 'machine-b', 2);
+  const registry = new Registry(etcd.client, `/small-${randomUUID()}/`);
+  const key = `${registry.prefix}engine/leader`;
+  const a = registry.election('machine-a', 2);
+  const b = registry.election('machine-b', 2);
   t.teardown(async () => {
     await a.stop();
     await b.stop();

@@ -1,20 +1,16 @@
 /**
- * Leader election on an etcd lease and one key. The leader's key carries the lease; its create revision is the
- * fencing token every engine write compares, so a deposed leader (paused, partitioned) can never write.
+ * Engine leader election on an etcd lease and one key (Keyspace.engineLeader). The leader's key carries the
+ * lease; its create revision is the fence every schedule write compares (Registry.applySchedule), so a deposed
+ * leader (paused, partitioned) can never write. The record is encoded and validated in codec.ts: a malformed
+ * record (written by anyone) names no leader and is logged, never trusted.
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
-import { logger } from '../../lib/log.js';
-
-export interface Fence {
-  readonly key: string;
-  readonly createRevision: string;
-}
-
-export interface LeaderRecord {
-  machineId: string;
-  since: string;
-}
+import { logger } from '../log.js';
+import { decodeLeaderRecord, encodeLeaderRecord } from './codec.js';
+import { RegistryError } from './errors.js';
+import { checkMachineId, type Keyspace } from './keys.js';
+import type { Fence, LeaderRecord } from './types.js';
 
 export interface ElectionEvents {
   elected: [Fence];
@@ -22,7 +18,7 @@ export interface ElectionEvents {
   leader: [string | undefined];
 }
 
-const log = logger('engine.election');
+const log = logger('registry.election');
 
 export class Election extends EventEmitter<ElectionEvents> {
   private lease: Lease | undefined;
@@ -36,15 +32,21 @@ export class Election extends EventEmitter<ElectionEvents> {
   /** Ends the current term with a reason (resignation, key gone, lease lost, stop). */
   private endTerm: ((reason: string) => void) | undefined;
   private looping: Promise<void> | undefined;
+  /** Mod revision of the last malformed record logged, so one bad write is logged once. */
+  private loggedMalformed: string | undefined;
+  /** full etcd key of the leader record */
+  readonly key: string;
 
+  /** @internal use Registry.election */
   constructor(
     private readonly client: Etcd3,
-    /** full etcd key of the leader record */
-    readonly key: string,
+    keys: Keyspace,
     private readonly machineId: string,
     private readonly ttlSeconds: number,
   ) {
     super();
+    checkMachineId(machineId);
+    this.key = keys.engineLeader;
   }
 
   get current(): Fence | undefined {
@@ -89,23 +91,31 @@ export class Election extends EventEmitter<ElectionEvents> {
     const fence = this.fence;
     // a late event from before this term (the watch may lag behind our own campaign) says nothing about it
     if (!fence || BigInt(kv.mod_revision) > BigInt(fence.createRevision)) {
-      this.noteLeader(deleted ? undefined : kv.value.toString());
-      if (fence && (deleted || kv.create_revision !== fence.createRevision)) {
-        this.endTerm?.(deleted ? 'leadership key was deleted' : 'leadership key was taken over');
-      }
+      const record = deleted ? undefined : this.decode(kv);
+      // a put that keeps our create revision leaves our fence valid: we still lead, whatever it wrote
+      const ours = fence !== undefined && !deleted && String(kv.create_revision) === fence.createRevision;
+      if (!ours) this.noteLeader(record?.machineId);
+      if (fence && !ours) this.endTerm?.(deleted ? 'leadership key was deleted' : 'leadership key was taken over');
     }
     this.poke();
   }
 
-  private noteLeader(raw: string | undefined): void {
-    let id: string | undefined;
-    if (raw !== undefined) {
-      try {
-        id = (JSON.parse(raw) as LeaderRecord).machineId;
-      } catch {
-        id = raw;
-      }
+  /** The record of a leader key; a malformed one is logged (once per write) and names no leader. */
+  private decode(kv: IKeyValue): LeaderRecord | undefined {
+    const rec = decodeLeaderRecord(kv.value.toString('utf8'));
+    const rev = String(kv.mod_revision);
+    if (!rec && this.loggedMalformed !== rev) {
+      this.loggedMalformed = rev;
+      log.warn('engine leader key holds a malformed record: it names no leader', {
+        key: this.key,
+        modRevision: rev,
+        onLease: String(kv.lease) !== '0',
+      });
     }
+    return rec;
+  }
+
+  private noteLeader(id: string | undefined): void {
     if (id !== this.knownLeader) {
       this.knownLeader = id;
       this.emit('leader', id);
@@ -143,7 +153,7 @@ export class Election extends EventEmitter<ElectionEvents> {
         const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
         const res = await this.client
           .if(this.key, 'Create', '==', 0)
-          .then(this.client.put(this.key).value(JSON.stringify(record)).lease(leaseId), this.client.get(this.key))
+          .then(this.client.put(this.key).value(encodeLeaderRecord(record)).lease(leaseId), this.client.get(this.key))
           .else(this.client.get(this.key))
           .commit();
         const kv = (res.succeeded ? res.responses[1] : res.responses[0])?.response_range?.kvs?.[0];
@@ -156,15 +166,18 @@ export class Election extends EventEmitter<ElectionEvents> {
           await this.pause(100);
           continue;
         }
-        const holder = kv.value.toString();
-        this.noteLeader(holder);
-        if (this.isOwnStaleRecord(holder, String(kv.lease), leaseId)) {
+        const holder = this.decode(kv);
+        this.noteLeader(holder?.machineId);
+        // A record left by this machine's previous fleetd (machine ids are unique among live fleetds), or a
+        // malformed one on no lease (nothing would ever remove it): removed, unless it changed meanwhile.
+        const stale = holder ? holder.machineId === this.machineId && String(kv.lease) !== leaseId : String(kv.lease) === '0';
+        if (stale) {
           await this.client.if(this.key, 'Mod', '==', String(kv.mod_revision)).then(this.client.delete().key(this.key)).commit();
           continue;
         }
         if (this.changes === seen) await this.pause(Math.max(1000, this.ttlSeconds * 1000));
       }
-      if (lostReason !== undefined) throw new Error(lostReason);
+      if (lostReason !== undefined) throw new RegistryError(`engine election: ${lostReason}`);
     } finally {
       clearInterval(watchdog);
       this.lease = undefined;
@@ -190,16 +203,6 @@ export class Election extends EventEmitter<ElectionEvents> {
       this.emit('deposed', reason);
     }
     return reason;
-  }
-
-  /** A record left by this machine's previous fleetd (machine ids are unique among live fleetds). */
-  private isOwnStaleRecord(raw: string, recordLease: string, ownLease: string): boolean {
-    try {
-      const rec = JSON.parse(raw) as LeaderRecord;
-      return rec.machineId === this.machineId && recordLease !== ownLease;
-    } catch {
-      return false;
-    }
   }
 
   /** Sleeps until the timeout or the next poke (watch event, lease loss, stop). */
