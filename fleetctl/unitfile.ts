@@ -10,7 +10,7 @@ import {
   serializeUnitFile,
   unitHash,
 } from '../lib/unit/index.js';
-import { isGlobalOptions } from '../fleetd/api/requirements.js';
+import { isGlobalOptions } from '../lib/unit/lenient-requirements.js';
 import type { ApiUnitOption } from './client/types.js';
 
 /** `dir/hello` -> `hello.service`: the unit name an argument stands for. */

@@ -15,7 +15,7 @@ import {
   type PlanUnitRequest,
   type UnitPage,
   type UnitStatePage,
-} from '../../fleetd/api/schema.js';
+} from '../../lib/api/schema.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
-import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest } from '../../fleetd/api/schema.js';
+import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 
 export type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
 

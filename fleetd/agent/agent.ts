@@ -13,7 +13,7 @@ import { errorMessage } from '../../lib/errors.js';
 import { eachLimited } from '../../lib/limit.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
-import { RequirementsCache } from '../requirements-cache.js';
+import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Refusals, UnitRefusedError } from './host-units.js';
 
 const log = logger('agent');

@@ -1,8 +1,8 @@
 /** Request/response plumbing of the API: JSON bodies, fleet's error bodies, content types. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Slots } from '../../lib/limit.js';
-import { ApiError, BusyError } from './errors.js';
-import type { ApiErrorBody } from './schema.js';
+import { ApiError, BusyError } from '../../lib/api/errors.js';
+import type { ApiErrorBody } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */

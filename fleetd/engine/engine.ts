@@ -17,7 +17,7 @@ import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
 import { compareStrings } from '../../lib/compare.js';
 import { Election } from './election.js';
-import { RequirementsCache } from '../requirements-cache.js';
+import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
 

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { plan, type ClusterState, type Plan } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
 import { FleetError } from '../../lib/errors.js';
-import { INLINE_GLOB_MATCHES } from '../worker-call.js';
+import { INLINE_GLOB_MATCHES } from '../../lib/worker-call.js';
 
 const log = logger('engine.planner');
 

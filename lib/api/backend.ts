@@ -2,15 +2,13 @@
  * What the API needs from the cluster, in API entities, and its implementation over lib/registry. fleetctl's
  * etcd driver uses the same adapter, so both drivers derive units and states identically.
  */
-import type { Registry, UnitRecord } from '../../lib/registry/index.js';
-import { UnitNotFoundError } from '../../lib/registry/index.js';
-import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
-import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../../lib/unit/index.js';
-import type { DesiredState } from '../../lib/unit/types.js';
-import { requirementsOf } from './requirements.js';
+import type { Registry, UnitRecord } from '../registry/index.js';
+import { UnitNotFoundError } from '../registry/index.js';
+import type { ClusterState, SchedUnit } from '../schedule/index.js';
+import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../unit/index.js';
+import type { DesiredState } from '../unit/types.js';
+import { requirementsOf } from '../unit/lenient-requirements.js';
 import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
-
-export { isGlobalOptions, requirementsOf } from './requirements.js';
 
 export interface StateFilter {
   machineID?: string;

@@ -1,9 +1,10 @@
 /**
- * The JSON entities of fleet's HTTP API v1 (docs/fleet-compat.md#http-api), shared by fleetd's API server and fleetctl.
- * Every field is optional on the wire (fleet marshals them omitempty); absent means empty.
+ * The wire contract of fleet's HTTP API v1 (docs/fleet-compat.md#http-api), shared by fleetd's API server and
+ * fleetctl: the JSON entities, the journal query, the path prefix and headers. Every field is optional on the wire
+ * (fleet marshals them omitempty); absent means empty. decode.ts checks a parsed body against these shapes.
  */
-import type { Explanation, Op, PendingUnit } from '../../lib/schedule/index.js';
-import type { DesiredState } from '../../lib/unit/types.js';
+import type { Explanation, Op, PendingUnit } from '../schedule/index.js';
+import type { DesiredState } from '../unit/types.js';
 
 export interface ApiUnitOption {
   section: string;
@@ -80,6 +81,23 @@ export interface PlanResponse {
   ops: Op[];
   pending: PendingUnit[];
 }
+
+/** The query of `GET /units/{name}/journal`: `?lines=&follow=&output=`. */
+export interface JournalRequest {
+  lines: number;
+  follow: boolean;
+  /** A journalctl --output mode (one of JOURNAL_OUTPUTS). */
+  output: string;
+}
+
+/** The journalctl --output modes the journal endpoint accepts. */
+export const JOURNAL_OUTPUTS: readonly string[] = [
+  'short', 'short-full', 'short-iso', 'short-iso-precise', 'short-precise', 'short-monotonic', 'short-unix',
+  'verbose', 'export', 'json', 'json-pretty', 'json-sse', 'json-seq', 'cat', 'with-unit',
+];
+
+/** Every path of the API is under this prefix. */
+export const API_PREFIX = '/fleet/v1';
 
 /** Header carrying the exit status of `systemctl status` on a `/units/{name}/status` response. */
 export const EXIT_STATUS_HEADER = 'fleet-exit-status';

@@ -1,4 +1,4 @@
-import { FleetError } from '../../lib/errors.js';
+import { FleetError } from '../errors.js';
 
 /** An error with the HTTP status and message the API answers with. */
 export class ApiError extends FleetError {

@@ -6,7 +6,7 @@
  * exits after `idleMs`.
  */
 import { parentPort, Worker } from 'node:worker_threads';
-import { FleetError, errorMessage } from '../lib/errors.js';
+import { FleetError, errorMessage } from './errors.js';
 
 /**
  * Glob matches (a wildcard Conflicts/Replaces glob against a unit name) that work may do on the event loop; above
