@@ -11,7 +11,7 @@ import type { PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 import { planWith } from '../../lib/api/plan.js';
 import { ApiError } from '../../lib/api/errors.js';
 import type { DesiredState } from '../../lib/unit/types.js';
-import { shellQuote, sshArgs, type SshSettings } from '../ssh.js';
+import { shellQuote, sshArgs, type SshSettings } from './ssh.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import { sortStates } from './sort.js';
 import type {
