@@ -4,12 +4,20 @@
  * (fleet marshals them omitempty); absent means empty. decode.ts checks a parsed body against these shapes.
  */
 import type { Explanation, Op, PendingUnit } from '../schedule/index.js';
-import type { DesiredState } from '../unit/types.js';
+import type { DesiredState, UnitOption } from '../unit/types.js';
 
 export interface ApiUnitOption {
   section: string;
   name: string;
   value: string;
+}
+
+/**
+ * The option encoding: a unit travels as its options in file order, each {section, name, value}, repeated keys
+ * repeated. Copies just those three fields (a parsed option may carry more).
+ */
+export function toApiOptions(options: readonly UnitOption[]): ApiUnitOption[] {
+  return options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
 }
 
 export interface ApiUnit {
@@ -56,6 +64,11 @@ export interface MachinePage {
 
 export interface ApiErrorBody {
   error: { code: number; message: string };
+}
+
+/** The body of every error answer: `{"error": {"code": <HTTP status>, "message": ...}}` (decode.ts reads it back). */
+export function errorBody(code: number, message: string): ApiErrorBody {
+  return { error: { code, message } };
 }
 
 /** One unit of a `POST /fleet/v1/plan` request: a unit as it would be submitted. */
