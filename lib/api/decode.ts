@@ -86,9 +86,10 @@ function list<T>(o: Obj, key: string, at: string, item: (v: unknown, at: string)
   return v.map((x: unknown, i: number) => item(x, `${at}.${key}[${i}]`));
 }
 
+/** A unit state field; empty counts as absent (fleet sends no state for a unit nobody scheduled). */
 function optState(o: Obj, key: string, at: string): DesiredState | undefined {
   const v = optString(o, key, at);
-  if (v === undefined) return undefined;
+  if (v === undefined || v === '') return undefined;
   if (!(DESIRED_STATES as readonly string[]).includes(v)) fail(`${at}.${key}`, `one of ${DESIRED_STATES.join(', ')}`, v);
   return v as DesiredState;
 }

@@ -148,3 +148,16 @@ t.test('fleetctl against a malformed server: one line, exit 1, no stack trace', 
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
 });
+
+t.test("bodies as fleet marshals them decode: omitted, null and empty fields, unknown fields dropped", async (t) => {
+  const socket = await jsonServer(t, (p) => {
+    if (p.includes('/machines')) return { body: { machines: [{ id: ID, metadata: null, extra: 1 }, { id: 'b'.repeat(32), primaryIP: '198.18.0.12', metadata: { role: 'web' } }] } };
+    if (p.includes('/state')) return { body: {} };
+    return { body: { units: [{ name: 'a.service', options: null, desiredState: 'launched', currentState: '', future: { x: 1 } }] } };
+  });
+  const c = client(socket);
+  t.teardown(() => c.close());
+  t.strictSame(await c.machines(), [{ id: ID }, { id: 'b'.repeat(32), primaryIP: '198.18.0.12', metadata: { role: 'web' } }]);
+  t.strictSame(await c.unitStates(), []);
+  t.strictSame(await c.units(), [{ name: 'a.service', options: [], desiredState: 'launched' }]);
+});
