@@ -5,7 +5,9 @@
  * will carry, so a document that validates never hands fleetd a value it refuses.
  */
 import { fleetOption, parseOptionValue, type FleetOption } from '../lib/fleet-options.js';
-import type { EnvValue } from './types.js';
+
+/** A value of an option in the document: YAML gives strings, numbers and booleans. */
+export type EnvValue = string | number | boolean;
 
 export type EnvKind = 'string' | 'bool' | 'int' | 'float';
 

@@ -1,5 +1,5 @@
 /** The typed result of parsing a valid `#cloud-config` document. Every item keeps its document path. */
-import type { FleetKey, Etcd2Key } from './service-env.js';
+import type { EnvValue, FleetKey, Etcd2Key } from './service-env.js';
 
 /** coreos.units[].command: the systemctl verbs cloud-config accepts, as lib/systemd runs them. */
 import { UNIT_ACTIONS, type UnitAction } from '../lib/systemd/types.js';
@@ -9,7 +9,8 @@ export type UnitCommand = UnitAction;
 export const ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+b64', 'gz+base64', 'gzip+b64', 'gzip+base64'] as const;
 export type Encoding = (typeof ENCODINGS)[number];
 
-export type EnvValue = string | number | boolean;
+/** Defined with the options it is a value of (service-env.ts); re-exported as part of the parsed document's types. */
+export type { EnvValue };
 
 /** Options of `coreos.fleet`, by fleet's option name (underscored). */
 export type FleetConfig = Partial<Record<FleetKey, EnvValue>>;

@@ -228,7 +228,7 @@ export async function runCli(io: CliIO): Promise<number> {
   }
   let client;
   try {
-    client = await createClient(g, out);
+    client = await createClient(g, (line) => out.err(line));
   } catch (err) {
     if (err instanceof EndpointError) throw err;
     throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);

@@ -9,7 +9,7 @@ import { MAX_UNIT_FILE_BYTES } from '../lib/unit/index.js';
 import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
-import type { SshSettings } from './ssh.js';
+import type { SshSettings } from './client/ssh.js';
 import { errorMessage } from '../lib/errors.js';
 
 /** What is at a local path, as far as reading it as a unit file goes. */

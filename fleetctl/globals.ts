@@ -1,9 +1,8 @@
 /** fleetctl's global flags (docs/fleet-compat.md#fleetctl), settable as FLEETCTL_<FLAG> when not given on the command line. */
 import { checkNumber, SECONDS_RANGE, type FlagSpec } from './command.js';
 import { UsageError } from '../lib/errors.js';
+import { DEFAULT_ENDPOINT } from './client/endpoint.js';
 
-export const DEFAULT_ENDPOINT = 'unix:///var/run/fleet.sock';
-export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379,http://127.0.0.1:4001';
 export const CLI_DESCRIPTION = 'fleetctl is a command-line interface to fleet, the cluster-wide CoreOS init system.';
 
 export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {

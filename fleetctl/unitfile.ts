@@ -10,8 +10,9 @@ import {
   serializeUnitFile,
   unitHash,
 } from '../lib/unit/index.js';
-import { isGlobalOptions } from '../fleetd/api/requirements.js';
+import { isGlobalOptions } from '../lib/unit/lenient-requirements.js';
 import type { ApiUnitOption } from './client/types.js';
+import { toApiOptions } from '../lib/api/schema.js';
 
 /** `dir/hello` -> `hello.service`: the unit name an argument stands for. */
 export function mangleName(arg: string): string {
@@ -24,7 +25,7 @@ export function withDefaultType(arg: string): string {
 }
 
 export function optionsFromText(text: string | Uint8Array, source: string): ApiUnitOption[] {
-  return parseUnitFile(text, source).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
+  return toApiOptions(parseUnitFile(text, source).options);
 }
 
 export function textOfOptions(options: readonly ApiUnitOption[]): string {

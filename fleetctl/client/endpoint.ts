@@ -1,6 +1,11 @@
 /** --endpoint for the API driver: `unix:///path` (or `file://`), `http://host:port`, `https://host:port`. */
 import { UsageError } from '../../lib/errors.js';
 
+/** fleetd's default API socket: --endpoint's default. */
+export const DEFAULT_ENDPOINT = 'unix:///var/run/fleet.sock';
+/** Where the etcd driver looks when --endpoint is left at its default. */
+export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379,http://127.0.0.1:4001';
+
 export type ApiEndpoint =
   | { kind: 'unix'; socketPath: string; display: string }
   | { kind: 'tcp'; url: URL; tls: boolean; display: string };

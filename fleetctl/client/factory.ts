@@ -1,14 +1,38 @@
-/** Builds the FleetClient the global flags ask for (--driver, --endpoint, TLS files, --tunnel). */
+/**
+ * Builds the FleetClient the global flags ask for (--driver, --endpoint, TLS files, --tunnel). The CLI passes the
+ * flags in (ClientSettings, a subset of fleetctl/globals.ts's GlobalOptions) and a sink for warnings, so this
+ * package does not import the CLI.
+ */
 import { VERSION } from '../../lib/version.js';
-import type { GlobalOptions } from '../globals.js';
-import { DEFAULT_ENDPOINT, DEFAULT_ETCD_ENDPOINTS } from '../globals.js';
-import type { Output } from '../output.js';
-import type { SshSettings } from '../ssh.js';
-import { openTunnel } from '../tunnel.js';
-import { parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
+import type { SshSettings } from './ssh.js';
+import { openTunnel } from './tunnel.js';
+import { DEFAULT_ENDPOINT, DEFAULT_ETCD_ENDPOINTS, parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
 import { UsageError } from '../../lib/errors.js';
 import { HttpFleetClient } from './http.js';
 import type { FleetClient } from './types.js';
+
+/** The global flags a client is built from, by their GlobalOptions names. */
+export interface ClientSettings {
+  driver: string;
+  endpoint: string;
+  experimentalApi: boolean;
+  /** seconds */
+  requestTimeout: number;
+  etcdKeyPrefix: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  apiToken: string;
+  sshUsername: string;
+  tunnel: string;
+  strictHostKeyChecking: boolean;
+  knownHostsFile: string;
+  /** seconds */
+  sshTimeout: number;
+}
+
+/** Where warnings go (one line each): fleetctl's stderr. */
+export type Warn = (line: string) => void;
 
 function looksLikeEtcd(endpoint: string): boolean {
   try {
@@ -19,7 +43,7 @@ function looksLikeEtcd(endpoint: string): boolean {
   }
 }
 
-export function sshSettings(g: GlobalOptions): SshSettings {
+export function sshSettings(g: ClientSettings): SshSettings {
   return {
     user: g.sshUsername,
     tunnel: g.tunnel && !g.tunnel.includes(':') ? `${g.tunnel}:22` : g.tunnel,
@@ -40,7 +64,7 @@ function oldVersionWarning(ours: string, theirs: string): string {
 }
 
 /** The TLS file flags in effect (given on the command line or as FLEETCTL_*), by their names. */
-function tlsFlagsGiven(g: GlobalOptions): string[] {
+function tlsFlagsGiven(g: ClientSettings): string[] {
   return [
     ...(g.caFile ? ['--ca-file'] : []),
     ...(g.certFile ? ['--cert-file'] : []),
@@ -49,15 +73,15 @@ function tlsFlagsGiven(g: GlobalOptions): string[] {
 }
 
 /** TLS files for an endpoint without TLS are not used: one warning line, so nobody believes otherwise. */
-function warnUnusedTls(g: GlobalOptions, ep: ApiEndpoint, out: Output): void {
+function warnUnusedTls(g: ClientSettings, ep: ApiEndpoint, warn: Warn): void {
   if (ep.kind === 'tcp' && ep.tls) return;
   const flags = tlsFlagsGiven(g);
   if (flags.length === 0) return;
   const why = ep.kind === 'unix' ? 'is a unix socket' : 'is plain http://';
-  out.err(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
+  warn(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
 }
 
-export async function createClient(g: GlobalOptions, out: Output): Promise<FleetClient> {
+export async function createClient(g: ClientSettings, warn: Warn): Promise<FleetClient> {
   let driver = g.driver;
   let endpoint = g.endpoint;
   if (!g.experimentalApi) {
@@ -70,8 +94,8 @@ export async function createClient(g: GlobalOptions, out: Output): Promise<Fleet
 
   if (driver.toLowerCase() === 'api') {
     const { endpoint: ep, ignored } = parseApiEndpoint(endpoint);
-    if (ignored.length > 0) out.err(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
-    warnUnusedTls(g, ep, out);
+    if (ignored.length > 0) warn(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
+    warnUnusedTls(g, ep, warn);
     if (!ssh.tunnel) {
       return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken });
     }
@@ -115,7 +139,7 @@ export async function createClient(g: GlobalOptions, out: Output): Promise<Fleet
     });
     try {
       const latest = await client.latestDaemonVersion();
-      if (latest && compareVersions(VERSION, latest) < 0) out.err(oldVersionWarning(VERSION, latest));
+      if (latest && compareVersions(VERSION, latest) < 0) warn(oldVersionWarning(VERSION, latest));
     } catch (err) {
       await client.close();
       throw err;

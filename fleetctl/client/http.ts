@@ -5,17 +5,16 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
 import { compareStrings } from '../../lib/compare.js';
+import { API_PREFIX, EXIT_STATUS_HEADER, type ApiMachine, type ApiUnit, type ApiUnitState, type PlanResponse, type PlanUnitRequest } from '../../lib/api/schema.js';
 import {
-  EXIT_STATUS_HEADER,
-  type ApiMachine,
-  type ApiUnit,
-  type ApiUnitState,
-  type MachinePage,
-  type PlanResponse,
-  type PlanUnitRequest,
-  type UnitPage,
-  type UnitStatePage,
-} from '../../fleetd/api/schema.js';
+  decodeMachinePage,
+  decodePlanResponse,
+  decodeUnit,
+  decodeUnitPage,
+  decodeUnitStatePage,
+  errorBodyMessage,
+} from '../../lib/api/decode.js';
+import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, StatusResult, UnitStateFilter } from './types.js';
@@ -41,8 +40,6 @@ interface Answer {
   headers: http.IncomingHttpHeaders;
   body: Buffer;
 }
-
-const API_PREFIX = '/fleet/v1';
 
 /** A reused keep-alive connection was gone: the request is sent again on a new one. */
 class StaleConnectionError extends Error {}
@@ -169,11 +166,19 @@ export class HttpFleetClient implements FleetClient {
     }
   }
 
-  private json<T>(a: Answer, what: string): T {
+  /** The body parsed and checked by `decode`; a body that is not JSON or not of that shape is an EndpointError. */
+  private json<T>(a: Answer, what: string, decode: (v: unknown) => T): T {
+    let parsed: unknown;
     try {
-      return JSON.parse(a.body.toString('utf8')) as T;
+      parsed = JSON.parse(a.body.toString('utf8'));
     } catch {
       throw new EndpointError(`fleet API at ${this.endpoint} sent ${what} that is not JSON (is this a fleet API endpoint?)`);
+    }
+    try {
+      return decode(parsed);
+    } catch (err) {
+      if (err instanceof ApiDecodeError) throw new EndpointError(`fleet API at ${this.endpoint} sent a malformed ${what}: ${err.message}`);
+      throw err;
     }
   }
 
@@ -181,8 +186,15 @@ export class HttpFleetClient implements FleetClient {
     return new ApiRequestError(a.status, errorMessageOf(a) ?? `HTTP ${a.status} from ${this.endpoint}`);
   }
 
-  private async list<P, T>(path: string, query: URLSearchParams, pick: (p: P) => T[] | undefined): Promise<T[]> {
+  /** Every page of a list, following nextPageToken; a token that comes back a second time is an EndpointError. */
+  private async list<P extends { nextPageToken?: string }, T>(
+    path: string,
+    query: URLSearchParams,
+    decode: (v: unknown, at: string) => P,
+    pick: (p: P) => T[] | undefined,
+  ): Promise<T[]> {
     const all: T[] = [];
+    const seen = new Set<string>();
     let token: string | undefined;
     for (;;) {
       const q = new URLSearchParams(query);
@@ -190,33 +202,35 @@ export class HttpFleetClient implements FleetClient {
       const qs = q.toString();
       const a = await this.call('GET', `${API_PREFIX}/${path}${qs ? `?${qs}` : ''}`);
       if (a.status !== 200) throw this.fail(a);
-      const page = this.json<P & { nextPageToken?: string }>(a, `a ${path} page`);
+      const page = this.json(a, `${path} page`, (v) => decode(v, `${path} page`));
       all.push(...(pick(page) ?? []));
       token = page.nextPageToken;
       if (!token) return all;
+      if (seen.has(token)) throw new EndpointError(`fleet API at ${this.endpoint} sent the ${path} page token ${JSON.stringify(token)} twice: the listing would never end`);
+      seen.add(token);
     }
   }
 
   units(): Promise<ApiUnit[]> {
-    return this.list<UnitPage, ApiUnit>('units', new URLSearchParams(), (p) => p.units);
+    return this.list('units', new URLSearchParams(), decodeUnitPage, (p) => p.units);
   }
 
   async unit(name: string): Promise<ApiUnit | undefined> {
     const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}`);
     if (a.status === 404) return undefined;
     if (a.status !== 200) throw this.fail(a);
-    return this.json<ApiUnit>(a, 'a unit');
+    return this.json(a, 'unit', (v) => decodeUnit(v));
   }
 
   async unitStates(filter: UnitStateFilter = {}): Promise<ApiUnitState[]> {
     const q = new URLSearchParams();
     if (filter.machineID) q.set('machineID', filter.machineID);
     if (filter.unitName) q.set('unitName', filter.unitName);
-    return sortStates(await this.list<UnitStatePage, ApiUnitState>('state', q, (p) => p.states));
+    return sortStates(await this.list('state', q, decodeUnitStatePage, (p) => p.states));
   }
 
   async machines(): Promise<ApiMachine[]> {
-    const all = await this.list<MachinePage, ApiMachine>('machines', new URLSearchParams(), (p) => p.machines);
+    const all = await this.list('machines', new URLSearchParams(), decodeMachinePage, (p) => p.machines);
     return all.sort((a, b) => compareStrings(a.id, b.id));
   }
 
@@ -262,7 +276,7 @@ export class HttpFleetClient implements FleetClient {
   async plan(units: PlanUnitRequest[]): Promise<PlanResponse> {
     const a = await this.call('POST', `${API_PREFIX}/plan`, { units });
     if (a.status !== 200) throw this.fail(a);
-    return this.json<PlanResponse>(a, 'a plan');
+    return this.json(a, 'plan', (v) => decodePlanResponse(v));
   }
 
   async close(): Promise<void> {
@@ -271,12 +285,13 @@ export class HttpFleetClient implements FleetClient {
   }
 }
 
+/** The server's message from an error body, when the body is one. */
 function errorMessageOf(a: Answer): string | undefined {
+  let parsed: unknown;
   try {
-    const body = JSON.parse(a.body.toString('utf8')) as { error?: { message?: unknown } };
-    const m = body.error?.message;
-    return typeof m === 'string' && m !== '' ? m : undefined;
+    parsed = JSON.parse(a.body.toString('utf8'));
   } catch {
     return undefined;
   }
+  return errorBodyMessage(parsed);
 }

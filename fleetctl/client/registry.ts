@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { Registry, openEtcd, EtcdRequestError, UnitNotFoundError } from '../../lib/registry/index.js';
-import { RegistryBackend } from '../../fleetd/api/backend.js';
-import type { PlanResponse, PlanUnitRequest } from '../../fleetd/api/schema.js';
-import { planWith } from '../../fleetd/api/plan.js';
-import { ApiError } from '../../fleetd/api/errors.js';
+import { RegistryBackend } from '../../lib/api/backend.js';
+import type { PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
+import { planWith } from '../../lib/api/plan.js';
+import { ApiError } from '../../lib/api/errors.js';
 import type { DesiredState } from '../../lib/unit/types.js';
-import { shellQuote, sshArgs, type SshSettings } from '../ssh.js';
+import { shellQuote, sshArgs, type SshSettings } from './ssh.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import { sortStates } from './sort.js';
 import type {

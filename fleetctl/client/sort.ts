@@ -1,4 +1,4 @@
-import type { ApiUnitState } from '../../fleetd/api/schema.js';
+import type { ApiUnitState } from '../../lib/api/schema.js';
 import { compareStrings } from '../../lib/compare.js';
 
 /** fleet's order of unit states: by unit name, then machine id. */

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
-import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest } from '../../fleetd/api/schema.js';
+import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 
 export type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
 
@@ -27,12 +27,8 @@ export interface StatusResult {
   exitCode: number;
 }
 
-export interface JournalOptions {
-  lines: number;
-  follow: boolean;
-  /** journalctl --output mode. */
-  output: string;
-}
+/** The journal endpoint's query (lines, follow, journalctl --output mode); the etcd driver runs journalctl with it. */
+export type JournalOptions = JournalRequest;
 
 /** Which machine to inspect (global units), and how to reach it when the driver shells out to ssh. */
 export interface InspectTarget {

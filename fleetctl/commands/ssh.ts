@@ -1,7 +1,7 @@
 import { PORT_RANGE, flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
-import { runAttached, splitHostPort, sshArgs } from '../ssh.js';
+import { runAttached, splitHostPort, sshArgs } from '../client/ssh.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
 import { errorMessage } from '../../lib/errors.js';
 

@@ -16,7 +16,7 @@ import { ReconcileLoop } from '../../lib/reconcile.js';
 import { agentTasks, type AgentState, type CurrentUnit, type DesiredUnit, type Task } from './tasks.js';
 import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
 import type { AgentPresence, AgentRegistry } from './ports.js';
-import { RequirementsCache } from '../requirements-cache.js';
+import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Refusals, UnitRefusedError } from './host-units.js';
 import { atRisk, atRiskCheckMs, HOLD_END_SLACK_MS, joined, lost, presencePolicy, REGISTERED, type PresenceState } from './presence.js';
 import { Publisher } from './publisher.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FleetBackend } from './backend.js';
+import type { FleetBackend } from '../../lib/api/backend.js';
 
 /** One request as handlers see it. */
 export interface Ctx {

@@ -3,9 +3,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 import type { PeerForwarder } from './inspect.js';
-import { EXIT_STATUS_HEADER, FORWARDED_HEADER, type ApiMachine } from './schema.js';
+import { EXIT_STATUS_HEADER, FORWARDED_HEADER, type ApiMachine } from '../../lib/api/schema.js';
 
 export interface HttpForwarderOptions {
   /** This machine's id, sent along so the peer never forwards again. */

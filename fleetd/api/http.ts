@@ -1,8 +1,8 @@
 /** Request/response plumbing of the API: JSON bodies, fleet's error bodies, content types. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Slots } from '../../lib/limit.js';
-import { ApiError, BusyError } from './errors.js';
-import type { ApiErrorBody } from './schema.js';
+import { ApiError, BusyError } from '../../lib/api/errors.js';
+import { errorBody } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */
@@ -17,8 +17,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 export function sendError(res: ServerResponse, status: number, message: string): void {
-  const body: ApiErrorBody = { error: { code: status, message } };
-  sendJson(res, status, body);
+  sendJson(res, status, errorBody(status, message));
 }
 
 export function sendEmpty(res: ServerResponse, status: number): void {

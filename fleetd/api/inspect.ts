@@ -4,39 +4,13 @@
  * (its publicIP and this cluster's api_listen port, with this fleetd's token and client certificate), once.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Ctx } from './context.js';
-import { ApiError, BusyError } from './errors.js';
+import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { sendError } from './http.js';
-import { EXIT_STATUS_HEADER, FORWARDED_HEADER, type ApiMachine, type ApiUnit } from './schema.js';
-import { isGlobalOptions } from './requirements.js';
+import { EXIT_STATUS_HEADER, FORWARDED_HEADER, JOURNAL_OUTPUTS, type ApiMachine, type ApiUnit, type JournalRequest } from '../../lib/api/schema.js';
+import type { StatusOutput, UnitInspector } from '../machine/inspector.js';
+import { isGlobalOptions } from '../../lib/unit/lenient-requirements.js';
 import type { Slots } from '../../lib/limit.js';
-
-export interface StatusOutput {
-  /** `systemctl status -l <unit>` output (stdout and stderr). */
-  text: string;
-  /** systemctl's exit status: 0 active, 3 not running, 4 no such unit... */
-  exitCode: number;
-}
-
-export interface JournalRequest {
-  lines: number;
-  follow: boolean;
-  /** A journalctl --output mode (validated against JOURNAL_OUTPUTS). */
-  output: string;
-}
-
-/** Provided by fleetd on machines that run units: inspects units through the local systemd/journald. */
-export interface UnitInspector {
-  status(unit: string): Promise<StatusOutput>;
-  /** A byte stream of journal output; ends by itself unless `follow`; must stop when `signal` aborts. */
-  journal(unit: string, req: JournalRequest, signal: AbortSignal): Readable;
-}
-
-export const JOURNAL_OUTPUTS = [
-  'short', 'short-full', 'short-iso', 'short-iso-precise', 'short-precise', 'short-monotonic', 'short-unix',
-  'verbose', 'export', 'json', 'json-pretty', 'json-sse', 'json-seq', 'cat', 'with-unit',
-];
 
 /** Journal streams (journalctl processes) one fleetd serves at once, follow or not; more get 503. */
 export const MAX_JOURNAL_STREAMS = 16;

@@ -1,10 +1,10 @@
 /** `/machines`: live machines, and PATCH of their metadata (fleet's JSON-Patch-like ops). */
 import { checkMachineId, checkMetadataKey } from '../../lib/registry/index.js';
 import type { Ctx } from './context.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, sendEmpty, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
-import type { MachinePage } from './schema.js';
+import type { MachinePage } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Operations one PATCH may carry (each is an etcd write). */

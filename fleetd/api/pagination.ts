@@ -2,7 +2,7 @@
  * fleet's page tokens: URL-safe base64 (with padding) of the little-endian struct {Limit uint16, Page uint16}.
  * A token is only valid with the server's token_limit and a page of at least 1.
  */
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 
 export interface PageToken {
   limit: number;

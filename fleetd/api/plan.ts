@@ -7,14 +7,15 @@
  * glob matches, estimated from the globs in the cluster and the [X-Fleet] values sent. Units over lib/unit's
  * bounds are refused while decoding, in time linear in the body.
  */
-import { explain, plan, type ClusterState, type SchedUnit } from '../../lib/schedule/index.js';
-import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, loadUnitFile, validateUnitName } from '../../lib/unit/index.js';
-import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../worker-call.js';
+import type { ClusterState } from '../../lib/schedule/index.js';
+import { planWith } from '../../lib/api/plan.js';
+import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, validateUnitName } from '../../lib/unit/index.js';
+import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../../lib/worker-call.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, requireJsonContentType, sendJson } from './http.js';
-import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from './schema.js';
+import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const MAX_PLAN_UNITS = 10000;
@@ -69,30 +70,6 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
     }
     return out;
   });
-}
-
-/**
- * The scheduler's answer with `requested` added to (or replacing units of) `state`. Throws ApiError 404 for a
- * unit given without options that is not stored, and lib/unit errors for invalid options.
- */
-export function planWith(state: ClusterState, requested: readonly PlanUnitRequest[]): PlanResponse {
-  const units = new Map(state.units.map((u) => [u.name, u]));
-  for (const r of requested) {
-    const desiredState = r.desiredState ?? 'launched';
-    let unit: SchedUnit;
-    if (r.options && r.options.length > 0) {
-      const loaded = loadUnitFile(r.name, { options: r.options });
-      unit = { name: r.name, hash: loaded.hash, desiredState, requirements: loaded.requirements };
-    } else {
-      const stored = units.get(r.name);
-      if (!stored) throw new ApiError(404, `unit ${r.name} does not exist and no options were given`);
-      unit = { ...stored, desiredState };
-    }
-    units.set(r.name, unit);
-  }
-  const next: ClusterState = { ...state, units: [...units.values()] };
-  const p = plan(next);
-  return { units: requested.map((r) => explain(r.name, next)), ops: [...p.ops], pending: [...p.pending] };
 }
 
 /** planWith, with the errors a client caused as an outcome to send (run in the worker). */

@@ -1,15 +1,16 @@
 /** Maps method + path to a handler, with fleet's 404/405 answers. Mounted under /fleet/v1 and /v1-alpha. */
 import type { Ctx } from './context.js';
 import { discoveryDocument } from './discovery.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 import { sendJson } from './http.js';
 import { unitJournal, unitStatus, type InspectDeps } from './inspect.js';
 import { listMachines, patchMachines } from './machines.js';
 import { postPlan } from './plan.js';
 import { getState, listStates } from './state.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
+import { API_PREFIX } from '../../lib/api/schema.js';
 
-export const PREFIXES = ['/fleet/v1', '/v1-alpha'];
+export const PREFIXES = [API_PREFIX, '/v1-alpha'];
 
 export interface Route {
   /** Label for metrics: the route pattern, never the unit name. */

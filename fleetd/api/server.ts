@@ -20,13 +20,13 @@ import { RequirementsError, UnitFileError, UnitNameError } from '../../lib/unit/
 import { UnknownUnitError } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
 import { Slots } from '../../lib/limit.js';
-import type { FleetConfig } from '../config.js';
-import { RegistryBackend, type FleetBackend } from './backend.js';
+import { RegistryBackend, type FleetBackend } from '../../lib/api/backend.js';
 import type { Ctx } from './context.js';
-import { ApiError, BusyError } from './errors.js';
+import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { HttpPeerForwarder } from './forward.js';
 import { MAX_BUFFERED_BODY_BYTES, chargeBodiesTo, sendError } from './http.js';
-import { MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES, type PeerForwarder, type UnitInspector } from './inspect.js';
+import { MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES, type PeerForwarder } from './inspect.js';
+import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
@@ -34,10 +34,20 @@ import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
 
-export type ApiConfig = Pick<
-  FleetConfig,
-  'apiSocket' | 'apiListen' | 'apiToken' | 'apiTlsCertfile' | 'apiTlsKeyfile' | 'apiTlsCafile' | 'tokenLimit'
->;
+/** The fleetd options the API server reads (fleetd/config.ts's FleetConfig has them under the same names). */
+export interface ApiConfig {
+  /** unix socket of the API; '' turns it off (systemd socket activation overrides) */
+  apiSocket: string;
+  /** host:port of a TCP listener; '' = none */
+  apiListen: string;
+  /** bearer token required on TCP; '' = none */
+  apiToken: string;
+  apiTlsCertfile: string;
+  apiTlsKeyfile: string;
+  /** CA of accepted client certificates; set = client certificates required on TCP */
+  apiTlsCafile: string;
+  tokenLimit: number;
+}
 
 export interface ApiServerOptions {
   /** The cluster registry. Either this or `backend`. */

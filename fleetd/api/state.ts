@@ -2,7 +2,7 @@
 import type { Ctx } from './context.js';
 import { sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
-import type { UnitStatePage } from './schema.js';
+import type { UnitStatePage } from '../../lib/api/schema.js';
 
 export async function listStates(c: Ctx): Promise<void> {
   const tok = requestPageToken(c.query, c.tokenLimit);

@@ -2,10 +2,10 @@
 import { checkManageableUnit, checkManageableUnitName, parseUnitName, unitHash } from '../../lib/unit/index.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
-import type { ApiUnitOption, UnitPage } from './schema.js';
+import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export async function listUnits(c: Ctx): Promise<void> {

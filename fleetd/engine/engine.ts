@@ -18,7 +18,7 @@ import { errorMessage } from '../../lib/errors.js';
 import { compareStrings } from '../../lib/compare.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
-import { RequirementsCache } from '../requirements-cache.js';
+import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
 

@@ -10,7 +10,7 @@
 import { plan, type ClusterState, type Plan } from '../../lib/schedule/index.js';
 import { logger } from '../../lib/log.js';
 import { FleetError, errorMessage } from '../../lib/errors.js';
-import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError, type WorkerCallOptions } from '../worker-call.js';
+import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError, type WorkerCallOptions } from '../../lib/worker-call.js';
 
 const log = logger('engine.planner');
 

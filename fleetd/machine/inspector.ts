@@ -1,7 +1,24 @@
-/** status and journal of units on this machine, from systemctl and journalctl (served by the API). */
+/**
+ * status and journal of units on this machine, from systemctl and journalctl (served by the API), and the
+ * UnitInspector interface the API's handlers take (tests pass fakes).
+ */
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { JournalRequest, StatusOutput, UnitInspector } from '../api/inspect.js';
+import type { JournalRequest } from '../../lib/api/schema.js';
+
+export interface StatusOutput {
+  /** `systemctl status -l <unit>` output (stdout and stderr). */
+  text: string;
+  /** systemctl's exit status: 0 active, 3 not running, 4 no such unit... */
+  exitCode: number;
+}
+
+/** Provided by fleetd on machines that run units: inspects units through the local systemd/journald. */
+export interface UnitInspector {
+  status(unit: string): Promise<StatusOutput>;
+  /** A byte stream of journal output; ends by itself unless `follow`; must stop when `signal` aborts. */
+  journal(unit: string, req: JournalRequest, signal: AbortSignal): Readable;
+}
 
 export class LocalInspector implements UnitInspector {
   status(unit: string): Promise<StatusOutput> {

@@ -3,7 +3,8 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { startEtcd } from '../harness/etcd.js';
 import { HttpPeerForwarder } from '../../fleetd/api/forward.js';
-import type { JournalRequest, UnitInspector } from '../../fleetd/api/inspect.js';
+import type { JournalRequest } from '../../lib/api/schema.js';
+import type { UnitInspector } from '../../fleetd/machine/inspector.js';
 import { HELLO, M1, M2, addMachine, publishState, request, scheduleUnit, startApi, submitUnit } from './fixture.js';
 
 const etcd = await startEtcd(t);

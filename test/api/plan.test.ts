@@ -1,6 +1,6 @@
 import t from 'tap';
 import { startEtcd } from '../harness/etcd.js';
-import type { PlanResponse } from '../../fleetd/api/schema.js';
+import type { PlanResponse } from '../../lib/api/schema.js';
 import { HELLO, M1, M2, addMachine, request, scheduleUnit, startApi, submitUnit, unitOptions } from './fixture.js';
 
 t.test('POST /plan: placements with reasons, unplaceable units explained, nothing written', async (t) => {

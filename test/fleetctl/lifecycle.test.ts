@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEtcd } from '../harness/etcd.js';
-import type { UnitInspector } from '../../fleetd/api/inspect.js';
+import type { UnitInspector } from '../../fleetd/machine/inspector.js';
 import { HELLO, M1, M2, addMachine, startApi } from '../api/fixture.js';
 import { fleetctl, golden, simulateCluster } from './helpers.js';
 

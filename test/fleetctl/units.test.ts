@@ -3,7 +3,7 @@ import { tabwrite } from '../../fleetctl/tabwriter.js';
 import { BufferOutput, goList, goQuote } from '../../fleetctl/output.js';
 import { Progress } from '../../fleetctl/progress.js';
 import { parseApiEndpoint, parseEtcdEndpoints } from '../../fleetctl/client/endpoint.js';
-import { shellQuote, splitHostPort, sshArgs } from '../../fleetctl/ssh.js';
+import { shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
 import { blockAttempts } from '../../fleetctl/wait.js';
 import { machineLegend } from '../../fleetctl/context.js';
 import { formatMetadata } from '../../fleetctl/commands/list-machines.js';

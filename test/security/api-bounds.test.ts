@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { startEtcd } from '../harness/etcd.js';
 import { HELLO, M1, addMachine, request, scheduleUnit, startApi, submitUnit } from '../api/fixture.js';
-import type { JournalRequest, UnitInspector } from '../../fleetd/api/inspect.js';
+import type { JournalRequest } from '../../lib/api/schema.js';
+import type { UnitInspector } from '../../fleetd/machine/inspector.js';
 import { MAX_JOURNAL_STREAMS } from '../../fleetd/api/inspect.js';
 
 const etcd = await startEtcd(t);

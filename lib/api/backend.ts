@@ -2,15 +2,13 @@
  * What the API needs from the cluster, in API entities, and its implementation over lib/registry. fleetctl's
  * etcd driver uses the same adapter, so both drivers derive units and states identically.
  */
-import type { Registry, UnitRecord } from '../../lib/registry/index.js';
-import { UnitNotFoundError } from '../../lib/registry/index.js';
-import type { ClusterState, SchedUnit } from '../../lib/schedule/index.js';
-import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../../lib/unit/index.js';
-import type { DesiredState } from '../../lib/unit/types.js';
-import { requirementsOf } from './requirements.js';
-import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState } from './schema.js';
-
-export { isGlobalOptions, requirementsOf } from './requirements.js';
+import type { Registry, UnitRecord } from '../registry/index.js';
+import { UnitNotFoundError } from '../registry/index.js';
+import type { ClusterState, SchedUnit } from '../schedule/index.js';
+import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../unit/index.js';
+import type { DesiredState } from '../unit/types.js';
+import { requirementsOf } from '../unit/lenient-requirements.js';
+import { toApiOptions, type ApiMachine, type ApiUnit, type ApiUnitOption, type ApiUnitState } from './schema.js';
 
 export interface StateFilter {
   machineID?: string;
@@ -54,7 +52,7 @@ export class RegistryBackend implements FleetBackend {
   private optionsOf(r: UnitRecord): ApiUnitOption[] {
     let opts = this.parsed.get(r.hash);
     if (!opts) {
-      opts = parseUnitFile(r.text, `unit ${r.name} (${shortHash(r.hash)})`).options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
+      opts = toApiOptions(parseUnitFile(r.text, `unit ${r.name} (${shortHash(r.hash)})`).options);
       if (this.parsed.size >= PARSED_CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
       this.parsed.set(r.hash, opts);
     }
@@ -81,7 +79,7 @@ export class RegistryBackend implements FleetBackend {
   }
 
   async putUnit(name: string, options: readonly ApiUnitOption[], desiredState: DesiredState): Promise<boolean> {
-    const loaded = loadUnitFile(name, { options: options.map((o) => ({ section: o.section, name: o.name, value: o.value })) });
+    const loaded = loadUnitFile(name, { options: toApiOptions(options) });
     // the API checks this first; fleetctl's etcd driver writes through here
     checkManageableUnit(name, loaded.file);
     const res = await this.around('set', () =>

@@ -1,14 +1,23 @@
 /**
- * The JSON entities of fleet's HTTP API v1 (docs/fleet-compat.md#http-api), shared by fleetd's API server and fleetctl.
- * Every field is optional on the wire (fleet marshals them omitempty); absent means empty.
+ * The wire contract of fleet's HTTP API v1 (docs/fleet-compat.md#http-api), shared by fleetd's API server and
+ * fleetctl: the JSON entities, the journal query, the path prefix and headers. Every field is optional on the wire
+ * (fleet marshals them omitempty); absent means empty. decode.ts checks a parsed body against these shapes.
  */
-import type { Explanation, Op, PendingUnit } from '../../lib/schedule/index.js';
-import type { DesiredState } from '../../lib/unit/types.js';
+import type { Explanation, Op, PendingUnit } from '../schedule/index.js';
+import type { DesiredState, UnitOption } from '../unit/types.js';
 
 export interface ApiUnitOption {
   section: string;
   name: string;
   value: string;
+}
+
+/**
+ * The option encoding: a unit travels as its options in file order, each {section, name, value}, repeated keys
+ * repeated. Copies just those three fields (a parsed option may carry more).
+ */
+export function toApiOptions(options: readonly UnitOption[]): ApiUnitOption[] {
+  return options.map((o) => ({ section: o.section, name: o.name, value: o.value }));
 }
 
 export interface ApiUnit {
@@ -57,6 +66,11 @@ export interface ApiErrorBody {
   error: { code: number; message: string };
 }
 
+/** The body of every error answer: `{"error": {"code": <HTTP status>, "message": ...}}` (decode.ts reads it back). */
+export function errorBody(code: number, message: string): ApiErrorBody {
+  return { error: { code, message } };
+}
+
 /** One unit of a `POST /fleet/v1/plan` request: a unit as it would be submitted. */
 export interface PlanUnitRequest {
   name: string;
@@ -80,6 +94,23 @@ export interface PlanResponse {
   ops: Op[];
   pending: PendingUnit[];
 }
+
+/** The query of `GET /units/{name}/journal`: `?lines=&follow=&output=`. */
+export interface JournalRequest {
+  lines: number;
+  follow: boolean;
+  /** A journalctl --output mode (one of JOURNAL_OUTPUTS). */
+  output: string;
+}
+
+/** The journalctl --output modes the journal endpoint accepts. */
+export const JOURNAL_OUTPUTS: readonly string[] = [
+  'short', 'short-full', 'short-iso', 'short-iso-precise', 'short-precise', 'short-monotonic', 'short-unix',
+  'verbose', 'export', 'json', 'json-pretty', 'json-sse', 'json-seq', 'cat', 'with-unit',
+];
+
+/** Every path of the API is under this prefix. */
+export const API_PREFIX = '/fleet/v1';
 
 /** Header carrying the exit status of `systemctl status` on a `/units/{name}/status` response. */
 export const EXIT_STATUS_HEADER = 'fleet-exit-status';

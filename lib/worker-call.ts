@@ -6,7 +6,7 @@
  * exits after `idleMs`. The engine's planner (engine/planner.ts) and the API's dry runs (api/plan.ts) both use it.
  */
 import { parentPort, Worker } from 'node:worker_threads';
-import { FleetError, errorMessage } from '../lib/errors.js';
+import { FleetError, errorMessage } from './errors.js';
 
 /**
  * Glob matches (a wildcard Conflicts/Replaces glob against a unit name) that work may do on the event loop; above

@@ -1,6 +1,6 @@
 /** [X-Fleet] requirements of stored units, read leniently so one odd unit never breaks a listing. */
-import { parseRequirements } from '../../lib/unit/index.js';
-import { NO_REQUIREMENTS, type Requirements, type UnitOption } from '../../lib/unit/types.js';
+import { parseRequirements } from './index.js';
+import { NO_REQUIREMENTS, type Requirements, type UnitOption } from './types.js';
 
 export function requirementsOf(name: string, options: readonly UnitOption[]): Requirements {
   try {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { EndpointError } from './client/errors.js';
+import { EndpointError } from './errors.js';
 import { baseSshOptions, splitHostPort, type SshSettings } from './ssh.js';
 
 export interface Tunnel {

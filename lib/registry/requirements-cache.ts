@@ -3,10 +3,10 @@
  * parsed once. Only definitive answers are kept (contents parsed, contents missing, contents unusable); a
  * failed etcd read is retried by the next ensure().
  */
-import { loadUnit, shortHash, type Requirements } from '../lib/unit/index.js';
-import { InvalidKeyError, type Registry } from '../lib/registry/index.js';
-import { errorMessage } from '../lib/errors.js';
-import { eachLimited } from '../lib/limit.js';
+import { loadUnit, shortHash, type Requirements } from '../unit/index.js';
+import { InvalidKeyError, type Registry } from './index.js';
+import { errorMessage } from '../errors.js';
+import { eachLimited } from '../limit.js';
 
 export type RequirementsResult = { ok: true; requirements: Requirements } | { ok: false; reason: string };
 
