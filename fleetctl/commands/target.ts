@@ -43,7 +43,8 @@ export async function createAndTarget(
   }
   let triggered;
   try {
-    triggered = await setTargetStates(ctx, args.map(mangleName), t.state);
+    // load never lowers a launched unit (docs/fleet-compat.md#fleetctl, fleet #1428)
+    triggered = await setTargetStates(ctx, args.map(mangleName), t.state, { raiseOnly: t.command === 'load' });
   } catch (err) {
     return reportFailure(ctx, `Error ${t.gerund} units`, err);
   }
