@@ -38,6 +38,11 @@ export function checkHash(hash: unknown): string {
   return hash;
 }
 
+/** True when `s` is a unit hash (40 lowercase hex characters). */
+export function isHash(s: string): boolean {
+  return HASH_RE.test(s);
+}
+
 export function checkMetadataKey(key: unknown): string {
   if (typeof key !== 'string' || !METADATA_KEY_RE.test(key) || key.length > MAX_SEGMENT) {
     throw new InvalidKeyError(`invalid metadata key ${JSON.stringify(key)}: use letters, digits, "_", "." and "-"`);
@@ -66,8 +71,11 @@ export class Keyspace {
     this.prefix = normalizePrefix(prefix);
   }
 
+  get unitsDir(): string {
+    return `${this.prefix}unit/`;
+  }
   unit(hash: string): string {
-    return `${this.prefix}unit/${checkHash(hash)}`;
+    return `${this.unitsDir}${checkHash(hash)}`;
   }
 
   get jobsDir(): string {
