@@ -11,7 +11,7 @@ import type { ApiUnit, ApiUnitOption } from './client/types.js';
 import type { CommandContext } from './context.js';
 import { FleetctlError } from './errors.js';
 import { reservedArgument } from './reserved.js';
-import { hashOfOptions, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
+import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
 
@@ -210,6 +210,18 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
   }
 }
 
+/** A scheduled non-global unit whose machine reports it failed. */
+async function failedOnItsMachine(ctx: CommandContext, u: ApiUnit): Promise<boolean> {
+  if (!u.machineID || isGlobalUnit(u.options)) return false;
+  try {
+    const states = await ctx.client.unitStates({ unitName: u.name, machineID: u.machineID });
+    return states.some((s) => s.systemdActiveState === 'failed');
+  } catch (err) {
+    passThrough(err);
+    throw new FleetctlError(`error retrieving the state of unit ${u.name}: ${errorMessage(err)}`);
+  }
+}
+
 /** fleet's findUnits: the registry units named by the arguments, in argument order; unknown names skipped. */
 export async function findUnits(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[]> {
   const all = new Map((await ctx.client.units()).map((u) => [u.name, u]));
@@ -224,12 +236,15 @@ export async function findUnits(ctx: CommandContext, args: readonly string[]): P
 /**
  * fleet's setTargetStateOfUnits: sets `state` on each unit not already there; returns those it changed. With
  * `raiseOnly`, a unit whose desired state is above `state` is left alone (`load` never stops a launched unit).
+ * With `retryFailed`, a non-global unit already launched whose machine reports it failed is set `launched`
+ * again, which asks that machine to reset and start it (fleet #1091); it is returned too, and listed in
+ * `retried`.
  */
 export async function setTargetStates(
   ctx: CommandContext,
   names: readonly string[],
   state: DesiredState,
-  opts: { raiseOnly?: boolean } = {},
+  opts: { raiseOnly?: boolean; retryFailed?: boolean; retried?: Set<string> } = {},
 ): Promise<ApiUnit[]> {
   const triggered: ApiUnit[] = [];
   for (const name of names) {
@@ -242,7 +257,9 @@ export async function setTargetStates(
     }
     if (!u) throw new FleetctlError(`unable to find unit ${name}`);
     const current = u.desiredState ?? 'inactive';
-    if (current === state || (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state])) continue;
+    if (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state]) continue;
+    if (current === state && !(opts.retryFailed && state === 'launched' && (await failedOnItsMachine(ctx, u)))) continue;
+    if (current === state) opts.retried?.add(u.name);
     try {
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {

@@ -193,7 +193,9 @@ export class Agent {
     if (this.scheduled === undefined || this.globals === undefined) return;
     this.stats.reconciles++;
     const desired = new Map<string, DesiredUnit>();
-    for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
+    for (const e of this.scheduled.values()) {
+      desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState, ...(e.startRequest !== undefined ? { startRequest: e.startRequest } : {}) });
+    }
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
     this.refusals.skip(desired);
     this.wasAtRisk = this.atRisk();
@@ -234,6 +236,8 @@ export class Agent {
       const want = desired.get(name);
       const cur = this.current.get(name);
       if (want && cur && want.hash === cur.hash && want.state === 'loaded' && cur.state === 'launched') this.setState(name, 'loaded');
+      // a start request made before this fleetd started is not acted on again
+      if (want?.startRequest !== undefined && cur) this.current.set(name, { ...this.current.get(name)!, startRequest: want.startRequest });
     }
     this.adopted.clear();
   }
@@ -389,9 +393,15 @@ export class Agent {
         return;
       }
       case 'start':
-        await manager.start(name);
+      case 'retry': {
+        // retry: `fleetctl start` of a launched unit that failed (docs/fleet-compat.md#engine-and-agent-behaviour)
+        await manager.start(name, { resetFailed: task.kind === 'retry' });
+        const startRequest = desired?.get(name)?.startRequest;
+        const cur = this.current.get(name);
+        if (cur && startRequest !== undefined) this.current.set(name, { ...cur, startRequest });
         this.setState(name, 'launched');
         return;
+      }
       case 'stop':
         await manager.stop(name);
         this.setState(name, 'loaded');

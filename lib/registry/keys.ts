@@ -107,6 +107,10 @@ export class Keyspace {
   schedule(machineId: string, name: string): string {
     return `${this.scheduleDir(machineId)}${checkUnitName(name)}`;
   }
+  /** The latest request to start a launched unit again on its machine (ScheduleEntry.startRequest). */
+  scheduleStart(machineId: string, name: string): string {
+    return `${this.schedule(machineId, name)}/start`;
+  }
 
   get globalDir(): string {
     return `${this.prefix}global/`;

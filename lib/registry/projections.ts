@@ -71,13 +71,22 @@ export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
   };
 }
 
+/** `<unit>/start`: a start request (keys.scheduleStart). */
+const START_REL = /^([^/]+)\/start$/;
+
 export function scheduleProjection(keys: Keyspace, machineId: string): Projection<ScheduleEntry> {
   return {
     dir: keys.scheduleDir(machineId),
-    group: (rel) => (isSegment(rel) ? rel : undefined),
+    group(rel) {
+      if (isSegment(rel)) return rel;
+      const m = START_REL.exec(rel);
+      return m && isSegment(m[1]!) ? m[1] : undefined;
+    },
     build(name, kv) {
       const raw = kv.get(name);
-      return raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+      const e = raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+      const startRequest = kv.get(`${name}/start`);
+      return e && startRequest !== undefined ? { ...e, startRequest } : e;
     },
   };
 }

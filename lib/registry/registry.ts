@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Etcd3, type ICompare, type IRequestOp, type Namespace } from 'etcd3';
 import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
@@ -167,7 +168,7 @@ export class Registry {
           } else {
             compare.push(cmp.value(k.jobTarget(name), '==', target));
             clear.push(op.del(k.jobTarget(name)));
-            if (isSegment(target)) clear.push(op.del(k.schedule(target, name)));
+            if (isSegment(target)) clear.push(op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name)));
           }
         }
         if (opts.ifAbsent) compare.push(cmp.version(k.jobObject(name), '==', 0));
@@ -238,7 +239,11 @@ export class Registry {
     });
   }
 
-  /** Sets the target-state (and the global entry of a global unit) in one transaction. */
+  /**
+   * Sets the target-state (and the global entry of a global unit) in one transaction. `launched` on a scheduled
+   * non-global unit that is launched already is a request to start it again: a fresh value under
+   * keys.scheduleStart tells its machine's agent to reset its failed state and start it (fleet #1091).
+   */
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
     checkUnitName(name);
     if (!isDesiredState(state)) throw new InvalidKeyError(`unit ${name}: invalid desired state ${JSON.stringify(state)}`);
@@ -246,16 +251,22 @@ export class Registry {
     const what = `setting the desired state of ${name}`;
     await this.call(what, () =>
       this.optimistic(what, async () => {
-        const kv = (await this.client.get(k.jobObject(name)).exec()).kvs[0];
+        const kvs = (await this.client.getAll().prefix(k.jobDir(name)).exec()).kvs;
+        const find = (field: string) => kvs.find((x) => x.key.toString('utf8') === `${k.jobDir(name)}${field}`);
+        const kv = find('object');
         if (!kv) throw new UnitNotFoundError(name);
         const job = decodeJobObject(kv.value.toString('utf8'));
         if (!job) throw new RegistryError(`stored job object of unit ${name} is malformed; destroy and submit it again`);
+        const target = find('target')?.value.toString('utf8');
+        const again =
+          state === 'launched' && !job.global && find('target-state')?.value.toString('utf8') === 'launched' && target !== undefined && isSegment(target);
         const res = await txn(
           this.client,
-          [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision)],
+          [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision), ...(again ? [cmp.value(k.jobTarget(name), '==', target)] : [])],
           [
             op.put(k.jobTargetState(name), state),
             ...(job.global ? [op.put(k.global(name), encodeGlobalEntry({ hash: job.hash, desiredState: state }))] : []),
+            ...(again ? [op.put(k.scheduleStart(target, name), randomBytes(8).toString('hex'))] : []),
           ],
         );
         return res.succeeded ? undefined : RETRY;
@@ -284,7 +295,7 @@ export class Registry {
           [
             op.delPrefix(k.jobDir(name)),
             op.del(k.global(name)),
-            ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name))] : []),
+            ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name))] : []),
           ],
         );
         return res.succeeded ? undefined : RETRY;

@@ -53,6 +53,11 @@ export interface ScheduleEntry {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: ScheduledState;
+  /**
+   * Set by setDesiredState(launched) of a unit already launched (keys.scheduleStart): a new value asks the agent
+   * to start the unit again, resetting a failed state.
+   */
+  readonly startRequest?: string;
 }
 
 export interface MachineScheduleEntry extends ScheduleEntry {

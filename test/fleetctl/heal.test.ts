@@ -2,7 +2,7 @@
  * fleetctl against a real API server and a real etcd, for the fleet complaints about units stopped or not
  * replaced by the commands meant to run them (docs/fleet-compat.md#fleetctl): `load` of a launched unit never
  * stops it (#1428), and `start --replace` of an instance follows its changed local template (#1691). Both
- * drivers. Every value a unit's target state takes is recorded through an etcd watch, so a momentary drop
+ * drivers; and `start` of a launched unit that failed asks its machine to start it again (#1091). Every value a unit's target state takes is recorded through an etcd watch, so a momentary drop
  * (launched -> inactive -> launched) shows too.
  */
 import t, { type Test } from 'tap';
@@ -13,6 +13,7 @@ import { startEtcd } from '../harness/etcd.js';
 import { M1, M2, addMachine, startApi } from '../api/fixture.js';
 import type { Registry } from '../../lib/registry/index.js';
 import { fleetctl, simulateCluster } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
 
 const etcd = await startEtcd(t);
 
@@ -74,6 +75,40 @@ for (const driver of ['API', 'etcd'] as const) {
       t.equal(again.code, 0, again.stderr);
       t.match(again.stdout, /^Unit a\.service inactive\nUnit a\.service loaded on /);
       t.equal((await reg.getUnit('a.service'))!.desiredState, 'loaded');
+    });
+
+    t.test('start of a launched unit that failed starts it again (#1091)', async (t) => {
+      writeFileSync(path.join(dir, 'f.service'), '[Service]\nExecStart=/bin/false\n');
+      t.equal((await run('start', 'f.service')).code, 0);
+      const u = (await reg.getUnit('f.service'))!;
+      const presence = machines.get(u.machineId!)!;
+      const state = (activeState: string, subState: string) =>
+        reg.publishUnitState(presence, { name: 'f.service', machineId: u.machineId!, hash: u.hash, loadState: 'loaded', activeState, subState, agentState: 'launched' });
+      await state('failed', 'failed'); // what the agent publishes once the unit failed
+      const startKey = reg.keys.scheduleStart(u.machineId!, 'f.service');
+      t.equal(await etcd.client.get(startKey).string(), null);
+      // the agent's part: on a new start request, reset and start the unit, which now runs
+      const agent = (async () => {
+        const request = await waitFor('start request', async () => (await etcd.client.get(startKey).string()) ?? undefined, 30_000);
+        await state('active', 'running');
+        return request;
+      })();
+      const r = await run('start', 'f.service');
+      t.equal(r.code, 0, r.stderr);
+      t.match(r.stdout, /^Unit f\.service launched on [0-9a-f]{8}\.\.\.\/198\.18\.0\.1[12]\n$/);
+      t.ok(await agent, 'fleetctl asked the machine to start it again');
+      t.equal((await reg.getUnit('f.service'))!.desiredState, 'launched');
+
+      const before = await etcd.client.get(startKey).string();
+      t.same(await run('start', 'f.service'), { code: 0, stdout: '', stderr: '' }, 'running: nothing to do');
+      t.equal(await etcd.client.get(startKey).string(), before, 'and no new request');
+
+      // it fails again at once: fleetctl says so after its wait
+      await state('failed', 'failed');
+      const again = await run('start', '--block-attempts=1', 'f.service');
+      t.equal(again.code, 1);
+      t.match(again.stderr, /Failed to find an active unit f\.service .*systemd reports loaded\/failed\/failed/);
+      t.not(await etcd.client.get(startKey).string(), before, 'a new request was made');
     });
 
     t.test('start --replace of an instance follows its changed local template (#1691)', async (t) => {
