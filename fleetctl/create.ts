@@ -210,11 +210,12 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
   }
 }
 
-/** A scheduled non-global unit whose machine reports it failed. */
+/** A unit whose machine (a scheduled unit) or one of whose machines (a global unit) reports it failed. */
 async function failedOnItsMachine(ctx: CommandContext, u: ApiUnit): Promise<boolean> {
-  if (!u.machineID || isGlobalUnit(u.options)) return false;
+  const global = isGlobalUnit(u.options);
+  if (!u.machineID && !global) return false;
   try {
-    const states = await ctx.client.unitStates({ unitName: u.name, machineID: u.machineID });
+    const states = await ctx.client.unitStates(global ? { unitName: u.name } : { unitName: u.name, machineID: u.machineID! });
     return states.some((s) => s.systemdActiveState === 'failed');
   } catch (err) {
     passThrough(err);
@@ -236,9 +237,8 @@ export async function findUnits(ctx: CommandContext, args: readonly string[]): P
 /**
  * fleet's setTargetStateOfUnits: sets `state` on each unit not already there; returns those it changed. With
  * `raiseOnly`, a unit whose desired state is above `state` is left alone (`load` never stops a launched unit).
- * With `retryFailed`, a non-global unit already launched whose machine reports it failed is set `launched`
- * again, which asks that machine to reset and start it (fleet #1091); it is returned too, and listed in
- * `retried`.
+ * With `retryFailed`, a unit already launched that a machine reports failed is set `launched` again, which
+ * asks the machines running it to reset and start it (fleet #1091); it is returned too, and listed in `retried`.
  */
 export async function setTargetStates(
   ctx: CommandContext,

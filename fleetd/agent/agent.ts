@@ -310,7 +310,8 @@ export class Agent {
     const out: DesiredUnit[] = [];
     for (const name of placement.run) {
       const c = byName.get(name);
-      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState });
+      const startRequest = globals.get(name)?.startRequest;
+      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState, ...(startRequest !== undefined ? { startRequest } : {}) });
     }
     return out;
   }

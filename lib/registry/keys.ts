@@ -118,6 +118,10 @@ export class Keyspace {
   global(name: string): string {
     return `${this.globalDir}${checkUnitName(name)}`;
   }
+  /** The latest request to start a launched global unit again where it failed (GlobalUnitEntry.startRequest). */
+  globalStart(name: string): string {
+    return `${this.global(name)}/start`;
+  }
 
   get machinesDir(): string {
     return `${this.prefix}machines/`;

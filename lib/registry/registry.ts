@@ -184,6 +184,7 @@ export class Registry {
             spec.global
               ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
               : op.del(k.global(name)),
+            ...(spec.global ? [] : [op.del(k.globalStart(name))]),
             ...clear,
           ],
           [op.get(k.jobObject(name))],
@@ -240,9 +241,9 @@ export class Registry {
   }
 
   /**
-   * Sets the target-state (and the global entry of a global unit) in one transaction. `launched` on a scheduled
-   * non-global unit that is launched already is a request to start it again: a fresh value under
-   * keys.scheduleStart tells its machine's agent to reset its failed state and start it (fleet #1091).
+   * Sets the target-state (and the global entry of a global unit) in one transaction. `launched` on a unit that
+   * is launched already is a request to start it again: a fresh value under keys.scheduleStart (of its machine)
+   * or keys.globalStart tells the agents running it to reset its failed state and start it (fleet #1091).
    */
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
     checkUnitName(name);
@@ -258,8 +259,8 @@ export class Registry {
         const job = decodeJobObject(kv.value.toString('utf8'));
         if (!job) throw new RegistryError(`stored job object of unit ${name} is malformed; destroy and submit it again`);
         const target = find('target')?.value.toString('utf8');
-        const again =
-          state === 'launched' && !job.global && find('target-state')?.value.toString('utf8') === 'launched' && target !== undefined && isSegment(target);
+        const launched = state === 'launched' && find('target-state')?.value.toString('utf8') === 'launched';
+        const again = launched && !job.global && target !== undefined && isSegment(target);
         const res = await txn(
           this.client,
           [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision), ...(again ? [cmp.value(k.jobTarget(name), '==', target)] : [])],
@@ -267,6 +268,7 @@ export class Registry {
             op.put(k.jobTargetState(name), state),
             ...(job.global ? [op.put(k.global(name), encodeGlobalEntry({ hash: job.hash, desiredState: state }))] : []),
             ...(again ? [op.put(k.scheduleStart(target, name), randomBytes(8).toString('hex'))] : []),
+            ...(launched && job.global ? [op.put(k.globalStart(name), randomBytes(8).toString('hex'))] : []),
           ],
         );
         return res.succeeded ? undefined : RETRY;
@@ -295,6 +297,7 @@ export class Registry {
           [
             op.delPrefix(k.jobDir(name)),
             op.del(k.global(name)),
+            op.del(k.globalStart(name)),
             ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name))] : []),
           ],
         );

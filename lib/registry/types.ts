@@ -69,6 +69,8 @@ export interface GlobalUnitEntry {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: DesiredState;
+  /** As ScheduleEntry.startRequest, for every machine running the unit (keys.globalStart). */
+  readonly startRequest?: string;
 }
 
 /** What a fleetd publishes about its machine. */

@@ -111,6 +111,19 @@ for (const driver of ['API', 'etcd'] as const) {
       t.not(await etcd.client.get(startKey).string(), before, 'a new request was made');
     });
 
+    t.test('start of a launched global unit that failed somewhere asks its machines to start it again', async (t) => {
+      writeFileSync(path.join(dir, 'g.service'), '[Service]\nExecStart=/bin/false\n[X-Fleet]\nGlobal=true\n');
+      t.same(await run('start', 'g.service'), { code: 0, stdout: 'Unit g.service inactive\nTriggered global unit g.service start\n', stderr: '' });
+      const startKey = reg.keys.globalStart('g.service');
+      t.same(await run('start', 'g.service'), { code: 0, stdout: '', stderr: '' }, 'running everywhere: nothing to do');
+      t.equal(await etcd.client.get(startKey).string(), null);
+      const g = (await reg.getUnit('g.service'))!;
+      await waitFor('published', async () => (await reg.listUnitStates({ unitName: 'g.service', machineId: M2 })).length === 1);
+      await reg.publishUnitState(machines.get(M2)!, { name: 'g.service', machineId: M2, hash: g.hash, loadState: 'loaded', activeState: 'failed', subState: 'failed', agentState: 'launched' });
+      t.same(await run('start', 'g.service'), { code: 0, stdout: 'Triggered global unit g.service start\n', stderr: '' });
+      t.not(await etcd.client.get(startKey).string(), null, 'a start request for the machines running it');
+    });
+
     t.test('start --replace of an instance follows its changed local template (#1691)', async (t) => {
       writeFileSync(path.join(dir, 'web@.service'), '[Unit]\nDescription=Web %i v1\n[Service]\nExecStart=/bin/sleep 1000\n');
       const sub = await run('submit', 'web@.service');

@@ -1,11 +1,11 @@
 /**
  * Start requests (fleet #1091): setDesiredState(launched) of a unit already launched leaves a fresh value under
  * keys.scheduleStart, which the machine's agent sees as ScheduleEntry.startRequest; the request goes with the
- * schedule entry (unschedule, move, destroy). Real etcd.
+ * schedule entry (unschedule, move, destroy); a global unit's request is beside its global entry. Real etcd.
  */
 import t from 'tap';
 import { startEtcd } from '../harness/etcd.js';
-import type { Fence, Registry, ScheduleEntry } from '../../lib/registry/index.js';
+import type { Fence, GlobalUnitEntry, Registry, ScheduleEntry } from '../../lib/registry/index.js';
 import { freshRegistry, machine, spec, waitFor } from './helpers.js';
 
 const etcd = await startEtcd(t);
@@ -61,8 +61,31 @@ t.test('a start request reaches the agent of the unit\'s machine and goes with t
   await reg.destroyUnit('a.service');
   t.equal(await etcd.client.get(startKey).string(), null, 'destroyed: gone');
 
-  const g = spec('g.service', { global: true, desiredState: 'launched' });
+});
+
+t.test('a start request of a global unit reaches every agent through the global entry', async (t) => {
+  const reg = freshRegistry(etcd);
+  t.teardown(() => reg.close());
+  let seen: ReadonlyMap<string, GlobalUnitEntry> = new Map();
+  const w = await reg.watchGlobalUnits((snap) => {
+    seen = new Map(snap);
+  });
+  t.teardown(() => w.close());
+  const g = spec('g.service', { global: true, desiredState: 'loaded' });
   await reg.createUnit(g);
   await reg.setDesiredState('g.service', 'launched');
-  t.same((await etcd.client.getAll().prefix(reg.keys.schedulesDir).keys()).filter((k) => k.endsWith('/start')), [], 'global units get none');
+  await waitFor('launched', () => seen.get('g.service')?.desiredState === 'launched');
+  t.equal(seen.get('g.service')?.startRequest, undefined, 'loaded -> launched is a plain state change');
+  await reg.setDesiredState('g.service', 'launched');
+  const token = await waitFor('start request', () => seen.get('g.service')?.startRequest);
+  t.same(seen.get('g.service'), { name: 'g.service', hash: g.hash, desiredState: 'launched', startRequest: token });
+  t.same((await etcd.client.getAll().prefix(reg.keys.schedulesDir).keys()).filter((k) => k.endsWith('/start')), [], 'no schedule key');
+  await reg.createUnit({ ...spec('g.service', { desiredState: 'launched' }) });
+  t.equal(await etcd.client.get(reg.keys.globalStart('g.service')).string(), null, 'no longer global: gone');
+  await reg.createUnit(g);
+  await reg.setDesiredState('g.service', 'launched');
+  await reg.setDesiredState('g.service', 'launched');
+  t.not(await etcd.client.get(reg.keys.globalStart('g.service')).string(), null);
+  await reg.destroyUnit('g.service');
+  t.equal(await etcd.client.get(reg.keys.globalStart('g.service')).string(), null, 'destroyed: gone');
 });
