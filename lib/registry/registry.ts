@@ -116,6 +116,8 @@ export class Registry {
   readonly keys: Keyspace;
   private readonly texts = new Map<string, string>();
   private readonly watches = new Set<PrefixWatch<unknown>>();
+  /** Minimum time between background text collections (maybeCollectUnitTexts); tests shorten it. */
+  textGcIntervalMs = TEXT_GC_INTERVAL_MS;
   /** Background text collection (maybeCollectUnitTexts): when it last ran, what it found, the run in flight. */
   private textGc: { lastMs: number; unreferenced: ReadonlySet<string>; running?: Promise<void> } = {
     lastMs: 0,
@@ -350,12 +352,12 @@ export class Registry {
 
   /**
    * For the engine leader's pass: starts collectUnitTexts in the background at most once per
-   * TEXT_GC_INTERVAL_MS, deleting only texts that were already unreferenced one interval earlier. Never throws;
+   * textGcIntervalMs (TEXT_GC_INTERVAL_MS), deleting only texts that were already unreferenced one interval earlier. Never throws;
    * a failure is logged and retried at the next interval. close() waits for a run in flight.
    */
   maybeCollectUnitTexts(fence: Fence, nowMs = Date.now()): void {
     const gc = this.textGc;
-    if (gc.running || nowMs - gc.lastMs < TEXT_GC_INTERVAL_MS) return;
+    if (gc.running || nowMs - gc.lastMs < this.textGcIntervalMs) return;
     gc.lastMs = nowMs;
     gc.running = this.collectUnitTexts({ fence, onlyAmong: gc.unreferenced })
       .then((r) => {
