@@ -11,7 +11,7 @@ import type { ApiUnit, ApiUnitOption } from './client/types.js';
 import type { CommandContext } from './context.js';
 import { FleetctlError } from './errors.js';
 import { reservedArgument } from './reserved.js';
-import { hashOfOptions, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
+import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
 
@@ -19,9 +19,15 @@ export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
 
 const REPLACEABLE: Partial<Record<CreatingCommand, readonly DesiredState[]>> = {
   submit: ['inactive'],
-  load: ['inactive', 'loaded'],
+  // fleet refused to replace a launched unit on load, and then stopped it (#1428): docs/fleet-compat.md#fleetctl
+  load: ['inactive', 'loaded', 'launched'],
   start: ['inactive', 'loaded', 'launched'],
 };
+
+/** The state each command sets; a replacement keeps a unit's desired state when it is above this one. */
+const COMMAND_STATE: Partial<Record<CreatingCommand, DesiredState>> = { load: 'loaded' };
+
+const STATE_RANK: Record<DesiredState, number> = { inactive: 0, loaded: 1, launched: 2 };
 
 export interface CreateOptions {
   command: CreatingCommand;
@@ -80,6 +86,12 @@ export async function unitFileFor(ctx: CommandContext, arg: string, opts: Create
     const hint = here?.kind === 'refused' ? ` (${here.reason})` : '';
     throw new FleetctlError(`unable to find Unit(${name}) in Registry or on filesystem${hint}`);
   }
+  const templatePath = path.join(path.dirname(arg), template);
+  if (opts.replace) {
+    // --replace means "with what is here": the local template wins over the registry's (#1691)
+    const fromDisk = localOptions(ctx, templatePath);
+    if (fromDisk) return fromDisk;
+  }
 
   let tmpl: ApiUnit | undefined;
   try {
@@ -92,7 +104,6 @@ export async function unitFileFor(ctx: CommandContext, arg: string, opts: Create
     await localDiffers(ctx, arg, tmpl, opts.replace);
     return tmpl.options;
   }
-  const templatePath = path.join(path.dirname(arg), template);
   const fromDisk = localOptions(ctx, templatePath);
   if (!fromDisk) {
     throw new FleetctlError(`failed getting Unit(${arg}) from template: unable to find template Unit(${template}) in Registry or on filesystem`);
@@ -125,8 +136,12 @@ async function localDiffers(ctx: CommandContext, file: string, su: ApiUnit, repl
   return differs;
 }
 
-/** fleet's checkUnitCreation: true when the unit must be (re)created. */
-async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptions): Promise<boolean> {
+/**
+ * fleet's checkUnitCreation: false when the unit must not be (re)created, else the desired state to create it
+ * with: `inactive`, or the replaced unit's own state when that is above the one the command sets (a launched
+ * unit replaced by `load --replace` stays launched, in the same transaction that replaces its text).
+ */
+async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptions): Promise<DesiredState | false> {
   const name = mangleName(arg);
   let existing: ApiUnit | undefined;
   try {
@@ -135,7 +150,7 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
     passThrough(err);
     throw new FleetctlError(`error retrieving Unit(${name}) from Registry: ${errorMessage(err)}`);
   }
-  if (!existing) return true;
+  if (!existing) return 'inactive';
   const differs = await localDiffers(ctx, arg, existing, opts.replace);
   if (!opts.replace) return false;
   if (differs === undefined) {
@@ -148,16 +163,17 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
   const allowed = REPLACEABLE[opts.command];
   if (!allowed) throw new FleetctlError('error: replacing units is not supported in this context');
   const ds = existing.desiredState ?? 'inactive';
-  if (allowed.includes(ds)) return true;
+  const commandState = COMMAND_STATE[opts.command];
+  if (allowed.includes(ds)) return commandState !== undefined && STATE_RANK[ds] > STATE_RANK[commandState] ? ds : 'inactive';
   ctx.out.err(`Warning: can not replace Unit(${existing.name}) in state '${ds}', use the appropriate command`);
   return false;
 }
 
-async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOption[]): Promise<void> {
+async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOption[], desiredState: DesiredState): Promise<void> {
   const { warnings } = validateNewUnit(name, options);
   for (const w of warnings) ctx.out.err(`WARNING: ${w}`);
   try {
-    await ctx.client.createUnit({ name, options });
+    await ctx.client.createUnit({ name, options, ...(desiredState !== 'inactive' ? { desiredState } : {}) });
   } catch (err) {
     passThrough(err);
     throw new FleetctlError(`failed creating unit ${name}: ${errorMessage(err)}`);
@@ -167,25 +183,43 @@ async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOpt
 /**
  * fleet's lazyCreateUnits. Refuses units fleet must never manage before writing anything (reserved.ts). Throws
  * FleetctlError with fleet's message on the first failure; after creating,
- * waits for the created units to report inactive (`Unit X inactive`).
+ * waits for the created units to report inactive (`Unit X inactive`), or, replaced units that kept their
+ * desired state, that state.
  */
 export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: CreateOptions): Promise<void> {
   checkLocalFiles(ctx, args);
   const reserved = reservedArgument(ctx, args);
   if (reserved) throw reserved; // before anything is written
-  const created: string[] = [];
+  const created = new Map<DesiredState, string[]>();
   for (const raw of args) {
     const arg = withDefaultType(raw);
     const name = mangleName(arg);
-    if (!(await needsCreation(ctx, arg, opts))) continue;
+    const state = await needsCreation(ctx, arg, opts);
+    if (state === false) continue;
     const options = await unitFileFor(ctx, arg, opts, raw);
-    await createUnit(ctx, name, options);
-    created.push(name);
+    await createUnit(ctx, name, options, state);
+    created.set(state, [...(created.get(state) ?? []), name]);
   }
-  const err = await waitForUnitStates(ctx, created, 'submit', 'inactive', opts.blockAttempts);
+  let err: Error | undefined;
+  for (const [state, names] of created) {
+    err ??= await waitForUnitStates(ctx, names, 'submit', state, opts.blockAttempts);
+  }
   if (err) {
     ctx.out.err(`Error waiting on unit creation: ${err.message}`);
     throw new FleetctlError('One or more errors creating units');
+  }
+}
+
+/** A unit whose machine (a scheduled unit) or one of whose machines (a global unit) reports it failed. */
+async function failedOnItsMachine(ctx: CommandContext, u: ApiUnit): Promise<boolean> {
+  const global = isGlobalUnit(u.options);
+  if (!u.machineID && !global) return false;
+  try {
+    const states = await ctx.client.unitStates(global ? { unitName: u.name } : { unitName: u.name, machineID: u.machineID! });
+    return states.some((s) => s.systemdActiveState === 'failed');
+  } catch (err) {
+    passThrough(err);
+    throw new FleetctlError(`error retrieving the state of unit ${u.name}: ${errorMessage(err)}`);
   }
 }
 
@@ -200,8 +234,18 @@ export async function findUnits(ctx: CommandContext, args: readonly string[]): P
   return found;
 }
 
-/** fleet's setTargetStateOfUnits: sets `state` on each unit not already there; returns those it changed. */
-export async function setTargetStates(ctx: CommandContext, names: readonly string[], state: DesiredState): Promise<ApiUnit[]> {
+/**
+ * fleet's setTargetStateOfUnits: sets `state` on each unit not already there; returns those it changed. With
+ * `raiseOnly`, a unit whose desired state is above `state` is left alone (`load` never stops a launched unit).
+ * With `retryFailed`, a unit already launched that a machine reports failed is set `launched` again, which
+ * asks the machines running it to reset and start it (fleet #1091); it is returned too, and listed in `retried`.
+ */
+export async function setTargetStates(
+  ctx: CommandContext,
+  names: readonly string[],
+  state: DesiredState,
+  opts: { raiseOnly?: boolean; retryFailed?: boolean; retried?: Set<string> } = {},
+): Promise<ApiUnit[]> {
   const triggered: ApiUnit[] = [];
   for (const name of names) {
     let u: ApiUnit | undefined;
@@ -212,7 +256,10 @@ export async function setTargetStates(ctx: CommandContext, names: readonly strin
       throw new FleetctlError(`error retrieving unit ${name} from registry: ${errorMessage(err)}`);
     }
     if (!u) throw new FleetctlError(`unable to find unit ${name}`);
-    if (u.desiredState === state) continue;
+    const current = u.desiredState ?? 'inactive';
+    if (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state]) continue;
+    if (current === state && !(opts.retryFailed && state === 'launched' && (await failedOnItsMachine(ctx, u)))) continue;
+    if (current === state) opts.retried?.add(u.name);
     try {
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {

@@ -97,9 +97,16 @@ export async function waitForUnitStates(
 /**
  * After `start`: waits until systemd reports each unit loaded and active on its machine. `activating` keeps
  * waiting (up to the attempts); `failed` fails at once; any other state (a oneshot that finished, a crash loop
- * between restarts) fails after one attempt (2 s), like fleet's check.
+ * between restarts) fails after one attempt (2 s), like fleet's check. `retried` units were failed when their
+ * start was requested again: their `failed` counts as not yet acted on (one attempt) until it is seen to change.
  */
-export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<Error | undefined> {
+export async function waitForSystemdActive(
+  ctx: CommandContext,
+  names: readonly string[],
+  attempts: number,
+  retried: ReadonlySet<string> = new Set(),
+): Promise<Error | undefined> {
+  const stale = new Set(retried);
   if (attempts < 0 || names.length === 0) return undefined;
   const start = ctx.clock.now();
   const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
@@ -116,7 +123,8 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
       const active = s?.systemdActiveState;
       if (active === 'active' && s?.systemdLoadState === 'loaded') continue;
       const what = s ? `${s.systemdLoadState ?? '-'}/${active ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state';
-      if (active === 'failed') return fail(n, what);
+      if (active !== 'failed') stale.delete(n);
+      if (active === 'failed' && !stale.has(n)) return fail(n, what);
       if (active === 'activating' || active === 'reloading') idleSince.delete(n);
       else if (!idleSince.has(n)) idleSince.set(n, now);
       else if (now - idleSince.get(n)! >= ATTEMPT_MS) return fail(n, what);

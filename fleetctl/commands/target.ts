@@ -32,7 +32,7 @@ export async function createAndTarget(
   args: readonly string[],
   flags: FlagValues,
   t: Transition,
-): Promise<number | { units: string[]; attempts: number }> {
+): Promise<number | { units: string[]; attempts: number; retried: ReadonlySet<string> }> {
   const refused = refuseBeforeCreating(ctx, args, flags);
   if (refused !== undefined) return refused;
   const replace = flagBool(flags, 'replace');
@@ -42,8 +42,11 @@ export async function createAndTarget(
     return reportFailure(ctx, 'Error creating units', err);
   }
   let triggered;
+  const retried = new Set<string>();
   try {
-    triggered = await setTargetStates(ctx, args.map(mangleName), t.state);
+    // load never lowers a launched unit; start starts a failed one again (docs/fleet-compat.md#fleetctl)
+    const opts = t.command === 'load' ? { raiseOnly: true } : { retryFailed: true, retried };
+    triggered = await setTargetStates(ctx, args.map(mangleName), t.state, opts);
   } catch (err) {
     return reportFailure(ctx, `Error ${t.gerund} units`, err);
   }
@@ -59,5 +62,5 @@ export async function createAndTarget(
     ctx.out.err(`Error waiting for unit states, exit status: ${err.message}`);
     return 1;
   }
-  return { units, attempts };
+  return { units, attempts, retried };
 }

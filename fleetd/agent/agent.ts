@@ -203,7 +203,9 @@ export class Agent {
     if (this.scheduled === undefined || this.globals === undefined) return;
     this.stats.reconciles++;
     const desired = new Map<string, DesiredUnit>();
-    for (const e of this.scheduled.values()) desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState });
+    for (const e of this.scheduled.values()) {
+      desired.set(e.name, { name: e.name, hash: e.hash, state: e.desiredState, ...(e.startRequest !== undefined ? { startRequest: e.startRequest } : {}) });
+    }
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
     this.refusals.skip(desired);
     const d = presencePolicy({
@@ -221,6 +223,12 @@ export class Agent {
     this.wasAtRisk = d.atRisk;
     if (d.fenced.length > 0) log.warn('machine not registered in etcd: stopping units with StopOnDisconnect', { units: d.fenced });
     for (const name of d.adopt) this.setState(name, 'loaded');
+    // a start request made before this fleetd started is not acted on again
+    for (const name of this.adopted) {
+      const want = desired.get(name);
+      const cur = this.current.get(name);
+      if (want?.startRequest !== undefined && cur) this.current.set(name, { ...cur, startRequest: want.startRequest });
+    }
     this.adopted.clear();
     if (d.held.length > 0) {
       log.info('keeping units not scheduled here while this machine rejoins', {
@@ -275,7 +283,8 @@ export class Agent {
     const out: DesiredUnit[] = [];
     for (const name of placement.run) {
       const c = byName.get(name);
-      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState });
+      const startRequest = globals.get(name)?.startRequest;
+      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState, ...(startRequest !== undefined ? { startRequest } : {}) });
     }
     return out;
   }
@@ -352,9 +361,15 @@ export class Agent {
         return;
       }
       case 'start':
-        await manager.start(name);
+      case 'retry': {
+        // retry: `fleetctl start` of a launched unit that failed (docs/fleet-compat.md#engine-and-agent-behaviour)
+        await manager.start(name, { resetFailed: task.kind === 'retry' });
+        const startRequest = desired?.get(name)?.startRequest;
+        const cur = this.current.get(name);
+        if (cur && startRequest !== undefined) this.current.set(name, { ...cur, startRequest });
         this.setState(name, 'launched');
         return;
+      }
       case 'stop':
         await manager.stop(name);
         this.setState(name, 'loaded');

@@ -100,7 +100,8 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     return this.stopping;
   }
 
-  async start(name: string): Promise<void> {
+  async start(name: string, opts: { resetFailed?: boolean } = {}): Promise<void> {
+    if (opts.resetFailed) await this.systemd.resetFailedUnit(name).catch((err: unknown) => log.debug('reset-failed failed', { unit: name, err }));
     await this.systemd.startUnit(name, { mode: 'replace' });
   }
 

@@ -1,6 +1,8 @@
 /**
  * The agent's reconcile step as a pure function: what this machine should run versus what it runs, to an
  * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
+ * Then `retry`: a launched unit whose start was requested again (`fleetctl start` of a failed unit, fleet #1091)
+ * is reset and started again, once per request.
  */
 import { compareStrings } from '../../lib/compare.js';
 import { shortHash } from '../../lib/unit/index.js';
@@ -11,6 +13,8 @@ export interface DesiredUnit {
   readonly name: string;
   readonly hash: string;
   readonly state: AgentState;
+  /** The latest start request for the unit here (registry ScheduleEntry.startRequest), if any. */
+  readonly startRequest?: string;
 }
 
 export interface CurrentUnit {
@@ -18,9 +22,12 @@ export interface CurrentUnit {
   /** hash of the unit file on disk */
   readonly hash: string;
   readonly state: AgentState;
+  /** The start request this agent last acted on (or found when it adopted the unit). */
+  readonly startRequest?: string;
 }
 
-export type TaskKind = 'unload' | 'load' | 'reload' | 'stop' | 'start';
+/** `retry`: reset the unit's failed state and start it (a no-op for a unit that runs). */
+export type TaskKind = 'unload' | 'load' | 'reload' | 'stop' | 'start' | 'retry';
 
 export interface Task {
   readonly kind: TaskKind;
@@ -29,7 +36,7 @@ export interface Task {
   readonly reason: string;
 }
 
-const ORDER: Record<TaskKind, number> = { unload: 1, load: 2, reload: 3, stop: 4, start: 5 };
+const ORDER: Record<TaskKind, number> = { unload: 1, load: 2, reload: 3, stop: 4, start: 5, retry: 6 };
 
 export function agentTasks(
   desired: ReadonlyMap<string, DesiredUnit>,
@@ -48,6 +55,8 @@ export function agentTasks(
       tasks.push({ kind: 'start', unit: name, reason: 'unit should be launched' });
     } else if (want.state === 'loaded' && cur.state === 'launched') {
       tasks.push({ kind: 'stop', unit: name, reason: 'unit should be loaded, not launched' });
+    } else if (want.state === 'launched' && want.startRequest !== undefined && want.startRequest !== cur.startRequest) {
+      tasks.push({ kind: 'retry', unit: name, reason: 'start requested again' });
     }
   }
   for (const [name, want] of desired) {

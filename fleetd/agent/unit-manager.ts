@@ -33,7 +33,8 @@ export interface UnitManager extends EventEmitter<UnitManagerEvents> {
   unload(name: string): Promise<void>;
   /** one daemon reload */
   reload(): Promise<void>;
-  start(name: string): Promise<void>;
+  /** `resetFailed`: clear a failed state first (systemd reset-failed), so a unit that failed starts again */
+  start(name: string, opts?: { resetFailed?: boolean }): Promise<void>;
   stop(name: string): Promise<void>;
   /** current state of a tracked unit, read now */
   readState(name: string): Promise<UnitRuntimeState>;

@@ -249,6 +249,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         return;
       }
       if (!term.active) return;
+      this.opts.registry.maybeCollectUnitTexts(term.fence); // unit texts no unit uses, at a bounded rate
       const graceMs = this.opts.machineLostGraceMs;
       const { state, unusable, newlyLost } = term.clusterState(started, graceMs);
       for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });

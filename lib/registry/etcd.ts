@@ -132,6 +132,10 @@ export const op = {
   getPrefix(prefix: string): IRequestOp {
     return { request_range: { key: buf(prefix), range_end: prefixEnd(prefix) } };
   },
+  /** The keys (with their revisions) below a prefix, without the values. */
+  getPrefixKeys(prefix: string): IRequestOp {
+    return { request_range: { key: buf(prefix), range_end: prefixEnd(prefix), keys_only: true } };
+  },
   txn(compare: ICompare[], success: IRequestOp[], failure: IRequestOp[] = []): IRequestOp {
     return { request_txn: { compare, success, failure } };
   },

@@ -38,6 +38,11 @@ export function checkHash(hash: unknown): string {
   return hash;
 }
 
+/** True when `s` is a unit hash (40 lowercase hex characters). */
+export function isHash(s: string): boolean {
+  return HASH_RE.test(s);
+}
+
 export function checkMetadataKey(key: unknown): string {
   if (typeof key !== 'string' || !METADATA_KEY_RE.test(key) || key.length > MAX_SEGMENT) {
     throw new InvalidKeyError(`invalid metadata key ${JSON.stringify(key)}: use letters, digits, "_", "." and "-"`);
@@ -66,8 +71,11 @@ export class Keyspace {
     this.prefix = normalizePrefix(prefix);
   }
 
+  get unitsDir(): string {
+    return `${this.prefix}unit/`;
+  }
   unit(hash: string): string {
-    return `${this.prefix}unit/${checkHash(hash)}`;
+    return `${this.unitsDir}${checkHash(hash)}`;
   }
 
   get jobsDir(): string {
@@ -99,12 +107,20 @@ export class Keyspace {
   schedule(machineId: string, name: string): string {
     return `${this.scheduleDir(machineId)}${checkUnitName(name)}`;
   }
+  /** The latest request to start a launched unit again on its machine (ScheduleEntry.startRequest). */
+  scheduleStart(machineId: string, name: string): string {
+    return `${this.schedule(machineId, name)}/start`;
+  }
 
   get globalDir(): string {
     return `${this.prefix}global/`;
   }
   global(name: string): string {
     return `${this.globalDir}${checkUnitName(name)}`;
+  }
+  /** The latest request to start a launched global unit again where it failed (GlobalUnitEntry.startRequest). */
+  globalStart(name: string): string {
+    return `${this.global(name)}/start`;
   }
 
   get machinesDir(): string {

@@ -71,13 +71,25 @@ export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
   };
 }
 
+/** `<unit>/start`: a start request (keys.scheduleStart, keys.globalStart). */
+const START_REL = /^([^/]+)\/start$/;
+
+/** Groups `<unit>` and its `<unit>/start` under the unit. */
+function startGroup(rel: string): string | undefined {
+  if (isSegment(rel)) return rel;
+  const m = START_REL.exec(rel);
+  return m && isSegment(m[1]!) ? m[1] : undefined;
+}
+
 export function scheduleProjection(keys: Keyspace, machineId: string): Projection<ScheduleEntry> {
   return {
     dir: keys.scheduleDir(machineId),
-    group: (rel) => (isSegment(rel) ? rel : undefined),
+    group: startGroup,
     build(name, kv) {
       const raw = kv.get(name);
-      return raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+      const e = raw === undefined ? undefined : decodeScheduleEntry(name, raw);
+      const startRequest = kv.get(`${name}/start`);
+      return e && startRequest !== undefined ? { ...e, startRequest } : e;
     },
   };
 }
@@ -98,10 +110,12 @@ export function allSchedulesProjection(keys: Keyspace): Projection<MachineSchedu
 export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
   return {
     dir: keys.globalDir,
-    group: (rel) => (isSegment(rel) ? rel : undefined),
+    group: startGroup,
     build(name, kv) {
       const raw = kv.get(name);
-      return raw === undefined ? undefined : decodeGlobalEntry(name, raw);
+      const e = raw === undefined ? undefined : decodeGlobalEntry(name, raw);
+      const startRequest = kv.get(`${name}/start`);
+      return e && startRequest !== undefined ? { ...e, startRequest } : e;
     },
   };
 }

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
-import { FleetError } from '../errors.js';
+import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
 import {
@@ -22,7 +23,7 @@ import {
 } from './errors.js';
 import { Election } from './election.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
-import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isSegment, Keyspace } from './keys.js';
+import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
 import {
   allSchedulesProjection,
@@ -68,6 +69,17 @@ export interface CreateUnitResult {
   readonly previousHash?: string;
 }
 
+/** Result of collectUnitTexts. */
+export interface TextCollection {
+  /** Hashes whose text was deleted. */
+  readonly removed: readonly string[];
+  /** Hashes no unit referenced at the snapshot (removed or not), for the grace of the next collection. */
+  readonly unreferenced: ReadonlySet<string>;
+}
+
+/** Minimum time between two background text collections (maybeCollectUnitTexts), also the grace of a text. */
+export const TEXT_GC_INTERVAL_MS = 60_000;
+
 export interface UnitStateFilter {
   readonly machineId?: string;
   readonly unitName?: string;
@@ -97,6 +109,13 @@ export class Registry {
   private readonly keys: Keyspace;
   private readonly texts = new Map<string, string>();
   private readonly watches = new Set<PrefixWatch<unknown>>();
+  /** Minimum time between background text collections (maybeCollectUnitTexts); tests shorten it. */
+  textGcIntervalMs = TEXT_GC_INTERVAL_MS;
+  /** Background text collection (maybeCollectUnitTexts): when it last ran, what it found, the run in flight. */
+  private textGc: { lastMs: number; unreferenced: ReadonlySet<string>; running?: Promise<void> } = {
+    lastMs: 0,
+    unreferenced: new Set(),
+  };
 
   /** The etcd client is private: only lib/registry talks to etcd (docs/registry.md). */
   constructor(
@@ -112,9 +131,10 @@ export class Registry {
 
   /**
    * Closes every watch opened through this registry (presences and elections are closed by their owners);
-   * with `client`, also the etcd client (when this registry is its only user).
+   * with `client`, also the etcd client (when this registry is its only user). Waits for a text collection in flight.
    */
   async close(opts: { client?: boolean } = {}): Promise<void> {
+    await this.textGc.running;
     await Promise.all([...this.watches].map((w) => w.close()));
     this.watches.clear();
     if (opts.client) this.client.close();
@@ -148,7 +168,7 @@ export class Registry {
           } else {
             compare.push(cmp.value(k.jobTarget(name), '==', target));
             clear.push(op.del(k.jobTarget(name)));
-            if (isSegment(target)) clear.push(op.del(k.schedule(target, name)));
+            if (isSegment(target)) clear.push(op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name)));
           }
         }
         if (opts.ifAbsent) compare.push(cmp.version(k.jobObject(name), '==', 0));
@@ -158,11 +178,13 @@ export class Registry {
           compare,
           [
             op.putWithPrev(k.jobObject(name), encodeJobObject({ name, hash: spec.hash, global: spec.global })),
-            op.txn([cmp.version(unitKey, '==', 0)], [op.put(unitKey, spec.text)]),
+            // always written, so its mod revision moves: collectUnitTexts deletes only an unmoved text
+            op.put(unitKey, spec.text),
             op.put(k.jobTargetState(name), spec.desiredState),
             spec.global
               ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
               : op.del(k.global(name)),
+            ...(spec.global ? [] : [op.del(k.globalStart(name))]),
             ...clear,
           ],
           [op.get(k.jobObject(name))],
@@ -218,7 +240,11 @@ export class Registry {
     });
   }
 
-  /** Sets the target-state (and the global entry of a global unit) in one transaction. */
+  /**
+   * Sets the target-state (and the global entry of a global unit) in one transaction. `launched` on a unit that
+   * is launched already is a request to start it again: a fresh value under keys.scheduleStart (of its machine)
+   * or keys.globalStart tells the agents running it to reset its failed state and start it (fleet #1091).
+   */
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
     checkUnitName(name);
     if (!isDesiredState(state)) throw new InvalidKeyError(`unit ${name}: invalid desired state ${JSON.stringify(state)}`);
@@ -226,16 +252,23 @@ export class Registry {
     const what = `setting the desired state of ${name}`;
     await this.call(what, () =>
       this.optimistic(what, async () => {
-        const kv = (await this.client.get(k.jobObject(name)).exec()).kvs[0];
+        const kvs = (await this.client.getAll().prefix(k.jobDir(name)).exec()).kvs;
+        const find = (field: string) => kvs.find((x) => x.key.toString('utf8') === `${k.jobDir(name)}${field}`);
+        const kv = find('object');
         if (!kv) throw new UnitNotFoundError(name);
         const job = decodeJobObject(kv.value.toString('utf8'));
         if (!job) throw new RegistryError(`stored job object of unit ${name} is malformed; destroy and submit it again`);
+        const target = find('target')?.value.toString('utf8');
+        const launched = state === 'launched' && find('target-state')?.value.toString('utf8') === 'launched';
+        const again = launched && !job.global && target !== undefined && isSegment(target);
         const res = await txn(
           this.client,
-          [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision)],
+          [cmp.modRevision(k.jobObject(name), '==', kv.mod_revision), ...(again ? [cmp.value(k.jobTarget(name), '==', target)] : [])],
           [
             op.put(k.jobTargetState(name), state),
             ...(job.global ? [op.put(k.global(name), encodeGlobalEntry({ hash: job.hash, desiredState: state }))] : []),
+            ...(again ? [op.put(k.scheduleStart(target, name), randomBytes(8).toString('hex'))] : []),
+            ...(launched && job.global ? [op.put(k.globalStart(name), randomBytes(8).toString('hex'))] : []),
           ],
         );
         return res.succeeded ? undefined : RETRY;
@@ -264,12 +297,74 @@ export class Registry {
           [
             op.delPrefix(k.jobDir(name)),
             op.del(k.global(name)),
-            ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name))] : []),
+            op.del(k.globalStart(name)),
+            ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name))] : []),
           ],
         );
         return res.succeeded ? undefined : RETRY;
       }),
     );
+  }
+
+  /**
+   * Deletes the unit texts no unit references: no job object, schedule entry or global entry names their hash
+   * in one snapshot. Safe against a concurrent createUnit: each delete requires the text's mod revision to be
+   * the snapshot's, and createUnit always rewrites the text it uses, so a text some unit started to use after
+   * the snapshot stays. `onlyAmong`: delete only these hashes (texts found unreferenced by an earlier
+   * collection, so one replaced a moment ago is still readable by an agent catching up). With `fence`, deletes
+   * happen only while that leadership key holds (FencedError otherwise).
+   */
+  async collectUnitTexts(opts: { fence?: Fence; onlyAmong?: ReadonlySet<string> } = {}): Promise<TextCollection> {
+    const k = this.keys;
+    const snap = await this.call('listing unit texts', () =>
+      txn(this.client, [], [op.getPrefix(k.jobsDir), op.getPrefix(k.schedulesDir), op.getPrefix(k.globalDir), op.getPrefixKeys(k.unitsDir)]),
+    );
+    const used = new Set<string>();
+    for (const j of project(jobsProjection(k), rangeAt(snap, 0)).values()) used.add(j.hash);
+    for (const e of project(allSchedulesProjection(k), rangeAt(snap, 1)).values()) used.add(e.hash);
+    for (const g of project(globalProjection(k), rangeAt(snap, 2)).values()) used.add(g.hash);
+    const unreferenced = new Set<string>();
+    const doomed: { hash: string; modRevision: string }[] = [];
+    for (const kv of rangeAt(snap, 3)) {
+      const hash = kv.key.toString('utf8').slice(k.unitsDir.length);
+      if (!isHash(hash) || used.has(hash)) continue;
+      unreferenced.add(hash);
+      if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision: kv.mod_revision });
+    }
+    const removed: string[] = [];
+    const guard = opts.fence ? [cmp.createRevision(opts.fence.key, '==', opts.fence.createRevision)] : [];
+    for (let i = 0; i < doomed.length; i += MAX_OPS_PER_TXN) {
+      const batch = doomed.slice(i, i + MAX_OPS_PER_TXN);
+      const nested = batch.map((d) => op.txn([cmp.modRevision(k.unit(d.hash), '==', d.modRevision)], [op.del(k.unit(d.hash))]));
+      const res = await this.call('deleting unreferenced unit texts', () => txn(this.client, guard, nested));
+      if (!res.succeeded && opts.fence) throw new FencedError(opts.fence.key, opts.fence.createRevision, undefined);
+      batch.forEach((d, j) => {
+        if (res.responses[j]?.response_txn?.succeeded !== true) return;
+        removed.push(d.hash);
+        this.texts.delete(d.hash);
+      });
+    }
+    if (removed.length > 0) log.info('deleted unreferenced unit texts', { count: removed.length });
+    return { removed, unreferenced };
+  }
+
+  /**
+   * For the engine leader's pass: starts collectUnitTexts in the background at most once per
+   * textGcIntervalMs (TEXT_GC_INTERVAL_MS), deleting only texts that were already unreferenced one interval earlier. Never throws;
+   * a failure is logged and retried at the next interval. close() waits for a run in flight.
+   */
+  maybeCollectUnitTexts(fence: Fence, nowMs = Date.now()): void {
+    const gc = this.textGc;
+    if (gc.running || nowMs - gc.lastMs < this.textGcIntervalMs) return;
+    gc.lastMs = nowMs;
+    gc.running = this.collectUnitTexts({ fence, onlyAmong: gc.unreferenced })
+      .then((r) => {
+        gc.unreferenced = new Set([...r.unreferenced].filter((h) => !r.removed.includes(h)));
+      })
+      .catch((err: unknown) => log.warn('collecting unreferenced unit texts failed; retried later', { err: errorMessage(err) }))
+      .finally(() => {
+        gc.running = undefined;
+      });
   }
 
   /** The unit text stored under a hash (immutable, cached). */

@@ -49,7 +49,7 @@ export function opTxn(keys: Keyspace, o: ScheduleOp): IRequestOp {
     case 'unschedule':
       return op.txn(
         [cmp.value(target, '==', o.machineId)],
-        [op.del(target), op.del(keys.schedule(o.machineId, o.name))],
+        [op.del(target), op.del(keys.schedule(o.machineId, o.name)), op.del(keys.scheduleStart(o.machineId, o.name))],
       );
     case 'move':
       checkState(o);
@@ -63,6 +63,7 @@ export function opTxn(keys: Keyspace, o: ScheduleOp): IRequestOp {
         [
           op.put(target, o.to),
           op.del(keys.schedule(o.from, o.name)),
+          op.del(keys.scheduleStart(o.from, o.name)),
           op.put(keys.schedule(o.to, o.name), encodeScheduleEntry(o)),
         ],
       );

@@ -53,6 +53,11 @@ export interface ScheduleEntry {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: ScheduledState;
+  /**
+   * Set by setDesiredState(launched) of a unit already launched (keys.scheduleStart): a new value asks the agent
+   * to start the unit again, resetting a failed state.
+   */
+  readonly startRequest?: string;
 }
 
 export interface MachineScheduleEntry extends ScheduleEntry {
@@ -64,6 +69,8 @@ export interface GlobalUnitEntry {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: DesiredState;
+  /** As ScheduleEntry.startRequest, for every machine running the unit (keys.globalStart). */
+  readonly startRequest?: string;
 }
 
 /** What a fleetd publishes about its machine. */

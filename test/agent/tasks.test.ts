@@ -42,3 +42,23 @@ t.test('every task has a reason', async (t) => {
     t.ok(task.reason.length > 0, task.kind);
   }
 });
+
+t.test('a new start request for a launched unit starts it again (reset-failed + start), once per request', async (t) => {
+  const want = (startRequest?: string): [string, DesiredUnit] => ['a.service', { name: 'a.service', hash: 'h', state: 'launched', ...(startRequest ? { startRequest } : {}) }];
+  const have = (state: AgentState, startRequest?: string): [string, CurrentUnit] => ['a.service', { name: 'a.service', hash: 'h', state, ...(startRequest ? { startRequest } : {}) }];
+  const table: [string, [string, DesiredUnit], [string, CurrentUnit], string[]][] = [
+    ['no request', want(), have('launched'), []],
+    ['new request', want('r1'), have('launched'), ['retry a.service']],
+    ['request already handled', want('r1'), have('launched', 'r1'), []],
+    ['newer request', want('r2'), have('launched', 'r1'), ['retry a.service']],
+    ['not launched yet: the start covers it', want('r1'), have('loaded'), ['start a.service']],
+  ];
+  for (const [what, d, c, tasks] of table) t.same(brief([d], [c]), tasks, what);
+  t.same(brief([['a.service', { name: 'a.service', hash: 'h', state: 'loaded', startRequest: 'r1' }]], [have('loaded')]), [], 'a loaded unit ignores requests');
+  t.same(brief([['a.service', { name: 'a.service', hash: 'new', state: 'launched', startRequest: 'r1' }]], [have('launched')]), [
+    'unload a.service', 'load a.service', 'reload', 'start a.service',
+  ], 'new contents: the normal restart covers it');
+  t.same(brief([want('r1'), d('b.service', 'h', 'launched')], [have('launched'), c('b.service', 'h', 'loaded')]), [
+    'start b.service', 'retry a.service',
+  ], 'retries come after starts');
+});

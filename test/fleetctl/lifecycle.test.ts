@@ -81,13 +81,16 @@ t.test('submit is idempotent; local changes warn; --replace replaces', async (t)
   writeFileSync(path.join(dir, 'a.service'), '[Service]\nExecStart=/bin/sleep 4000\n');
   t.same(await run('load', '--replace', 'a.service'), {
     code: 0,
-    stdout: `Unit a.service loaded on ${on1}\n`,
-    stderr: "Warning: can not replace Unit(a.service) in state 'launched', use the appropriate command\n",
-  }, 'load may not replace a launched unit, and (like fleet) loading it stops it');
+    stdout: `Unit a.service launched on ${on1}\n`,
+    stderr: '',
+  }, 'load replaces a launched unit and keeps it launched (fleet refused, then stopped it: #1428)');
+  t.match((await reg.getUnit('a.service'))!.text, /sleep 4000/);
+  t.equal((await reg.getUnit('a.service'))!.desiredState, 'launched');
+  writeFileSync(path.join(dir, 'a.service'), '[Service]\nExecStart=/bin/sleep 5000\n');
   const r = await run('start', '--replace', 'a.service');
   t.equal(r.code, 0);
   t.match(r.stdout, /^Unit a\.service inactive\nUnit a\.service launched on /, 'replaced, then started again');
-  t.match((await reg.getUnit('a.service'))!.text, /sleep 4000/);
+  t.match((await reg.getUnit('a.service'))!.text, /sleep 5000/);
 
   const bad = await run('submit', 'bad.service');
   t.equal(bad.code, 1);

@@ -3,7 +3,7 @@
  * registry API only tests need (a fence without an election, schedule syncs as a list), kept out of lib/registry.
  */
 import type { Etcd3 } from 'etcd3';
-import { FencedError, Registry, type Fence, type ScheduledState, type ScheduleOpResult } from '../../lib/registry/index.js';
+import { FencedError, Keyspace, Registry, type Fence, type ScheduledState, type ScheduleOpResult } from '../../lib/registry/index.js';
 
 /** What the schedule entry of a scheduled unit must say (a 'sync' schedule op). */
 export interface ScheduleSyncItem {
@@ -20,6 +20,11 @@ export class TestRegistry extends Registry {
     prefix?: string,
   ) {
     super(etcd, prefix);
+  }
+
+  /** The keys of this registry's prefix, for tests that read or write etcd directly. */
+  get keyspace(): Keyspace {
+    return new Keyspace(this.prefix);
   }
 
   /** The fence of a key as it is now (FencedError when the key does not exist). */
