@@ -10,7 +10,8 @@ import { UsageError, errorMessage } from '../lib/errors.js';
 import { parseNumberFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { COMMANDS } from './commands.js';
 import { versionLine } from './commands/version.js';
-import { makeContext, type Clock, type LocalFiles } from './context.js';
+import { makeContext, type Clock, type CommandContext, type LocalFiles } from './context.js';
+import { CommandExit } from './errors.js';
 import { GLOBAL_FLAGS, globalDefaults, type GlobalOptions } from './globals.js';
 import { commandHelp, rootHelp } from './help.js';
 import type { Output } from './output.js';
@@ -224,7 +225,7 @@ export async function runCli(io: CliIO): Promise<number> {
   const flags = chosen.argv as FlagValues;
 
   if (!chosen.spec.needsClient) {
-    return chosen.spec.run(makeContext(noClient, out, { ssh: sshSettings(g) }), positional, flags);
+    return runCommand(chosen.spec, makeContext(noClient, out, { ssh: sshSettings(g) }), positional, flags);
   }
   let client;
   try {
@@ -239,9 +240,19 @@ export async function runCli(io: CliIO): Promise<number> {
       ...(io.clock ? { clock: io.clock } : {}),
       ssh: sshSettings(g),
     });
-    return await chosen.spec.run(ctx, positional, flags);
+    return await runCommand(chosen.spec, ctx, positional, flags);
   } finally {
     await client.close().catch(() => undefined);
+  }
+}
+
+/** Runs a command; a step that ended it early (CommandExit) gives the exit status. */
+async function runCommand(spec: CommandSpec, ctx: CommandContext, args: string[], flags: FlagValues): Promise<number> {
+  try {
+    return await spec.run(ctx, args, flags);
+  } catch (err) {
+    if (err instanceof CommandExit) return err.code;
+    throw err;
   }
 }
 

@@ -4,3 +4,16 @@ import { FleetError } from '../lib/errors.js';
 export class FleetctlError extends FleetError {
   override readonly name = 'FleetctlError';
 }
+
+/**
+ * A command ends early with exit status `code`, having printed what it had to say. Shared steps (finding the named
+ * units, creating them, reporting a failure) throw it instead of returning a number beside their result; the
+ * command runner in cli.ts turns it into the exit status.
+ */
+export class CommandExit extends FleetError {
+  override readonly name = 'CommandExit';
+
+  constructor(readonly code: number) {
+    super(`fleetctl command ended with exit status ${code}`);
+  }
+}

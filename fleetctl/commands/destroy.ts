@@ -18,7 +18,6 @@ Destroyed units are impossible to start unless re-submitted.`,
   needsClient: true,
   async run(ctx, args) {
     const units = await namedUnits(ctx, args);
-    if (typeof units === 'number') return units;
     let exit = 0;
     for (const u of units) {
       try {

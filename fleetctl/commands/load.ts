@@ -18,7 +18,7 @@ units are always non-blocking.`,
   flags: { ...SIGN_FLAG, ...BLOCK_FLAGS('loaded'), ...REPLACE_FLAG('old scheduled') },
   needsClient: true,
   async run(ctx, args, flags) {
-    const r = await createAndTarget(ctx, args, flags, { command: 'load', state: 'loaded', gerund: 'loading' });
-    return typeof r === 'number' ? r : 0;
+    await createAndTarget(ctx, args, flags, { command: 'load', state: 'loaded', gerund: 'loading' });
+    return 0;
   },
 };

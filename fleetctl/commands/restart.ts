@@ -80,7 +80,6 @@ Restart an entire directory of units with glob matching, without waiting:
   needsClient: true,
   async run(ctx, args, flags) {
     const units = await namedUnits(ctx, args, false);
-    if (typeof units === 'number') return units;
     const attempts = blockAttempts({ blockAttempts: flagNumber(flags, 'block-attempts') });
     try {
       await lazyCreateUnits(ctx, args, { command: 'restart', replace: false, blockAttempts: attempts });

@@ -8,15 +8,16 @@ import { goList } from '../output.js';
 import { isGlobalUnit } from '../unitfile.js';
 import { blockAttempts, waitForUnitStates } from '../wait.js';
 import { errorMessage } from '../../lib/errors.js';
+import { CommandExit } from '../errors.js';
 
 /**
- * The registered units the arguments name, or the exit code after saying why there are none. `requireSome`:
- * finding none is reported as "Units not found in registry" (exit 0, as fleet).
+ * The registered units the arguments name; after saying why there are none, the command ends (CommandExit).
+ * `requireSome`: finding none is reported as "Units not found in registry" (exit 0, as fleet).
  */
-export async function namedUnits(ctx: CommandContext, args: readonly string[], requireSome = true): Promise<ApiUnit[] | number> {
+export async function namedUnits(ctx: CommandContext, args: readonly string[], requireSome = true): Promise<ApiUnit[]> {
   if (args.length === 0) {
     ctx.out.err('No units given');
-    return 0;
+    throw new CommandExit(0);
   }
   let units: ApiUnit[];
   try {
@@ -24,11 +25,11 @@ export async function namedUnits(ctx: CommandContext, args: readonly string[], r
   } catch (err) {
     passThrough(err);
     ctx.out.err(errorMessage(err));
-    return 1;
+    throw new CommandExit(1);
   }
   if (requireSome && units.length === 0) {
     ctx.out.err('Units not found in registry');
-    return 0;
+    throw new CommandExit(0);
   }
   return units;
 }

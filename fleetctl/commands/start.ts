@@ -28,7 +28,6 @@ Machine metadata is located in the fleet configuration file.`,
   needsClient: true,
   async run(ctx, args, flags) {
     const r = await createAndTarget(ctx, args, flags, { command: 'start', state: 'launched', gerund: 'starting' });
-    if (typeof r === 'number') return r;
     const active = await waitForSystemdActive(ctx, r.units, r.attempts, r.retried);
     if (active) {
       ctx.out.err(`Error waiting for units: ${active.message}`);

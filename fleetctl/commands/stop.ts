@@ -27,7 +27,6 @@ fleetctl --no-block stop myservice/*`,
   needsClient: true,
   async run(ctx, args, flags) {
     const units = await namedUnits(ctx, args);
-    if (typeof units === 'number') return units;
     return retarget(ctx, units, flags, {
       command: 'stop',
       state: 'loaded',

@@ -20,8 +20,7 @@ fleetctl submit myservice/*`,
   flags: { ...SIGN_FLAG, ...REPLACE_FLAG('old submitted') },
   needsClient: true,
   async run(ctx, args, flags) {
-    const refused = refuseBeforeCreating(ctx, args, flags);
-    if (refused !== undefined) return refused;
+    refuseBeforeCreating(ctx, args, flags);
     try {
       await lazyCreateUnits(ctx, args, { command: 'submit', replace: flagBool(flags, 'replace'), blockAttempts: 0 });
     } catch (err) {

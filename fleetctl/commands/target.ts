@@ -5,6 +5,7 @@ import { lazyCreateUnits, setTargetStates } from '../create.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
 import { blockAttempts, waitForUnitStates } from '../wait.js';
 import { reportFailure } from './report.js';
+import { CommandExit } from '../errors.js';
 
 export interface Transition {
   readonly command: 'load' | 'start';
@@ -14,32 +15,30 @@ export interface Transition {
 }
 
 /** fleet's checks before any unit is read: `--sign` is refused (exit 2), no unit named is a no-op (exit 0). */
-export function refuseBeforeCreating(ctx: CommandContext, args: readonly string[], flags: FlagValues): number | undefined {
+export function refuseBeforeCreating(ctx: CommandContext, args: readonly string[], flags: FlagValues): void {
   if (flagBool(flags, 'sign')) {
     ctx.out.err(SIGN_WARNING);
-    return 2;
+    throw new CommandExit(2);
   }
   if (args.length === 0) {
     ctx.out.err('No units given');
-    return 0;
+    throw new CommandExit(0);
   }
-  return undefined;
 }
 
-/** Exit code when done or failed, else the non-global units that reached the state and the wait attempts. */
+/** The non-global units that reached the state and the wait attempts; a failure ends the command (CommandExit). */
 export async function createAndTarget(
   ctx: CommandContext,
   args: readonly string[],
   flags: FlagValues,
   t: Transition,
-): Promise<number | { units: string[]; attempts: number; retried: ReadonlySet<string> }> {
-  const refused = refuseBeforeCreating(ctx, args, flags);
-  if (refused !== undefined) return refused;
+): Promise<{ units: string[]; attempts: number; retried: ReadonlySet<string> }> {
+  refuseBeforeCreating(ctx, args, flags);
   const replace = flagBool(flags, 'replace');
   try {
     await lazyCreateUnits(ctx, args, { command: t.command, replace, blockAttempts: flagNumber(flags, 'block-attempts') });
   } catch (err) {
-    return reportFailure(ctx, 'Error creating units', err);
+    reportFailure(ctx, 'Error creating units', err);
   }
   let triggered;
   const retried = new Set<string>();
@@ -48,7 +47,7 @@ export async function createAndTarget(
     const opts = t.command === 'load' ? { raiseOnly: true } : { retryFailed: true, retried };
     triggered = await setTargetStates(ctx, args.map(mangleName), t.state, opts);
   } catch (err) {
-    return reportFailure(ctx, `Error ${t.gerund} units`, err);
+    reportFailure(ctx, `Error ${t.gerund} units`, err);
   }
   const units: string[] = [];
   for (const u of triggered) {
@@ -60,7 +59,7 @@ export async function createAndTarget(
   if (err) {
     ctx.out.err(`Error waiting for units: ${err.message}`);
     ctx.out.err(`Error waiting for unit states, exit status: ${err.message}`);
-    return 1;
+    throw new CommandExit(1);
   }
   return { units, attempts, retried };
 }

@@ -9,7 +9,6 @@ export const unload: CommandSpec = {
   needsClient: true,
   async run(ctx, args, flags) {
     const units = await namedUnits(ctx, args);
-    if (typeof units === 'number') return units;
     return retarget(ctx, units, flags, {
       command: 'unload',
       state: 'inactive',
