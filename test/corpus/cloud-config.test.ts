@@ -7,11 +7,10 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { parseUserData } from '../../cloud-config/index.js';
 import { cloudInit, makeRoot, snapshot } from '../cloud-config/helpers.js';
 import type { Run } from '../harness/run.js';
-import { DIST, dataPath, hasStackTrace, lines, prng, readJson, runNode } from './helpers.js';
+import { DIST, dataPath, gzipZeros, hasStackTrace, lines, prng, readJson, runNode } from './helpers.js';
 
 const CLI = path.join(DIST, 'cloud-config/main.js');
 
@@ -120,7 +119,7 @@ t.test('bombs and giants: refused in bounded time, no stack trace', async (t) =>
   await refused(t, `${(big.length / 1e6).toFixed(1)} MB document, error in the last entry`, write('big.yml', big), [/^error: write_files\[25000\]\.path: "relative" is not an absolute path \(line 50003, column 11\)$/m], 120_000);
 
   // 128 MiB of zeros, gzip+base64: decoding stops at the 32 MiB bound for one file (limits.ts)
-  const gz = gzipSync(Buffer.alloc(128 * 1024 * 1024), { level: 9 }).toString('base64');
+  const gz = gzipZeros(128).toString('base64');
   await refused(t, 'gzip bomb', write('gzip-bomb.yml', `#cloud-config\nwrite_files:\n  - path: /etc/ok\n    content: x\n  - path: /opt/z\n    encoding: gzip+base64\n    content: ${gz}\n`), [
     /^error: write_files\[1\]\.content: decodes to more than 33554432 bytes \(32 MiB\), the limit for one file \(line 7, column 14\)$/m,
   ], undefined, bomb);
