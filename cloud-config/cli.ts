@@ -6,6 +6,7 @@
 import { open } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import yargs from 'yargs';
 import { applyPlan, type StepResult } from './apply.js';
 import { formatDiagnosticLine, hasErrors, type Diagnostic } from './diagnostics.js';
@@ -180,6 +181,22 @@ async function readDocument(path: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/** A document from a stream (stdin), refused (without reading the rest) once it passes MAX_DOCUMENT_BYTES. */
+export async function readDocumentStream(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > MAX_DOCUMENT_BYTES) {
+      stream.destroy();
+      throw new DocumentTooLargeError();
+    }
+    chunks.push(buf);
+  }
+  return decodeUtf8(Buffer.concat(chunks));
 }
 
 function formatResult(r: StepResult): string {

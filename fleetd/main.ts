@@ -1,32 +1,20 @@
 #!/usr/bin/env node
 /** fleetd: the fleet daemon. `fleetd [--config PATH] [--<option>=VALUE ...]`, `fleetd --version`. */
-import { loadConfig, type LoadedConfig } from './config.js';
-import { parseArgs } from './args.js';
-import { VERSION } from '../lib/version.js';
+import { loadConfig } from './config.js';
+import { readStartup } from './args.js';
 import { errorMessage } from '../lib/errors.js';
 import { logger } from '../lib/log.js';
 
 const log = logger('fleetd');
 
 async function main(): Promise<number> {
-  let args: ReturnType<typeof parseArgs>;
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`fleetd: ${errorMessage(err)}\n`);
-    return 2;
+  const start = readStartup(process.argv.slice(2), process.env);
+  if ('exit' in start) {
+    process.stdout.write(start.stdout);
+    process.stderr.write(start.stderr);
+    return start.exit;
   }
-  if (args.version) {
-    process.stdout.write(`fleetd version ${VERSION}\n`);
-    return 0;
-  }
-  let loaded: LoadedConfig;
-  try {
-    loaded = loadConfig(args.sources);
-  } catch (err) {
-    process.stderr.write(`fleetd: ${errorMessage(err)}\n`);
-    return 1;
-  }
+  const { loaded, sources } = start;
   for (const w of loaded.warnings) log.warn(w);
 
   // Signals are ours before the daemon's modules load (seconds on a busy machine): a stop that comes
@@ -62,7 +50,7 @@ async function main(): Promise<number> {
   process.removeAllListeners('SIGHUP');
   process.on('SIGHUP', () => {
     try {
-      void server.reload(loadConfig(args.sources).config).catch((err: unknown) => log.error('reload failed', { err: errorMessage(err) }));
+      void server.reload(loadConfig(sources).config).catch((err: unknown) => log.error('reload failed', { err: errorMessage(err) }));
     } catch (err) {
       log.error('reload refused: configuration is invalid; keeping the running one', { err: errorMessage(err) });
     }

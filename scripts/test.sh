@@ -7,6 +7,8 @@
 # bash scripts/test.sh --tier unit ...   only those tiers (--tier may repeat)
 # bash scripts/test.sh dist/test/x.test.js ...   only those files
 # TEST_JOBS sets how many test files run at once (default 2).
+# The unit tier alone runs with test/harness/run-files.ts (each file as `node file`: no per-file loader hook, about
+# 0.7 s of CPU less per file than tap's runner); everything else runs with tap's runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,10 @@ if [ "${#files[@]}" -eq 0 ]; then
 fi
 
 set +e
-node_modules/.bin/tap --disable-coverage --reporter=tap --timeout=900 --jobs="$jobs" "${files[@]}" 2>&1 | node scripts/tap-count.mjs
+if [ "${#tiers[@]}" -gt 0 ] && [ "${tiers[*]}" = unit ]; then
+  node dist/test/harness/run-files.js --timeout 900 --jobs "$jobs" "${files[@]}" 2>&1 | node scripts/tap-count.mjs
+else
+  node_modules/.bin/tap --disable-coverage --reporter=tap --timeout=900 --jobs="$jobs" "${files[@]}" 2>&1 | node scripts/tap-count.mjs
+fi
 status=${PIPESTATUS[1]}
 exit "$status"

@@ -1,15 +1,23 @@
+/**
+ * coreos-cloudinit's command line: exit codes, messages, --validate, --dry-run, apply into --root. The cases run
+ * its runCli in this process (cli); a few run the binary (bin), so main.ts's exit codes and stdin stay covered.
+ */
 import t from 'tap';
 import { runNode, type Run } from '../harness/run.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { normalizeArgs } from '../../cloud-config/cli.js';
-import { makeRoot, snapshot } from './helpers.js';
+import { cloudInit, makeRoot, snapshot } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../cloud-config/main.js', import.meta.url));
 
-function cli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
+function bin(args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
   return runNode(BIN, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdin });
+}
+
+function cli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
+  return cloudInit(args, { stdin, env });
 }
 
 const GOOD = `#cloud-config
@@ -46,14 +54,14 @@ t.test('--validate: valid document, warnings on stderr, exit 0', async (t) => {
   const dir = await makeRoot((fn) => t.teardown(fn));
   const file = join(dir, 'user-data');
   await writeFile(file, GOOD);
-  const r = await cli(['--validate', '--from-file', file, '--private-ipv4', '10.0.0.2']);
+  const r = await bin(['--validate', '--from-file', file, '--private-ipv4', '10.0.0.2']);
   t.equal(r.code, 0);
   t.equal(r.stdout, 'valid cloud-config (0 errors, 1 warning)\n');
   t.equal(r.stderr, 'warning: coreos.fleet.frobnicate: unknown key "frobnicate" (ignored) (line 7, column 5)\n');
 });
 
 t.test('--validate: every error with its path and position, exit 1', async (t) => {
-  const r = await cli(['--validate', '--from-file', '-'], BAD);
+  const r = await bin(['--validate', '--from-file', '-'], BAD);
   t.equal(r.code, 1);
   t.equal(r.stdout, '');
   t.equal(
@@ -84,7 +92,7 @@ t.test('unreadable file, unknown format, YAML error: exit 1 with a clear message
 });
 
 t.test('usage errors exit 2', async (t) => {
-  let r = await cli([]);
+  let r = await bin([]);
   t.equal(r.code, 2);
   t.match(r.stderr, /no user-data given: use --from-file PATH/);
   r = await cli(['--from-file', '-', '--frobnicate']);

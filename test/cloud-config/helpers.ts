@@ -1,7 +1,22 @@
-/** Target roots for apply tests: a temp directory with just enough /etc for useradd --root to work. */
+/**
+ * Target roots for apply tests: a temp directory with just enough /etc for useradd --root to work; and
+ * coreos-cloudinit run in this process (its runCli) for the tests that run it many times.
+ */
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readDocumentStream, runCli } from '../../cloud-config/cli.js';
+import { runInProcess, stdinOf } from '../harness/in-process.js';
+import type { Run } from '../harness/run.js';
+
+/**
+ * `coreos-cloudinit args...` as its main.ts runs it, but in this process: stdin is `stdin` (none: empty), the
+ * environment is PATH plus `env`. test/cloud-config/cli.test.ts runs the real binary for what main.ts adds.
+ */
+export function cloudInit(args: readonly string[], o: { stdin?: string | Buffer; env?: Record<string, string> } = {}): Promise<Run> {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...o.env };
+  return runInProcess((out) => runCli(args, { ...out, env, readStdin: () => readDocumentStream(stdinOf(o.stdin)) }));
+}
 
 export async function makeRoot(register: (fn: () => Promise<void>) => void): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'cloud-config-root-'));

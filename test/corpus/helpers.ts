@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Etcd3 } from 'etcd3';
 import { runNode as run, type Run } from '../harness/run.js';
 
@@ -30,6 +31,16 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
   };
   const int = (n: number): number => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
+}
+
+/**
+ * gzip data that inflates to `mib` MiB of zeros: one gzip member of 1 MiB, repeated (gunzip reads concatenated
+ * members as one stream). About 1 KB per MiB, as compressing it whole gives, without compressing it whole
+ * (seconds of CPU for a GiB).
+ */
+export function gzipZeros(mib: number): Buffer {
+  const member = gzipSync(Buffer.alloc(1024 * 1024), { level: 9 });
+  return Buffer.concat(Array.from({ length: mib }, () => member));
 }
 
 /** A V8 stack frame line (`    at f (file.js:1:2)`) or Node's uncaught-error banner. */
