@@ -33,6 +33,12 @@ const absoluteFilePath: Check = (v) => {
 
 const absolutePath: Check = (v) => pathProblem(v);
 
+/** Why `v` cannot be a directory cloud-config writes under (--workspace): the checks of a write_files path. */
+export function directoryPathProblem(v: string): string | undefined {
+  const problem = absoluteFilePath(v.replace(/(.)\/+$/, '$1'));
+  return typeof problem === 'string' ? problem : undefined;
+}
+
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
 

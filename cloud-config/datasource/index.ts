@@ -4,7 +4,8 @@
  * user-data bytes to text (gzip inflated, bounded), and the metadata's hostname and SSH keys merged into the
  * document as coreos-cloudinit does (the document's hostname wins; the keys are added for core).
  */
-import { gunzip } from '../encoding.js';
+import { decodeUtf8, gunzip } from '../encoding.js';
+import { errorMessage } from '../../lib/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../limits.js';
 import type { CloudConfig } from '../types.js';
 import { configDrive } from './configdrive.js';
@@ -16,9 +17,10 @@ import { procCmdline } from './proc-cmdline.js';
 import { urlSource } from './url.js';
 import { waagent } from './waagent.js';
 import type { SourceContext } from './common.js';
-import type { Datasource, Metadata, Warn } from './types.js';
+import { selectDatasource, type SelectOptions } from './select.js';
+import { DatasourceError, NoDatasourceError, type Datasource, type Metadata, type Warn } from './types.js';
 
-export { DatasourceError, EMPTY_METADATA, type Datasource, type Metadata } from './types.js';
+export { DatasourceError, NoDatasourceError, EMPTY_METADATA, type Datasource, type Metadata } from './types.js';
 export { DEFAULT_HTTP, type HttpOptions } from './http.js';
 export { DEFAULT_SELECT, selectDatasource, type SelectOptions } from './select.js';
 export type { SourceContext } from './common.js';
@@ -86,4 +88,35 @@ export function mergeMetadata(config: CloudConfig, md: Metadata, warn: Warn): Cl
     ...(hostname !== undefined ? { hostname } : {}),
     sshAuthorizedKeys: [...config.sshAuthorizedKeys, ...md.sshPublicKeys],
   };
+}
+
+export interface Fetched {
+  readonly source: Datasource;
+  /** The user-data as text ('' when the source has none, or when it could not be had: see `error`). */
+  readonly text: string;
+  /** Why the user-data could not be had (fetching, inflating or decoding it), naming the source. */
+  readonly error?: string;
+  readonly metadata: Metadata;
+}
+
+/**
+ * Picks the first available source, then reads its user-data (inflated if gzip, decoded as UTF-8) and its
+ * metadata. A user-data failure is reported in `error` (coreos-cloudinit carried on with the metadata); none
+ * available throws NoDatasourceError, failing metadata throws DatasourceError.
+ */
+export async function fetchFromDatasources(sources: readonly Datasource[], select: SelectOptions): Promise<Fetched> {
+  const source = await selectDatasource(sources, select);
+  if (source === undefined) {
+    const tried = sources.map((s) => `${s.type} ${s.location}`).join(', ');
+    throw new NoDatasourceError(`no data source was available within ${select.timeoutMs / 1000} s (tried ${tried})`);
+  }
+  let text = '';
+  let error: string | undefined;
+  try {
+    text = decodeUtf8(inflateUserdata(await source.fetchUserdata()));
+  } catch (err) {
+    error = err instanceof DatasourceError ? err.message : `${source.type} (${source.location}): user-data ${errorMessage(err)}`;
+  }
+  const metadata = await source.fetchMetadata();
+  return { source, text, ...(error !== undefined ? { error } : {}), metadata };
 }

@@ -51,3 +51,8 @@ export class DatasourceError extends FleetError {
 
 /** Where a source reports what it skipped (a bad address, a key with a line break). */
 export type Warn = (message: string) => void;
+
+/** None of the sources given was available within the time allowed. */
+export class NoDatasourceError extends FleetError {
+  override readonly name = 'NoDatasourceError';
+}
