@@ -18,7 +18,8 @@ const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"'
 /** The attributes of one start tag's text (`a="x" b='y'`). */
 function attributes(tag: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of tag.matchAll(/([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+  // a name only after whitespace: a long run of name characters is then tried once, not from each of its characters
+  for (const m of tag.matchAll(/(?:^|\s)([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
     out.set(m[1]!, (m[2] ?? m[3] ?? '').replace(/&(amp|lt|gt|quot|apos);/g, (_e, n: string) => ENTITIES[n]!));
   }
   return out;

@@ -303,6 +303,10 @@ t.test('waagent: provisioned marker, CustomData, addresses from SharedConfig.xml
   t.equal((await ds.fetchUserdata()).toString(), '#cloud-config\n');
   t.same(await ds.fetchMetadata(), { privateIpv4: '10.0.0.4', publicIpv4: '40.112.1.4', sshPublicKeys: [] });
   t.same(sharedConfigAddresses('<Instance id="x" address="1.1.1.1">'), {}, 'no incarnation, no addresses');
+  const long = 'a'.repeat(200_000);
+  t.same(sharedConfigAddresses(`<Incarnation ${long} instance="i"/><Instance id="i" ${long}><Endpoint ${long} loadBalancedPublicAddress="1.2.3.4:1"/></Instance>`), {
+    publicIpv4: '1.2.3.4',
+  }, 'long attribute text is read in linear time');
 });
 
 t.test('proc-cmdline: cloud-config-url (last wins, _ spelling) read from the file given, then fetched', async (t) => {
