@@ -1,8 +1,9 @@
 /**
  * coreos-cloudinit: read a document (--from-file PATH, `-` for stdin, or a data source: --from-url,
  * --from-configdrive, --from-ec2-metadata, ... see datasource/), validate it completely, then plan and
- * apply it to --root (default /), with the source's metadata (addresses, hostname, SSH keys). Exit status: 0 done (warnings allowed), 1 invalid or unreadable document
- * (nothing changed), 2 bad usage, 3 applying failed (see the step reported as failed).
+ * apply it to --root (default /), with the source's metadata (addresses, hostname, SSH keys). Exit status:
+ * 0 done (warnings allowed), 1 invalid or unreadable document or no source available (nothing changed),
+ * 2 bad usage, 3 applying failed (see the step reported as failed).
  */
 import { open } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -202,7 +203,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
   }
   if (args['from-proc-cmdline'] === true) sources.procCmdline = true;
   if (typeof args.oem === 'string' && args.oem !== '') {
-    const preset = OEM_PRESETS[args.oem];
+    const preset = Object.hasOwn(OEM_PRESETS, args.oem) ? OEM_PRESETS[args.oem] : undefined;
     if (preset === undefined) {
       io.stderr(`coreos-cloudinit: --oem: ${JSON.stringify(args.oem)} is not one of ${Object.keys(OEM_PRESETS).join(', ')}\n`);
       return EXIT_USAGE;

@@ -230,6 +230,7 @@ t.test('usage: bad URLs, unknown --oem, a relative --workspace, no source at all
   const oem = await cli(['--oem', 'vmware']);
   t.equal(oem.code, 2);
   t.equal(oem.stderr, 'coreos-cloudinit: --oem: "vmware" is not one of ec2-compat, rackspace-onmetal, digitalocean, azure, packet\n');
+  t.equal((await cli(['--oem', 'toString'])).code, 2, 'a name of an object property is not an OEM');
   const ws = await cli(['--from-file', '/dev/null', '--workspace', 'rel']);
   t.equal(ws.code, 2);
   t.match(ws.stderr, /--workspace: "rel" is not an absolute path/);
