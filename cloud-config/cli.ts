@@ -305,6 +305,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT_USAGE;
   }
 
+  if (opts.fromFile !== undefined && sources.length > 0) {
+    warn(`--from-file is given, so ${sources.map((d) => `${d.type} (${d.location})`).join(', ')} is not asked`);
+  }
+
   // User-data that cannot be had or is invalid: nothing is changed (exit 1), unless --ignore-failure, which
   // applies the metadata alone and exits 0 (--validate still exits 1).
   const userdataFailed = (): boolean => !opts.ignoreFailure || opts.validate;

@@ -116,8 +116,9 @@ t.test('gzip user-data from a source and from --from-file', async (t) => {
 
   const file = join(root, 'user-data.gz');
   await writeFile(file, gzipSync('#cloud-config\nhostname: zipped\n'));
-  const r2 = await cli(['--from-file', file, '--validate']);
+  const r2 = await cli(['--from-file', file, '--validate', '--from-configdrive', drive]);
   t.equal(r2.stdout, 'valid cloud-config (0 errors, 0 warnings)\n');
+  t.equal(r2.stderr, `warning: --from-file is given, so configdrive (${drive}) is not asked\n`);
 });
 
 t.test('script user-data from a source: metadata applied first, the script stored under --workspace', async (t) => {
