@@ -1,7 +1,9 @@
 /**
- * coreos-cloudinit: read a document (--from-file PATH, `-` for stdin), validate it completely, then plan and
- * apply it to --root (default /). Exit status: 0 done (warnings allowed), 1 invalid or unreadable document
- * (nothing changed), 2 bad usage, 3 applying failed (see the step reported as failed).
+ * coreos-cloudinit: read a document (--from-file PATH, `-` for stdin, or a data source: --from-url,
+ * --from-configdrive, --from-ec2-metadata, ... see datasource/), validate it completely, then plan and
+ * apply it to --root (default /), with the source's metadata (addresses, hostname, SSH keys). Exit status:
+ * 0 done (warnings allowed), 1 invalid or unreadable document or no source available (nothing changed),
+ * 2 bad usage, 3 applying failed (see the step reported as failed).
  */
 import { open } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -17,9 +19,26 @@ import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { parseUserData } from './parse.js';
 import { DEFAULT_SSH_KEY_NAME, describeStep, planCloudConfig, planScript, type Plan } from './plan.js';
 import { SUBSTITUTION_VARIABLES, substitutionsFromEnv } from './substitute.js';
-import type { Substitutions } from './types.js';
+import type { CloudConfig, Substitutions } from './types.js';
 import { connectSystemdApplier, type SystemdApplier } from './systemd-applier.js';
 import { VERSION } from '../lib/version.js';
+import {
+  buildDatasources,
+  DEFAULT_HTTP,
+  DEFAULT_SELECT,
+  emptyConfig,
+  fetchFromDatasources,
+  inflateUserdata,
+  mergeMetadata,
+  OEM_PRESETS,
+  EMPTY_METADATA,
+  type Datasource,
+  type HttpOptions,
+  type Metadata,
+  type SelectOptions,
+  type SourceFlags,
+} from './datasource/index.js';
+import { directoryPathProblem } from './schema.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
@@ -33,7 +52,22 @@ export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Replaces the D-Bus connection to systemd (tests against a lab machine pass its bus this way too). */
   readonly connectUnits?: (busAddress: string | undefined) => Promise<SystemdApplier>;
+  /** Replaces the data sources' timing (tests: short backoff and timeouts). */
+  readonly datasourceTiming?: { readonly http?: HttpOptions; readonly select?: SelectOptions };
 }
+
+/** The flags naming a data source, as coreos-cloudinit's, and the SourceFlags field each sets. */
+const SOURCE_OPTIONS = {
+  'from-url': 'url',
+  'from-configdrive': 'configdrive',
+  'from-ec2-metadata': 'ec2Metadata',
+  'from-gce-metadata': 'gceMetadata',
+  'from-digitalocean-metadata': 'digitaloceanMetadata',
+  'from-packet-metadata': 'packetMetadata',
+  'from-waagent': 'waagent',
+} as const satisfies Record<string, Exclude<keyof SourceFlags, 'procCmdline'>>;
+
+const DEFAULT_WORKSPACE = '/var/lib/coreos-cloudinit';
 
 const LONG_OPTIONS = [
   'from-file',
@@ -48,6 +82,12 @@ const LONG_OPTIONS = [
   'systemd',
   'no-systemd',
   'bus',
+  ...Object.keys(SOURCE_OPTIONS),
+  'from-proc-cmdline',
+  'proc-cmdline-file',
+  'oem',
+  'ignore-failure',
+  'workspace',
   'version',
   'help',
 ];
@@ -74,6 +114,12 @@ interface Options {
   systemd?: boolean;
   bus?: string;
   substitutions: Substitutions;
+  /** the substitution values given as flags (they win over metadata, which wins over COREOS_* variables) */
+  flagSubstitutions: Substitutions;
+  sources: SourceFlags;
+  procCmdlinePath?: string;
+  ignoreFailure: boolean;
+  workspace: string;
 }
 
 async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options | number> {
@@ -96,6 +142,18 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
       describe: 'talk to systemd (enable, daemon-reload, commands); default: yes when --root is / or --bus is given',
     })
     .option('bus', { type: 'string', describe: 'D-Bus address of the system bus (default: the local system bus)' })
+    .option('from-url', { type: 'string', describe: 'read user-data from this http(s) URL' })
+    .option('from-configdrive', { type: 'string', describe: 'read user-data and metadata from a mounted config drive (OpenStack or EC2 layout)' })
+    .option('from-ec2-metadata', { type: 'string', describe: 'EC2 metadata service URL (e.g. http://169.254.169.254/)' })
+    .option('from-gce-metadata', { type: 'string', describe: 'GCE metadata server URL (e.g. http://metadata.google.internal/)' })
+    .option('from-digitalocean-metadata', { type: 'string', describe: 'DigitalOcean metadata service URL (e.g. http://169.254.169.254/)' })
+    .option('from-packet-metadata', { type: 'string', describe: 'Packet metadata service URL (e.g. https://metadata.packet.net/)' })
+    .option('from-proc-cmdline', { type: 'boolean', default: false, describe: 'read user-data from the URL given as cloud-config-url= on the kernel command line' })
+    .option('proc-cmdline-file', { type: 'string', hidden: true, describe: 'read this file instead of /proc/cmdline (tests)' })
+    .option('from-waagent', { type: 'string', describe: "read user-data and metadata from Azure's waagent directory (e.g. /var/lib/waagent)" })
+    .option('oem', { type: 'string', describe: `set the sources of a platform: ${Object.keys(OEM_PRESETS).join(', ')}` })
+    .option('ignore-failure', { type: 'boolean', default: false, describe: 'exit 0 when the user-data cannot be had or is invalid (metadata is still applied)' })
+    .option('workspace', { type: 'string', default: DEFAULT_WORKSPACE, describe: 'directory (under --root) for stored scripts' })
     .version(VERSION)
     .help()
     .strict()
@@ -125,6 +183,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
 
   const fromEnv = substitutionsFromEnv(io.env);
   const subs: { -readonly [K in keyof Substitutions]: string } = {};
+  const flagSubs: { -readonly [K in keyof Substitutions]: string } = {};
   for (const [name, spec] of Object.entries(SUBSTITUTION_VARIABLES)) {
     const flagValue = args[spec.flag.slice(2)];
     const value = typeof flagValue === 'string' ? flagValue : fromEnv[spec.option];
@@ -136,6 +195,27 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
       return EXIT_USAGE;
     }
     subs[spec.option] = value;
+    if (typeof flagValue === 'string') flagSubs[spec.option] = value;
+  }
+  const sources: { -readonly [K in keyof SourceFlags]: SourceFlags[K] } = {};
+  for (const [flag, key] of Object.entries(SOURCE_OPTIONS)) {
+    const v = args[flag];
+    if (typeof v === 'string' && v !== '') sources[key] = v;
+  }
+  if (args['from-proc-cmdline'] === true) sources.procCmdline = true;
+  if (typeof args.oem === 'string' && args.oem !== '') {
+    const preset = Object.hasOwn(OEM_PRESETS, args.oem) ? OEM_PRESETS[args.oem] : undefined;
+    if (preset === undefined) {
+      io.stderr(`coreos-cloudinit: --oem: ${JSON.stringify(args.oem)} is not one of ${Object.keys(OEM_PRESETS).join(', ')}\n`);
+      return EXIT_USAGE;
+    }
+    Object.assign(sources, preset);
+  }
+  const workspace = String(args.workspace ?? DEFAULT_WORKSPACE);
+  const workspaceProblem = directoryPathProblem(workspace);
+  if (workspaceProblem !== undefined) {
+    io.stderr(`coreos-cloudinit: --workspace: ${workspaceProblem}\n`);
+    return EXIT_USAGE;
   }
   return {
     ...(typeof args['from-file'] === 'string' ? { fromFile: args['from-file'] } : {}),
@@ -146,6 +226,11 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
     ...(typeof args.systemd === 'boolean' ? { systemd: args.systemd } : {}),
     ...(typeof args.bus === 'string' ? { bus: args.bus } : {}),
     substitutions: subs,
+    flagSubstitutions: flagSubs,
+    sources,
+    ...(typeof args['proc-cmdline-file'] === 'string' ? { procCmdlinePath: args['proc-cmdline-file'] } : {}),
+    ignoreFailure: args['ignore-failure'] === true,
+    workspace: workspace.replace(/(.)\/+$/, '$1'),
   };
 }
 
@@ -203,39 +288,113 @@ function formatResult(r: StepResult): string {
   return `${r.outcome}: ${describeStep(r.step)}${r.detail ? ` [${r.detail}]` : ''}\n`;
 }
 
+/** `$private_ipv4` & co. from a source's metadata. */
+function metadataSubstitutions(md: Metadata): Substitutions {
+  return {
+    ...(md.privateIpv4 !== undefined ? { privateIpv4: md.privateIpv4 } : {}),
+    ...(md.publicIpv4 !== undefined ? { publicIpv4: md.publicIpv4 } : {}),
+    ...(md.privateIpv6 !== undefined ? { privateIpv6: md.privateIpv6 } : {}),
+    ...(md.publicIpv6 !== undefined ? { publicIpv6: md.publicIpv6 } : {}),
+  };
+}
+
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const opts = await parseOptions(argv, io);
   if (typeof opts === 'number') return opts;
-  if (opts.fromFile === undefined) {
-    io.stderr('coreos-cloudinit: no user-data given: use --from-file PATH (or --from-file - for stdin)\n');
+  const warn = (message: string): void => io.stderr(`warning: ${message}\n`);
+  let sources: Datasource[];
+  try {
+    sources = buildDatasources(
+      opts.sources,
+      { http: io.datasourceTiming?.http ?? DEFAULT_HTTP, warn, onRetry: (m) => io.stderr(`retry: ${m}\n`) },
+      opts.procCmdlinePath !== undefined ? { procCmdlinePath: opts.procCmdlinePath } : {},
+    );
+  } catch (err) {
+    io.stderr(`coreos-cloudinit: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
+  if (opts.fromFile === undefined && sources.length === 0) {
+    io.stderr(
+      `coreos-cloudinit: no user-data given: use --from-file PATH (or --from-file - for stdin) or a data source (${Object.keys(SOURCE_OPTIONS)
+        .map((f) => `--${f}`)
+        .join(', ')}, --from-proc-cmdline, --oem)\n`,
+    );
     return EXIT_USAGE;
   }
 
-  let text: string;
-  try {
-    text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(await readDocument(opts.fromFile));
-    if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
-  } catch (err) {
-    const reason = errorMessage(err);
-    io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);
-    return EXIT_INVALID;
+  if (opts.fromFile !== undefined && sources.length > 0) {
+    warn(`--from-file is given, so ${sources.map((d) => `${d.type} (${d.location})`).join(', ')} is not asked`);
   }
 
-  const parsed = parseUserData(text, { substitutions: opts.substitutions });
-  report(io, parsed.diagnostics);
-  if (hasErrors(parsed.diagnostics) || parsed.kind === 'unrecognized') {
-    io.stderr(`${summary(parsed.diagnostics)}; nothing was changed\n`);
-    return EXIT_INVALID;
+  // User-data that cannot be had or is invalid: nothing is changed (exit 1), unless --ignore-failure, which
+  // applies the metadata alone and exits 0 (--validate still exits 1).
+  const userdataFailed = (): boolean => !opts.ignoreFailure || opts.validate;
+  let text = '';
+  let metadata: Metadata = EMPTY_METADATA;
+  const fromSource = opts.fromFile === undefined;
+  let failed = false;
+  if (opts.fromFile !== undefined) {
+    try {
+      text = opts.fromFile === '-' ? await io.readStdin() : decodeUtf8(inflateUserdata(await readDocument(opts.fromFile)));
+      if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new DocumentTooLargeError();
+    } catch (err) {
+      const reason = errorMessage(err);
+      io.stderr(`error: cannot read ${opts.fromFile === '-' ? 'stdin' : opts.fromFile}: ${reason}\n`);
+      if (userdataFailed()) return EXIT_INVALID;
+      io.stderr('the user-data is ignored (--ignore-failure)\n');
+      text = '';
+      failed = true;
+    }
+  } else {
+    try {
+      const got = await fetchFromDatasources(sources, io.datasourceTiming?.select ?? DEFAULT_SELECT);
+      io.stderr(`using data source ${got.source.type} (${got.source.location})\n`);
+      metadata = got.metadata;
+      text = got.text;
+      if (got.error !== undefined) {
+        io.stderr(`error: cannot read user-data: ${got.error}\n`);
+        if (userdataFailed()) {
+          io.stderr('nothing was changed\n');
+          return EXIT_INVALID;
+        }
+        io.stderr('the user-data is ignored (--ignore-failure)\n');
+        failed = true;
+      }
+    } catch (err) {
+      io.stderr(`error: ${errorMessage(err)}\n(nothing was changed)\n`);
+      return EXIT_INVALID;
+    }
+  }
+  const substitutions: Substitutions = { ...opts.substitutions, ...metadataSubstitutions(metadata), ...opts.flagSubstitutions };
+
+  // a source may have no user-data (only metadata); an empty --from-file document stays an error
+  let parsed: ReturnType<typeof parseUserData> | undefined;
+  if (!failed && (!fromSource || text.trim() !== '')) {
+    parsed = parseUserData(text, { substitutions });
+    report(io, parsed.diagnostics);
+    if (hasErrors(parsed.diagnostics) || parsed.kind === 'unrecognized') {
+      if (userdataFailed()) {
+        io.stderr(`${summary(parsed.diagnostics)}; nothing was changed\n`);
+        return EXIT_INVALID;
+      }
+      io.stderr(`${summary(parsed.diagnostics)}; the user-data is ignored (--ignore-failure)\n`);
+      parsed = undefined;
+    }
   }
   if (opts.validate) {
-    io.stdout(`valid ${parsed.kind} (${summary(parsed.diagnostics)})\n`);
+    io.stdout(parsed ? `valid ${parsed.kind} (${summary(parsed.diagnostics)})\n` : 'no user-data\n');
     return EXIT_OK;
   }
 
-  const plan: Plan =
-    parsed.kind === 'script'
-      ? planScript(parsed.script)
-      : planCloudConfig(parsed.config!, { substitutions: opts.substitutions, sshKeyName: opts.sshKeyName });
+  const planOptions = { substitutions, sshKeyName: opts.sshKeyName };
+  const withMetadata = (config: CloudConfig): CloudConfig => mergeMetadata(config, metadata, warn);
+  let plan: Plan;
+  if (parsed?.kind === 'script') {
+    const script = planScript(parsed.script, `${opts.workspace}/scripts`);
+    plan = fromSource ? { steps: [...planCloudConfig(withMetadata(emptyConfig()), planOptions).steps, ...script.steps] } : script;
+  } else {
+    plan = planCloudConfig(withMetadata((parsed?.kind === 'cloud-config' ? parsed.config : undefined) ?? emptyConfig()), planOptions);
+  }
   if (opts.dryRun) {
     for (const step of plan.steps) io.stdout(`would ${describeStep(step)}\n`);
     return EXIT_OK;

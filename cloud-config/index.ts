@@ -20,5 +20,19 @@ export { UsageError } from '../lib/errors.js';
 export { substitute, substitutionsFromEnv, SUBSTITUTION_VARIABLES } from './substitute.js';
 export { FLEET_OPTIONS, ETCD2_OPTIONS, renderEnvironmentDropIn, CLOUDINIT_DROP_IN } from './service-env.js';
 export { unitNameProblem, unitPath, dropInPath, isNetworkUnit } from './unit-name.js';
+export {
+  buildDatasources,
+  fetchFromDatasources,
+  selectDatasource,
+  mergeMetadata,
+  inflateUserdata,
+  OEM_PRESETS,
+  DatasourceError,
+  NoDatasourceError,
+  type Datasource,
+  type Metadata,
+  type SourceFlags,
+  type Fetched,
+} from './datasource/index.js';
 export { runCli, EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_APPLY_FAILED, type CliIO } from './cli.js';
 export type * from './types.js';

@@ -23,3 +23,7 @@ export const MAX_TARGET_FILE_BYTES = 16 * 1024 * 1024;
 export function describeBytes(n: number): string {
   return `${n} bytes (${n / (1024 * 1024)} MiB)`;
 }
+/** One metadata answer (a metadata service's reply, a config drive's meta_data.json, SharedConfig.xml). */
+export const MAX_METADATA_BYTES = 1024 * 1024;
+/** SSH keys taken from one source's metadata (EC2 asks for each one separately). */
+export const MAX_METADATA_KEYS = 100;

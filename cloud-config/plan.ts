@@ -202,12 +202,13 @@ export function planCloudConfig(config: CloudConfig, options: PlanOptions = {}):
   return { steps: deduped };
 }
 
-/** A `#!` document: stored under /var/lib/coreos-cloudinit/scripts by content hash, run as a transient service. */
-export function planScript(script: string): Plan {
+/** A `#!` document: stored under `directory` (--workspace's scripts/; /var/lib/coreos-cloudinit/scripts) by
+ * content hash, run as a transient service. */
+export function planScript(script: string, directory: string = SCRIPT_DIRECTORY): Plan {
   const content = utf8(script);
   const id = createHash('sha256').update(content).digest('hex').slice(0, 16);
   return {
-    steps: [{ kind: 'script', path: `${SCRIPT_DIRECTORY}/${id}`, content, unit: `coreos-cloudinit-${id}.service`, source: 'script' }],
+    steps: [{ kind: 'script', path: `${directory}/${id}`, content, unit: `coreos-cloudinit-${id}.service`, source: 'script' }],
   };
 }
 

@@ -33,13 +33,21 @@ const absoluteFilePath: Check = (v) => {
 
 const absolutePath: Check = (v) => pathProblem(v);
 
+/** Why `v` cannot be a directory cloud-config writes under (--workspace): the checks of a write_files path. */
+export function directoryPathProblem(v: string): string | undefined {
+  const problem = absoluteFilePath(v.replace(/(.)\/+$/, '$1'));
+  return typeof problem === 'string' ? problem : undefined;
+}
+
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
 
-const hostname: Check = (v) =>
+/** Why `v` is not a valid host name, or undefined (also used for host names from metadata). */
+export const hostnameProblem = (v: string): string | undefined =>
   v.length <= 253 && HOSTNAME.test(v)
     ? undefined
     : `${q(v)} is not a valid host name (dot-separated labels of letters, digits and "-", at most 63 characters each)`;
+const hostname: Check = hostnameProblem;
 
 const USER_NAME = /^[a-z_][a-z0-9_-]*\$?$/;
 
