@@ -414,16 +414,19 @@ export class Registry {
       ]);
       const all = new Map<string, UnitState>();
       for (const s of project(statesProjection(this.keys), rangeAt(res, 0)).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      const failing = new Map<string, JobRecord>();
       for (const job of project(jobsProjection(this.keys), rangeAt(res, 1)).values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
           all.set(key, { name: job.name, machineId: m, hash: job.hash, ...REFUSED_STATE, refusal: reason });
         }
-        if (job.failedOn) {
-          for (const [key, s] of all) {
-            if (s.name === job.name && s.hash === job.hash) all.set(key, { ...s, reschedule: rescheduleStatus(job, s.machineId) });
-          }
+        if (job.failedOn) failing.set(job.name, job);
+      }
+      if (failing.size > 0) {
+        for (const [key, s] of all) {
+          const job = failing.get(s.name);
+          if (job && s.hash === job.hash) all.set(key, { ...s, reschedule: rescheduleStatus(job, s.machineId) });
         }
       }
       return [...all.values()]
