@@ -89,7 +89,7 @@ function rescheduleStatus(job: JobRecord, machineId: string): RescheduleStatus {
   if (failed.length > attempts) {
     return { gaveUp: true, reason: `gave up after ${attempts} moves: failed on ${failed.join(', ')}` };
   }
-  return { gaveUp: false, reason: `failed here at ${here.at}; to be moved (move ${failed.length} of ${attempts})` };
+  return { gaveUp: false, reason: `failed here at ${here.at}; moves to another machine that can run it (move ${failed.length} of ${attempts})` };
 }
 
 /** How a refused unit shows among unit states (list-units: LOAD refused, SUB refused; the reason in `refusal`). */

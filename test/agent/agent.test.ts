@@ -168,3 +168,23 @@ t.test('Reschedule=on-failure: a failed unit that opted in is recorded once; act
   t.equal(registry.stats.failures, 1, 'one write per failure, not per state change or reconcile');
   t.equal(registry.unitState(ME, 'flaky.service')?.activeState, 'failed', 'its failed state is published as usual');
 });
+
+t.test('Reschedule=on-failure: a unit that is only slow to start (activating) is never recorded', async (t) => {
+  const clock = new ManualClock();
+  const registry = new FakeRegistry();
+  const manager = new MemoryUnitManager({ clock, startDelayMs: 60_000 });
+  const presence = new TestPresence(clock);
+  const agent = new Agent({ registry, presence, manager, metadata: () => ({}), reconcileIntervalMs: INTERVAL_MS, rejoinSettleMs: SETTLE_MS, clock });
+  t.teardown(() => agent.stop({ unloadAll: false }));
+  const hash = registry.addUnitText('slow.service', '[Service]\nExecStart=/bin/sleep 1d\n\n[X-Fleet]\nReschedule=on-failure\n');
+  registry.schedule(ME, 'slow.service', hash, 'launched');
+  await agent.start();
+  await clock.advance(0);
+  await clock.advance(INTERVAL_MS * 3);
+  t.equal(manager.snapshot().get('slow.service')?.activeState, 'activating');
+  t.equal(registry.stats.failures, 0, 'activating for a long time is not a failure');
+  manager.fail('slow.service');
+  await clock.advance(0);
+  await clock.advance(0);
+  t.equal(registry.stats.failures, 1, 'failed is');
+});
