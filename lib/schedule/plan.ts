@@ -6,6 +6,7 @@
  * schedule() runs named phases, each a method of one SchedulePass that holds the whole state of the pass:
  * dropStale (units gone or global), keepAlone (1a: refusal, MachineID, metadata of the current machine),
  * keepTogether (1b: peers, Replaces, Conflicts among the units kept), runGlobals (1c: where global units run),
+ * rescheduleFailed (1d: Reschedule=on-failure, units due to leave a machine where they failed, reschedule.ts),
  * placeRest (2: choose a machine for every unit left), result. Whether a unit may run on a machine is asked of
  * the checkers in checkers.ts, one per constraint, the same ones fit() and explain() use.
  *
