@@ -85,9 +85,9 @@ function rescheduleStatus(job: JobRecord, machineId: string): RescheduleStatus {
   const here = job.failedOn![machineId];
   const attempts = here?.attempts ?? Math.max(...Object.values(job.failedOn!).map((f) => f.attempts));
   const moves = Math.min(failed.length, attempts);
-  if (here === undefined) return { gaveUp: false, reason: `failed before on ${failed.join(', ')}; moved ${moves} of ${attempts} times` };
+  if (here === undefined) return { gaveUp: false, reason: `failed before on ${failed.join(', ')}; moved ${moves} of ${attempts} time${attempts === 1 ? '' : 's'}` };
   if (failed.length > attempts) {
-    return { gaveUp: true, reason: `gave up after ${attempts} moves: failed on ${failed.join(', ')}` };
+    return { gaveUp: true, reason: `gave up after ${attempts} move${attempts === 1 ? '' : 's'}: failed on ${failed.join(', ')}` };
   }
   return { gaveUp: false, reason: `failed here at ${here.at}; moves to another machine that can run it (move ${failed.length} of ${attempts})` };
 }

@@ -39,7 +39,7 @@ export function rescheduleVerdict(unit: SchedUnit, from: string, now: number): R
   if (policy === undefined || !failedOn(unit, from)) return NONE;
   const failures = Object.keys(unit.failedOn!).length;
   if (failures > policy.attempts) {
-    return { kind: 'gaveUp', why: `failed on ${failures} machines; gave up after ${policy.attempts} moves (Reschedule=on-failure)` };
+    return { kind: 'gaveUp', why: `failed on ${failures} machines; gave up after ${policy.attempts} move${policy.attempts === 1 ? '' : 's'} (Reschedule=on-failure)` };
   }
   const at = unit.failedOn![from]! + rescheduleDelayMs(policy.delaySec, failures);
   const which = `move ${failures} of ${policy.attempts}`;

@@ -42,7 +42,7 @@ t.test('a failed unit moves after its delay, then gives up; one without the opti
   t.equal(obs.placed().get('flaky.service'), other, 'gave up: it stays failed where it is');
   t.equal(obs.moves, 1, 'one move in all');
   const states = await f.registry.listUnitStates({ unitName: 'flaky.service' });
-  t.match(states, [{ machineId: other, activeState: 'failed', reschedule: { gaveUp: true, reason: /gave up after 1 moves: failed on m1, m2/ } }]);
+  t.match(states, [{ machineId: other, activeState: 'failed', reschedule: { gaveUp: true, reason: /gave up after 1 move: failed on m1, m2/ } }]);
   const job = (await f.registry.listUnits()).find((u) => u.name === 'flaky.service');
   t.ok(job, 'the unit is still there');
 

@@ -107,7 +107,7 @@ t.test('Reschedule=on-failure (ours): list-units gains a REASON column only when
     t.equal(r.code, 0);
     const lines = r.stdout.split('\n');
     t.match(lines[0], /^UNIT\s+MACHINE\s+ACTIVE\s+SUB\s+REASON$/);
-    t.match(lines.find((l) => l.startsWith('zflaky.service')), /failed\s+failed\s+gave up after 1 moves: failed on \S+, \S+$/);
+    t.match(lines.find((l) => l.startsWith('zflaky.service')), /failed\s+failed\s+gave up after 1 move: failed on \S+, \S+$/);
     t.match(lines.find((l) => l.startsWith('hello.service')), /running\s+-$/, 'other units: -');
   }
   const j = JSON.parse((await fleetctl(['list-units', '--output=json'], { env: api })).stdout) as Record<string, unknown>[];
