@@ -13,7 +13,8 @@ t.test('a failed unit moves after its delay, then gives up; one without the opti
   const f = new Fixture(etcd, t);
   const presences = new Map([['m1', await f.addMachine('m1')], ['m2', await f.addMachine('m2')]]);
   const obs = await ScheduleObserver.start(f.client, f.prefix, t);
-  await f.startEngine('e1');
+  // a long safety-net period: the move must come from the engine's reschedule timer, not a periodic pass
+  await f.startEngine('e1', { reconcileIntervalMs: 60_000 });
   await f.waitLeader();
   const resched = unitSpec('flaky.service', { xfleet: ['Reschedule=on-failure', 'RescheduleAttempts=1', 'RescheduleDelaySec=1'] });
   const plain = unitSpec('plain.service');
