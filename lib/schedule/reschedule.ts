@@ -36,7 +36,8 @@ export function rescheduleDelayMs(delaySec: number, n: number): number {
 /** What to do with a unit scheduled on `from`, at `now` (ms). */
 export function rescheduleVerdict(unit: SchedUnit, from: string, now: number): RescheduleVerdict {
   const policy = unit.requirements.reschedule;
-  if (policy === undefined || !failedOn(unit, from)) return NONE;
+  // a unit the user stopped (loaded) after it failed is left where it is until started again
+  if (policy === undefined || unit.desiredState !== 'launched' || !failedOn(unit, from)) return NONE;
   const failures = Object.keys(unit.failedOn!).length;
   if (failures > policy.attempts) {
     return { kind: 'gaveUp', why: `failed on ${failures} machines; gave up after ${policy.attempts} move${policy.attempts === 1 ? '' : 's'} (Reschedule=on-failure)` };

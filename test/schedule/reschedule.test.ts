@@ -50,6 +50,12 @@ t.test('no other machine fits: it stays where it failed, not unscheduled', async
   t.same(pendingNames(p), []);
 });
 
+t.test('a failed unit the user stopped (desired state loaded) is not moved', async (t) => {
+  const u: SchedUnit = { ...failedUnit({ m1: 1000 }), desiredState: 'loaded' };
+  t.same(brief(plan(state([u], machines('m1', 'm2'), { 'a.service': 'm1' }, { now: 100_000 })).ops), []);
+  t.same(rescheduleVerdict(u, 'm1', 100_000), { kind: 'none' });
+});
+
 t.test('without the option a failure changes nothing', async (t) => {
   const u = failedUnit({ m1: 1000 }, {} as typeof RESCHED);
   t.same(brief(plan(state([u], machines('m1', 'm2'), { 'a.service': 'm1' }, { now: 100_000 })).ops), []);
