@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../command.js';
+import { flagString, type CommandSpec } from '../command.js';
 import { shortHash } from '../../lib/unit/index.js';
 import type { ApiMachine, ApiUnitState } from '../client/types.js';
 import { machineLegend } from '../context.js';
@@ -19,7 +19,11 @@ const FIELDS: Record<string, Field<Row>> = {
   sub: (r) => dash(r.state.systemdSubState),
   machine: (r, full) => (r.state.machineID ? machineLegend(r.state.machineID, r.machine, full) : '-'),
   hash: (r, full) => (r.state.hash ? (full ? r.state.hash : shortHash(r.state.hash)) : '-'),
+  // ours: why the unit is not where or how it should be (Reschedule=on-failure, an agent's refusal)
+  reason: (r) => dash(r.state.reschedule?.reason ?? r.state.refusal),
 };
+
+const DEFAULT_FIELDS = 'unit,machine,active,sub';
 
 const NAMES = Object.keys(FIELDS).sort();
 
@@ -37,7 +41,7 @@ fleetctl list-units --full
 
 Or, choose the columns to display:
 fleetctl list-units --fields=unit,machine`,
-  flags: listFlags(NAMES, 'unit,machine,active,sub', 'Unit', true),
+  flags: listFlags(NAMES, DEFAULT_FIELDS, 'Unit', true),
   needsClient: true,
   async run(ctx, _args, flags) {
     const cols = selectColumns(ctx.out, flags, FIELDS);
@@ -62,11 +66,14 @@ fleetctl list-units --fields=unit,machine`,
           active: r.state.systemdActiveState ?? null,
           sub: r.state.systemdSubState ?? null,
           hash: r.state.hash ?? null,
+          ...(r.state.reschedule ? { reschedule: r.state.reschedule } : {}),
         })),
       );
       return 0;
     }
-    printTable(ctx.out, flags, cols, FIELDS, rows);
+    // the default columns gain REASON only when a unit with Reschedule=on-failure failed somewhere
+    const withReason = flagString(flags, 'fields') === DEFAULT_FIELDS && rows.some((r) => r.state.reschedule) ? [...cols, 'reason'] : cols;
+    printTable(ctx.out, flags, withReason, FIELDS, rows);
     return 0;
   },
 };

@@ -17,6 +17,18 @@ async function show(ctx: CommandContext, name: string, sshPort: number, machineI
   }
 }
 
+/** Ours: for a unit with Reschedule=on-failure that failed somewhere, what the engine did (after systemctl's output). */
+async function rescheduleNote(ctx: CommandContext, u: ApiUnit): Promise<void> {
+  if (!(u.options ?? []).some((o) => o.section === 'X-Fleet' && o.name === 'Reschedule')) return;
+  try {
+    const states = await ctx.client.unitStates({ unitName: u.name });
+    const here = states.find((s) => s.reschedule && s.machineID === u.machineID) ?? states.find((s) => s.reschedule);
+    if (here?.reschedule) ctx.out.write(`Reschedule: ${here.reschedule.reason}\n`);
+  } catch (err) {
+    passThrough(err);
+  }
+}
+
 export const status: CommandSpec = {
   name: 'status',
   usage: 'status [--ssh-port=N] UNIT...',
@@ -62,6 +74,7 @@ For global units, the status on every machine running it is shown.`,
       }
       if (printed++ > 0) ctx.out.write('\n');
       const code = await show(ctx, u.name, sshPort);
+      await rescheduleNote(ctx, u);
       if (code !== 0) return code;
     }
     for (const u of globals) {

@@ -18,6 +18,7 @@ import type { UnitManager, UnitRuntimeState } from './unit-manager.js';
 import type { AgentPresence, AgentRegistry } from './ports.js';
 import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Refusals, UnitRefusedError } from './host-units.js';
+import { Failures } from './failures.js';
 import { atRisk, atRiskCheckMs, HOLD_END_SLACK_MS, joined, lost, presencePolicy, REGISTERED, type PresenceState } from './presence.js';
 import { Publisher } from './publisher.js';
 
@@ -70,6 +71,7 @@ export class Agent {
   private readonly runtime = new Map<string, UnitRuntimeState>();
   private readonly requirements: RequirementsCache;
   private readonly refusals: Refusals;
+  private readonly failures: Failures;
   private readonly publisher: Publisher;
   private readonly clock: Clock;
   private readonly loop: ReconcileLoop;
@@ -86,6 +88,10 @@ export class Agent {
     this.requirements = new RequirementsCache(opts.registry);
     this.refusals = new Refusals(opts.registry, opts.presence);
     this.clock = opts.clock ?? systemClock;
+    this.failures = new Failures(opts.registry, opts.presence, (name, hash) => {
+      const r = this.requirements.resolve(name, hash);
+      return r?.ok === true ? r.requirements.reschedule : undefined;
+    }, () => this.clock.now());
     this.loop = new ReconcileLoop({
       clock: this.clock,
       pass: () => this.reconcile(),
@@ -131,6 +137,7 @@ export class Agent {
       if (state) this.runtime.set(name, state);
       else this.runtime.delete(name);
       void this.publisher.publish(name);
+      this.noteFailure(name);
     });
     for (const u of (await manager.inventory()).values()) {
       this.current.set(u.name, { name: u.name, hash: u.hash, state: u.running ? 'launched' : 'loaded' });
@@ -239,6 +246,14 @@ export class Agent {
     }
     if (d.holdEndsAt !== undefined) this.loop.wakeAt('rejoin-hold', d.holdEndsAt + HOLD_END_SLACK_MS);
     await this.runTasks(agentTasks(d.desired, d.actOn), d.desired);
+    for (const name of this.current.keys()) this.noteFailure(name);
+  }
+
+  /** Reschedule=on-failure: a unit that opted in and failed here is recorded once (failures.ts). */
+  private noteFailure(name: string): void {
+    const cur = this.current.get(name);
+    const rt = this.runtime.get(name);
+    if (cur && rt) void this.failures.observe(name, cur.hash, rt.activeState);
   }
 
   /**
@@ -339,6 +354,7 @@ export class Agent {
         this.current.delete(name);
         this.runtime.delete(name);
         this.publisher.forget(name);
+        this.failures.forget(name);
         await this.opts.registry.deleteUnitState(this.opts.presence, name).catch((err: unknown) =>
           log.debug('could not delete unit state', { unit: name, err: errorMessage(err) }),
         );

@@ -42,6 +42,7 @@ interface MemoryUnit {
 const LOADED: UnitRuntimeState = { loadState: 'loaded', activeState: 'inactive', subState: 'dead' };
 const ACTIVATING: UnitRuntimeState = { loadState: 'loaded', activeState: 'activating', subState: 'start' };
 const ACTIVE: UnitRuntimeState = { loadState: 'loaded', activeState: 'active', subState: 'running' };
+const FAILED: UnitRuntimeState = { loadState: 'loaded', activeState: 'failed', subState: 'failed' };
 const NOT_FOUND: UnitRuntimeState = { loadState: 'not-found', activeState: 'inactive', subState: 'dead' };
 const RUNNING = new Set(['active', 'activating', 'reloading']);
 
@@ -119,6 +120,13 @@ export class MemoryUnitManager extends EventEmitter<UnitManagerEvents> implement
     this.stats.stops++;
     u.generation++;
     if (u.state.activeState !== 'inactive') this.setState(name, u, LOADED);
+  }
+
+  /** The unit's process exited and systemd gave up restarting it (ActiveState=failed), as a test or a fault says. */
+  fail(name: string): void {
+    const u = this.tracked(name, 'fail');
+    u.generation++;
+    this.setState(name, u, FAILED);
   }
 
   async readState(name: string): Promise<UnitRuntimeState> {

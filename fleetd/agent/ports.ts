@@ -3,7 +3,7 @@
  * against. lib/registry's Registry and MachinePresence implement them over etcd; lib/registry/fake.ts implements
  * the registry part in memory, so the agent can be tested without etcd (test/agent/agent.test.ts).
  */
-import type { ChangeListener, GlobalUnitEntry, ScheduleEntry, UnitRefusal, UnitState, WatchHandle } from '../../lib/registry/index.js';
+import type { ChangeListener, GlobalUnitEntry, ScheduleEntry, UnitFailure, UnitRefusal, UnitState, WatchHandle } from '../../lib/registry/index.js';
 
 /** The machine's registration as the agent sees it. */
 export interface AgentPresence {
@@ -27,4 +27,6 @@ export interface AgentRegistry {
   publishUnitState(presence: AgentPresence, state: UnitState): Promise<void>;
   deleteUnitState(presence: AgentPresence, name: string): Promise<void>;
   refuseUnit(presence: AgentPresence, refusal: UnitRefusal): Promise<void>;
+  /** Reschedule=on-failure: the unit failed here (false: the job has other contents now). */
+  recordFailure(presence: AgentPresence, failure: UnitFailure): Promise<boolean>;
 }

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { Fence, JobRecord, MachineRecord, Registry, ScheduleOp } from '../../lib/registry/index.js';
 import { FencedError, type Election } from '../../lib/registry/index.js';
-import type { Plan } from '../../lib/schedule/index.js';
+import { nextRescheduleAt, type Plan } from '../../lib/schedule/index.js';
 import { parseUnitName } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -259,6 +259,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.lastPlan = { ops: p.ops, pending };
       this.stats.pending = pending.length;
       this.armGraceTimer(term, started);
+      const due = nextRescheduleAt(state, started);
+      term.rescheduleWakeAt(due === undefined ? undefined : due + 5);
       ops = term.scheduleOps(p);
       if (ops.length === 0 || !term.active) {
         term.reachedEtcd();
@@ -321,7 +323,12 @@ export class Engine extends EventEmitter<EngineEvents> {
           ? {
             hash: job.hash,
             // refusedBy: agents that refused these contents on their machine (fleetd/agent/host-units.ts)
-            unit: { name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements, ...(job.refusedBy ? { refusedBy: job.refusedBy } : {}) },
+            unit: {
+              name, hash: job.hash, desiredState: job.desiredState, requirements: r.requirements,
+              ...(job.refusedBy ? { refusedBy: job.refusedBy } : {}),
+              // failedOn: Reschedule=on-failure, where these contents failed (lib/schedule/reschedule.ts)
+              ...(job.failedOn ? { failedOn: failureTimes(job.failedOn, this.clock.now()) } : {}),
+            },
           }
           : { hash: job.hash, unusable: r.reason },
       );
@@ -335,6 +342,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     const first = term.graceEnds(now, this.opts.machineLostGraceMs);
     term.graceWakeAt(first === undefined ? undefined : first + 5);
   }
+}
+
+/** When each failure happened (ms): the agent's time, never later than now (its clock may run ahead of ours). */
+function failureTimes(failedOn: NonNullable<JobRecord['failedOn']>, now: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [m, f] of Object.entries(failedOn)) out[m] = Math.min(Date.parse(f.at), now);
+  return out;
 }
 
 function isTemplate(name: string): boolean {

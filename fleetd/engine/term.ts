@@ -140,6 +140,11 @@ export class Term {
     if (this.isActive) this.loop.wakeAt('grace', at);
   }
 
+  /** Wakes the term at `at` (ms) when a failed unit is due to move (Reschedule=on-failure); undefined cancels it. */
+  rescheduleWakeAt(at: number | undefined): void {
+    if (this.isActive) this.loop.wakeAt('reschedule', at);
+  }
+
   /** Jobs changed since their scheduler view was last rebuilt. */
   staleJobs(): string[] {
     return [...this.stale];

@@ -122,6 +122,7 @@ export class RegistryBackend implements FleetBackend {
       systemdActiveState: s.activeState,
       systemdSubState: s.subState,
       ...(s.refusal !== undefined ? { refusal: s.refusal } : {}),
+      ...(s.reschedule !== undefined ? { reschedule: { gaveUp: s.reschedule.gaveUp, reason: s.reschedule.reason } } : {}),
     }));
   }
 

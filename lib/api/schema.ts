@@ -39,6 +39,8 @@ export interface ApiUnitState {
   systemdSubState?: string;
   /** Not in fleet: why the machine's agent refused the unit (systemdLoadState is then "refused"). */
   refusal?: string;
+  /** Not in fleet: what Reschedule=on-failure did with the unit (present once it failed somewhere). */
+  reschedule?: { gaveUp: boolean; reason: string };
 }
 
 export interface ApiMachine {

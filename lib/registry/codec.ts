@@ -165,6 +165,18 @@ export function decodeRefusal(raw: string): { hash: string; reason: string } | u
   return { hash: o.hash, reason: o.reason };
 }
 
+/** A unit's failure on one machine (keys.jobFailure): the failed contents, when, and the attempts they allow. */
+export function encodeFailure(f: { hash: string; at: string; attempts: number }): string {
+  return JSON.stringify({ hash: f.hash, at: f.at, attempts: f.attempts });
+}
+
+export function decodeFailure(raw: string): { hash: string; at: string; attempts: number } | undefined {
+  const o = parseObject(raw);
+  if (!o || typeof o.hash !== 'string' || typeof o.at !== 'string' || Number.isNaN(Date.parse(o.at))) return undefined;
+  if (typeof o.attempts !== 'number' || !Number.isInteger(o.attempts) || o.attempts < 0) return undefined;
+  return { hash: o.hash, at: o.at, attempts: o.attempts };
+}
+
 export function encodeLeaderRecord(r: LeaderRecord): string {
   return JSON.stringify({ machineId: r.machineId, since: r.since });
 }

@@ -9,7 +9,7 @@ import { unitHash } from '../unit/hash.js';
 import { parseUnitFile } from '../unit/parse.js';
 import { EtcdRequestError, InvalidKeyError, PresenceLostError } from './errors.js';
 import type {
-  ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitRefusal, UnitState, WatchHandle, WatchInfo,
+  ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitFailure, UnitRefusal, UnitState, WatchHandle, WatchInfo,
 } from './types.js';
 
 /** What a lease-bound write is made through (MachinePresence, or a test's stand-in). */
@@ -22,6 +22,7 @@ export interface FakeRegistryStats {
   publishes: number;
   deletes: number;
   refusals: number;
+  failures: number;
   textReads: number;
 }
 
@@ -34,7 +35,7 @@ interface FakeWatch {
 export class FakeRegistry {
   /** etcd is gone: every call rejects with an EtcdRequestError */
   unreachable = false;
-  readonly stats: FakeRegistryStats = { publishes: 0, deletes: 0, refusals: 0, textReads: 0 };
+  readonly stats: FakeRegistryStats = { publishes: 0, deletes: 0, refusals: 0, failures: 0, textReads: 0 };
   private revision = 1;
   private readonly texts = new Map<string, string>();
   /** unit name -> machine its job is placed on */
@@ -45,6 +46,8 @@ export class FakeRegistry {
   /** `machine/unit` -> published state */
   private readonly states = new Map<string, UnitState>();
   private readonly refused = new Map<string, UnitRefusal>();
+  /** `machine/unit` -> recorded failure (not lease-bound, as in etcd) */
+  private readonly failed = new Map<string, UnitFailure>();
   private readonly watches = new Set<FakeWatch>();
 
   // ---- the test's side (the engine and fleetctl) ----
@@ -96,6 +99,11 @@ export class FakeRegistry {
     for (const k of [...this.refused.keys()]) if (k.startsWith(`${machineId}/`)) this.refused.delete(k);
   }
 
+  /** The failure the machine's agent recorded for the unit, if any. */
+  failure(machineId: string, name: string): UnitFailure | undefined {
+    return this.failed.get(`${machineId}/${name}`);
+  }
+
   refusal(machineId: string, name: string): UnitRefusal | undefined {
     return this.refused.get(`${machineId}/${name}`);
   }
@@ -140,6 +148,13 @@ export class FakeRegistry {
     this.leased(presence, `recording the refusal of ${refusal.name}`);
     this.stats.refusals++;
     this.refused.set(`${presence.machineId}/${refusal.name}`, refusal);
+  }
+
+  async recordFailure(presence: FakePresence, failure: UnitFailure): Promise<boolean> {
+    this.leased(presence, `recording the failure of ${failure.name}`);
+    this.stats.failures++;
+    this.failed.set(`${presence.machineId}/${failure.name}`, failure);
+    return true;
   }
 
   // ---- internals ----

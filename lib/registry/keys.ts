@@ -98,6 +98,14 @@ export class Keyspace {
     return `${this.jobDir(name)}refused/${checkMachineId(machineId)}`;
   }
 
+  /**
+   * The unit failed on that machine (Reschedule=on-failure, fleetd/agent/failures.ts); not on a lease: the
+   * history outlives the machine, and goes with the job (destroy).
+   */
+  jobFailure(name: string, machineId: string): string {
+    return `${this.jobDir(name)}failed/${checkMachineId(machineId)}`;
+  }
+
   get schedulesDir(): string {
     return `${this.prefix}schedule/`;
   }

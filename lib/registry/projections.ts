@@ -3,6 +3,7 @@ import type { IKeyValue } from 'etcd3';
 import {
   decodeGlobalEntry,
   decodeJobObject,
+  decodeFailure,
   decodeRefusal,
   decodeMachineState,
   decodeScheduleEntry,
@@ -18,14 +19,27 @@ import type {
   MachineRecord,
   MachineScheduleEntry,
   ScheduleEntry,
+  UnitFailureRecord,
   UnitState,
 } from './types.js';
 import type { Projection } from './watch.js';
 
 const JOB_FIELDS = new Set(['object', 'target-state', 'target']);
 
-/** `<unit>/refused/<machine>`: an agent's refusal (keys.jobRefusal). */
-const REFUSAL_REL = /^([^/]+)\/refused\/([^/]+)$/;
+/** `<unit>/refused/<machine>`: an agent's refusal (keys.jobRefusal); `<unit>/failed/<machine>`: a failure. */
+const REFUSAL_REL = /^([^/]+)\/(?:refused|failed)\/([^/]+)$/;
+
+/** Failures of these contents (other hashes: a new text erased the history), by machine. */
+function failuresOf(name: string, hash: string, kv: ReadonlyMap<string, string>): Record<string, UnitFailureRecord> | undefined {
+  let out: Record<string, UnitFailureRecord> | undefined;
+  const prefix = `${name}/failed/`;
+  for (const [k, v] of kv) {
+    if (!k.startsWith(prefix)) continue;
+    const f = decodeFailure(v);
+    if (f && f.hash === hash) (out ??= {})[k.slice(prefix.length)] = { at: f.at, attempts: f.attempts };
+  }
+  return out;
+}
 
 /** Refusals of these contents (other hashes are stale: the unit was replaced since), by machine. */
 function refusalsOf(name: string, hash: string, kv: ReadonlyMap<string, string>): Record<string, string> | undefined {
@@ -66,7 +80,11 @@ export function jobsProjection(keys: Keyspace): Projection<JobRecord> {
       const target = kv.get(`${name}/target`);
       const machineId = !obj.global && target !== undefined && isSegment(target) ? target : undefined;
       const refusedBy = refusalsOf(name, obj.hash, kv);
-      return { name, hash: obj.hash, global: obj.global, desiredState, ...(machineId ? { machineId } : {}), ...(refusedBy ? { refusedBy } : {}) };
+      const failedOn = failuresOf(name, obj.hash, kv);
+      return {
+        name, hash: obj.hash, global: obj.global, desiredState, ...(machineId ? { machineId } : {}),
+        ...(refusedBy ? { refusedBy } : {}), ...(failedOn ? { failedOn } : {}),
+      };
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   decodeJobObject,
   encodeGlobalEntry,
   encodeJobObject,
+  encodeFailure,
   encodeRefusal,
   encodeUnitState,
   isDesiredState,
@@ -51,7 +52,9 @@ import type {
   ScheduleOpResult,
   UnitRecord,
   UnitSpec,
+  UnitFailure,
   UnitRefusal,
+  RescheduleStatus,
   UnitState,
   WatchHandle,
 } from './types.js';
@@ -83,6 +86,22 @@ export const TEXT_GC_INTERVAL_MS = 60_000;
 export interface UnitStateFilter {
   readonly machineId?: string;
   readonly unitName?: string;
+}
+
+/**
+ * What Reschedule=on-failure did with a unit, seen from one machine's state (docs/fleet-compat.md): the engine moves
+ * a unit off a machine where it failed while fewer than attempts + 1 machines saw it fail (lib/schedule/reschedule.ts).
+ */
+function rescheduleStatus(job: JobRecord, machineId: string): RescheduleStatus {
+  const failed = Object.keys(job.failedOn ?? {}).sort(compareStrings);
+  const here = job.failedOn![machineId];
+  const attempts = here?.attempts ?? Math.max(...Object.values(job.failedOn!).map((f) => f.attempts));
+  const moves = Math.min(failed.length, attempts);
+  if (here === undefined) return { gaveUp: false, reason: `failed before on ${failed.join(', ')}; moved ${moves} of ${attempts} time${attempts === 1 ? '' : 's'}` };
+  if (failed.length > attempts) {
+    return { gaveUp: true, reason: `gave up after ${attempts} move${attempts === 1 ? '' : 's'}: failed on ${failed.join(', ')}` };
+  }
+  return { gaveUp: false, reason: `failed here at ${here.at}; moves to another machine that can run it (move ${failed.length} of ${attempts})` };
 }
 
 /** How a refused unit shows among unit states (list-units: LOAD refused, SUB refused; the reason in `refusal`). */
@@ -441,6 +460,22 @@ export class Registry {
     await this.putOnLease(presence, key, encodeRefusal(r), `recording the refusal of ${r.name}`);
   }
 
+  /**
+   * Records that a unit failed on this machine (keys.jobFailure; Reschedule=on-failure), only while its job still
+   * has these contents, so a destroyed or replaced unit gets no stale history. Not on the lease: a failure counts
+   * after the machine is gone. Returns false when the job has other contents (or is gone).
+   */
+  async recordFailure(presence: MachinePresence, f: UnitFailure): Promise<boolean> {
+    presence.assertAlive();
+    checkHash(f.hash);
+    const key = this.keys.jobFailure(f.name, presence.machineId);
+    const object = encodeJobObject({ name: f.name, hash: f.hash, global: false });
+    return this.call(`recording the failure of ${f.name}`, async () => {
+      const res = await txn(this.client, [cmp.value(this.keys.jobObject(f.name), '==', object)], [op.put(key, encodeFailure(f))]);
+      return res.succeeded;
+    });
+  }
+
   /** Writes a key this machine owns, on its lease (so it goes with the machine). */
   private async putOnLease(presence: MachinePresence, key: string, value: string, what: string): Promise<void> {
     presence.assertAlive();
@@ -474,11 +509,19 @@ export class Registry {
       ]);
       const all = new Map<string, UnitState>();
       for (const s of project(statesProjection(this.keys), rangeAt(res, 0)).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      const failing = new Map<string, JobRecord>();
       for (const job of project(jobsProjection(this.keys), rangeAt(res, 1)).values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
           all.set(key, { name: job.name, machineId: m, hash: job.hash, ...REFUSED_STATE, refusal: reason });
+        }
+        if (job.failedOn) failing.set(job.name, job);
+      }
+      if (failing.size > 0) {
+        for (const [key, s] of all) {
+          const job = failing.get(s.name);
+          if (job && s.hash === job.hash) all.set(key, { ...s, reschedule: rescheduleStatus(job, s.machineId) });
         }
       }
       return [...all.values()]

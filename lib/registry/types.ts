@@ -39,6 +39,22 @@ export interface JobRecord {
   readonly machineId?: string;
   /** Machines whose agent refused these contents (same hash), with the reason. */
   readonly refusedBy?: Readonly<Record<string, string>>;
+  /** Machines where these contents (same hash) failed (Reschedule=on-failure), with when and the attempts allowed. */
+  readonly failedOn?: Readonly<Record<string, UnitFailureRecord>>;
+}
+
+/** One failure of a unit on a machine, as the agent recorded it (keys.jobFailure). */
+export interface UnitFailureRecord {
+  /** ISO time, the agent's clock. */
+  readonly at: string;
+  /** RescheduleAttempts of these contents. */
+  readonly attempts: number;
+}
+
+/** A failure to record: the unit's contents failed on the recording machine. */
+export interface UnitFailure extends UnitFailureRecord {
+  readonly name: string;
+  readonly hash: string;
 }
 
 /** An agent's refusal to run a unit's contents on its machine. */
@@ -106,6 +122,15 @@ export interface UnitState {
   readonly agentState: ScheduledState;
   /** Set (only in listings) when the machine's agent refused the unit: why. loadState is then "refused". */
   readonly refusal?: string;
+  /** Set (only in listings) for a unit with Reschedule=on-failure that failed somewhere (same contents). */
+  readonly reschedule?: RescheduleStatus;
+}
+
+/** What Reschedule=on-failure did with a unit, as list-units and status show it. */
+export interface RescheduleStatus {
+  /** It failed on as many machines as it may move, plus one: it stays failed where it is. */
+  readonly gaveUp: boolean;
+  readonly reason: string;
 }
 
 /**

@@ -6,7 +6,8 @@
  * more function in CHECKERS. fit() (the explanation of one machine) and the placement loop of schedule() (which
  * tries machine after machine) both run CHECKERS in order, so they cannot disagree.
  *
- * Order is fleet's AbleToRun order, plus the agent's refusal first: refused, MachineID, MachineMetadata,
+ * Order is fleet's AbleToRun order, plus the agent's refusal and the unit's failures first: refused, failed
+ * (Reschedule=on-failure, reschedule.ts), MachineID, MachineMetadata,
  * MachineOf, Replaces (no second takeover of the same unit), Conflicts (both ways, sparing the units this one
  * replaces), replaced-by (a unit on the machine replaces this one). The first misfit decides the reason.
  *
@@ -16,9 +17,10 @@
  */
 import type { Cluster, ConflictMap, Slot } from './cluster.js';
 import { machineIdMatches, metadataSatisfied, metadataShortfall, nameList } from './constraints.js';
+import { failedOn } from './reschedule.js';
 import type { SchedUnit } from './types.js';
 
-export type MisfitKind = 'refused' | 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
+export type MisfitKind = 'refused' | 'failed' | 'machineId' | 'metadata' | 'peer' | 'conflict' | 'replacedBy' | 'protected';
 
 export interface Misfit {
   readonly ok: false;
@@ -65,6 +67,12 @@ export const refused: Checker = (unit, slot, s) => {
   const why = refusalOn(unit, slot.machine.id);
   if (why === undefined) return undefined;
   return misfit('refused', s.reasons ? `its agent refused it: ${why}` : '', [slot.machine.id]);
+};
+
+/** Reschedule=on-failure: these contents failed on this machine, so they do not go back there. */
+export const failed: Checker = (unit, slot, s) => {
+  if (!failedOn(unit, slot.machine.id)) return undefined;
+  return misfit('failed', s.reasons ? 'it failed on this machine (Reschedule=on-failure)' : '', [slot.machine.id]);
 };
 
 /** MachineID: the full id or its 8-character short form. */
@@ -117,7 +125,7 @@ export const replacedBy: Checker = (unit, slot, s) => {
 };
 
 /** Every constraint on a non-global unit, in the order they are asked. */
-export const CHECKERS: readonly Checker[] = [refused, machineId, metadata, machineOf, replaces, conflicts, replacedBy];
+export const CHECKERS: readonly Checker[] = [refused, failed, machineId, metadata, machineOf, replaces, conflicts, replacedBy];
 
 /** The first constraint that keeps `unit` off `slot`, or undefined when it may run there. */
 export function firstMisfit(unit: SchedUnit, slot: Slot, state: CheckState): Misfit | undefined {

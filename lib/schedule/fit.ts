@@ -55,6 +55,7 @@ export class Tally {
     const parts: string[] = [];
     const names = (k: MisfitKind): string => nameList(this.byKind.get(k)!);
     if (this.byKind.has('refused')) parts.push(`is refused by the agent of machine ${names('refused')}`);
+    if (this.byKind.has('failed')) parts.push(`failed on machine ${names('failed')}`);
     if (this.byKind.has('peer')) parts.push(`lacks MachineOf peer ${names('peer')}`);
     if (this.byKind.has('conflict')) parts.push(`conflicts with ${names('conflict')}`);
     if (this.byKind.has('replacedBy')) parts.push(`would be replaced by ${names('replacedBy')}`);

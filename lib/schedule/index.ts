@@ -2,6 +2,7 @@
 export { plan } from './plan.js';
 export { explain } from './explain.js';
 export { globalUnitsFor } from './global.js';
+export { nextRescheduleAt, rescheduleDelayMs, rescheduleVerdict, type RescheduleVerdict } from './reschedule.js';
 export { UnknownUnitError } from './errors.js';
 export type { NamedRequirements } from './constraints.js';
 export type {

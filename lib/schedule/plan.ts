@@ -6,6 +6,7 @@
  * schedule() runs named phases, each a method of one SchedulePass that holds the whole state of the pass:
  * dropStale (units gone or global), keepAlone (1a: refusal, MachineID, metadata of the current machine),
  * keepTogether (1b: peers, Replaces, Conflicts among the units kept), runGlobals (1c: where global units run),
+ * rescheduleFailed (1d: Reschedule=on-failure, units due to leave a machine where they failed, reschedule.ts),
  * placeRest (2: choose a machine for every unit left), result. Whether a unit may run on a machine is asked of
  * the checkers in checkers.ts, one per constraint, the same ones fit() and explain() use.
  *
@@ -30,6 +31,7 @@ import { globalUnitsFor } from './global.js';
 import { RankQueue } from './heap.js';
 import { machineOfGraph, type MachineOfGraph } from './order.js';
 import { ReplaceGraph } from './replace-graph.js';
+import { rescheduleVerdict } from './reschedule.js';
 import type { ClusterState, MoveOp, Op, PendingUnit, PlaceOp, Plan, ScheduleOptions, SchedUnit, UnscheduleOp } from './types.js';
 
 export interface Decision {
@@ -78,6 +80,7 @@ export function schedule(state: ClusterState): Scheduled {
   pass.keepAlone();
   pass.keepTogether();
   pass.runGlobals();
+  pass.rescheduleFailed();
   pass.placeRest();
   return pass.result();
 }
@@ -105,6 +108,8 @@ class SchedulePass {
   private readonly displaced = new Map<string, Displacement>();
   readonly held = new Map<string, string>();
   private readonly stale: UnscheduleOp[] = [];
+  /** Units kept by 1a that failed on their machine and are due to move (Reschedule=on-failure) -> why. */
+  private readonly failing = new Map<string, string>();
   /** Scheduled units whose machine can still run them on its own -> that machine (pass 1a). */
   private readonly viable = new Map<string, string>();
   /** Units a takeover moved in this pass. */
@@ -198,6 +203,9 @@ class SchedulePass {
         this.displaced.set(name, own(`machine ${from} can no longer run it: ${misfit.why}`));
         continue;
       }
+      // failed there: it stays until its delay is over, and then only if another machine takes it (rescheduleFailed)
+      const failure = rescheduleVerdict(u, from, now);
+      if (failure.kind === 'move') this.failing.set(name, failure.why);
       this.viable.set(name, from);
     }
   }
@@ -282,6 +290,26 @@ class SchedulePass {
         const why = `machine ${id} can no longer run it: global MachineOf peer ${orphan[1]} does not run there`;
         this.drop(orphan[0].name, id, own(why), false);
       }
+    }
+  }
+
+  /**
+   * Phase 1d (Reschedule=on-failure): a unit that failed on its machine and is due to move goes to the machine
+   * placeRest would choose for it (the `failed` checker keeps it off every machine where it failed), with the
+   * units placed with it as MachineOf peers. When no machine takes it, it stays where it is, failed.
+   */
+  rescheduleFailed(): void {
+    for (const [name, why] of this.failing) {
+      const from = this.cluster.placement.get(name);
+      if (from === undefined || from !== this.scheduledOn(name)) continue;
+      const u = this.nonGlobal.get(name)!;
+      const choice = this.choose(u);
+      if (!choice.ok) continue;
+      const d = own(why);
+      this.drop(name, from, d, false);
+      this.cluster.add(u, choice.to);
+      for (const v of choice.victims) this.evict(v.name, choice.to, name);
+      this.decide(name, choice.to, `${why}; ${choice.how}`);
     }
   }
 

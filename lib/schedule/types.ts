@@ -12,6 +12,11 @@ export interface SchedUnit {
    * unit of that host (fleetd/agent/host-units.ts). The unit is never placed on them and leaves them.
    */
   readonly refusedBy?: Readonly<Record<string, string>>;
+  /**
+   * Reschedule=on-failure: machines where these contents failed, with when (ms; the agent's record, never later
+   * than when the engine saw it). The unit is never placed on them again (lib/schedule/reschedule.ts).
+   */
+  readonly failedOn?: Readonly<Record<string, number>>;
 }
 
 /** A live machine. */

@@ -75,7 +75,8 @@ export type RequirementsRule =
   | 'MachineOf-matches-Replaces'
   | 'too-many-values'
   | 'value-too-long'
-  | 'too-many-requirements';
+  | 'too-many-requirements'
+  | 'bad-reschedule';
 
 export class RequirementsError extends FleetError {
   override readonly name: string = 'RequirementsError';

@@ -13,7 +13,8 @@ export type { UnitNameInfo, UnitType } from './names.js';
 export { globMatch, globMatcher, isLiteralGlob, isValidGlob } from './glob.js';
 export {
   LEGACY_X_FLEET_KEYS, MAX_X_FLEET_REQUIREMENTS, checkRequirementBounds, MAX_X_FLEET_VALUE_LENGTH, MAX_X_FLEET_VALUES, X_FLEET_KEYS,
-   X_FLEET_SECTION, expandSpecifiers, isTruthy, parseRequirements,
+   X_FLEET_SECTION, expandSpecifiers, RESCHEDULE_DEFAULT_ATTEMPTS, RESCHEDULE_DEFAULT_DELAY_SEC, RESCHEDULE_MAX_ATTEMPTS,
+   RESCHEDULE_MAX_DELAY_SEC, isTruthy, parseRequirements,
 } from './requirements.js';
 export type { ParsedRequirements, XFleetKey } from './requirements.js';
 export {

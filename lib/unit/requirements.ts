@@ -9,12 +9,13 @@ import { RequirementsError, type RequirementsRule } from './errors.js';
 import { globMatcher, isValidGlob } from './glob.js';
 import { isValidUnitName } from './names.js';
 import { splitMultiValue } from './parse.js';
-import type { Requirements, UnitFile } from './types.js';
+import type { ReschedulePolicy, Requirements, UnitFile } from './types.js';
 
 export const X_FLEET_SECTION = 'X-Fleet';
 
 export type XFleetKey =
   | 'MachineID' | 'MachineOf' | 'MachineMetadata' | 'Conflicts' | 'Global' | 'Replaces' | 'StopOnDisconnect'
+  | 'Reschedule' | 'RescheduleAttempts' | 'RescheduleDelaySec'
   | 'X-ConditionMachineID' | 'X-ConditionMachineBootID' | 'X-ConditionMachineOf'
   | 'X-ConditionMachineMetadata' | 'X-Conflicts';
 
@@ -29,6 +30,7 @@ export const LEGACY_X_FLEET_KEYS: Readonly<Partial<Record<XFleetKey, XFleetKey>>
 
 export const X_FLEET_KEYS: readonly XFleetKey[] = [
   'MachineID', 'MachineOf', 'MachineMetadata', 'Conflicts', 'Global', 'Replaces', 'StopOnDisconnect',
+  'Reschedule', 'RescheduleAttempts', 'RescheduleDelaySec',
   'X-ConditionMachineID', 'X-ConditionMachineBootID', 'X-ConditionMachineOf',
   'X-ConditionMachineMetadata', 'X-Conflicts',
 ];
@@ -49,6 +51,14 @@ export const MAX_X_FLEET_VALUES = 32;
 export const MAX_X_FLEET_VALUE_LENGTH = 320;
 /** Distinct values of all [X-Fleet] options of one unit together. */
 export const MAX_X_FLEET_REQUIREMENTS = 64;
+
+/** Ours: Reschedule=on-failure (docs/fleet-compat.md#reschedule-on-failure-ours). Defaults and bounds. */
+export const RESCHEDULE_DEFAULT_ATTEMPTS = 3;
+export const RESCHEDULE_MAX_ATTEMPTS = 10;
+export const RESCHEDULE_DEFAULT_DELAY_SEC = 10;
+export const RESCHEDULE_MAX_DELAY_SEC = 3600;
+/** Options that hold one value, not a list: they are not counted against the list bounds. */
+const SINGLE_VALUE_KEYS: ReadonlySet<XFleetKey> = new Set(['Global', 'StopOnDisconnect', 'Reschedule', 'RescheduleAttempts', 'RescheduleDelaySec']);
 
 const TRUTHY = new Set(['true', 'yes', '1', 'on', 't']);
 const FALSY = new Set(['false', 'no', '0', 'off', 'f']);
@@ -116,7 +126,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     const out: string[] = [];
     for (const k of keys) {
       for (const v of values.get(k) ?? []) {
-        if (v === '' && k !== 'Global' && k !== 'StopOnDisconnect') warn(`empty ${k}= is ignored`);
+        if (v === '' && !SINGLE_VALUE_KEYS.has(k)) warn(`empty ${k}= is ignored`);
         else out.push(v);
       }
     }
@@ -169,6 +179,12 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     stopOnDisconnect = false;
   }
 
+  let reschedule = reschedulePolicy(name, get('Reschedule'), get('RescheduleAttempts'), get('RescheduleDelaySec'), warn);
+  if (reschedule && global) {
+    warn('Reschedule is ignored for a Global unit: it runs on every machine already');
+    reschedule = undefined;
+  }
+
   const requirements: Requirements = {
     ...(machineId !== undefined ? { machineId } : {}),
     machineOf,
@@ -177,6 +193,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     replaces,
     global,
     ...(stopOnDisconnect ? { stopOnDisconnect } : {}),
+    ...(reschedule ? { reschedule } : {}),
   };
   checkCombinations(name, requirements);
   return { requirements, warnings: unique(warnings) };
@@ -209,7 +226,7 @@ function checkBounds(name: string, values: ReadonlyMap<XFleetKey, string[]>): vo
   const perKey = new Map<XFleetKey, Set<string>>();
   for (const [key, list] of values) {
     const modern = LEGACY_X_FLEET_KEYS[key] ?? key;
-    if (modern === 'Global' || modern === 'StopOnDisconnect') continue;
+    if (SINGLE_VALUE_KEYS.has(modern)) continue;
     let set = perKey.get(modern);
     if (!set) perKey.set(modern, (set = new Set()));
     for (const v of list) {
@@ -231,6 +248,45 @@ function checkBounds(name: string, values: ReadonlyMap<XFleetKey, string[]>): vo
     const parts = [...perKey].filter(([, set]) => set.size > 0).map(([k, set]) => `${k} ${set.size}`);
     fail('too-many-requirements', `has ${total} distinct values in all (${parts.join(', ')}); at most ${MAX_X_FLEET_REQUIREMENTS} are allowed for one unit`);
   }
+}
+
+/**
+ * Reschedule=on-failure|no (last value wins; empty = no), RescheduleAttempts=1..10 (default 3),
+ * RescheduleDelaySec=1..3600 (default 10). A value outside these is a RequirementsError, so it is refused at
+ * submission; the two numbers without Reschedule=on-failure only warn.
+ */
+function reschedulePolicy(
+  name: string,
+  mode: string[],
+  attempts: string[],
+  delay: string[],
+  warn: (m: string) => void,
+): ReschedulePolicy | undefined {
+  const fail = (reason: string): never => {
+    throw new RequirementsError(name, 'bad-reschedule', reason);
+  };
+  const last = mode[mode.length - 1];
+  const on = last !== undefined && last.toLowerCase() === 'on-failure';
+  if (last !== undefined && !on && last !== '' && last.toLowerCase() !== 'no') {
+    fail(`Reschedule=${last} is not supported: use on-failure or no`);
+  }
+  const number = (key: string, values: string[], fallback: number, max: number): number => {
+    const v = values[values.length - 1];
+    if (v === undefined || v === '') return fallback;
+    if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+      fail(`${key}=${v} must be a whole number from 1 to ${max}`);
+    }
+    return Number(v);
+  };
+  const policy: ReschedulePolicy = {
+    attempts: number('RescheduleAttempts', attempts, RESCHEDULE_DEFAULT_ATTEMPTS, RESCHEDULE_MAX_ATTEMPTS),
+    delaySec: number('RescheduleDelaySec', delay, RESCHEDULE_DEFAULT_DELAY_SEC, RESCHEDULE_MAX_DELAY_SEC),
+  };
+  if (!on) {
+    if (attempts.length > 0 || delay.length > 0) warn('RescheduleAttempts and RescheduleDelaySec are ignored without Reschedule=on-failure');
+    return undefined;
+  }
+  return policy;
 }
 
 function machineIdOf(modern: string[], legacy: string[], boot: string[], warn: (m: string) => void): string | undefined {

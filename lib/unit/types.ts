@@ -34,6 +34,20 @@ export interface Requirements {
    * that it does not keep running next to the copy the engine starts elsewhere. Absent when false.
    */
   readonly stopOnDisconnect?: boolean;
+  /**
+   * Ours (`Reschedule=on-failure`): when systemd reports the unit failed on its machine, the engine moves it to
+   * another machine that fits, at most `attempts` times, waiting `delaySec` (doubling per move) first.
+   * Absent when off (fleet's behaviour). docs/fleet-compat.md#reschedule-on-failure-ours.
+   */
+  readonly reschedule?: ReschedulePolicy;
+}
+
+/** `[X-Fleet] Reschedule=on-failure` with `RescheduleAttempts=` and `RescheduleDelaySec=` (lib/unit/requirements.ts). */
+export interface ReschedulePolicy {
+  /** How many times the unit is moved after failures (1..RESCHEDULE_MAX_ATTEMPTS). */
+  readonly attempts: number;
+  /** Seconds to wait after the first failure before moving; doubled for each later move, capped. */
+  readonly delaySec: number;
 }
 
 export const NO_REQUIREMENTS: Requirements = {

@@ -144,3 +144,47 @@ t.test('a reconcile that fails (etcd unreachable) is retried', async (t) => {
   await clock.advance(2000);
   t.equal(active('web.service'), 'active', 'retried without a new trigger, before the periodic pass');
 });
+
+t.test('Reschedule=on-failure: a failed unit that opted in is recorded once; activating, or without the option, is not', async (t) => {
+  const { clock, registry, manager, agent, schedule } = setup(t);
+  const RESCHED = '[Service]\nExecStart=/bin/false\n\n[X-Fleet]\nReschedule=on-failure\nRescheduleAttempts=2\n';
+  const hash = schedule('flaky.service', RESCHED);
+  schedule('plain.service', PLAIN);
+  await agent.start();
+  await clock.advance(0);
+  t.equal(registry.failure(ME, 'flaky.service'), undefined, 'running: nothing recorded');
+  manager.fail('plain.service');
+  manager.fail('flaky.service');
+  await clock.advance(0);
+  await clock.advance(0);
+  const f = registry.failure(ME, 'flaky.service');
+  t.match(f, { name: 'flaky.service', hash, attempts: 2 }, 'the failure is recorded with its contents and attempts');
+  t.ok(f && !Number.isNaN(Date.parse(f.at)), 'and when');
+  t.equal(registry.failure(ME, 'plain.service'), undefined, 'a unit without the option: nothing recorded');
+  t.equal(registry.stats.failures, 1);
+  manager.fail('flaky.service');
+  await clock.advance(INTERVAL_MS);
+  await clock.advance(0);
+  t.equal(registry.stats.failures, 1, 'one write per failure, not per state change or reconcile');
+  t.equal(registry.unitState(ME, 'flaky.service')?.activeState, 'failed', 'its failed state is published as usual');
+});
+
+t.test('Reschedule=on-failure: a unit that is only slow to start (activating) is never recorded', async (t) => {
+  const clock = new ManualClock();
+  const registry = new FakeRegistry();
+  const manager = new MemoryUnitManager({ clock, startDelayMs: 60_000 });
+  const presence = new TestPresence(clock);
+  const agent = new Agent({ registry, presence, manager, metadata: () => ({}), reconcileIntervalMs: INTERVAL_MS, rejoinSettleMs: SETTLE_MS, clock });
+  t.teardown(() => agent.stop({ unloadAll: false }));
+  const hash = registry.addUnitText('slow.service', '[Service]\nExecStart=/bin/sleep 1d\n\n[X-Fleet]\nReschedule=on-failure\n');
+  registry.schedule(ME, 'slow.service', hash, 'launched');
+  await agent.start();
+  await clock.advance(0);
+  await clock.advance(INTERVAL_MS * 3);
+  t.equal(manager.snapshot().get('slow.service')?.activeState, 'activating');
+  t.equal(registry.stats.failures, 0, 'activating for a long time is not a failure');
+  manager.fail('slow.service');
+  await clock.advance(0);
+  await clock.advance(0);
+  t.equal(registry.stats.failures, 1, 'failed is');
+});

@@ -144,3 +144,16 @@ t.test('on a terminal, blocking commands redraw one line per unit in place', asy
   t.match(r, /\r\x1b\[2Ktty\.service: waiting for launched/, 'a progress line');
   t.match(r, /\x1b\[1A\r\x1b\[2KUnit tty\.service launched on [0-9a-f]{8}\.\.\.\/198\.18\.0\.1[12]/, 'replaced in place by fleet\'s line');
 });
+
+t.test('status of a unit with Reschedule=on-failure (ours) says what happened after systemctl\'s output', async (t) => {
+  writeFileSync(path.join(dir, 'flaky.service'), '[Service]\nExecStart=/bin/false\n[X-Fleet]\nReschedule=on-failure\nRescheduleAttempts=1\n');
+  t.equal((await run('start', 'flaky.service')).code, 0);
+  const plain = await run('status', 'flaky.service');
+  t.same(plain, { code: 0, stdout: (await inspector.status('flaky.service')).text, stderr: '' }, 'no failure yet: systemctl\'s output only');
+  const u = (await reg.getUnit('flaky.service'))!;
+  for (const p of machines.values()) await reg.recordFailure(p, { name: u.name, hash: u.hash, at: '2026-01-01T00:00:00.000Z', attempts: 1 });
+  const r = await run('status', 'flaky.service');
+  t.equal(r.code, 0);
+  t.equal(r.stdout, `${(await inspector.status('flaky.service')).text}Reschedule: gave up after 1 move: failed on ${[M1, M2].sort().join(', ')}\n`);
+  t.equal((await run('destroy', 'flaky.service')).code, 0);
+});

@@ -89,3 +89,30 @@ t.test('cat errors', async (t) => {
   t.same(await fleetctl(['cat', 'a', 'b'], { env: api }), { code: 1, stdout: '', stderr: 'One unit file must be provided\n' });
   t.same(await fleetctl(['cat', 'nope'], { env: api }), { code: 1, stdout: '', stderr: 'Unit nope.service not found\n' });
 });
+
+t.test('Reschedule=on-failure (ours): list-units gains a REASON column only when such a unit failed', async (t) => {
+  const before = await fleetctl(['list-units'], { env: api });
+  t.notMatch(before.stdout, /REASON/);
+  const text = '[Service]\nExecStart=/bin/false\n[X-Fleet]\nReschedule=on-failure\nRescheduleAttempts=1\n';
+  const hash = await submitUnit(reg, 'zflaky.service', text, 'launched');
+  await scheduleUnit(reg, 'zflaky.service', M2);
+  await publishState(reg, p2, 'zflaky.service', { activeState: 'failed', subState: 'failed' });
+  const same = await fleetctl(['list-units'], { env: api });
+  t.equal(same.stdout.split('\n')[0], before.stdout.split('\n')[0], 'no failure recorded: the same columns');
+  t.notMatch(same.stdout, /REASON/);
+  await reg.recordFailure(p1, { name: 'zflaky.service', hash, at: '2026-01-01T00:00:00.000Z', attempts: 1 });
+  await reg.recordFailure(p2, { name: 'zflaky.service', hash, at: '2026-01-01T00:01:00.000Z', attempts: 1 });
+  for (const env of [api, etcdDriver]) {
+    const r = await fleetctl(['list-units'], { env });
+    t.equal(r.code, 0);
+    const lines = r.stdout.split('\n');
+    t.match(lines[0], /^UNIT\s+MACHINE\s+ACTIVE\s+SUB\s+REASON$/);
+    t.match(lines.find((l) => l.startsWith('zflaky.service')), /failed\s+failed\s+gave up after 1 move: failed on \S+, \S+$/);
+    t.match(lines.find((l) => l.startsWith('hello.service')), /running\s+-$/, 'other units: -');
+  }
+  const j = JSON.parse((await fleetctl(['list-units', '--output=json'], { env: api })).stdout) as Record<string, unknown>[];
+  t.match(j.find((x) => x.unit === 'zflaky.service'), { reschedule: { gaveUp: true, reason: /gave up/ } });
+  t.notOk('reschedule' in j.find((x) => x.unit === 'hello.service')!, 'absent for units without it');
+  const fields = await fleetctl(['list-units', '--fields=unit,active', '--no-legend'], { env: api });
+  t.notMatch(fields.stdout, /gave up/, 'explicit --fields: no extra column');
+});

@@ -8,6 +8,7 @@ import {
   CHECKERS,
   conflicts,
   evictionKey,
+  failed,
   firstMisfit,
   machineId,
   machineOf,
@@ -77,6 +78,20 @@ t.test('refused: the agent of the machine refused the unit', async (t) => {
       unit: { ...unit('a.service'), refusedBy: { [M1]: 'bad name' } },
       want: { kind: 'refused', names: [M1], why: 'its agent refused it: bad name' },
     },
+  ]);
+});
+
+t.test('failed: Reschedule=on-failure keeps the unit off machines where these contents failed', async (t) => {
+  const resched = { reschedule: { attempts: 3, delaySec: 10 } };
+  table(t, failed, [
+    { name: 'no failure', unit: unit('a.service', resched), want: undefined },
+    { name: 'failed elsewhere', unit: { ...unit('a.service', resched), failedOn: { [M2]: 1000 } }, want: undefined },
+    {
+      name: 'failed here',
+      unit: { ...unit('a.service', resched), failedOn: { [M1]: 1000, [M2]: 2000 } },
+      want: { kind: 'failed', names: [M1], why: 'it failed on this machine (Reschedule=on-failure)' },
+    },
+    { name: 'failed here, but the unit did not opt in', unit: { ...unit('a.service'), failedOn: { [M1]: 1000 } }, want: undefined },
   ]);
 });
 
@@ -208,7 +223,7 @@ t.test('replacedBy: a unit here replaces it', async (t) => {
 });
 
 t.test('firstMisfit asks the checkers in order: the first misfit gives the reason', async (t) => {
-  t.same(CHECKERS, [refused, machineId, metadata, machineOf, replaces, conflicts, replacedBy]);
+  t.same(CHECKERS, [refused, failed, machineId, metadata, machineOf, replaces, conflicts, replacedBy]);
   const row: Row = {
     name: 'refused, wrong id, conflicting',
     unit: { ...unit('a.service', { machineId: 'bbbbbbbb', conflicts: ['b.service'] }), refusedBy: { [M1]: 'no' } },

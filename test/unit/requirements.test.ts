@@ -200,7 +200,7 @@ t.test('warnings name the unit and the section, each only once', async (t) => {
 
 t.test('every known key is accepted without an unknown-key warning', async (t) => {
   for (const key of X_FLEET_KEYS) {
-    const value = key.includes('Metadata') ? 'a=b' : key.includes('MachineID') || key.includes('BootID') ? '0123abcd' : key === 'Global' ? 'false' : 'x.service';
+    const value = key.includes('Metadata') ? 'a=b' : key.includes('MachineID') || key.includes('BootID') ? '0123abcd' : key === 'Global' ? 'false' : key === 'Reschedule' ? 'no' : key.startsWith('Reschedule') ? '2' : 'x.service';
     const r = req(`${key}=${value}`);
     t.notMatch(r.warnings.join('\n'), /unknown option/, key);
   }
@@ -274,4 +274,29 @@ t.test('StopOnDisconnect: a boolean like Global, absent unless true, ignored wit
   t.equal(g.requirements.stopOnDisconnect, undefined);
   t.match(g.warnings, [/StopOnDisconnect is ignored for a Global unit/]);
   t.match(req('stopondisconnect=true').warnings, [/did you mean StopOnDisconnect\?/]);
+});
+
+t.test('Reschedule=on-failure (ours): defaults, bounds, a bad value is an error at submission', async (t) => {
+  t.same(req('Reschedule=on-failure').requirements.reschedule, { attempts: 3, delaySec: 10 });
+  t.same(req('Reschedule=on-failure').warnings, []);
+  t.same(req('Reschedule=On-Failure\nRescheduleAttempts=5\nRescheduleDelaySec=2').requirements.reschedule, { attempts: 5, delaySec: 2 });
+  t.notOk('reschedule' in req('Reschedule=no').requirements, 'no leaves the field out');
+  t.notOk('reschedule' in req('Reschedule=on-failure\nReschedule=').requirements, 'an empty value resets it');
+  t.same(req('RescheduleAttempts=10\nRescheduleDelaySec=3600\nReschedule=on-failure').requirements.reschedule, { attempts: 10, delaySec: 3600 });
+  for (const [bad, why] of [
+    ['Reschedule=always', /Reschedule=always is not supported/],
+    ['Reschedule=on-failure\nRescheduleAttempts=0', /RescheduleAttempts=0 must be a whole number from 1 to 10/],
+    ['Reschedule=on-failure\nRescheduleAttempts=11', /from 1 to 10/],
+    ['Reschedule=on-failure\nRescheduleDelaySec=3601', /RescheduleDelaySec=3601 must be a whole number from 1 to 3600/],
+    ['Reschedule=on-failure\nRescheduleDelaySec=1.5', /RescheduleDelaySec=1.5/],
+    ['RescheduleDelaySec=-1', /RescheduleDelaySec=-1/],
+  ] as const) {
+    const err = reqError(bad);
+    t.equal(err.rule, 'bad-reschedule', bad);
+    t.match(err.message, why, bad);
+  }
+  t.match(req('RescheduleAttempts=2').warnings, [/ignored without Reschedule=on-failure/]);
+  const g = req('Global=true\nReschedule=on-failure');
+  t.notOk('reschedule' in g.requirements);
+  t.match(g.warnings, [/Reschedule is ignored for a Global unit/]);
 });
