@@ -120,6 +120,11 @@ export function decodeUnitState(v: unknown, at = 'state'): ApiUnitState {
     const x = optString(o, k, at);
     if (x !== undefined) s[k] = x;
   }
+  if (o['reschedule'] !== undefined && o['reschedule'] !== null) {
+    const where = `${at}.reschedule`;
+    const r = object(o['reschedule'], where);
+    s.reschedule = { gaveUp: boolean(r, 'gaveUp', where), reason: string(r, 'reason', where) };
+  }
   return s;
 }
 
