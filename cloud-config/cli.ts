@@ -122,7 +122,10 @@ interface Options {
   workspace: string;
 }
 
-async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options | number> {
+/** What the command line asks for, or the exit status when it is already answered (usage error, --help, --version). */
+type CommandLine = { readonly options: Options } | { readonly exit: number };
+
+async function parseOptions(argv: readonly string[], io: CliIO): Promise<CommandLine> {
   let usageError: string | undefined;
   let printed = false;
   const parser = yargs()
@@ -177,9 +180,9 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
   }
   if (usageError) {
     io.stderr(`coreos-cloudinit: ${usageError}\nRun "coreos-cloudinit --help" for usage.\n`);
-    return EXIT_USAGE;
+    return { exit: EXIT_USAGE };
   }
-  if (printed || args.help || args.version) return EXIT_OK;
+  if (printed || args.help || args.version) return { exit: EXIT_OK };
 
   const fromEnv = substitutionsFromEnv(io.env);
   const subs: { -readonly [K in keyof Substitutions]: string } = {};
@@ -192,7 +195,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
     if (!(v6 ? isIPv6(value) : isIPv4(value))) {
       const from = typeof flagValue === 'string' ? spec.flag : spec.env;
       io.stderr(`coreos-cloudinit: ${from}: ${JSON.stringify(value)} is not an ${v6 ? 'IPv6' : 'IPv4'} address\n`);
-      return EXIT_USAGE;
+      return { exit: EXIT_USAGE };
     }
     subs[spec.option] = value;
     if (typeof flagValue === 'string') flagSubs[spec.option] = value;
@@ -207,7 +210,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
     const preset = Object.hasOwn(OEM_PRESETS, args.oem) ? OEM_PRESETS[args.oem] : undefined;
     if (preset === undefined) {
       io.stderr(`coreos-cloudinit: --oem: ${JSON.stringify(args.oem)} is not one of ${Object.keys(OEM_PRESETS).join(', ')}\n`);
-      return EXIT_USAGE;
+      return { exit: EXIT_USAGE };
     }
     Object.assign(sources, preset);
   }
@@ -215,9 +218,9 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
   const workspaceProblem = directoryPathProblem(workspace);
   if (workspaceProblem !== undefined) {
     io.stderr(`coreos-cloudinit: --workspace: ${workspaceProblem}\n`);
-    return EXIT_USAGE;
+    return { exit: EXIT_USAGE };
   }
-  return {
+  return { options: {
     ...(typeof args['from-file'] === 'string' ? { fromFile: args['from-file'] } : {}),
     validate: args.validate === true,
     dryRun: args['dry-run'] === true,
@@ -231,7 +234,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Options
     ...(typeof args['proc-cmdline-file'] === 'string' ? { procCmdlinePath: args['proc-cmdline-file'] } : {}),
     ignoreFailure: args['ignore-failure'] === true,
     workspace: workspace.replace(/(.)\/+$/, '$1'),
-  };
+  } };
 }
 
 function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
@@ -299,8 +302,9 @@ function metadataSubstitutions(md: Metadata): Substitutions {
 }
 
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
-  const opts = await parseOptions(argv, io);
-  if (typeof opts === 'number') return opts;
+  const commandLine = await parseOptions(argv, io);
+  if ('exit' in commandLine) return commandLine.exit;
+  const opts = commandLine.options;
   const warn = (message: string): void => io.stderr(`warning: ${message}\n`);
   let sources: Datasource[];
   try {
