@@ -271,7 +271,10 @@ async function readDocument(path: string): Promise<Buffer> {
   }
 }
 
-/** A document from a stream (stdin), refused (without reading the rest) once it passes MAX_DOCUMENT_BYTES. */
+/**
+ * A document from a stream (stdin), refused (without reading the rest) once it passes MAX_DOCUMENT_BYTES; gzip
+ * user-data is inflated (bounded) as from a file or a data source.
+ */
 export async function readDocumentStream(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
@@ -284,7 +287,7 @@ export async function readDocumentStream(stream: Readable): Promise<string> {
     }
     chunks.push(buf);
   }
-  return decodeUtf8(Buffer.concat(chunks));
+  return decodeUtf8(inflateUserdata(Buffer.concat(chunks)));
 }
 
 function formatResult(r: StepResult): string {

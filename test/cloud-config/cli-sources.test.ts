@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runCli, type CliIO } from '../../cloud-config/cli.js';
-import { makeRoot } from './helpers.js';
+import { cloudInit, makeRoot } from './helpers.js';
 import { fakeServer } from './fake-metadata.js';
 import { buildDatasources, DEFAULT_HTTP, OEM_PRESETS } from '../../cloud-config/datasource/index.js';
 
@@ -119,6 +119,9 @@ t.test('gzip user-data from a source and from --from-file', async (t) => {
   const r2 = await cli(['--from-file', file, '--validate', '--from-configdrive', drive]);
   t.equal(r2.stdout, 'valid cloud-config (0 errors, 0 warnings)\n');
   t.equal(r2.stderr, `warning: --from-file is given, so configdrive (${drive}) is not asked\n`);
+
+  const r3 = await cloudInit(['--from-file', '-', '--validate'], { stdin: gzipSync('#cloud-config\nhostname: zipped\n') });
+  t.equal(r3.stdout, 'valid cloud-config (0 errors, 0 warnings)\n', `gzip on stdin: ${r3.stderr}`);
 });
 
 t.test('script user-data from a source: metadata applied first, the script stored under --workspace', async (t) => {
