@@ -3,13 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Slots } from '../../lib/limit.js';
 import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { errorBody } from '../../lib/api/schema.js';
+import { goJson } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
+/** `body` as fleetd wrote it (lib/api/wire.ts: Go's escaping; build fleet's entities with its wire* functions). */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  const text = goJson(body);
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -20,8 +22,10 @@ export function sendError(res: ServerResponse, status: number, message: string):
   sendJson(res, status, errorBody(status, message));
 }
 
+/** A bodiless answer (201, 204); it still says `Content-Type: application/json`, as fleet's PATCH answer did. */
 export function sendEmpty(res: ServerResponse, status: number): void {
   res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
   res.end();
 }
 

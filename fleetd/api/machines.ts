@@ -5,6 +5,7 @@ import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, sendEmpty, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { MachinePage } from '../../lib/api/schema.js';
+import { wireMachinePage } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Operations one PATCH may carry (each is an etcd write). */
@@ -18,7 +19,7 @@ export async function listMachines(c: Ctx): Promise<void> {
   const page: MachinePage = {};
   if (items.length > 0) page.machines = items;
   if (next) page.nextPageToken = next;
-  sendJson(c.res, 200, page);
+  sendJson(c.res, 200, wireMachinePage(page));
 }
 
 interface MetadataOp {

@@ -30,6 +30,7 @@ import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
+import { goJson } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
@@ -210,7 +211,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         : status === 408
           ? `request not received in time (headers within ${HEADERS_TIMEOUT_MS / 1000}s, all of it within ${REQUEST_TIMEOUT_MS / 1000}s)`
           : `malformed HTTP request: ${err.reason ?? err.message}`;
-    const body = JSON.stringify({ error: { code: status, message } });
+    const body = goJson({ error: { code: status, message } });
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nServer: ${serverHeader}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -6,6 +6,7 @@ import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
+import { wireUnit, wireUnitPage } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export async function listUnits(c: Ctx): Promise<void> {
@@ -14,13 +15,13 @@ export async function listUnits(c: Ctx): Promise<void> {
   const page: UnitPage = {};
   if (items.length > 0) page.units = items;
   if (next) page.nextPageToken = next;
-  sendJson(c.res, 200, page);
+  sendJson(c.res, 200, wireUnitPage(page));
 }
 
 export async function getUnit(c: Ctx, name: string): Promise<void> {
   const u = await c.backend.getUnit(name);
   if (!u) return sendError(c.res, 404, 'unit does not exist');
-  sendJson(c.res, 200, u);
+  sendJson(c.res, 200, wireUnit(u));
 }
 
 export async function deleteUnit(c: Ctx, name: string): Promise<void> {
