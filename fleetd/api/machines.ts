@@ -5,7 +5,7 @@ import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, sendEmpty, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { MachinePage } from '../../lib/api/schema.js';
-import { wireMachinePage } from '../../lib/api/wire.js';
+import { goField, wireMachinePage } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** Operations one PATCH may carry (each is an etcd write). */
@@ -34,7 +34,7 @@ function opValue(v: unknown, i: number): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'string') return v;
   if (isObject(v)) {
-    const inner = v.value;
+    const inner = goField(v, 'value');
     if (inner === undefined || inner === null) return '';
     if (typeof inner === 'string') return inner;
   }
@@ -46,11 +46,13 @@ function decodeOps(raw: unknown): MetadataOp[] {
   if (raw.length > MAX_METADATA_OPS) throw new ApiError(400, `too many operations in one request: ${raw.length} (limit ${MAX_METADATA_OPS})`);
   return raw.map((o: unknown, i: number): MetadataOp => {
     if (!isObject(o)) throw new ApiError(400, `unable to decode body: operation ${i} is not an object`);
-    const op = o.op;
+    // field names in any case (fleet's own test sends "Value"), as fleet's Go decoder read them
+    const op = goField(o, 'op');
+    const opPath = goField(o, 'path');
     if (op !== 'add' && op !== 'remove' && op !== 'replace') throw new ApiError(400, 'invalid op: expect add, remove, or replace');
-    const m = typeof o.path === 'string' ? METADATA_PATH.exec(o.path) : null;
+    const m = typeof opPath === 'string' ? METADATA_PATH.exec(opPath) : null;
     if (!m) throw new ApiError(400, 'machine metadata path invalid');
-    const value = opValue(o.value, i);
+    const value = opValue(goField(o, 'value'), i);
     if (op !== 'remove' && value === '') throw new ApiError(400, 'invalid value: add and replace require a value');
     try {
       checkMachineId(m[1]!);

@@ -6,7 +6,7 @@ import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
-import { wireUnit, wireUnitPage } from '../../lib/api/wire.js';
+import { goField, wireUnit, wireUnitPage } from '../../lib/api/wire.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export async function listUnits(c: Ctx): Promise<void> {
@@ -38,16 +38,19 @@ interface PutBody {
 function decodePutBody(raw: unknown): PutBody {
   if (!isObject(raw)) throw new ApiError(400, 'unable to decode body: expected a JSON object (a Unit)');
   const body: PutBody = { options: [] };
-  if (raw.name !== undefined && raw.name !== null) {
-    if (typeof raw.name !== 'string') throw new ApiError(400, 'unable to decode body: "name" must be a string');
-    body.name = raw.name;
+  // field names in any case, as fleet's Go decoder read them
+  const name = goField(raw, 'name');
+  if (name !== undefined && name !== null) {
+    if (typeof name !== 'string') throw new ApiError(400, 'unable to decode body: "name" must be a string');
+    body.name = name;
   }
-  if (raw.options !== undefined && raw.options !== null) {
-    if (!Array.isArray(raw.options)) throw new ApiError(400, 'unable to decode body: "options" must be an array of {section, name, value}');
-    body.options = raw.options.map((o: unknown, i: number): ApiUnitOption => {
+  const options = goField(raw, 'options');
+  if (options !== undefined && options !== null) {
+    if (!Array.isArray(options)) throw new ApiError(400, 'unable to decode body: "options" must be an array of {section, name, value}');
+    body.options = options.map((o: unknown, i: number): ApiUnitOption => {
       if (!isObject(o)) throw new ApiError(400, `unable to decode body: options[${i}] must be an object {section, name, value}`);
       const field = (k: 'section' | 'name' | 'value'): string => {
-        const v = o[k];
+        const v = goField(o, k);
         if (v === undefined || v === null) return '';
         if (typeof v !== 'string') throw new ApiError(400, `unable to decode body: options[${i}].${k} must be a string`);
         return v;
@@ -55,7 +58,7 @@ function decodePutBody(raw: unknown): PutBody {
       return { section: field('section'), name: field('name'), value: field('value') };
     });
   }
-  const ds = raw.desiredState;
+  const ds = goField(raw, 'desiredState');
   if (ds !== undefined && ds !== null && ds !== '') {
     if (typeof ds !== 'string' || !(DESIRED_STATES as readonly string[]).includes(ds)) {
       throw new ApiError(400, `invalid desiredState ${JSON.stringify(ds)}: expected one of ${DESIRED_STATES.join(', ')}`);

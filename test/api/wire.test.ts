@@ -81,3 +81,23 @@ t.test('errors and bodiless answers: Content-Type application/json and Server on
   }
   t.equal(missing.text, '{"error":{"code":404,"message":"unit does not exist"}}');
 });
+
+t.test('request fields in any case, as Go decodes them: PATCH "Value", PUT "DesiredState" and option fields', async (t) => {
+  const f = await startApi(t, { etcd });
+  await addMachine(t, f.registry, M1, '198.18.0.11');
+  // what fleet's functional test sends
+  const patch = await request(f, 'PATCH', '/fleet/v1/machines', { body: [{ op: 'add', path: `/${M1}/metadata/foo`, Value: { value: 'bar' } }] });
+  t.equal(patch.status, 204);
+  const upper = await request(f, 'PATCH', '/fleet/v1/machines', { body: [{ OP: 'replace', Path: `/${M1}/metadata/role`, VALUE: { Value: 'db' } }] });
+  t.equal(upper.status, 204);
+  t.match((await request(f, 'GET', '/fleet/v1/machines')).json, { machines: [{ metadata: { foo: 'bar', role: 'db' } }] });
+
+  const put = await request(f, 'PUT', '/fleet/v1/units/x.service', {
+    body: { Name: 'x.service', Options: [{ Section: 'Service', NAME: 'ExecStart', vAlUe: '/bin/true' }], DesiredState: 'loaded' },
+  });
+  t.equal(put.status, 201);
+  t.equal((await request(f, 'GET', '/fleet/v1/units/x.service')).text, '{"currentState":"inactive","desiredState":"loaded","name":"x.service","options":[{"name":"ExecStart","section":"Service","value":"/bin/true"}]}');
+  const last = await request(f, 'PUT', '/fleet/v1/units/x.service', { body: { desiredState: 'launched', DESIREDSTATE: 'inactive' } });
+  t.equal(last.status, 204, 'of two keys naming one field the last wins');
+  t.match((await request(f, 'GET', '/fleet/v1/units/x.service')).json, { desiredState: 'inactive' });
+});
