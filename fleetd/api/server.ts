@@ -31,6 +31,7 @@ import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenU
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
 import { goJson } from '../../lib/api/wire.js';
+import { fleetRequirementsMessage } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
@@ -88,6 +89,7 @@ export interface ApiServer {
 export function errorStatus(err: unknown): { status: number; message: string; unexpected: boolean } {
   const msg = errorMessage(err);
   if (err instanceof ApiError) return { status: err.status, message: msg, unexpected: false };
+  if (err instanceof RequirementsError) return { status: 400, message: fleetRequirementsMessage(err) ?? msg, unexpected: false };
   if (err instanceof UnitNameError || err instanceof UnitFileError || err instanceof RequirementsError || err instanceof InvalidKeyError) {
     return { status: 400, message: msg, unexpected: false };
   }
