@@ -44,7 +44,11 @@ Show status of an entire directory with glob matching:
 fleetctl status myservice/*
 
 For global units, the status on every machine running it is shown.`,
-  flags: { 'ssh-port': { type: 'number', default: 22, range: PORT_RANGE, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only).' } },
+  flags: {
+    'ssh-port': { type: 'number', default: 22, range: PORT_RANGE, describe: 'Connect to remote hosts over SSH using this TCP port (--driver=etcd only).' },
+    // fleet's functional test passes it (fleet v1.0 refused it as unknown, printed usage and still exited 0); status never waits
+    'no-block': { type: 'boolean', default: false, describe: 'Accepted for compatibility; status never waits.', hidden: true },
+  },
   needsClient: true,
   async run(ctx, args, flags) {
     const sshPort = flagNumber(flags, 'ssh-port', 22);

@@ -3,13 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Slots } from '../../lib/limit.js';
 import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { errorBody } from '../../lib/api/schema.js';
-import { errorMessage } from '../../lib/errors.js';
+import { goJson } from '../../lib/api/wire.js';
+import { goDecode } from './go-errors.js';
 
 /** Largest request body accepted (a unit file is small; a plan of many units stays far below this). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
+/** `body` as fleetd wrote it (lib/api/wire.ts: Go's escaping; build fleet's entities with its wire* functions). */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  const text = goJson(body);
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -20,8 +22,10 @@ export function sendError(res: ServerResponse, status: number, message: string):
   sendJson(res, status, errorBody(status, message));
 }
 
+/** A bodiless answer (201, 204); it still says `Content-Type: application/json`, as fleet's PATCH answer did. */
 export function sendEmpty(res: ServerResponse, status: number): void {
   res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
   res.end();
 }
 
@@ -116,15 +120,12 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   });
 }
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
-  const text = body.toString('utf8');
-  if (text.trim() === '') throw new ApiError(400, 'unable to decode body: request body is empty');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new ApiError(400, `unable to decode body: ${errorMessage(err)}`);
-  }
+/**
+ * The body's first JSON value, read as fleet's Go decoder read it (what follows the value is ignored); a body
+ * that is not JSON is 400 with Go's text after `prefix` (fleet: `unable to decode body: ` on PUT, none on PATCH).
+ */
+export async function readJson(req: IncomingMessage, prefix = 'unable to decode body: '): Promise<unknown> {
+  return goDecode(await readBody(req), prefix);
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

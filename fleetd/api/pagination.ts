@@ -3,6 +3,7 @@
  * A token is only valid with the server's token_limit and a page of at least 1.
  */
 import { ApiError } from '../../lib/api/errors.js';
+import { goBase64Url, goReadFull } from './go-errors.js';
 
 export interface PageToken {
   limit: number;
@@ -16,17 +17,10 @@ export function encodePageToken(tok: PageToken): string {
   return buf.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 
-/** Strict URL-safe base64 as Go's base64.URLEncoding reads it: padded, alphabet A-Z a-z 0-9 - _. */
-function decodeUrlBase64(value: string): Buffer {
-  if (value.length % 4 !== 0 || !/^[A-Za-z0-9_-]*={0,2}$/.test(value)) {
-    throw new ApiError(400, `invalid page token ${JSON.stringify(value)}: not URL-safe base64`);
-  }
-  return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-}
-
+/** Throws ApiError 400 with the texts fleet answered (Go's base64 and binary errors, go-errors.ts). */
 export function decodePageToken(value: string): PageToken {
-  const buf = decodeUrlBase64(value);
-  if (buf.length < 4) throw new ApiError(400, `invalid page token ${JSON.stringify(value)}: too short`);
+  const buf = goBase64Url(value);
+  goReadFull(buf, 4);
   return { limit: buf.readUInt16LE(0), page: buf.readUInt16LE(2) };
 }
 

@@ -94,19 +94,11 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
   throw new ApiError(404, '');
 }
 
-/** The route for a request, or an ApiError (404/405/400) to answer with. */
+/**
+ * The route for a request, or an ApiError (404/405/400) to answer with. An unknown path (404) and a request to
+ * the root or the bare prefix (405) get an empty message, as in fleet.
+ */
 export function resolve(method: string, path: string, deps: RouterDeps): Route {
-  try {
-    return route(method, path, deps);
-  } catch (err) {
-    // fleet answers unknown paths and methods with an empty message; say what was not found.
-    if (!(err instanceof ApiError) || err.message !== '') throw err;
-    const where = JSON.stringify(path);
-    throw new ApiError(err.status, err.status === 405 ? `method ${method} is not supported on ${where}` : `no such resource: ${where}`);
-  }
-}
-
-function route(method: string, path: string, deps: RouterDeps): Route {
   if (path === '/metrics') {
     if (method !== 'GET' && method !== 'HEAD') notAllowed('only GET supported against this resource');
     return {

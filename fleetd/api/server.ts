@@ -30,6 +30,8 @@ import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
+import { goJson } from '../../lib/api/wire.js';
+import { fleetRequirementsMessage } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
@@ -87,6 +89,7 @@ export interface ApiServer {
 export function errorStatus(err: unknown): { status: number; message: string; unexpected: boolean } {
   const msg = errorMessage(err);
   if (err instanceof ApiError) return { status: err.status, message: msg, unexpected: false };
+  if (err instanceof RequirementsError) return { status: 400, message: fleetRequirementsMessage(err) ?? msg, unexpected: false };
   if (err instanceof UnitNameError || err instanceof UnitFileError || err instanceof RequirementsError || err instanceof InvalidKeyError) {
     return { status: 400, message: msg, unexpected: false };
   }
@@ -210,7 +213,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         : status === 408
           ? `request not received in time (headers within ${HEADERS_TIMEOUT_MS / 1000}s, all of it within ${REQUEST_TIMEOUT_MS / 1000}s)`
           : `malformed HTTP request: ${err.reason ?? err.message}`;
-    const body = JSON.stringify({ error: { code: status, message } });
+    const body = goJson({ error: { code: status, message } });
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nServer: ${serverHeader}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

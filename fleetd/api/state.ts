@@ -3,6 +3,7 @@ import type { Ctx } from './context.js';
 import { sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { UnitStatePage } from '../../lib/api/schema.js';
+import { wireUnitState, wireUnitStatePage } from '../../lib/api/wire.js';
 
 export async function listStates(c: Ctx): Promise<void> {
   const tok = requestPageToken(c.query, c.tokenLimit);
@@ -17,12 +18,12 @@ export async function listStates(c: Ctx): Promise<void> {
   const page: UnitStatePage = {};
   if (items.length > 0) page.states = items;
   if (next) page.nextPageToken = next;
-  sendJson(c.res, 200, page);
+  sendJson(c.res, 200, wireUnitStatePage(page));
 }
 
 export async function getState(c: Ctx, name: string): Promise<void> {
   const states = await c.backend.listUnitStates({ unitName: name });
   const s = states.find((x) => x.name === name);
   if (!s) return sendError(c.res, 404, 'unit state does not exist');
-  sendJson(c.res, 200, s);
+  sendJson(c.res, 200, wireUnitState(s));
 }

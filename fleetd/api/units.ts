@@ -6,6 +6,8 @@ import { ApiError } from '../../lib/api/errors.js';
 import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
+import { goField, wireUnit, wireUnitPage } from '../../lib/api/wire.js';
+import { fleetNameProblem, goQuote, goTypeError } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export async function listUnits(c: Ctx): Promise<void> {
@@ -14,13 +16,13 @@ export async function listUnits(c: Ctx): Promise<void> {
   const page: UnitPage = {};
   if (items.length > 0) page.units = items;
   if (next) page.nextPageToken = next;
-  sendJson(c.res, 200, page);
+  sendJson(c.res, 200, wireUnitPage(page));
 }
 
 export async function getUnit(c: Ctx, name: string): Promise<void> {
   const u = await c.backend.getUnit(name);
   if (!u) return sendError(c.res, 404, 'unit does not exist');
-  sendJson(c.res, 200, u);
+  sendJson(c.res, 200, wireUnit(u));
 }
 
 export async function deleteUnit(c: Ctx, name: string): Promise<void> {
@@ -34,29 +36,47 @@ interface PutBody {
   desiredState?: DesiredState;
 }
 
+const DECODE = 'unable to decode body: ';
+const STRING_FIELDS = ['name', 'desiredState', 'currentState', 'machineID'];
+
+/** An option's fields, with Go's type error for one that is not a string (absent or null: empty). */
+function decodeOption(o: unknown, i: number): ApiUnitOption {
+  if (o === null) throw new ApiError(400, `${DECODE}options[${i}] is null`);
+  if (!isObject(o)) throw goTypeError(DECODE, o, 'schema.UnitOption', 'Unit', 'options');
+  const opt: ApiUnitOption = { section: '', name: '', value: '' };
+  for (const k of Object.keys(o)) {
+    const field = (['name', 'section', 'value'] as const).find((f) => goField({ [k]: true }, f) !== undefined);
+    if (field === undefined) continue;
+    const v = o[k];
+    if (v !== null && typeof v !== 'string') throw goTypeError(DECODE, v, 'string', 'UnitOption', `options.${field}`);
+  }
+  for (const f of ['section', 'name', 'value'] as const) {
+    const v = goField(o, f);
+    if (typeof v === 'string') opt[f] = v;
+  }
+  return opt;
+}
+
+/** A Unit as fleet's Go decoder read it: field names in any case, Go's texts for values of the wrong type. */
 function decodePutBody(raw: unknown): PutBody {
-  if (!isObject(raw)) throw new ApiError(400, 'unable to decode body: expected a JSON object (a Unit)');
   const body: PutBody = { options: [] };
-  if (raw.name !== undefined && raw.name !== null) {
-    if (typeof raw.name !== 'string') throw new ApiError(400, 'unable to decode body: "name" must be a string');
-    body.name = raw.name;
+  if (raw === null) return body;
+  if (!isObject(raw)) throw goTypeError(DECODE, raw, 'schema.Unit');
+  // type errors in document order, as Go reports the first
+  for (const k of Object.keys(raw)) {
+    const v = raw[k];
+    if (v === null) continue;
+    const field = STRING_FIELDS.find((f) => goField({ [k]: true }, f) !== undefined);
+    if (field !== undefined && typeof v !== 'string') throw goTypeError(DECODE, v, 'string', 'Unit', field);
+    if (goField({ [k]: true }, 'options') !== undefined && !Array.isArray(v)) throw goTypeError(DECODE, v, '[]*schema.UnitOption', 'Unit', 'options');
   }
-  if (raw.options !== undefined && raw.options !== null) {
-    if (!Array.isArray(raw.options)) throw new ApiError(400, 'unable to decode body: "options" must be an array of {section, name, value}');
-    body.options = raw.options.map((o: unknown, i: number): ApiUnitOption => {
-      if (!isObject(o)) throw new ApiError(400, `unable to decode body: options[${i}] must be an object {section, name, value}`);
-      const field = (k: 'section' | 'name' | 'value'): string => {
-        const v = o[k];
-        if (v === undefined || v === null) return '';
-        if (typeof v !== 'string') throw new ApiError(400, `unable to decode body: options[${i}].${k} must be a string`);
-        return v;
-      };
-      return { section: field('section'), name: field('name'), value: field('value') };
-    });
-  }
-  const ds = raw.desiredState;
-  if (ds !== undefined && ds !== null && ds !== '') {
-    if (typeof ds !== 'string' || !(DESIRED_STATES as readonly string[]).includes(ds)) {
+  const name = goField(raw, 'name');
+  if (typeof name === 'string' && name !== '') body.name = name;
+  const options = goField(raw, 'options');
+  if (Array.isArray(options)) body.options = options.map(decodeOption);
+  const ds = goField(raw, 'desiredState');
+  if (typeof ds === 'string' && ds !== '') {
+    if (!(DESIRED_STATES as readonly string[]).includes(ds)) {
       throw new ApiError(400, `invalid desiredState ${JSON.stringify(ds)}: expected one of ${DESIRED_STATES.join(', ')}`);
     }
     body.desiredState = ds as DesiredState;
@@ -65,14 +85,17 @@ function decodePutBody(raw: unknown): PutBody {
 }
 
 function checkTemplateState(name: string, state: DesiredState): void {
-  if (state !== 'inactive' && parseUnitName(name).isTemplate) throw new ApiError(400, `cannot activate template ${JSON.stringify(name)}`);
+  if (state !== 'inactive' && parseUnitName(name).isTemplate) throw new ApiError(400, `cannot activate template ${goQuote(name)}`);
 }
 
 export async function putUnit(c: Ctx, item: string): Promise<void> {
   requireJsonContentType(c.req);
   const body = decodePutBody(await readJson(c.req));
   const name = body.name ?? item;
-  if (name !== item) throw new ApiError(400, `name in URL ${JSON.stringify(item)} differs from unit name in request body ${JSON.stringify(name)}`);
+  if (name !== item) throw new ApiError(400, `name in URL ${goQuote(item)} differs from unit name in request body ${goQuote(name)}`);
+  // fleet's own check and words first; ours (stricter) after it
+  const problem = fleetNameProblem(name);
+  if (problem !== undefined) throw new ApiError(400, problem);
   try {
     // also refuses names fleet must never manage (fleet's, systemd's, D-Bus's units), even for a state change
     checkManageableUnitName(name);

@@ -96,7 +96,8 @@ function optState(o: Obj, key: string, at: string): DesiredState | undefined {
 
 export function decodeUnitOption(v: unknown, at: string): ApiUnitOption {
   const o = object(v, at);
-  return { section: string(o, 'section', at), name: string(o, 'name', at), value: string(o, 'value', at) };
+  // fleetd leaves an empty value out (omitempty), e.g. of `Environment=`
+  return { section: optString(o, 'section', at) ?? '', name: optString(o, 'name', at) ?? '', value: optString(o, 'value', at) ?? '' };
 }
 
 export function decodeUnit(v: unknown, at = 'unit'): ApiUnit {

@@ -11,7 +11,7 @@ t.test('GET /machines lists live machines sorted by id', async (t) => {
   const p1 = await addMachine(t, f.registry, M1, '198.18.0.11');
   t.same((await request(f, 'GET', '/fleet/v1/machines')).json, {
     machines: [
-      { id: M1, primaryIP: '198.18.0.11', metadata: {} },
+      { id: M1, primaryIP: '198.18.0.11' }, // fleet leaves empty metadata out
       { id: M2, primaryIP: '198.18.0.12', metadata: { region: 'us' } },
     ],
   });
@@ -44,8 +44,8 @@ t.test('PATCH /machines metadata: both value forms, remove, replace, validation 
     ['bad key', [{ op: 'add', path: `/${M1}/metadata/a b`, value: 'b' }], 'machine metadata path invalid'],
     ['no value', [{ op: 'add', path: `/${M1}/metadata/a` }], 'invalid value: add and replace require a value'],
     ['empty value', [{ op: 'replace', path: `/${M1}/metadata/a`, value: { value: '' } }], 'invalid value: add and replace require a value'],
-    ['number value', [{ op: 'add', path: `/${M1}/metadata/a`, value: 3 }], 'invalid value in op 0: expected a string or {"value": "<string>"}'],
-    ['not a list', { op: 'add' }, 'unable to decode body: expected a JSON array of {"op", "path", "value"} operations'],
+    ['number value', [{ op: 'add', path: `/${M1}/metadata/a`, value: 3 }], 'json: cannot unmarshal number into Go struct field machineMetadataOp.Value of type struct { Value string "json:\\"value\\"" }'],
+    ['not a list', { op: 'add' }, 'json: cannot unmarshal object into Go value of type []api.machineMetadataOp'],
   ];
   for (const [what, body, message] of cases) {
     const r = await request(f, 'PATCH', '/fleet/v1/machines', { body });
@@ -54,7 +54,7 @@ t.test('PATCH /machines metadata: both value forms, remove, replace, validation 
   }
   const bad = await request(f, 'PATCH', '/fleet/v1/machines', { raw: '[{"op":', headers: { 'Content-Type': 'application/json' } });
   t.equal(bad.status, 400);
-  t.match(bad.json, { error: { message: /^unable to decode body/ } });
+  t.same(bad.json, { error: { code: 400, message: 'unexpected EOF' } }, "Go's decoder's text, without a prefix on PATCH");
 
   const partial = await request(f, 'PATCH', '/fleet/v1/machines', {
     body: [

@@ -41,8 +41,15 @@ t.test('pages over the API, and bad tokens are 400', async (t) => {
     ['EwBMLg==', 'token limit must be 2'],
     [encodePageToken({ limit: 2, page: 0 }), 'token page must be greater than zero'],
     [encodePageToken({ limit: 100, page: 1 }), 'token limit must be 2'],
-    ['not base64!', 'invalid page token "not base64!": not URL-safe base64'],
-    ['AgA=', 'invalid page token "AgA=": too short'],
+    // Go's base64 and binary errors, as fleet answered them
+    ['not base64!', 'illegal base64 data at input byte 3'],
+    ['AgA', 'illegal base64 data at input byte 0'],
+    ['AgA=', 'unexpected EOF'],
+    ['', 'EOF'],
+    ['AQACAA==x', 'illegal base64 data at input byte 8'],
+    ['AQACA===', 'illegal base64 data at input byte 5'],
+    ['AQAC\nAA==', 'token limit must be 2'], // Go skips newlines in base64
+    ['AQAC\\AA==', 'illegal base64 data at input byte 4'],
   ];
   for (const [tok, message] of bad) {
     for (const res of ['units', 'state', 'machines']) {

@@ -76,7 +76,8 @@ function checkErrorBody(t: Test, what: string, a: { status: number; contentType:
   }
   t.match(body, { error: { code: status, message: String } }, `${what}: fleet's error body`);
   const message = (body as { error: { message: string } }).error.message;
-  t.ok(message.trim().length > 0, `${what}: a message`);
+  // fleet answers 404 and 405 of the router with an empty message (match ^$); everything else says what is wrong
+  if (match.source !== '^$') t.ok(message.trim().length > 0, `${what}: a message`);
   t.match(message, match, `${what}: ${match.source.slice(0, 60)}`);
 }
 
@@ -107,8 +108,8 @@ t.test('generated giants', async (t) => {
     ['5000 MachineOf peers', 'PUT', '/fleet/v1/units/peers.service', Buffer.from(JSON.stringify({ options: Array.from({ length: 5000 }, (_, i) => ({ section: 'X-Fleet', name: 'MachineOf', value: `p${i}.service` })) })), 400, /MachineOf has 5000 distinct values; at most 32/],
     ['450 Conflicts globs of 934 characters (the dry-run stall)', 'POST', '/fleet/v1/plan', Buffer.from(JSON.stringify({ units: [{ name: 'attack.service', options: Array.from({ length: 450 }, (_, i) => ({ section: 'X-Fleet', name: 'Conflicts', value: `*${'l*'.repeat(465)}x-${i}` })) }] })), 400, /attack\.service: \[X-Fleet\] Conflicts value .* is 934 characters long; at most 320/],
     ['100000 options, the last one bad', 'PUT', '/fleet/v1/units/many.service', Buffer.from(JSON.stringify({ options: [...Array.from({ length: 100_000 }, (_, i) => ({ section: 'Service', name: 'Environment', value: `A${i}=1` })), { section: 'Service', name: 'X', value: 'a\nb' }] })), 400, /cannot write option "X"/],
-    ['JSON nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 400, /unable to decode body|expected a JSON object/],
-    ['JSON object nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`), 409, /unit does not exist and options field empty/],
+    ['JSON nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 400, /^unable to decode body: invalid character '\[' exceeded max depth$/],
+    ['JSON object nested 100000 deep', 'PUT', '/fleet/v1/units/deep.service', Buffer.from(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`), 400, /^unable to decode body: invalid character '\{' exceeded max depth$/],
     ['10001 units to plan', 'POST', '/fleet/v1/plan', Buffer.from(JSON.stringify({ units: Array.from({ length: 10_001 }, (_, i) => ({ name: `u${i}.service` })) })), 400, /too many units to plan at once \(limit 10000\)/],
     ['PATCH with 1000 ops, the last one bad', 'PATCH', '/fleet/v1/machines', Buffer.from(JSON.stringify([...Array.from({ length: 999 }, (_, i) => ({ op: 'add', path: `/m/metadata/k${i}`, value: 'v' })), { op: 'add', path: '/m/metadata/bad key', value: 'v' }])), 400, /machine metadata path invalid/],
     ['PATCH with 100000 ops', 'PATCH', '/fleet/v1/machines', Buffer.from(JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ op: 'add', path: `/m/metadata/k${i}`, value: 'v' })))), 400, /too many operations in one request: 100000 \(limit 1000\)/],
