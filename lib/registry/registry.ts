@@ -204,7 +204,7 @@ export class Registry {
             spec.global
               ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
               : op.del(k.global(name)),
-            ...(spec.global ? [] : [op.del(k.globalStart(name))]),
+            ...(spec.global ? [] : [op.del(k.globalStart(name)), op.delPrefix(k.globalRestartDir(name))]),
             ...clear,
           ],
           [op.get(k.jobObject(name))],
