@@ -47,6 +47,9 @@ async function restartOn(ctx: CommandContext, name: string, machineId: string, a
     if (!r || r.token !== token) return 'the restart request was replaced or removed (unit changed or destroyed?)';
     if (r.status === 'failed') return `the restart failed: ${r.message ?? 'no reason given'}`;
     if (r.status === 'done') break;
+    // a machine that left (its states go with its lease) never answers: do not wait for it without bound
+    const here = await ctx.client.unitStates({ unitName: name, machineID: machineId });
+    if (!here.some((x) => x.name === name && x.machineID === machineId)) return 'the machine no longer reports the unit (did it leave the cluster?)';
     if (ctx.clock.now() + POLL_MS > deadline) return 'its agent did not restart the unit in time';
     await ctx.clock.sleep(POLL_MS);
   }

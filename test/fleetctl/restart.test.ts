@@ -26,8 +26,11 @@ interface Agents {
   maxDown: number;
 }
 
-/** Polls each machine's restart request; a pending one is answered (or failed, for `failOn`). */
-function standInAgents(t: Test, reg: Registry, machines: ReadonlyMap<string, MachinePresence>, failOn?: string): Agents {
+/**
+ * Polls each machine's restart request; a pending one is answered, or failed on `failOn`, or on `vanishOn` the
+ * machine's state goes (as when it leaves the cluster) and the request is never answered.
+ */
+function standInAgents(t: Test, reg: Registry, machines: ReadonlyMap<string, MachinePresence>, failOn?: string, vanishOn?: string): Agents {
   const agents: Agents = { restarted: [], maxDown: 0 };
   const down = new Set<string>();
   let running = true;
@@ -38,6 +41,10 @@ function standInAgents(t: Test, reg: Registry, machines: ReadonlyMap<string, Mac
   const loop = async (m: string): Promise<void> => {
     while (running) {
       const r = await reg.getRestartRequest(UNIT, m).catch(() => undefined);
+      if (r?.status === 'pending' && m === vanishOn) {
+        await reg.deleteUnitState(machines.get(m)!, UNIT);
+        return;
+      }
       if (r?.status === 'pending') {
         down.add(m);
         agents.maxDown = Math.max(agents.maxDown, down.size);
@@ -118,6 +125,16 @@ for (const driver of ['API', 'etcd'] as const) {
       t.same(agents.restarted, [sorted[0]]);
       const last = await reg.getRestartRequest(UNIT, sorted[2]!);
       t.not(last?.status, 'pending', 'the last machine was not asked this time');
+    });
+
+    t.test('a machine that leaves mid-roll stops the roll instead of a wait without bound', async (t) => {
+      const sorted = [M1, M2, M3].sort();
+      const agents = standInAgents(t, reg, machines, undefined, sorted[0]);
+      const r = await run('restart', UNIT);
+      t.equal(r.code, 1);
+      t.equal(r.stdout, '');
+      t.match(r.stderr, `Error restarting global unit ${UNIT} on machine ${sorted[0]}: the machine no longer reports the unit`);
+      t.same(agents.restarted, []);
     });
   });
 }
