@@ -272,5 +272,7 @@ const noClient = {
   status: unavailable,
   journal: unavailable,
   plan: unavailable,
+  requestRestart: unavailable,
+  restartRequest: unavailable,
   close: async () => undefined,
 };

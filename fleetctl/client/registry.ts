@@ -22,6 +22,7 @@ import type {
   InspectTarget,
   JournalOptions,
   NewUnit,
+  RestartRequestState,
   StatusResult,
   UnitStateFilter,
 } from './types.js';
@@ -104,6 +105,19 @@ export class RegistryFleetClient implements FleetClient {
 
   destroyUnit(name: string): Promise<boolean> {
     return this.backend.destroyUnit(name);
+  }
+
+  async requestRestart(name: string, machineId: string): Promise<string> {
+    try {
+      return await this.backend.requestRestart(name, machineId);
+    } catch (err) {
+      if (err instanceof UnitNotFoundError) throw new ApiRequestError(404, 'unit does not exist');
+      throw err;
+    }
+  }
+
+  restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined> {
+    return this.backend.getRestartRequest(name, machineId);
   }
 
   /** Runs a command on the unit's machine: locally when it is this machine, else over ssh. */

@@ -60,5 +60,16 @@ export interface FleetClient {
   journal(name: string, opts: JournalOptions, target?: InspectTarget): Promise<Readable>;
   /** Dry run: where these units would go if submitted and started now, and why others cannot be placed. */
   plan(units: PlanUnitRequest[]): Promise<PlanResponse>;
+  /** Rolling restart: asks one machine's agent to restart a global unit once; the request's token. */
+  requestRestart(name: string, machineId: string): Promise<string>;
+  /** That request as the agent left it; undefined when there is none. */
+  restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined>;
   close(): Promise<void>;
+}
+
+/** A restart request of a global unit on one machine (lib/registry/restart.ts). */
+export interface RestartRequestState {
+  readonly token: string;
+  readonly status: 'pending' | 'done' | 'failed';
+  readonly message?: string;
 }

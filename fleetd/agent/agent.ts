@@ -215,6 +215,14 @@ export class Agent {
     }
     for (const g of await this.globalUnitsHere(this.scheduled, this.globals)) desired.set(g.name, g);
     this.refusals.skip(desired);
+    // a start or restart request made before this fleetd started is not acted on again (a restart is answered
+    // done); before the policy, which copies the current units
+    for (const name of this.adopted) {
+      const want = desired.get(name);
+      const cur = this.current.get(name);
+      if (want?.startRequest !== undefined && cur) this.current.set(name, { ...cur, startRequest: want.startRequest });
+      if (want?.restartRequest !== undefined && cur) this.answerRestart(name, want.restartRequest, { ok: true });
+    }
     const d = presencePolicy({
       presence: this.presence,
       live: this.opts.presence,
@@ -230,12 +238,6 @@ export class Agent {
     this.wasAtRisk = d.atRisk;
     if (d.fenced.length > 0) log.warn('machine not registered in etcd: stopping units with StopOnDisconnect', { units: d.fenced });
     for (const name of d.adopt) this.setState(name, 'loaded');
-    // a start request made before this fleetd started is not acted on again
-    for (const name of this.adopted) {
-      const want = desired.get(name);
-      const cur = this.current.get(name);
-      if (want?.startRequest !== undefined && cur) this.current.set(name, { ...cur, startRequest: want.startRequest });
-    }
     this.adopted.clear();
     if (d.held.length > 0) {
       log.info('keeping units not scheduled here while this machine rejoins', {
@@ -298,8 +300,15 @@ export class Agent {
     const out: DesiredUnit[] = [];
     for (const name of placement.run) {
       const c = byName.get(name);
-      const startRequest = globals.get(name)?.startRequest;
-      if (c && c.desiredState !== 'inactive') out.push({ name, hash: c.hash, state: c.desiredState, ...(startRequest !== undefined ? { startRequest } : {}) });
+      const g = globals.get(name);
+      const startRequest = g?.startRequest;
+      const restartRequest = g?.restartRequests?.[this.machineId];
+      if (c && c.desiredState !== 'inactive') {
+        out.push({
+          name, hash: c.hash, state: c.desiredState,
+          ...(startRequest !== undefined ? { startRequest } : {}), ...(restartRequest !== undefined ? { restartRequest } : {}),
+        });
+      }
     }
     return out;
   }
@@ -380,10 +389,30 @@ export class Agent {
       case 'retry': {
         // retry: `fleetctl start` of a launched unit that failed (docs/fleet-compat.md#engine-and-agent-behaviour)
         await manager.start(name, { resetFailed: task.kind === 'retry' });
-        const startRequest = desired?.get(name)?.startRequest;
+        const want = desired?.get(name);
         const cur = this.current.get(name);
-        if (cur && startRequest !== undefined) this.current.set(name, { ...cur, startRequest });
+        if (cur && want?.startRequest !== undefined) this.current.set(name, { ...cur, startRequest: want.startRequest });
         this.setState(name, 'launched');
+        // a rolling-restart request of a unit that was not running yet: this start answers it
+        if (want?.restartRequest !== undefined) this.answerRestart(name, want.restartRequest, { ok: true });
+        return;
+      }
+      case 'restart': {
+        // `fleetctl restart` of a global unit, one machine at a time (docs/fleet-compat.md#engine-and-agent-behaviour)
+        const want = desired?.get(name);
+        const token = want?.restartRequest;
+        try {
+          await manager.restart(name);
+        } catch (err) {
+          // once per request, also when it failed: the client waiting on it stops the roll and names this machine
+          if (token !== undefined) this.answerRestart(name, token, { ok: false, message: errorMessage(err) });
+          throw err;
+        }
+        const cur = this.current.get(name);
+        if (cur && want?.startRequest !== undefined) this.current.set(name, { ...cur, startRequest: want.startRequest });
+        this.setState(name, 'launched');
+        await this.refreshRuntime(name);
+        if (token !== undefined) this.answerRestart(name, token, { ok: true });
         return;
       }
       case 'stop':
@@ -391,6 +420,15 @@ export class Agent {
         this.setState(name, 'loaded');
         return;
     }
+  }
+
+  /** Records a restart request as handled here and settles it in the registry (its client waits on that). */
+  private answerRestart(name: string, token: string, outcome: { ok: true } | { ok: false; message: string }): void {
+    const cur = this.current.get(name);
+    if (cur) this.current.set(name, { ...cur, restartRequest: token });
+    void this.opts.registry.settleRestart(name, this.machineId, token, outcome).catch((err: unknown) =>
+      log.warn('could not settle a restart request', { unit: name, err: errorMessage(err) }),
+    );
   }
 
   private setState(name: string, state: AgentState): void {

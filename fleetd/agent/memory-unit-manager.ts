@@ -122,6 +122,11 @@ export class MemoryUnitManager extends EventEmitter<UnitManagerEvents> implement
     if (u.state.activeState !== 'inactive') this.setState(name, u, LOADED);
   }
 
+  async restart(name: string): Promise<void> {
+    await this.stop(name);
+    await this.start(name);
+  }
+
   /** The unit's process exited and systemd gave up restarting it (ActiveState=failed), as a test or a fault says. */
   fail(name: string): void {
     const u = this.tracked(name, 'fail');

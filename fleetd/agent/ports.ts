@@ -29,4 +29,6 @@ export interface AgentRegistry {
   refuseUnit(presence: AgentPresence, refusal: UnitRefusal): Promise<void>;
   /** Reschedule=on-failure: the unit failed here (false: the job has other contents now). */
   recordFailure(presence: AgentPresence, failure: UnitFailure): Promise<boolean>;
+  /** Rolling restart: the outcome of this machine's restart request of a global unit (keys.globalRestart). */
+  settleRestart(name: string, machineId: string, token: string, outcome: { ok: true } | { ok: false; message: string }): Promise<void>;
 }

@@ -109,6 +109,14 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     await this.systemd.stopUnit(name, { mode: 'replace' });
   }
 
+  async restart(name: string): Promise<void> {
+    await this.systemd.resetFailedUnit(name).catch((err: unknown) => log.debug('reset-failed failed', { unit: name, err }));
+    const outcome = await this.systemd.restartUnit(name, { mode: 'replace', wait: true });
+    if (outcome.result !== undefined && outcome.result !== 'done') {
+      throw new SystemdError(`restarting ${name}: job ${outcome.result}`, '', 'RestartUnit', name);
+    }
+  }
+
   async readState(name: string): Promise<UnitRuntimeState> {
     return this.systemd.getUnitState(name);
   }

@@ -2,7 +2,8 @@
  * The agent's reconcile step as a pure function: what this machine should run versus what it runs, to an
  * ordered task list. Order as fleet: unload, load, one daemon reload, stop, start; by unit name within a kind.
  * Then `retry`: a launched unit whose start was requested again (`fleetctl start` of a failed unit, fleet #1091)
- * is reset and started again, once per request.
+ * is reset and started again, once per request. `restart`: a launched global unit with a new rolling-restart
+ * request for this machine (`fleetctl restart`) is stopped and started once per request.
  */
 import { compareStrings } from '../../lib/compare.js';
 import { shortHash } from '../../lib/unit/index.js';
@@ -15,6 +16,8 @@ export interface DesiredUnit {
   readonly state: AgentState;
   /** The latest start request for the unit here (registry ScheduleEntry.startRequest), if any. */
   readonly startRequest?: string;
+  /** The pending rolling-restart request of a global unit for this machine (GlobalUnitEntry.restartRequests). */
+  readonly restartRequest?: string;
 }
 
 export interface CurrentUnit {
@@ -24,10 +27,15 @@ export interface CurrentUnit {
   readonly state: AgentState;
   /** The start request this agent last acted on (or found when it adopted the unit). */
   readonly startRequest?: string;
+  /** The restart request this agent last acted on (or found when it adopted the unit). */
+  readonly restartRequest?: string;
 }
 
-/** `retry`: reset the unit's failed state and start it (a no-op for a unit that runs). */
-export type TaskKind = 'unload' | 'load' | 'reload' | 'stop' | 'start' | 'retry';
+/**
+ * `retry`: reset the unit's failed state and start it (a no-op for a unit that runs). `restart`: stop and start a
+ * running unit once (it answers a pending start request too).
+ */
+export type TaskKind = 'unload' | 'load' | 'reload' | 'stop' | 'start' | 'restart' | 'retry';
 
 export interface Task {
   readonly kind: TaskKind;
@@ -36,7 +44,7 @@ export interface Task {
   readonly reason: string;
 }
 
-const ORDER: Record<TaskKind, number> = { unload: 1, load: 2, reload: 3, stop: 4, start: 5, retry: 6 };
+const ORDER: Record<TaskKind, number> = { unload: 1, load: 2, reload: 3, stop: 4, start: 5, restart: 6, retry: 7 };
 
 export function agentTasks(
   desired: ReadonlyMap<string, DesiredUnit>,
@@ -55,6 +63,8 @@ export function agentTasks(
       tasks.push({ kind: 'start', unit: name, reason: 'unit should be launched' });
     } else if (want.state === 'loaded' && cur.state === 'launched') {
       tasks.push({ kind: 'stop', unit: name, reason: 'unit should be loaded, not launched' });
+    } else if (want.state === 'launched' && want.restartRequest !== undefined && want.restartRequest !== cur.restartRequest) {
+      tasks.push({ kind: 'restart', unit: name, reason: 'restart requested (rolling restart)' });
     } else if (want.state === 'launched' && want.startRequest !== undefined && want.startRequest !== cur.startRequest) {
       tasks.push({ kind: 'retry', unit: name, reason: 'start requested again' });
     }

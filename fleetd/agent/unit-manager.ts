@@ -36,6 +36,8 @@ export interface UnitManager extends EventEmitter<UnitManagerEvents> {
   /** `resetFailed`: clear a failed state first (systemd reset-failed), so a unit that failed starts again */
   start(name: string, opts?: { resetFailed?: boolean }): Promise<void>;
   stop(name: string): Promise<void>;
+  /** Stop then start (reset-failed first), resolving once the start finished: a rolling restart's one step. */
+  restart(name: string): Promise<void>;
   /** current state of a tracked unit, read now */
   readState(name: string): Promise<UnitRuntimeState>;
   /** fleetd's own unit is being restarted (not stopped): a restart keeps units whatever shutdown_units says */

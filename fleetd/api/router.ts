@@ -6,6 +6,7 @@ import { sendJson } from './http.js';
 import { unitJournal, unitStatus, type InspectDeps } from './inspect.js';
 import { listMachines, patchMachines } from './machines.js';
 import { postPlan } from './plan.js';
+import { getRestart, postRestart } from './restart.js';
 import { getState, listStates } from './state.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
 import { API_PREFIX } from '../../lib/api/schema.js';
@@ -88,6 +89,13 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
         if (method !== 'GET') return notAllowed('only GET supported against this resource');
         if (sub === 'status') return r('units/{name}/status', (c) => unitStatus(c, deps, name));
         return r('units/{name}/journal', (c) => unitJournal(c, deps, name));
+      }
+      if (parts.length === 4 && sub === 'restart' && more[0] !== '') {
+        const name = segment(item);
+        const machineId = segment(more[0]!);
+        if (method === 'POST') return r('units/{name}/restart/{machineID}', (c) => postRestart(c, name, machineId));
+        if (method === 'GET') return r('units/{name}/restart/{machineID}', (c) => getRestart(c, name, machineId));
+        return notAllowed('only GET and POST supported against this resource');
       }
       break;
   }

@@ -3,7 +3,7 @@
  * etcd driver uses the same adapter, so both drivers derive units and states identically.
  */
 import type { Registry, UnitRecord } from '../registry/index.js';
-import { UnitNotFoundError } from '../registry/index.js';
+import { UnitNotFoundError, type RestartRequest } from '../registry/index.js';
 import type { ClusterState, SchedUnit } from '../schedule/index.js';
 import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../unit/index.js';
 import type { DesiredState } from '../unit/types.js';
@@ -36,6 +36,10 @@ export interface FleetBackend {
   setMachineMetadata(machineId: string, key: string, value: string | null): Promise<void>;
   /** The scheduler's view: every unit with its requirements, live machines, current placements. */
   clusterState(): Promise<ClusterState>;
+  /** Rolling restart: asks one machine's agent to restart a global unit once; the token. Throws UnitNotFoundError. */
+  requestRestart(name: string, machineId: string): Promise<string>;
+  /** That request, pending or settled by the agent; undefined when there is none. */
+  getRestartRequest(name: string, machineId: string): Promise<RestartRequest | undefined>;
 }
 
 const PARSED_CACHE_LIMIT = 4096;
@@ -147,5 +151,14 @@ export class RegistryBackend implements FleetBackend {
       if (!r.global && r.machineId) schedule[r.name] = r.machineId;
     }
     return { units: sched, machines: machines.map((m) => ({ id: m.id, metadata: { ...m.metadata } })), schedule };
+  }
+
+  async requestRestart(name: string, machineId: string): Promise<string> {
+    checkManageableUnitName(name);
+    return this.around('set', () => this.registry.requestRestart(name, machineId));
+  }
+
+  async getRestartRequest(name: string, machineId: string): Promise<RestartRequest | undefined> {
+    return this.around('get', () => this.registry.getRestartRequest(name, machineId));
   }
 }

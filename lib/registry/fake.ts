@@ -8,6 +8,7 @@
 import { unitHash } from '../unit/hash.js';
 import { parseUnitFile } from '../unit/parse.js';
 import { EtcdRequestError, InvalidKeyError, PresenceLostError } from './errors.js';
+import type { RestartRequest } from './restart.js';
 import type {
   ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitFailure, UnitRefusal, UnitState, WatchHandle, WatchInfo,
 } from './types.js';
@@ -43,6 +44,7 @@ export class FakeRegistry {
   /** machine -> its schedule */
   private readonly schedules = new Map<string, Map<string, ScheduleEntry>>();
   private readonly globals = new Map<string, GlobalUnitEntry>();
+  private readonly restarts = new Map<string, RestartRequest>();
   /** `machine/unit` -> published state */
   private readonly states = new Map<string, UnitState>();
   private readonly refused = new Map<string, UnitRefusal>();
@@ -155,6 +157,23 @@ export class FakeRegistry {
     this.stats.failures++;
     this.failed.set(`${presence.machineId}/${failure.name}`, failure);
     return true;
+  }
+
+  /** A rolling-restart outcome the machine's agent settled, by `<machineId>/<unit>`. */
+  restartOutcome(machineId: string, name: string): RestartRequest | undefined {
+    return this.restarts.get(`${machineId}/${name}`);
+  }
+
+  /** As Registry.settleRestart: settles only the pending token, which then leaves the global entry. */
+  async settleRestart(name: string, machineId: string, token: string, outcome: { ok: true } | { ok: false; message: string }): Promise<void> {
+    this.reach(`settling the restart request of ${name} on ${machineId}`);
+    const g = this.globals.get(name);
+    if (g?.restartRequests?.[machineId] !== token) return;
+    this.restarts.set(`${machineId}/${name}`, outcome.ok ? { token, status: 'done' } : { token, status: 'failed', message: outcome.message });
+    const { [machineId]: _settled, ...rest } = g.restartRequests;
+    const { restartRequests: _all, ...entry } = g;
+    this.globals.set(name, Object.keys(rest).length > 0 ? { ...entry, restartRequests: rest } : entry);
+    this.changed();
   }
 
   // ---- internals ----

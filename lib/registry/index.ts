@@ -17,3 +17,4 @@ export {
   EtcdRequestError,
 } from './errors.js';
 export type * from './types.js';
+export { decodeRestartRequest, encodeRestartRequest, type RestartRequest, type RestartStatus } from './restart.js';

@@ -130,6 +130,13 @@ export class Keyspace {
   globalStart(name: string): string {
     return `${this.global(name)}/start`;
   }
+  /** Rolling restart: requests to restart a launched global unit on one machine each (lib/registry/restart.ts). */
+  globalRestartDir(name: string): string {
+    return `${this.global(name)}/restart/`;
+  }
+  globalRestart(name: string, machineId: string): string {
+    return `${this.globalRestartDir(name)}${checkMachineId(machineId)}`;
+  }
 
   get machinesDir(): string {
     return `${this.prefix}machines/`;

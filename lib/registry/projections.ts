@@ -12,6 +12,7 @@ import {
   mergeMetadata,
 } from './codec.js';
 import { isSegment, type Keyspace } from './keys.js';
+import { decodeRestartRequest } from './restart.js';
 import type {
   DesiredState,
   GlobalUnitEntry,
@@ -125,15 +126,33 @@ export function allSchedulesProjection(keys: Keyspace): Projection<MachineSchedu
   };
 }
 
+/** `<unit>/restart/<machineId>`: a rolling-restart request (keys.globalRestart). */
+const RESTART_REL = /^([^/]+)\/restart\/([^/]+)$/;
+
 export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
   return {
     dir: keys.globalDir,
-    group: startGroup,
+    group(rel) {
+      const m = RESTART_REL.exec(rel);
+      if (m) return isSegment(m[1]!) && isSegment(m[2]!) ? m[1] : undefined;
+      return startGroup(rel);
+    },
     build(name, kv) {
       const raw = kv.get(name);
       const e = raw === undefined ? undefined : decodeGlobalEntry(name, raw);
+      if (!e) return undefined;
       const startRequest = kv.get(`${name}/start`);
-      return e && startRequest !== undefined ? { ...e, startRequest } : e;
+      const restartRequests: Record<string, string> = {};
+      for (const [rel, v] of kv) {
+        const m = RESTART_REL.exec(rel);
+        const r = m ? decodeRestartRequest(v) : undefined;
+        if (m && r?.status === 'pending') restartRequests[m[2]!] = r.token;
+      }
+      return {
+        ...e,
+        ...(startRequest !== undefined ? { startRequest } : {}),
+        ...(Object.keys(restartRequests).length > 0 ? { restartRequests } : {}),
+      };
     },
   };
 }

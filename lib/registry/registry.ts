@@ -26,6 +26,7 @@ import { Election } from './election.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
 import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
+import { decodeRestartRequest, encodeRestartRequest, type RestartRequest } from './restart.js';
 import {
   allSchedulesProjection,
   globalProjection,
@@ -203,7 +204,7 @@ export class Registry {
             spec.global
               ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
               : op.del(k.global(name)),
-            ...(spec.global ? [] : [op.del(k.globalStart(name))]),
+            ...(spec.global ? [] : [op.del(k.globalStart(name)), op.delPrefix(k.globalRestartDir(name))]),
             ...clear,
           ],
           [op.get(k.jobObject(name))],
@@ -295,6 +296,38 @@ export class Registry {
     );
   }
 
+  /**
+   * Rolling restart of a global unit: asks the agent of one machine to restart it once (keys.globalRestart, a
+   * fresh token replacing any earlier request there). Throws UnitNotFoundError when the unit is not a global one.
+   */
+  async requestRestart(name: string, machineId: string): Promise<string> {
+    checkUnitName(name);
+    checkMachineId(machineId);
+    const k = this.keys;
+    const token = randomBytes(8).toString('hex');
+    await this.call(`requesting a restart of ${name} on ${machineId}`, async () => {
+      const res = await txn(this.client, [cmp.version(k.global(name), '>', 0)], [op.put(k.globalRestart(name, machineId), token)]);
+      if (!res.succeeded) throw new UnitNotFoundError(name);
+    });
+    return token;
+  }
+
+  /** The restart request of a global unit on one machine, pending or settled (undefined: none, or malformed). */
+  async getRestartRequest(name: string, machineId: string): Promise<RestartRequest | undefined> {
+    const key = this.keys.globalRestart(checkUnitName(name), machineId);
+    const v = await this.call(`reading the restart request of ${name} on ${machineId}`, () => this.client.get(key).string());
+    return v === null ? undefined : decodeRestartRequest(v);
+  }
+
+  /** The agent's outcome of a restart request; written only while that token is still the pending one. */
+  async settleRestart(name: string, machineId: string, token: string, outcome: { ok: true } | { ok: false; message: string }): Promise<void> {
+    const key = this.keys.globalRestart(checkUnitName(name), machineId);
+    const value = encodeRestartRequest(outcome.ok ? { token, status: 'done' } : { token, status: 'failed', message: outcome.message });
+    await this.call(`settling the restart request of ${name} on ${machineId}`, () =>
+      txn(this.client, [cmp.value(key, '==', token)], [op.put(key, value)]),
+    );
+  }
+
   /** Deletes the job keys, the schedule entry and the global entry in one transaction (the text stays). */
   async destroyUnit(name: string): Promise<void> {
     checkUnitName(name);
@@ -317,6 +350,7 @@ export class Registry {
             op.delPrefix(k.jobDir(name)),
             op.del(k.global(name)),
             op.del(k.globalStart(name)),
+            op.delPrefix(k.globalRestartDir(name)),
             ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name))] : []),
           ],
         );

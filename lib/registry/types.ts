@@ -87,6 +87,8 @@ export interface GlobalUnitEntry {
   readonly desiredState: DesiredState;
   /** As ScheduleEntry.startRequest, for every machine running the unit (keys.globalStart). */
   readonly startRequest?: string;
+  /** Pending rolling-restart tokens by machine id (keys.globalRestart); absent when none is pending. */
+  readonly restartRequests?: Readonly<Record<string, string>>;
 }
 
 /** What a fleetd publishes about its machine. */

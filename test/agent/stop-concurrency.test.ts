@@ -38,6 +38,7 @@ class SlowStopManager extends EventEmitter<UnitManagerEvents> implements UnitMan
   }
   async reload(): Promise<void> {}
   async start(): Promise<void> {}
+  async restart(): Promise<void> {}
   async stop(): Promise<void> {}
   async readState(): Promise<UnitRuntimeState> {
     return ACTIVE;

@@ -62,3 +62,25 @@ t.test('a new start request for a launched unit starts it again (reset-failed + 
     'start b.service', 'retry a.service',
   ], 'retries come after starts');
 });
+
+t.test('a new rolling-restart request restarts a launched unit once per request; it covers a start request', async (t) => {
+  type Req = { restartRequest?: string; startRequest?: string };
+  const want = (r: Req = {}, state: AgentState = 'launched', hash = 'h'): [string, DesiredUnit] => ['a.service', { name: 'a.service', hash, state, ...r }];
+  const have = (state: AgentState, r: Req = {}): [string, CurrentUnit] => ['a.service', { name: 'a.service', hash: 'h', state, ...r }];
+  const table: [string, [string, DesiredUnit], [string, CurrentUnit], string[]][] = [
+    ['no request', want(), have('launched'), []],
+    ['new request', want({ restartRequest: 'x1' }), have('launched'), ['restart a.service']],
+    ['request already handled', want({ restartRequest: 'x1' }), have('launched', { restartRequest: 'x1' }), []],
+    ['newer request', want({ restartRequest: 'x2' }), have('launched', { restartRequest: 'x1' }), ['restart a.service']],
+    ['restart and start requested: one restart', want({ restartRequest: 'x1', startRequest: 's1' }), have('launched'), ['restart a.service']],
+    ['a loaded unit is never restarted (stays loaded)', want({ restartRequest: 'x1' }, 'loaded'), have('loaded'), []],
+    ['not launched yet: the start covers it', want({ restartRequest: 'x1' }), have('loaded'), ['start a.service']],
+    ['new contents: the normal restart covers it', want({ restartRequest: 'x1' }, 'launched', 'new'), have('launched'), [
+      'unload a.service', 'load a.service', 'reload', 'start a.service',
+    ]],
+  ];
+  for (const [what, d, c, tasks] of table) t.same(brief([d], [c]), tasks, what);
+  t.same(brief([want({ restartRequest: 'x1' }), d('b.service', 'h', 'launched')], [have('launched'), c('b.service', 'h', 'loaded')]), [
+    'start b.service', 'restart a.service',
+  ], 'restarts come after starts');
+});

@@ -106,6 +106,8 @@ t.test('an unexpected handler error is a 500 JSON body, and the server keeps ser
       listMachines: boom,
       setMachineMetadata: boom,
       clusterState: boom,
+      requestRestart: boom,
+      getRestartRequest: boom,
     },
     config: { ...defaultConfig(), apiSocket: socket, apiListen: '' },
     machineId: 'm',

@@ -200,6 +200,8 @@ t.test('list and plan requests served at once are capped; the excess gets a JSON
       listMachines: () => slow([]),
       setMachineMetadata: async () => undefined,
       clusterState: () => slow({ units: [], machines: [], schedule: {} }),
+      requestRestart: async () => '00',
+      getRestartRequest: async () => undefined,
     },
     config: { ...defaultConfig(), apiSocket: socket, apiListen: '' },
     machineId: 'm',
