@@ -5,7 +5,7 @@
  * U+2028/U+2029 as \uXXXX, \b and \f as \u0008 and \u000c, a lone surrogate as U+FFFD). No newline follows the body.
  * Also fields a request body carries are found as Go's decoder finds them: by name, ignoring case.
  *
- * Our own additions (a state's `refusal`) come after fleet's fields, only when present.
+ * Our own additions (a state's `refusal` and `reschedule`) come after fleet's fields, only when present.
  */
 import { compareStrings } from '../compare.js';
 import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, MachinePage, UnitPage, UnitStatePage } from './schema.js';
@@ -46,6 +46,7 @@ export function wireUnitState(s: ApiUnitState): Wire {
   put(o, 'systemdLoadState', s.systemdLoadState);
   put(o, 'systemdSubState', s.systemdSubState);
   put(o, 'refusal', s.refusal);
+  if (s.reschedule !== undefined) o['reschedule'] = { gaveUp: s.reschedule.gaveUp, reason: s.reschedule.reason };
   return o;
 }
 
