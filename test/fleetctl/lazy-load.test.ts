@@ -54,3 +54,30 @@ t.test('list-machines over the API driver loads no etcd3, no gRPC, no lib/regist
   t.ok(r.urls.some((u) => u.endsWith('/fleetctl/client/http.js')), 'the hook saw the API client load');
   t.same(heavy(r.urls), [], 'nothing of etcd3, gRPC or lib/registry');
 });
+
+const cliOnly = (urls: readonly string[]): string[] => urls.filter((u) => /\/node_modules\/yargs\/|\/fleetctl\/(cli|commands)\.js$|\/fleetctl\/commands\//.test(u) && !u.endsWith('/fleetctl/commands/version.js'));
+
+t.test('version and the root help load neither yargs nor the command modules, and print what runCli prints', async (t) => {
+  const { runCli } = await import('../../fleetctl/cli.js');
+  for (const args of [[], ['version'], ['--version'], ['-v', 'list-units'], ['help'], ['help', 'help'], ['--help'], ['-h']]) {
+    const r = await loaded(args);
+    t.equal(r.code, 0, `fleetctl ${args.join(' ')}: exit 0`);
+    t.same(cliOnly(r.urls), [], `fleetctl ${args.join(' ')}: no yargs, no command module`);
+    let expected = '';
+    const sink = { isTTY: false, out: (l: string) => (expected += l.endsWith('\n') ? l : `${l}\n`), err: () => undefined, write: (s: string | Buffer) => (expected += s.toString()) };
+    t.equal(await runCli({ argv: args, env: {}, out: sink }), 0);
+    t.equal(r.stdout, expected, `fleetctl ${args.join(' ')}: same bytes as runCli`);
+  }
+  const bad = await fleetctl(['version'], { env: { FLEETCTL_REQUEST_TIMEOUT: '-1' } });
+  t.equal(bad.code, 1, 'a bad FLEETCTL_* variable is still refused by version');
+  t.match(bad.stderr, /^Error: FLEETCTL_REQUEST_TIMEOUT="-1" /);
+});
+
+t.test('the static command index behind the fast root help matches COMMANDS', async (t) => {
+  const { COMMANDS } = await import('../../fleetctl/commands.js');
+  const { COMMAND_INDEX } = await import('../../fleetctl/fast-path.js');
+  t.same(
+    COMMAND_INDEX.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
+    COMMANDS.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
+  );
+});
