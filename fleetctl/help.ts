@@ -1,9 +1,9 @@
 /** fleet's usage layout: NAME / USAGE / VERSION / COMMANDS / DESCRIPTION / OPTIONS / GLOBAL OPTIONS. */
 import type { CommandSpec } from './command.js';
-import { flagLines } from './fast-path.js';
+import { flagLines } from './root-help.js';
 import { GLOBAL_FLAGS } from './globals.js';
 
-export { rootHelp } from './fast-path.js';
+export { rootHelp } from './root-help.js';
 
 export function commandHelp(c: CommandSpec): string {
   let s = `NAME:\n\tfleetctl ${c.name} - ${c.summary}\n\n`;

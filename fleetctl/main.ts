@@ -3,7 +3,7 @@
  * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
  * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
  * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
- * The version and root help are answered before the CLI (yargs, every command) is imported (fast-path.ts).
+ * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts.
  */
 import { UsageError, errorMessage } from '../lib/errors.js';
 import { fastPath } from './fast-path.js';
@@ -23,7 +23,7 @@ const out = processOutput((err) => {
 
 try {
   const argv = process.argv.slice(2);
-  const quick = fastPath(argv, process.env);
+  const quick = await fastPath(argv, process.env);
   if (quick !== undefined) {
     out.write(quick);
   } else {

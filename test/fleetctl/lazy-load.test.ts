@@ -75,7 +75,7 @@ t.test('version and the root help load neither yargs nor the command modules, an
 
 t.test('the static command index behind the fast root help matches COMMANDS', async (t) => {
   const { COMMANDS } = await import('../../fleetctl/commands.js');
-  const { COMMAND_INDEX } = await import('../../fleetctl/fast-path.js');
+  const { COMMAND_INDEX } = await import('../../fleetctl/root-help.js');
   t.same(
     COMMAND_INDEX.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
     COMMANDS.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
