@@ -16,8 +16,9 @@ import { throughput, throughput100k, throughputServers } from './benchmarks/thro
 import { failover } from './benchmarks/failover.js';
 import { latency } from './benchmarks/latency.js';
 import { idle } from './benchmarks/idle.js';
+import { cli } from './benchmarks/cli.js';
 
-export const BENCHMARKS: readonly Benchmark[] = [throughput, failover, latency, idle, throughput100k, throughputServers];
+export const BENCHMARKS: readonly Benchmark[] = [throughput, failover, latency, idle, cli, throughput100k, throughputServers];
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 

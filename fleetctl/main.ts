@@ -3,8 +3,10 @@
  * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
  * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
  * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
+ * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts.
  */
 import { UsageError, errorMessage } from '../lib/errors.js';
+import { fastPath } from './fast-path.js';
 import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
 
 function oneLine(err: unknown): string {
@@ -20,8 +22,14 @@ const out = processOutput((err) => {
 });
 
 try {
-  const { runCli } = await import('./cli.js');
-  process.exitCode = await runCli({ argv: process.argv.slice(2), env: process.env, out });
+  const argv = process.argv.slice(2);
+  const quick = await fastPath(argv, process.env);
+  if (quick !== undefined) {
+    out.write(quick);
+  } else {
+    const { runCli } = await import('./cli.js');
+    process.exitCode = await runCli({ argv, env: process.env, out });
+  }
 } catch (err) {
   out.err(oneLine(err));
   process.exitCode = 1;
