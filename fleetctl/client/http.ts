@@ -13,6 +13,7 @@ import {
   decodeUnitPage,
   decodeUnitStatePage,
   errorBodyMessage,
+  visible,
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
@@ -317,5 +318,5 @@ function decodeRestartRequestState(v: unknown): RestartRequestState {
   const status = o.status ?? 'pending';
   if (status !== 'pending' && status !== 'done' && status !== 'failed') throw new ApiDecodeError('status', `restart request: unknown status ${JSON.stringify(status)}`);
   if (o.message !== undefined && typeof o.message !== 'string') throw new ApiDecodeError('message', 'restart request: "message" must be a string');
-  return { token: o.token, status, ...(typeof o.message === 'string' ? { message: o.message } : {}) };
+  return { token: o.token, status, ...(typeof o.message === 'string' ? { message: visible(o.message) } : {}) };
 }

@@ -47,10 +47,33 @@ function object(v: unknown, at: string): Obj {
 /** An absent or null field is `undefined`. */
 const absent = (v: unknown): v is undefined | null => v === undefined || v === null;
 
-function string(o: Obj, key: string, at: string): string {
+/**
+ * Characters a terminal acts on: C0 controls (escape sequences start with ESC; a newline or carriage return would
+ * forge table rows), DEL and C1 controls. A fleet API never sends them in names, states, machine ids, addresses or
+ * metadata keys, so a server's answer that has them there is refused rather than printed. Free text (error messages,
+ * metadata values, which any API client may set) is printed with them escaped (visible()).
+ */
+const TERMINAL_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function plain(v: string, at: string): string {
+  if (TERMINAL_CONTROL.test(v)) fail(at, 'text without control characters', v);
+  return v;
+}
+
+/**
+ * A server's free text made safe to print: control characters escaped as \\uXXXX; `keepLines` (messages) leaves tab
+ * and newline as they are, otherwise (a table cell such as a metadata value) they are escaped too.
+ */
+export function visible(text: string, keepLines = true): string {
+  const controls = keepLines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g : /[\u0000-\u001f\u007f-\u009f]/g;
+  return text.replace(controls, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A string field; `raw` allows control characters (unit file option values, printed as stored, as fleet does). */
+function string(o: Obj, key: string, at: string, raw = false): string {
   const v = o[key];
   if (typeof v !== 'string') fail(`${at}.${key}`, 'a string', v);
-  return v;
+  return raw ? v : plain(v, `${at}.${key}`);
 }
 
 function nonEmpty(o: Obj, key: string, at: string): string {
@@ -59,11 +82,11 @@ function nonEmpty(o: Obj, key: string, at: string): string {
   return v;
 }
 
-function optString(o: Obj, key: string, at: string): string | undefined {
+function optString(o: Obj, key: string, at: string, raw = false): string | undefined {
   const v = o[key];
   if (absent(v)) return undefined;
   if (typeof v !== 'string') fail(`${at}.${key}`, 'a string', v);
-  return v;
+  return raw ? v : plain(v, `${at}.${key}`);
 }
 
 function number(o: Obj, key: string, at: string): number {
@@ -97,7 +120,7 @@ function optState(o: Obj, key: string, at: string): DesiredState | undefined {
 export function decodeUnitOption(v: unknown, at: string): ApiUnitOption {
   const o = object(v, at);
   // fleetd leaves an empty value out (omitempty), e.g. of `Environment=`
-  return { section: optString(o, 'section', at) ?? '', name: optString(o, 'name', at) ?? '', value: optString(o, 'value', at) ?? '' };
+  return { section: optString(o, 'section', at) ?? '', name: optString(o, 'name', at) ?? '', value: optString(o, 'value', at, true) ?? '' };
 }
 
 export function decodeUnit(v: unknown, at = 'unit'): ApiUnit {
@@ -136,7 +159,8 @@ export function decodeMachine(v: unknown, at = 'machine'): ApiMachine {
   if (ip !== undefined) m.primaryIP = ip;
   if (!absent(o['metadata'])) {
     const md = object(o['metadata'], `${at}.metadata`);
-    m.metadata = Object.fromEntries(Object.keys(md).map((k) => [k, string(md, k, `${at}.metadata`)]));
+    // values are free text an API client may set (PATCH /machines): shown with their control characters escaped
+    m.metadata = Object.fromEntries(Object.keys(md).map((k) => [plain(k, `${at}.metadata`), visible(string(md, k, `${at}.metadata`, true), false)]));
   }
   return m;
 }
@@ -204,5 +228,5 @@ export function errorBodyMessage(v: unknown): string | undefined {
   const e = (v as Partial<Record<keyof ApiErrorBody, unknown>>).error;
   if (typeof e !== 'object' || e === null) return undefined;
   const m = (e as Record<string, unknown>)['message'];
-  return typeof m === 'string' && m !== '' ? m : undefined;
+  return typeof m === 'string' && m !== '' ? visible(m) : undefined;
 }

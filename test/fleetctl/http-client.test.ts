@@ -162,3 +162,36 @@ t.test("bodies as fleet marshals them decode: omitted, null and empty fields, un
   t.strictSame(await c.unitStates(), []);
   t.strictSame(await c.units(), [{ name: 'a.service', options: [], desiredState: 'launched' }]);
 });
+
+t.test('terminal control characters from a hostile server are never printed', async (t) => {
+  const ESC = '\u001b';
+  // names, states, metadata: refused naming the field (fleetd never sends them; they could rewrite the screen or forge rows)
+  const cases: { what: string; body: unknown; call: (c: HttpFleetClient) => Promise<unknown>; field: RegExp }[] = [
+    { what: 'a unit name with an escape sequence', body: { units: [{ name: `a${ESC}[2J.service`, options: [] }] }, call: (c) => c.units(), field: /units\[0\]\.name: expected text without control characters/ },
+    { what: 'a machine id with a newline', body: { machines: [{ id: `${ID}\nforged` }] }, call: (c) => c.machines(), field: /machines\[0\]\.id: expected text without control characters/ },
+    { what: 'a metadata key with a C1 control', body: { machines: [{ id: ID, metadata: { 'ro\u009ble': 'web' } }] }, call: (c) => c.machines(), field: /machines\[0\]\.metadata: expected text without control characters/ },
+    { what: 'an active state with an escape', body: { states: [{ name: 'a.service', systemdActiveState: `${ESC}]0;owned${ESC}\\` }] }, call: (c) => c.unitStates(), field: /states\[0\]\.systemdActiveState: expected text without control characters/ },
+  ];
+  for (const k of cases) {
+    const socket = await jsonServer(t, () => ({ body: k.body }));
+    const c = client(socket);
+    const err = await failure(k.call(c));
+    await c.close();
+    t.match(String((err as Error).message), k.field, `${k.what}: ${JSON.stringify(String(err))}`);
+    t.notOk(String((err as Error).message).includes(ESC), `${k.what}: the message itself carries no escape`);
+  }
+  // a metadata value is free text any API client may set: shown with its control characters escaped
+  {
+    const socket = await jsonServer(t, () => ({ body: { machines: [{ id: ID, metadata: { role: `web${ESC}[2J\u009b\nforged` } }] } }));
+    const c = client(socket);
+    const ms = await c.machines();
+    await c.close();
+    t.equal(ms[0]?.metadata?.['role'], 'web\\u001b[2J\\u009b\\u000aforged', 'metadata value escaped, its newline too');
+  }
+  // an error message is free text: printed, with its control characters made visible
+  const socket = await jsonServer(t, () => ({ status: 500, body: { error: { code: 500, message: `boom${ESC}[31mred\u0007` } } }));
+  const r = await fleetctl(['--endpoint', `unix://${socket}`, 'list-machines']);
+  t.equal(r.code, 1);
+  t.notOk((r.stdout + r.stderr).includes(ESC), `no raw escape printed: ${JSON.stringify(r.stderr)}`);
+  t.match(r.stderr, /boom\\u001b\[31mred\\u0007/);
+});
