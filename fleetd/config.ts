@@ -5,6 +5,7 @@
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { FleetError, errorMessage } from '../lib/errors.js';
+import type { ApiConfig } from './api/server.js';
 import { FLEET_OPTION_TABLE, fleetOption, parseDuration, parseMetadata, parseOptionValue, quoteValue as quote } from '../lib/fleet-options.js';
 
 export class ConfigError extends FleetError {
@@ -13,7 +14,8 @@ export class ConfigError extends FleetError {
 
 export type ShutdownPolicy = 'stop' | 'keep';
 
-export interface FleetConfig {
+/** fleetd's options; the API server's own (api_socket, api_listen, api_token, api_tls_*, token_limit) are ApiConfig's. */
+export interface FleetConfig extends ApiConfig {
   verbosity: number;
   etcdServers: string[];
   etcdUsername: string;
@@ -34,7 +36,6 @@ export interface FleetConfig {
   agentTtl: number;
   unitsDirectory: string;
   systemdUser: boolean;
-  tokenLimit: number;
   disableEngine: boolean;
   disableWatches: boolean;
   enableGrpc: boolean;
@@ -42,16 +43,6 @@ export interface FleetConfig {
   machineLostGrace: number;
   /** (ours) what a clean stop does with this machine's units: fleet stopped them */
   shutdownUnits: ShutdownPolicy;
-  /** (ours) unix socket of the HTTP API; '' turns it off (systemd socket activation overrides) */
-  apiSocket: string;
-  /** (ours) host:port of a TCP API listener; '' = none */
-  apiListen: string;
-  /** (ours) bearer token required on TCP; '' = none */
-  apiToken: string;
-  apiTlsCertfile: string;
-  apiTlsKeyfile: string;
-  /** CA of accepted client certificates; set = client certificates required on TCP */
-  apiTlsCafile: string;
   /** (ours) where the machine id comes from */
   machineIdFile: string;
 }

@@ -36,7 +36,7 @@ import { errorMessage } from '../../lib/errors.js';
 
 const log = logger('api');
 
-/** The fleetd options the API server reads (fleetd/config.ts's FleetConfig has them under the same names). */
+/** The fleetd options the API server reads (fleetd/config.ts's FleetConfig extends it); the API's own are ours, token_limit is fleet's. */
 export interface ApiConfig {
   /** unix socket of the API; '' turns it off (systemd socket activation overrides) */
   apiSocket: string;

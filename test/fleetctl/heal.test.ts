@@ -12,7 +12,7 @@ import path from 'node:path';
 import { startEtcd } from '../harness/etcd.js';
 import { M1, M2, addMachine, startApi } from '../api/fixture.js';
 import type { TestRegistry as Registry } from '../harness/registry.js';
-import { fleetctl, simulateCluster } from './helpers.js';
+import { driverEnv, fleetctl, simulateCluster } from './helpers.js';
 import { waitFor } from '../harness/wait.js';
 
 const etcd = await startEtcd(t);
@@ -38,10 +38,7 @@ for (const driver of ['API', 'etcd'] as const) {
     simulateCluster(t, reg, machines);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-heal-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const env =
-      driver === 'API'
-        ? { FLEETCTL_ENDPOINT: `unix://${f.socket}` }
-        : { FLEETCTL_DRIVER: 'etcd', FLEETCTL_ENDPOINT: etcd.endpoint, FLEETCTL_ETCD_KEY_PREFIX: reg.prefix };
+    const env = driverEnv(driver, { socket: f.socket, etcdEndpoint: etcd.endpoint, prefix: reg.prefix });
     const run = (...args: string[]) => fleetctl(args, { env, cwd: dir });
 
     t.test('load and load --replace never stop a launched unit (#1428)', async (t) => {

@@ -26,6 +26,13 @@ export interface RunOpts {
 }
 
 /** `fleetctl args...` as a child process; env starts from a clean slate (no FLEETCTL_* of the caller). */
+/** fleetctl's environment for one driver: the API on fleetd's unix socket, or etcd under the registry's prefix. */
+export function driverEnv(driver: 'API' | 'etcd', o: { socket: string; etcdEndpoint: string; prefix: string }): Record<string, string> {
+  return driver === 'API'
+    ? { FLEETCTL_ENDPOINT: `unix://${o.socket}` }
+    : { FLEETCTL_DRIVER: 'etcd', FLEETCTL_ENDPOINT: o.etcdEndpoint, FLEETCTL_ETCD_KEY_PREFIX: o.prefix };
+}
+
 export async function fleetctl(args: readonly string[], o: RunOpts = {}): Promise<Run> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLEETCTL_') && !k.startsWith('TAP')) env[k] = v;

@@ -13,7 +13,7 @@ import { startEtcd } from '../harness/etcd.js';
 import { M1, M2, M3, addMachine, startApi } from '../api/fixture.js';
 import type { MachinePresence } from '../../lib/registry/index.js';
 import type { TestRegistry as Registry } from '../harness/registry.js';
-import { fleetctl, simulateCluster } from './helpers.js';
+import { driverEnv, fleetctl, simulateCluster } from './helpers.js';
 import { waitFor } from '../harness/wait.js';
 
 const etcd = await startEtcd(t);
@@ -83,10 +83,7 @@ for (const driver of ['API', 'etcd'] as const) {
     simulateCluster(t, reg, machines);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-restart-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const env =
-      driver === 'API'
-        ? { FLEETCTL_ENDPOINT: `unix://${f.socket}` }
-        : { FLEETCTL_DRIVER: 'etcd', FLEETCTL_ENDPOINT: etcd.endpoint, FLEETCTL_ETCD_KEY_PREFIX: reg.prefix };
+    const env = driverEnv(driver, { socket: f.socket, etcdEndpoint: etcd.endpoint, prefix: reg.prefix });
     const run = (...args: string[]) => fleetctl(args, { env, cwd: dir });
     writeFileSync(path.join(dir, UNIT), '[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nGlobal=true\n');
     const publishedEverywhere = () =>
