@@ -4,7 +4,7 @@
  * process dies without cleaning up. Also a TCP proxy to cut one client off etcd (partition tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -36,6 +36,29 @@ export interface EtcdInstance {
   pause(): void;
   /** SIGCONT */
   resume(): void;
+}
+
+/**
+ * SIGSTOP reaches a multi-threaded process asynchronously: a thread may still answer a request sent right after
+ * kill() returned. Waits (at most 2 s) until every thread of `pid` is stopped (state T in /proc).
+ */
+function waitStopped(pid: number): void {
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    let all = true;
+    try {
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if (state !== 'T' && state !== 't') all = false;
+      }
+    } catch {
+      return; // gone
+    }
+    if (all) return;
+    Atomics.wait(tick, 0, 0, 1);
+  }
 }
 
 const live = new Set<{ kill(): void }>();
@@ -313,7 +336,9 @@ export async function startEtcd(
       await launch();
     },
     pause() {
-      if (proc?.pid) process.kill(proc.pid, 'SIGSTOP');
+      if (!proc?.pid) return;
+      process.kill(proc.pid, 'SIGSTOP');
+      waitStopped(proc.pid);
     },
     resume() {
       if (proc?.pid) process.kill(proc.pid, 'SIGCONT');
