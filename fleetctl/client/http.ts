@@ -13,7 +13,7 @@ import {
   decodeUnitPage,
   decodeUnitStatePage,
   errorBodyMessage,
-  visible,
+  decodeRestartRequest,
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
@@ -255,14 +255,14 @@ export class HttpFleetClient implements FleetClient {
   async requestRestart(name: string, machineId: string): Promise<string> {
     const a = await this.call('POST', `${API_PREFIX}/units/${encodeURIComponent(name)}/restart/${encodeURIComponent(machineId)}`, {});
     if (a.status !== 201) throw this.fail(a);
-    return this.json(a, 'restart request', (v) => decodeRestartRequestState(v).token);
+    return this.json(a, 'restart request', (v) => decodeRestartRequest(v).token);
   }
 
   async restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined> {
     const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}/restart/${encodeURIComponent(machineId)}`);
     if (a.status === 404) return undefined;
     if (a.status !== 200) throw this.fail(a);
-    return this.json(a, 'restart request', decodeRestartRequestState);
+    return this.json(a, 'restart request', (v) => decodeRestartRequest(v));
   }
 
   async status(name: string, target: InspectTarget = {}): Promise<StatusResult> {
@@ -310,13 +310,3 @@ function errorMessageOf(a: Answer): string | undefined {
   return errorBodyMessage(parsed);
 }
 
-/** POST answers `{token}` (status pending); GET `{token, status, message?}`. */
-function decodeRestartRequestState(v: unknown): RestartRequestState {
-  if (typeof v !== 'object' || v === null) throw new ApiDecodeError('restart', 'restart request: expected an object');
-  const o = v as Record<string, unknown>;
-  if (typeof o.token !== 'string' || o.token === '') throw new ApiDecodeError('token', 'restart request: "token" must be a string');
-  const status = o.status ?? 'pending';
-  if (status !== 'pending' && status !== 'done' && status !== 'failed') throw new ApiDecodeError('status', `restart request: unknown status ${JSON.stringify(status)}`);
-  if (o.message !== undefined && typeof o.message !== 'string') throw new ApiDecodeError('message', 'restart request: "message" must be a string');
-  return { token: o.token, status, ...(typeof o.message === 'string' ? { message: visible(o.message) } : {}) };
-}

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
-import type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
+import type { ApiMachine, ApiRestartRequest, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 
 export type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
 
@@ -67,9 +67,5 @@ export interface FleetClient {
   close(): Promise<void>;
 }
 
-/** A restart request of a global unit on one machine (lib/registry/restart.ts). */
-export interface RestartRequestState {
-  readonly token: string;
-  readonly status: 'pending' | 'done' | 'failed';
-  readonly message?: string;
-}
+/** A restart request of a global unit on one machine: the API's entity (lib/api/schema.ts). */
+export type RestartRequestState = ApiRestartRequest;

@@ -21,6 +21,7 @@ import type {
   PlanResponse,
   UnitPage,
   UnitStatePage,
+  ApiRestartRequest,
 } from './schema.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -229,4 +230,17 @@ export function errorBodyMessage(v: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
   const m = (e as Record<string, unknown>)['message'];
   return typeof m === 'string' && m !== '' ? visible(m) : undefined;
+}
+
+const RESTART_STATUSES = ['pending', 'done', 'failed'] as const;
+
+/** POST answers `{token}` (status pending); GET `{token, status, message?}`; the message is free text (visible()). */
+export function decodeRestartRequest(v: unknown, at = 'restart request'): ApiRestartRequest {
+  const o = object(v, at);
+  const token = nonEmpty(o, 'token', at);
+  const status = optString(o, 'status', at) ?? 'pending';
+  const known = RESTART_STATUSES.find((k) => k === status);
+  if (known === undefined) fail(`${at}.status`, `one of ${RESTART_STATUSES.join(', ')}`, status);
+  const message = optString(o, 'message', at, true);
+  return { token, status: known, ...(message !== undefined ? { message: visible(message) } : {}) };
 }

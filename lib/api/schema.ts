@@ -30,6 +30,13 @@ export interface ApiUnit {
   machineID?: string;
 }
 
+/** A rolling-restart request of a global unit on one machine (POST answers only the token; status pending). */
+export interface ApiRestartRequest {
+  readonly token: string;
+  readonly status: 'pending' | 'done' | 'failed';
+  readonly message?: string;
+}
+
 export interface ApiUnitState {
   name: string;
   hash?: string;
