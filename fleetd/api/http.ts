@@ -48,6 +48,8 @@ interface BodyCharge {
   budget: Slots;
   /** Takes `n` more bytes for this request; false when the budget is spent. */
   take(n: number): boolean;
+  /** Gives back all this request holds (its body was refused and dropped). */
+  release(): void;
 }
 
 const charges = new WeakMap<IncomingMessage, BodyCharge>();
@@ -62,11 +64,12 @@ export function chargeBodiesTo(req: IncomingMessage, res: ServerResponse, budget
       held += n;
       return true;
     },
+    release(): void {
+      budget.give(held);
+      held = 0;
+    },
   });
-  res.once('close', () => {
-    budget.give(held);
-    held = 0;
-  });
+  res.once('close', () => charges.get(req)?.release());
 }
 
 function busy(budget: Slots): BusyError {
@@ -94,6 +97,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       settled = true;
       cleanup();
       chunks = [];
+      charge?.release();
       req.resume();
       reject(err);
     };
@@ -117,6 +121,36 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('close', onClose);
+  });
+}
+
+/**
+ * Reads and drops what is left of a refused request's body, at most `max` more bytes, before its answer is sent.
+ * Answering first and closing while the client still sends would reset the connection, and a client that is
+ * still writing then sees the reset instead of the answer. Returns when the body has ended, the connection has
+ * gone (Node's request timeout also ends a slow one), or `max` bytes were dropped. A body declared larger than
+ * `max` is not waited for.
+ */
+export function drainBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<void> {
+  if (req.complete || req.destroyed || Number(req.headers['content-length'] ?? 0) > max) return Promise.resolve();
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('close', done);
+      req.off('error', done);
+      resolve();
+    };
+    const onData = (b: Buffer): void => {
+      dropped += b.length;
+      if (dropped > max) done();
+    };
+    req.on('data', onData);
+    req.on('end', done);
+    req.on('close', done);
+    req.on('error', done);
+    req.resume();
   });
 }
 

@@ -24,7 +24,7 @@ import { RegistryBackend, type FleetBackend } from '../../lib/api/backend.js';
 import type { Ctx } from './context.js';
 import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { HttpPeerForwarder } from './forward.js';
-import { MAX_BUFFERED_BODY_BYTES, chargeBodiesTo, sendError } from './http.js';
+import { MAX_BUFFERED_BODY_BYTES, chargeBodiesTo, drainBody, sendError } from './http.js';
 import { MAX_JOURNAL_STREAMS, MAX_STATUS_PROCESSES, type PeerForwarder } from './inspect.js';
 import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
@@ -109,6 +109,25 @@ const HTTP_OPTIONS: http.ServerOptions = {
   connectionsCheckingInterval: 5_000,
 };
 
+/** How long a connection fleetd is done with stays open for its client to close it first (see lingering). */
+export const LINGER_MS = 500;
+
+/**
+ * Makes Node's close after a last answer a lingering close: fleetd stops sending (FIN) and waits up to LINGER_MS
+ * for the client to close before closing itself. Closing at once, as Node does, races a client still finishing its
+ * write: that write fails (EPIPE, or a reset) and the client reports it instead of the answer it was sent. Go's
+ * HTTP server, fleet's, closes the same way. Not for TLS sockets (the TLS layer closes those).
+ */
+function lingering(socket: net.Socket): net.Socket {
+  socket.destroySoon = function (this: net.Socket): void {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+  return socket;
+}
+
 /** List and plan requests (each reads every unit, state or machine) served at once; more get 503. */
 export const MAX_WHOLE_REGISTRY_REQUESTS = 32;
 
@@ -162,6 +181,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
    * `needsToken` comes from the listener the connection was accepted on (see onConnection), never from the
    * peer: a reset peer has no address, and an address says nothing about which door a request came through.
    */
+  const invited = new WeakSet<http.IncomingMessage>();
+  const awaitsInvitation = (req: http.IncomingMessage): boolean => /100-continue/i.test(String(req.headers.expect ?? '')) && !invited.has(req);
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, needsToken: boolean): Promise<void> => {
     const t0 = process.hrtime.bigint();
     res.setHeader('Server', serverHeader);
@@ -192,8 +213,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       if (unexpected) log.error('request failed', { method: req.method, url: req.url, err });
       else log.debug('request refused', { method: req.method, url: req.url, status, message });
       if (err instanceof BusyError && !res.headersSent) res.setHeader('Retry-After', '1');
-      if (!res.headersSent) sendError(res, status, message);
-      else res.destroy();
+      if (!res.headersSent) {
+        // A client still sending its body gets its answer after the body (a close under it is a reset); one that
+        // waits for an invitation to send it (Expect: 100-continue, not answered) is not waited for.
+        if (!awaitsInvitation(req)) await drainBody(req);
+        if (!res.headersSent && !res.destroyed) sendError(res, status, message);
+      } else {
+        res.destroy();
+      }
     } finally {
       metrics.requests.inc({ method: req.method ?? '', route: routeName, code: String(res.statusCode) });
       metrics.requestDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9, { route: routeName });
@@ -230,7 +257,10 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     srv.on('checkExpectation', onExpectation);
     // `Expect: 100-continue`: invite the body only from a client that may send it (else 401 straight away).
     srv.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (!needsToken || tokenMatches(req.headers.authorization, cfg.apiToken)) res.writeContinue();
+      if (!needsToken || tokenMatches(req.headers.authorization, cfg.apiToken)) {
+        invited.add(req);
+        res.writeContinue();
+      }
       void handle(req, res, needsToken);
     });
     // These servers never listen themselves (listeners hand them connections), but Node enforces
@@ -246,9 +276,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const listeners: Listener[] = [];
 
   const onConnection = (socket: net.Socket, l: Listener): void => {
-    if (l.kind === 'unix') local.emit('connection', socket);
+    if (l.kind === 'unix') local.emit('connection', lingering(socket));
     else if (secure) secure.emit('connection', socket);
-    else remote.emit('connection', socket);
+    else remote.emit('connection', lingering(socket));
   };
 
   const setupTls = (): void => {

@@ -1,7 +1,9 @@
 /**
  * Issue 10: answers fleetd's API gives before a handler runs carry fleet's JSON error body too: an `Expect:`
  * other than 100-continue (Node alone answers a bare 417), and a request whose headers never finish (408 after
- * the headers timeout, the slowloris bound).
+ * the headers timeout, the slowloris bound). A request refused while its body is still arriving is read to its
+ * end before the answer, so the client reads the answer instead of a connection reset; and after its last answer
+ * fleetd closes lingering, so a client's late write does not fail.
  */
 import t from 'tap';
 import net from 'node:net';
@@ -72,4 +74,50 @@ t.test('headers that never finish: 408 with the JSON error body', async (t) => {
   const a = parse(text);
   t.equal(a.status, 408, '408');
   t.match(a.body, { error: { code: 408, message: /request not received in time/ } });
+});
+
+t.test('a request refused while its body is still arriving: the rest is read, then the answer, no reset', async (t) => {
+  const [host, port] = f.tcp!.split(':');
+  const size = 2 * 1024 * 1024;
+  const result = await new Promise<{ text: string; error?: string }>((resolve) => {
+    // Half-open allowed: like an HTTP client, it keeps sending its body even after the server's answer arrived.
+    const s = net.connect({ host: host!, port: Number(port), allowHalfOpen: true });
+    let text = '';
+    let error: string | undefined;
+    const timer = setTimeout(() => s.destroy(), 10_000);
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    s.on('error', (err) => (error = err.message));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, error });
+    });
+    // No token on TCP: refused (401) once the headers are in; half the body is sent now, the rest a moment later.
+    s.write(`PUT /fleet/v1/units/r.service HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+    s.write(Buffer.alloc(size / 2, 0x20));
+    setTimeout(() => s.end(Buffer.alloc(size / 2, 0x20)), 300);
+  });
+  t.equal(result.error, undefined, 'the connection was not reset under the client');
+  const a = parse(result.text);
+  t.equal(a.status, 401, '401');
+  t.match(a.body, { error: { code: 401 } }, 'with the JSON error body');
+});
+
+t.test('after its last answer fleetd closes lingering: a client still writing is not reset', async (t) => {
+  const result = await new Promise<{ text: string; error?: string }>((resolve) => {
+    const s = net.connect({ path: f.socket, allowHalfOpen: true });
+    let text = '';
+    let error: string | undefined;
+    const timer = setTimeout(() => s.destroy(), 10_000);
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    s.on('error', (err) => (error = err.message));
+    // fleetd has answered and sent its FIN; the client's last write (as Node's HTTP client's can be) comes now.
+    s.on('end', () => s.end('\r\n'));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, error });
+    });
+    s.write('GET /fleet/v1/units HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  });
+  t.equal(result.error, undefined, 'the late write did not fail');
+  t.equal(parse(result.text).status, 200, 'the answer arrived');
 });
