@@ -11,6 +11,7 @@ import { mergeEnvironment } from './environment-file.js';
 import { logger } from '../lib/log.js';
 import { ApplyError, InvalidDocumentError } from './errors.js';
 import {
+  RootPathError,
   openDirectory,
   readIfExists,
   removeCreatedDirectories,
@@ -29,6 +30,7 @@ import { authorizeKeys } from './ssh-keys.js';
 import type { SystemdApplier } from './systemd-applier.js';
 import { setPasswordArgs, useraddArgs } from './users.js';
 import { errorMessage } from '../lib/errors.js';
+import { isNoSuchUnit } from '../lib/systemd/errors.js';
 
 const log = logger('cloud-config');
 
@@ -186,13 +188,32 @@ async function applySshKeys(state: State, step: Extract<PlanStep, { kind: 'ssh-k
   return authorizeKeys(state.root, user.home, { uid: user.uid, gid: user.gid }, step.keyName, step.keys);
 }
 
+/** The text an environment file starts from when it does not exist yet (empty when the base is missing too). */
+async function readBase(state: State, path: string): Promise<string> {
+  const { dir, name } = splitPath(path);
+  let d: Awaited<ReturnType<typeof openDirectory>>;
+  try {
+    d = await openDirectory(state.root, dir);
+  } catch (err) {
+    if (err instanceof RootPathError && err.reason === 'missing') return '';
+    throw err;
+  }
+  try {
+    return (await d.readFile(name, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '';
+  } finally {
+    await d.close();
+  }
+}
+
 async function applyEnvironment(state: State, step: Extract<PlanStep, { kind: 'environment' }>): Promise<StepOutcome> {
   const { dir, name } = splitPath(step.path);
   const d = await openDirectory(state.root, dir, { create: { mode: 0o755 } });
   try {
-    const old = (await d.readFile(name, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '';
-    const merged = mergeEnvironment(old, step.vars);
-    if (merged === old) return 'unchanged';
+    const current = await d.readFile(name, MAX_TARGET_FILE_BYTES);
+    const old = current?.toString('utf8') ?? '';
+    const start = current === undefined && step.base !== undefined ? await readBase(state, step.base) : old;
+    const merged = mergeEnvironment(start, step.vars);
+    if (current !== undefined && merged === old) return 'unchanged';
     const st = await d.lstat(name);
     const keep = st?.isFile() === true;
     const mode = keep ? st.mode & 0o7777 : 0o644;
@@ -257,7 +278,15 @@ async function applyStep(state: State, step: PlanStep): Promise<StepOutcome> {
     }
     case 'unit-command': {
       if (!units) return NO_SYSTEMD;
-      const result = await units.runUnitCommand(step.unit, step.command);
+      let result: string;
+      try {
+        result = await units.runUnitCommand(step.unit, step.command);
+      } catch (err) {
+        if (step.ifInstalled && isNoSuchUnit(err)) {
+          return { outcome: 'skipped', detail: `${step.unit} is not installed on this host` };
+        }
+        throw err;
+      }
       return result === 'done'
         ? { outcome: 'ran', detail: 'job done' }
         : { outcome: 'failed', detail: `job result: ${result} (see journalctl -u ${step.unit})` };

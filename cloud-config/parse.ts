@@ -15,10 +15,14 @@ import type {
   DropIn,
   Encoding,
   Etcd2Config,
+  EtcdConfig,
+  FlannelConfig,
   FleetConfig,
+  LocksmithConfig,
   Substitutions,
   UnitCommand,
   UnitConfig,
+  UpdateConfig,
   UserConfig,
   WriteFileConfig,
 } from './types.js';
@@ -190,14 +194,20 @@ function buildConfig(root: PlainMap, ctx: WalkContext): CloudConfig {
   const coreos = asMap(root.coreos);
   const fleet = root.coreos !== undefined && coreos.fleet !== undefined ? (asMap(coreos.fleet) as FleetConfig) : undefined;
   const etcd2 = root.coreos !== undefined && coreos.etcd2 !== undefined ? (asMap(coreos.etcd2) as Etcd2Config) : undefined;
+  const section = <T>(key: string): T | undefined => (root.coreos !== undefined && coreos[key] !== undefined ? (asMap(coreos[key]) as T) : undefined);
   return {
     ...opt('hostname', asString(root.hostname)),
+    ...(root.manage_etc_hosts === 'localhost' ? { manageEtcHosts: 'localhost' as const } : {}),
     sshAuthorizedKeys: asStrings(root.ssh_authorized_keys),
     users: buildUsers(asList(root.users), ctx),
     writeFiles: buildWriteFiles(asList(root.write_files), ctx),
     coreos: {
       ...opt('fleet', fleet),
       ...opt('etcd2', etcd2),
+      ...opt('etcd', section<EtcdConfig>('etcd')),
+      ...opt('flannel', section<FlannelConfig>('flannel')),
+      ...opt('locksmith', section<LocksmithConfig>('locksmith')),
+      ...opt('update', section<UpdateConfig>('update')),
       units: buildUnits(asList(coreos.units), ctx),
     },
   };

@@ -1,10 +1,27 @@
 /**
  * From a typed config to the ordered list of things to do (coreos-cloudinit's order): hostname, users, SSH keys,
- * write_files, /etc/environment, units (files, drop-ins, mask/unmask, enable), generated etcd2/fleet drop-ins,
- * one daemon-reload if any of that changed, networkd restart if network files changed, unit commands. Pure.
+ * write_files, the files generated from coreos.update (/etc/coreos/update.conf), manage_etc_hosts (/etc/hosts)
+ * and coreos.flannel (/run/flannel/options.env), /etc/environment, units (files, drop-ins, mask/unmask, enable),
+ * generated etcd/etcd2/fleet/locksmithd drop-ins, coreos.update's locksmithd mask/unmask, one daemon-reload if any
+ * of that changed, networkd restart if network files changed, unit commands (the document's, then
+ * coreos.update's locksmithd and update-engine commands). Pure, but for the host name /etc/hosts gets when the
+ * document sets none (the caller's, or this host's).
  */
 import { createHash } from 'node:crypto';
-import { CLOUDINIT_DROP_IN, ETCD2_OPTIONS, FLEET_OPTIONS, holdsSecret, renderEnvironmentDropIn, type EnvOption } from './service-env.js';
+import { hostname as osHostname } from 'node:os';
+import {
+  CLOUDINIT_DROP_IN,
+  ETCD2_OPTIONS,
+  ETCD_OPTIONS,
+  FLANNEL_OPTIONS,
+  FLEET_OPTIONS,
+  LOCKSMITH_OPTIONS,
+  UPDATE_OPTIONS,
+  environmentAssignments,
+  holdsSecret,
+  renderEnvironmentDropIn,
+  type EnvOption,
+} from './service-env.js';
 import { SUBSTITUTION_VARIABLES } from './substitute.js';
 import type { CloudConfig, EnvValue, Substitutions, UnitCommand, UserConfig } from './types.js';
 import { dropInPath, unitPath } from './unit-name.js';
@@ -14,6 +31,13 @@ export const DEFAULT_SSH_KEY_NAME = 'coreos-cloudinit';
 export const DEFAULT_SSH_USER = 'core';
 export const ENVIRONMENT_FILE = '/etc/environment';
 export const SCRIPT_DIRECTORY = '/var/lib/coreos-cloudinit/scripts';
+export const UPDATE_CONF = '/etc/coreos/update.conf';
+/** What update.conf starts from when /etc/coreos/update.conf does not exist yet (CoreOS's shipped defaults). */
+export const UPDATE_CONF_DEFAULTS = '/usr/share/coreos/update.conf';
+export const ETC_HOSTS = '/etc/hosts';
+export const FLANNEL_ENV_FILE = '/run/flannel/options.env';
+export const LOCKSMITH_UNIT = 'locksmithd.service';
+export const UPDATE_ENGINE_UNIT = 'update-engine.service';
 
 /** What a changed file affects: unit files need a daemon-reload, network files a networkd restart. */
 export type Affects = 'units' | 'network';
@@ -39,8 +63,17 @@ export type PlanStep =
       readonly affects?: Affects;
       readonly source: string;
     }
-  /** Set COREOS_* variables in /etc/environment, keeping its other lines. */
-  | { readonly kind: 'environment'; readonly path: string; readonly vars: Readonly<Record<string, string>>; readonly source: string }
+  /**
+   * Set variables in an environment file (/etc/environment, /etc/coreos/update.conf), keeping its other lines;
+   * when it does not exist yet, starting from `base` if that exists.
+   */
+  | {
+      readonly kind: 'environment';
+      readonly path: string;
+      readonly base?: string;
+      readonly vars: Readonly<Record<string, string>>;
+      readonly source: string;
+    }
   /** Replace the unit file by a link to /dev/null. */
   | { readonly kind: 'mask'; readonly unit: string; readonly path: string; readonly source: string }
   /** Remove the unit file if it is a link to /dev/null or empty (runtime units that are not masked). */
@@ -50,7 +83,14 @@ export type PlanStep =
   | { readonly kind: 'daemon-reload' }
   /** Runs only when a network file changed. */
   | { readonly kind: 'restart-networkd' }
-  | { readonly kind: 'unit-command'; readonly unit: string; readonly command: UnitCommand; readonly source: string }
+  | {
+      readonly kind: 'unit-command';
+      readonly unit: string;
+      readonly command: UnitCommand;
+      /** A unit of CoreOS's own (locksmithd, update-engine) this host may not have: skipped when systemd has no such unit. */
+      readonly ifInstalled?: boolean;
+      readonly source: string;
+    }
   | { readonly kind: 'script'; readonly path: string; readonly content: Buffer; readonly unit: string; readonly source: string };
 
 export interface Plan {
@@ -60,6 +100,8 @@ export interface Plan {
 export interface PlanOptions {
   readonly substitutions?: Substitutions;
   readonly sshKeyName?: string;
+  /** The name `manage_etc_hosts` writes when the document sets no `hostname` (default: this host's). */
+  readonly currentHostname?: string;
 }
 
 const UNIT_DIRS = ['/etc/systemd/system/', '/run/systemd/system/', '/usr/lib/systemd/system/', '/lib/systemd/system/'];
@@ -103,17 +145,26 @@ function implicitUser(name: string, source: string): UserConfig {
   };
 }
 
-/** Keeps only the last of several steps that write (or link) the same path, at the last one's place. */
+/**
+ * Keeps only the last of several steps that write (or link) the same path, and the last of a mask and an unmask
+ * of the same unit path (a unit masked by coreos.update and unmasked by coreos.locksmith is masked, and stays
+ * so on the next run instead of being unmasked and masked again), each at the last one's place.
+ */
 function lastWriteWins(steps: PlanStep[]): PlanStep[] {
   const pathOf = (s: PlanStep): string | undefined => (s.kind === 'write' || s.kind === 'mask' ? s.path : undefined);
+  const maskOf = (s: PlanStep): string | undefined => (s.kind === 'mask' || s.kind === 'unmask' ? s.path : undefined);
   const last = new Map<string, number>();
+  const lastMask = new Map<string, number>();
   steps.forEach((s, i) => {
     const p = pathOf(s);
     if (p !== undefined) last.set(p, i);
+    const m = maskOf(s);
+    if (m !== undefined) lastMask.set(m, i);
   });
   return steps.filter((s, i) => {
     const p = pathOf(s);
-    return p === undefined || last.get(p) === i;
+    const m = maskOf(s);
+    return (p === undefined || last.get(p) === i) && (m === undefined || lastMask.get(m) === i);
   });
 }
 
@@ -158,6 +209,25 @@ export function planCloudConfig(config: CloudConfig, options: PlanOptions = {}):
     });
   }
 
+  const update = environmentAssignments(UPDATE_OPTIONS, config.coreos.update ?? {});
+  if (update.length > 0) {
+    steps.push({ kind: 'environment', path: UPDATE_CONF, base: UPDATE_CONF_DEFAULTS, vars: Object.fromEntries(update), source: 'coreos.update' });
+  }
+  if (config.manageEtcHosts === 'localhost') {
+    const name = config.hostname || options.currentHostname || osHostname();
+    steps.push({ kind: 'write', path: ETC_HOSTS, content: utf8(`127.0.0.1 ${name}\n`), mode: 0o644, source: 'manage_etc_hosts' });
+  }
+  const flannel = environmentAssignments(FLANNEL_OPTIONS, config.coreos.flannel ?? {});
+  if (flannel.length > 0) {
+    steps.push({
+      kind: 'write',
+      path: FLANNEL_ENV_FILE,
+      content: utf8(flannel.map(([k, v]) => `${k}=${v}\n`).join('')),
+      mode: holdsSecret(FLANNEL_OPTIONS, config.coreos.flannel ?? {}) ? 0o600 : 0o644,
+      source: 'coreos.flannel',
+    });
+  }
+
   const vars: Record<string, string> = {};
   for (const spec of Object.values(SUBSTITUTION_VARIABLES)) {
     const v = options.substitutions?.[spec.option];
@@ -189,8 +259,22 @@ export function planCloudConfig(config: CloudConfig, options: PlanOptions = {}):
     if (u.enable) steps.push({ kind: 'enable', unit: u.name, runtime: u.runtime, source: u.source });
     if (u.command !== undefined) commands.push({ kind: 'unit-command', unit: u.name, command: u.command, source: u.source });
   }
+  steps.push(...generatedDropIn('etcd.service', ETCD_OPTIONS, config.coreos.etcd, 'coreos.etcd'));
   steps.push(...generatedDropIn('etcd2.service', ETCD2_OPTIONS, config.coreos.etcd2, 'coreos.etcd2'));
   steps.push(...generatedDropIn('fleet.service', FLEET_OPTIONS, config.coreos.fleet, 'coreos.fleet'));
+  steps.push(...generatedDropIn(LOCKSMITH_UNIT, LOCKSMITH_OPTIONS, config.coreos.locksmith, 'coreos.locksmith'));
+  // coreos.update: the reboot strategy (re)starts locksmithd, or stops and masks it for `off`; a new group or
+  // server restarts update-engine. Both are CoreOS's own units: a host without them skips the command.
+  const strategy = config.coreos.update?.reboot_strategy;
+  if (typeof strategy === 'string' && strategy !== '') {
+    const path = unitPath(LOCKSMITH_UNIT, true);
+    const source = 'coreos.update.reboot_strategy';
+    steps.push(strategy === 'off' ? { kind: 'mask', unit: LOCKSMITH_UNIT, path, source } : { kind: 'unmask', unit: LOCKSMITH_UNIT, path, source });
+    commands.push({ kind: 'unit-command', unit: LOCKSMITH_UNIT, command: strategy === 'off' ? 'stop' : 'restart', ifInstalled: true, source });
+  }
+  if (config.coreos.update?.group || config.coreos.update?.server) {
+    commands.push({ kind: 'unit-command', unit: UPDATE_ENGINE_UNIT, command: 'restart', ifInstalled: true, source: 'coreos.update' });
+  }
 
   const deduped = lastWriteWins(steps);
   const touchesUnits = deduped.some(

@@ -1,7 +1,7 @@
 /** The shape of a `#cloud-config` document as this implementation accepts it. */
 import { idProblem, parseOwner } from './accounts.js';
 import { MAX_FILE_NAME, MAX_PATH } from './limits.js';
-import { ETCD2_OPTIONS, FLEET_OPTIONS, type EnvOption } from './service-env.js';
+import { ETCD2_OPTIONS, ETCD_OPTIONS, FLANNEL_OPTIONS, FLEET_OPTIONS, LOCKSMITH_OPTIONS, UPDATE_OPTIONS, type EnvOption } from './service-env.js';
 import { bool, int, float, list, map, str, type Check, type MapSpec, type Spec } from './spec.js';
 import { ENCODINGS, UNIT_COMMANDS } from './types.js';
 import { unitNameProblem } from './unit-name.js';
@@ -112,6 +112,7 @@ const NOT_SUPPORTED = 'not supported by this implementation';
 export const CLOUD_CONFIG_SCHEMA: MapSpec = map(
   {
     hostname: str({ singleLine: true, check: hostname }),
+    manage_etc_hosts: str({ oneOf: ['localhost'] }),
     ssh_authorized_keys: list(str({ check: sshKey })),
     users: list(
       map(
@@ -155,6 +156,10 @@ export const CLOUD_CONFIG_SCHEMA: MapSpec = map(
       {
         fleet: envMap(FLEET_OPTIONS),
         etcd2: envMap(ETCD2_OPTIONS),
+        etcd: envMap(ETCD_OPTIONS),
+        flannel: envMap(FLANNEL_OPTIONS),
+        locksmith: envMap(LOCKSMITH_OPTIONS),
+        update: envMap(UPDATE_OPTIONS),
         units: list(
           map(
             {
@@ -174,15 +179,10 @@ export const CLOUD_CONFIG_SCHEMA: MapSpec = map(
       },
       {
         ignored: {
-          etcd: `etcd 0.4 (coreos.etcd) is ${NOT_SUPPORTED}; use coreos.etcd2`,
-          flannel: `coreos.flannel is ${NOT_SUPPORTED}`,
-          locksmith: `coreos.locksmith is ${NOT_SUPPORTED}`,
           oem: `coreos.oem is ${NOT_SUPPORTED}`,
-          update: `coreos.update is ${NOT_SUPPORTED}`,
           write_files: 'write_files does not belong under coreos; put it at the top level',
         },
       },
     ),
   },
-  { ignored: { manage_etc_hosts: `manage_etc_hosts is ${NOT_SUPPORTED}` } },
 );

@@ -1,6 +1,8 @@
 /**
- * `coreos.fleet` and `coreos.etcd2`: the option tables (name, type, environment variable, in coreos-cloudinit's
- * order) and the rendering of the `20-cloudinit.conf` drop-in that carries them as `Environment=` lines.
+ * `coreos.fleet`, `coreos.etcd2`, `coreos.etcd` (etcd 0.4), `coreos.flannel`, `coreos.locksmith` and
+ * `coreos.update`: the option tables (name, type, environment variable, in coreos-cloudinit's order), the
+ * rendering of the `20-cloudinit.conf` drop-in that carries them as `Environment=` lines, and of the plain
+ * `VAR=value` lines of an environment file (flannel's options.env).
  * `coreos.fleet` values are checked by fleetd's own option parser (lib/fleet-options.ts) on the text the drop-in
  * will carry, so a document that validates never hands fleetd a value it refuses.
  */
@@ -77,6 +79,14 @@ const etcd = <K extends string>(key: K, kind: EnvKind, extra: Partial<EnvOption>
   kind,
 });
 
+/** An option whose environment variable is not its upper-cased name with a prefix. */
+const named = <K extends string>(key: K, env: string, kind: EnvKind, extra: Partial<EnvOption> = {}): EnvOption & { key: K } => ({
+  ...extra,
+  key,
+  env,
+  kind,
+});
+
 export const FLEET_OPTIONS = [
   fleet('agent_ttl'),
   fleet('authorized_keys_file'),
@@ -145,8 +155,111 @@ export const ETCD2_OPTIONS = [
   etcd('wal_dir', 'string', { check: absolutePath }),
 ] as const;
 
+const ETCD2_ONLY = 'etcd2 options no longer work for etcd';
+
+/** `coreos.etcd`: etcd 0.4's options, written to etcd.service's drop-in as coreos-cloudinit did. */
+export const ETCD_OPTIONS = [
+  etcd('addr', 'string'),
+  etcd('advertise_client_urls', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('bind_addr', 'string'),
+  etcd('ca_file', 'string'),
+  etcd('cert_file', 'string'),
+  etcd('cluster_active_size', 'int', { min: 0 }),
+  etcd('cluster_remove_delay', 'float', { min: 0 }),
+  etcd('cluster_sync_interval', 'float', { min: 0 }),
+  named('cors', 'ETCD_CORS', 'string'),
+  etcd('data_dir', 'string', { check: absolutePath }),
+  etcd('discovery', 'string', { check: urlList }),
+  etcd('discovery_fallback', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('discovery_srv', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('discovery_proxy', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('election_timeout', 'int', { min: 0, deprecated: ETCD2_ONLY }),
+  etcd('force_new_cluster', 'bool', { deprecated: ETCD2_ONLY }),
+  etcd('graphite_host', 'string'),
+  etcd('heartbeat_interval', 'int', { min: 0, deprecated: ETCD2_ONLY }),
+  etcd('http_read_timeout', 'float', { min: 0 }),
+  etcd('http_write_timeout', 'float', { min: 0 }),
+  etcd('initial_advertise_peer_urls', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('initial_cluster', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('initial_cluster_state', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('initial_cluster_token', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('key_file', 'string'),
+  etcd('listen_client_urls', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('listen_peer_urls', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('max_result_buffer', 'int', { min: 0 }),
+  etcd('max_retry_attempts', 'int', { min: 0 }),
+  etcd('max_snapshots', 'int', { min: 0, deprecated: ETCD2_ONLY }),
+  etcd('max_wals', 'int', { min: 0, deprecated: ETCD2_ONLY }),
+  etcd('name', 'string'),
+  etcd('peer_addr', 'string'),
+  etcd('peer_bind_addr', 'string'),
+  etcd('peer_ca_file', 'string'),
+  etcd('peer_cert_file', 'string'),
+  etcd('peer_election_timeout', 'int', { min: 0 }),
+  etcd('peer_heartbeat_interval', 'int', { min: 0 }),
+  etcd('peer_key_file', 'string'),
+  etcd('peers', 'string'),
+  etcd('peers_file', 'string'),
+  etcd('proxy', 'string', { deprecated: ETCD2_ONLY }),
+  etcd('retry_interval', 'float', { min: 0 }),
+  etcd('snapshot', 'bool'),
+  named('snapshot_count', 'ETCD_SNAPSHOTCOUNT', 'int', { min: 0 }),
+  named('trace', 'ETCD_TRACE', 'string'),
+  etcd('verbose', 'bool'),
+  etcd('very_verbose', 'bool'),
+  etcd('very_very_verbose', 'bool'),
+] as const;
+
+/** `coreos.flannel`: written as plain `VAR=value` lines to /run/flannel/options.env, which flanneld reads. */
+export const FLANNEL_OPTIONS = [
+  named('etcd_endpoints', 'FLANNELD_ETCD_ENDPOINTS', 'string', { check: urlList }),
+  named('etcd_cafile', 'FLANNELD_ETCD_CAFILE', 'string'),
+  named('etcd_certfile', 'FLANNELD_ETCD_CERTFILE', 'string'),
+  named('etcd_keyfile', 'FLANNELD_ETCD_KEYFILE', 'string'),
+  named('etcd_prefix', 'FLANNELD_ETCD_PREFIX', 'string'),
+  named('etcd_username', 'FLANNELD_ETCD_USERNAME', 'string'),
+  named('etcd_password', 'FLANNELD_ETCD_PASSWORD', 'string', { secret: true }),
+  named('ip_masq', 'FLANNELD_IP_MASQ', 'string'),
+  named('subnet_file', 'FLANNELD_SUBNET_FILE', 'string', { check: absolutePath }),
+  named('interface', 'FLANNELD_IFACE', 'string'),
+  named('public_ip', 'FLANNELD_PUBLIC_IP', 'string'),
+] as const;
+
+const WINDOW_START = /^((?:sun|mon|tue|wed|thu|fri|sat) )?0*([0-9]|1[0-9]|2[0-3]):0*([0-9]|[1-5][0-9])$/i;
+const WINDOW_LENGTH = /^[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+$/;
+
+/** `coreos.locksmith`: locksmithd.service's drop-in. */
+export const LOCKSMITH_OPTIONS = [
+  named('endpoint', 'LOCKSMITHD_ENDPOINT', 'string', { check: urlList }),
+  named('etcd_cafile', 'LOCKSMITHD_ETCD_CAFILE', 'string'),
+  named('etcd_certfile', 'LOCKSMITHD_ETCD_CERTFILE', 'string'),
+  named('etcd_keyfile', 'LOCKSMITHD_ETCD_KEYFILE', 'string'),
+  named('etcd_username', 'LOCKSMITHD_ETCD_USERNAME', 'string'),
+  named('etcd_password', 'LOCKSMITHD_ETCD_PASSWORD', 'string', { secret: true }),
+  named('group', 'LOCKSMITHD_GROUP', 'string'),
+  named('window_start', 'REBOOT_WINDOW_START', 'string', {
+    check: (v) => (WINDOW_START.test(v) ? undefined : `${JSON.stringify(v)} is not a time such as "Thu 04:00" or "04:00"`),
+  }),
+  named('window_length', 'REBOOT_WINDOW_LENGTH', 'string', {
+    check: (v) => (WINDOW_LENGTH.test(v) ? undefined : `${JSON.stringify(v)} is not a duration such as "1h30m"`),
+  }),
+] as const;
+
+export const REBOOT_STRATEGIES = ['etcd-lock', 'reboot', 'off'] as const;
+
+/** `coreos.update`: set in /etc/coreos/update.conf (its other lines kept). */
+export const UPDATE_OPTIONS = [
+  named('reboot_strategy', 'REBOOT_STRATEGY', 'string', { oneOf: REBOOT_STRATEGIES }),
+  named('group', 'GROUP', 'string'),
+  named('server', 'SERVER', 'string', { check: urlList }),
+] as const;
+
 export type FleetKey = (typeof FLEET_OPTIONS)[number]['key'];
 export type Etcd2Key = (typeof ETCD2_OPTIONS)[number]['key'];
+export type EtcdKey = (typeof ETCD_OPTIONS)[number]['key'];
+export type FlannelKey = (typeof FLANNEL_OPTIONS)[number]['key'];
+export type LocksmithKey = (typeof LOCKSMITH_OPTIONS)[number]['key'];
+export type UpdateKey = (typeof UPDATE_OPTIONS)[number]['key'];
 
 export const CLOUDINIT_DROP_IN = '20-cloudinit.conf';
 
@@ -179,4 +292,12 @@ export function renderEnvironmentDropIn(
     lines.push(`Environment="${o.env}=${quoteEnvironmentValue(String(v))}"`);
   }
   return lines.length === 0 ? undefined : `[Service]\n${lines.join('\n')}\n`;
+}
+
+/** `VAR=value` for each option set to a non-zero value, in table order (what an environment file carries). */
+export function environmentAssignments(
+  options: readonly EnvOption[],
+  values: Readonly<Record<string, EnvValue | undefined>>,
+): Array<[string, string]> {
+  return options.filter((o) => !isZero(values[o.key])).map((o) => [o.env, String(values[o.key])]);
 }

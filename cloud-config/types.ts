@@ -1,5 +1,5 @@
 /** The typed result of parsing a valid `#cloud-config` document. Every item keeps its document path. */
-import type { EnvValue, FleetKey, Etcd2Key } from './service-env.js';
+import type { EnvValue, FleetKey, Etcd2Key, EtcdKey, FlannelKey, LocksmithKey, UpdateKey } from './service-env.js';
 
 /** coreos.units[].command: the systemctl verbs cloud-config accepts, as lib/systemd runs them. */
 import { UNIT_ACTIONS, type UnitAction } from '../lib/systemd/types.js';
@@ -16,6 +16,11 @@ export type { EnvValue };
 export type FleetConfig = Partial<Record<FleetKey, EnvValue>>;
 /** Options of `coreos.etcd2`, by option name (underscored). */
 export type Etcd2Config = Partial<Record<Etcd2Key, EnvValue>>;
+/** Options of `coreos.etcd` (etcd 0.4). */
+export type EtcdConfig = Partial<Record<EtcdKey, EnvValue>>;
+export type FlannelConfig = Partial<Record<FlannelKey, EnvValue>>;
+export type LocksmithConfig = Partial<Record<LocksmithKey, EnvValue>>;
+export type UpdateConfig = Partial<Record<UpdateKey, EnvValue>>;
 
 export interface DropIn {
   readonly name: string;
@@ -66,12 +71,18 @@ export interface UserConfig {
 
 export interface CloudConfig {
   readonly hostname?: string;
+  /** `manage_etc_hosts`: only `localhost` exists (coreos-cloudinit's one value). */
+  readonly manageEtcHosts?: 'localhost';
   readonly sshAuthorizedKeys: readonly string[];
   readonly users: readonly UserConfig[];
   readonly writeFiles: readonly WriteFileConfig[];
   readonly coreos: {
     readonly fleet?: FleetConfig;
     readonly etcd2?: Etcd2Config;
+    readonly etcd?: EtcdConfig;
+    readonly flannel?: FlannelConfig;
+    readonly locksmith?: LocksmithConfig;
+    readonly update?: UpdateConfig;
     readonly units: readonly UnitConfig[];
   };
 }

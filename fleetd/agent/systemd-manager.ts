@@ -1,6 +1,6 @@
 /** The agent's UnitManager on systemd: unit files in units_directory, everything else over D-Bus. */
 import { EventEmitter } from 'node:events';
-import { connectSystemd, SystemdError, type SystemdClient } from '../../lib/systemd/index.js';
+import { connectSystemd, isNoSuchUnit, SystemdError, type SystemdClient } from '../../lib/systemd/index.js';
 import { parseUnitFile, hasSection } from '../../lib/unit/index.js';
 import { logger } from '../../lib/log.js';
 import { UnitDirectory } from './unit-directory.js';
@@ -10,7 +10,6 @@ import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } 
 
 const log = logger('agent.systemd');
 const RUNNING = new Set(['active', 'activating', 'reloading']);
-const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 
 export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
@@ -77,7 +76,7 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     try {
       await this.systemd.stopUnit(name, { mode: 'replace', wait: true });
     } catch (err) {
-      if (!(err instanceof SystemdError && err.dbusName === NO_SUCH_UNIT)) throw err;
+      if (!isNoSuchUnit(err)) throw err;
       log.debug('unit unknown to systemd: nothing to stop', { unit: name });
     }
     this.systemd.unwatchUnits([name]);

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Variant } from 'dbus-next';
 import { BusCallError, BusConnection, type Signal } from './bus.js';
-import { JobTimeoutError, SystemdConnectionError, SystemdError } from './errors.js';
+import { JobTimeoutError, SystemdConnectionError, SystemdError, isNoSuchUnit } from './errors.js';
 import { UNIT_PATH_PREFIX, unitNameOfPath } from './unit-path.js';
 import type {
   ConnectOptions,
@@ -433,7 +433,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       const [path] = await this.#managerCall('GetUnit', 's', [name], name);
       return asString(path, 'GetUnit');
     } catch (err) {
-      if (!(err instanceof SystemdError) || err.dbusName !== `${SYSTEMD}.NoSuchUnit`) throw err;
+      if (!isNoSuchUnit(err)) throw err;
     }
     const [path] = await this.#managerCall('LoadUnit', 's', [name], name);
     return asString(path, 'LoadUnit');

@@ -17,6 +17,14 @@ export class SystemdError extends FleetError {
   }
 }
 
+/** systemd's answer for a unit it has no file for and has not loaded. */
+export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
+
+/** Whether systemd refused a call because it knows no such unit. */
+export function isNoSuchUnit(err: unknown): boolean {
+  return err instanceof SystemdError && err.dbusName === NO_SUCH_UNIT;
+}
+
 /** The bus could not be reached, the connection dropped, or a call/job took too long. */
 export class SystemdConnectionError extends FleetError {
   override readonly name: string = 'SystemdConnectionError';

@@ -250,6 +250,8 @@ manage_etc_hosts: localhost
 coreos:
   update:
     reboot-strategy: off
+  oem:
+    id: rackspace
   fleet:
     public-ip: 10.0.0.1
     enable-grpc: true
@@ -265,8 +267,7 @@ users:
   t.same(warnings(r).sort(), [
     'coreos.fleet.enable_grpc: unknown key "enable-grpc" (ignored)',
     'coreos.units[0].frobnicate: unknown key "frobnicate" (ignored)',
-    'coreos.update: coreos.update is not supported by this implementation (ignored)',
-    'manage_etc_hosts: manage_etc_hosts is not supported by this implementation (ignored)',
+    'coreos.oem: coreos.oem is not supported by this implementation (ignored)',
     'users[0].coreos_ssh_import_github: importing keys from GitHub is not supported by this implementation (ignored)',
   ].sort());
   t.same(c.coreos.fleet, { public_ip: '10.0.0.1' });
