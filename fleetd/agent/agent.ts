@@ -278,9 +278,10 @@ export class Agent {
 
   private async globalUnitsHere(
     scheduled: ReadonlyMap<string, ScheduleEntry>,
-    globals: ReadonlyMap<string, GlobalUnitEntry>,
+    entries: ReadonlyMap<string, GlobalUnitEntry>,
   ): Promise<DesiredUnit[]> {
-    if (globals.size === 0) return [];
+    if (entries.size === 0) return [];
+    const globals = this.withOverrides(entries);
     const all = [...globals.values(), ...scheduled.values()];
     await this.requirements.ensure(all);
     this.requirements.retain(all);
@@ -311,6 +312,20 @@ export class Agent {
       }
     }
     return out;
+  }
+
+  /**
+   * The global units as this machine runs them: a unit with a hash override for this machine (rolling update,
+   * GlobalUnitEntry.machineHashes) is run with that hash, same desired state; a changed hash takes the replace path.
+   */
+  private withOverrides(globals: ReadonlyMap<string, GlobalUnitEntry>): ReadonlyMap<string, GlobalUnitEntry> {
+    let out: Map<string, GlobalUnitEntry> | undefined;
+    for (const [name, g] of globals) {
+      const hash = g.machineHashes?.[this.machineId];
+      if (hash === undefined || hash === g.hash) continue;
+      (out ??= new Map(globals)).set(name, { ...g, hash });
+    }
+    return out ?? globals;
   }
 
   /**

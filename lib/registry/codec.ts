@@ -75,6 +75,16 @@ export function decodeGlobalEntry(name: string, raw: string): GlobalUnitEntry | 
   return { name, hash: o.hash, desiredState: o.desiredState };
 }
 
+/** A global unit's hash override on one machine (keys.globalMachine). */
+export function encodeGlobalMachineHash(o: { hash: string }): string {
+  return JSON.stringify({ hash: o.hash });
+}
+
+export function decodeGlobalMachineHash(raw: string): { hash: string } | undefined {
+  const o = parseObject(raw);
+  return o && isHash(o.hash) ? { hash: o.hash } : undefined;
+}
+
 function sortedStrings(rec: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.keys(rec).sort()) out[k] = rec[k];

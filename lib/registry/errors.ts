@@ -35,6 +35,22 @@ export class UnitExistsError extends RegistryError {
   }
 }
 
+/** A global-unit operation named a unit that exists but is not global. */
+export class UnitNotGlobalError extends RegistryError {
+  override readonly name: string = 'UnitNotGlobalError';
+  constructor(readonly unitName: string) {
+    super(`unit ${unitName} is not a global unit (X-Fleet Global=true)`);
+  }
+}
+
+/** A hash was named whose unit text is not stored in the registry (`P/unit/<hash>`). */
+export class UnitTextNotFoundError extends RegistryError {
+  override readonly name: string = 'UnitTextNotFoundError';
+  constructor(readonly hash: string) {
+    super(`no unit text with hash ${shortHash(hash)} is stored in the registry; submit a unit with that text first`);
+  }
+}
+
 /** A live machine (its lease has not expired) already holds this machine id. */
 export class DuplicateMachineError extends RegistryError {
   override readonly name: string = 'DuplicateMachineError';

@@ -7,10 +7,14 @@
  */
 import { unitHash } from '../unit/hash.js';
 import { parseUnitFile } from '../unit/parse.js';
-import { EtcdRequestError, InvalidKeyError, PresenceLostError } from './errors.js';
+import { compareStrings } from '../compare.js';
+import {
+  EtcdRequestError, FencedError, InvalidKeyError, PresenceLostError, UnitNotFoundError, UnitNotGlobalError, UnitTextNotFoundError,
+} from './errors.js';
+import { checkFence, checkHash, checkMachineId, checkUnitName } from './keys.js';
 import type { RestartRequest } from './restart.js';
 import type {
-  ChangeListener, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitFailure, UnitRefusal, UnitState, WatchHandle, WatchInfo,
+  ChangeListener, Fence, GlobalUnitEntry, ScheduledState, ScheduleEntry, UnitFailure, UnitRefusal, UnitState, WatchHandle, WatchInfo,
 } from './types.js';
 
 /** What a lease-bound write is made through (MachinePresence, or a test's stand-in). */
@@ -36,6 +40,8 @@ interface FakeWatch {
 export class FakeRegistry {
   /** etcd is gone: every call rejects with an EtcdRequestError */
   unreachable = false;
+  /** The engine leader's fence as it holds now: a fenced write with another one fails (FencedError). */
+  leaderFence: Fence | undefined;
   readonly stats: FakeRegistryStats = { publishes: 0, deletes: 0, refusals: 0, failures: 0, textReads: 0 };
   private revision = 1;
   private readonly texts = new Map<string, string>();
@@ -45,6 +51,8 @@ export class FakeRegistry {
   private readonly schedules = new Map<string, Map<string, ScheduleEntry>>();
   private readonly globals = new Map<string, GlobalUnitEntry>();
   private readonly restarts = new Map<string, RestartRequest>();
+  /** global unit -> machine -> the hash that machine runs instead (setGlobalMachineHash) */
+  private readonly machineHashes = new Map<string, Map<string, string>>();
   /** `machine/unit` -> published state */
   private readonly states = new Map<string, UnitState>();
   private readonly refused = new Map<string, UnitRefusal>();
@@ -77,9 +85,42 @@ export class FakeRegistry {
     this.changed();
   }
 
+  /** Submits a global unit (its per-machine overrides stay), or removes it (destroy, no longer global: they go). */
   setGlobal(entry: GlobalUnitEntry | { name: string; remove: true }): void {
-    if ('remove' in entry) this.globals.delete(entry.name);
-    else this.globals.set(entry.name, entry);
+    if ('remove' in entry) {
+      this.globals.delete(entry.name);
+      this.machineHashes.delete(entry.name);
+    } else {
+      this.globals.set(entry.name, entry);
+    }
+    this.changed();
+  }
+
+  /**
+   * As Registry.setGlobalMachineHash. A unit is global while setGlobal holds an entry for it; it exists (not global)
+   * while a machine's schedule or a target names it. A fenced write needs `fence` to equal leaderFence.
+   */
+  async setGlobalMachineHash(name: string, machineId: string, hash: string | null, fence?: Fence): Promise<void> {
+    checkUnitName(name);
+    checkMachineId(machineId);
+    if (hash !== null) checkHash(hash);
+    if (fence !== undefined) checkFence(fence);
+    this.reach(`setting the hash of ${name} on ${machineId}`);
+    if (fence !== undefined && (fence.key !== this.leaderFence?.key || fence.createRevision !== this.leaderFence.createRevision)) {
+      throw new FencedError(fence.key, fence.createRevision, fence.key === this.leaderFence?.key ? this.leaderFence.createRevision : undefined);
+    }
+    if (hash === null) {
+      if (this.machineHashes.get(name)?.delete(machineId)) this.changed();
+      return;
+    }
+    if (!this.texts.has(hash)) throw new UnitTextNotFoundError(hash);
+    if (!this.globals.has(name)) {
+      const exists = this.targets.has(name) || [...this.schedules.values()].some((s) => s.has(name));
+      throw exists ? new UnitNotGlobalError(name) : new UnitNotFoundError(name);
+    }
+    let m = this.machineHashes.get(name);
+    if (!m) this.machineHashes.set(name, (m = new Map()));
+    m.set(machineId, hash);
     this.changed();
   }
 
@@ -117,7 +158,7 @@ export class FakeRegistry {
   }
 
   async watchGlobalUnits(onChange: ChangeListener<GlobalUnitEntry>): Promise<WatchHandle> {
-    return this.watch(onChange, () => this.globals);
+    return this.watch(onChange, () => this.globalEntries());
   }
 
   async getTarget(name: string): Promise<string | undefined> {
@@ -177,6 +218,16 @@ export class FakeRegistry {
   }
 
   // ---- internals ----
+
+  /** The global entries as the registry's projection builds them: with their per-machine overrides. */
+  private globalEntries(): Map<string, GlobalUnitEntry> {
+    const out = new Map<string, GlobalUnitEntry>();
+    for (const [name, g] of this.globals) {
+      const m = this.machineHashes.get(name);
+      out.set(name, m && m.size > 0 ? { ...g, machineHashes: Object.fromEntries([...m].sort(([a], [b]) => compareStrings(a, b))) } : g);
+    }
+    return out;
+  }
 
   private scheduleOf(machineId: string): Map<string, ScheduleEntry> {
     let s = this.schedules.get(machineId);

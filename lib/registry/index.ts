@@ -10,6 +10,8 @@ export {
   RegistryConfigError,
   UnitNotFoundError,
   UnitExistsError,
+  UnitNotGlobalError,
+  UnitTextNotFoundError,
   DuplicateMachineError,
   PresenceLostError,
   FencedError,

@@ -1,4 +1,5 @@
 import { InvalidKeyError } from './errors.js';
+import type { Fence } from './types.js';
 
 export const DEFAULT_PREFIX = '/_coreos.com/fleet/';
 
@@ -36,6 +37,15 @@ export function checkHash(hash: unknown): string {
     throw new InvalidKeyError(`invalid unit hash ${JSON.stringify(hash)}: expected 40 lowercase hex characters (SHA1)`);
   }
   return hash;
+}
+
+/** A fence (types.ts Fence) must name the leader key and its create revision (> 0). */
+export function checkFence(fence: unknown): Fence {
+  const f = fence as Partial<Fence> | null | undefined;
+  if (typeof f?.key !== 'string' || f.key.length === 0 || !/^[1-9][0-9]*$/.test(String(f.createRevision))) {
+    throw new InvalidKeyError(`invalid fence ${JSON.stringify(fence)}: needs the leader key and its create revision (> 0)`);
+  }
+  return f as Fence;
 }
 
 /** True when `s` is a unit hash (40 lowercase hex characters). */
@@ -136,6 +146,13 @@ export class Keyspace {
   }
   globalRestart(name: string, machineId: string): string {
     return `${this.globalRestartDir(name)}${checkMachineId(machineId)}`;
+  }
+  /** Per-machine hash overrides of a global unit (rolling update, Registry.setGlobalMachineHash). */
+  globalMachineDir(name: string): string {
+    return `${this.global(name)}/machine/`;
+  }
+  globalMachine(name: string, machineId: string): string {
+    return `${this.globalMachineDir(name)}${checkMachineId(machineId)}`;
   }
 
   get machinesDir(): string {

@@ -2,6 +2,7 @@
 import type { IKeyValue } from 'etcd3';
 import {
   decodeGlobalEntry,
+  decodeGlobalMachineHash,
   decodeJobObject,
   decodeFailure,
   decodeRefusal,
@@ -24,6 +25,9 @@ import type {
   UnitState,
 } from './types.js';
 import type { Projection } from './watch.js';
+import { logger } from '../log.js';
+
+const log = logger('registry');
 
 const JOB_FIELDS = new Set(['object', 'target-state', 'target']);
 
@@ -129,11 +133,27 @@ export function allSchedulesProjection(keys: Keyspace): Projection<MachineSchedu
 /** `<unit>/restart/<machineId>`: a rolling-restart request (keys.globalRestart). */
 const RESTART_REL = /^([^/]+)\/restart\/([^/]+)$/;
 
+/** `<unit>/machine/<machineId>`: a per-machine hash override (keys.globalMachine). */
+const MACHINE_REL = /^([^/]+)\/machine\/([^/]+)$/;
+
+/** The valid per-machine hash overrides of a global unit, by machine; a malformed one is logged and ignored. */
+function overridesOf(name: string, kv: ReadonlyMap<string, string>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [rel, v] of kv) {
+    const m = MACHINE_REL.exec(rel);
+    if (!m) continue;
+    const o = decodeGlobalMachineHash(v);
+    if (o) (out ??= {})[m[2]!] = o.hash;
+    else log.warn('malformed hash override of a global unit ignored', { unit: name, machine: m[2], value: v.slice(0, 200) });
+  }
+  return out;
+}
+
 export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
   return {
     dir: keys.globalDir,
     group(rel) {
-      const m = RESTART_REL.exec(rel);
+      const m = RESTART_REL.exec(rel) ?? MACHINE_REL.exec(rel);
       if (m) return isSegment(m[1]!) && isSegment(m[2]!) ? m[1] : undefined;
       return startGroup(rel);
     },
@@ -148,10 +168,12 @@ export function globalProjection(keys: Keyspace): Projection<GlobalUnitEntry> {
         const r = m ? decodeRestartRequest(v) : undefined;
         if (m && r?.status === 'pending') restartRequests[m[2]!] = r.token;
       }
+      const machineHashes = overridesOf(name, kv);
       return {
         ...e,
         ...(startRequest !== undefined ? { startRequest } : {}),
         ...(Object.keys(restartRequests).length > 0 ? { restartRequests } : {}),
+        ...(machineHashes ? { machineHashes } : {}),
       };
     },
   };

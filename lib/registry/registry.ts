@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
+import { type Etcd3, type ICompare, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
 import {
   decodeJobObject,
   encodeGlobalEntry,
+  encodeGlobalMachineHash,
   encodeJobObject,
   encodeFailure,
   encodeRefusal,
@@ -21,10 +22,12 @@ import {
   RegistryError,
   UnitExistsError,
   UnitNotFoundError,
+  UnitNotGlobalError,
+  UnitTextNotFoundError,
 } from './errors.js';
 import { Election } from './election.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
-import { checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
+import { checkFence, checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
 import { decodeRestartRequest, encodeRestartRequest, type RestartRequest } from './restart.js';
 import {
@@ -204,7 +207,7 @@ export class Registry {
             spec.global
               ? op.put(k.global(name), encodeGlobalEntry({ hash: spec.hash, desiredState: spec.desiredState }))
               : op.del(k.global(name)),
-            ...(spec.global ? [] : [op.del(k.globalStart(name)), op.delPrefix(k.globalRestartDir(name))]),
+            ...(spec.global ? [] : [op.del(k.globalStart(name)), op.delPrefix(k.globalRestartDir(name)), op.delPrefix(k.globalMachineDir(name))]),
             ...clear,
           ],
           [op.get(k.jobObject(name))],
@@ -328,6 +331,58 @@ export class Registry {
     );
   }
 
+  /** Machine `machineId` runs `hash` for global unit `name` instead of its object's hash; null removes the override. */
+  async setGlobalMachineHash(name: string, machineId: string, hash: string | null, fence?: Fence): Promise<void> {
+    checkUnitName(name);
+    checkMachineId(machineId);
+    if (hash !== null) checkHash(hash);
+    if (fence !== undefined) checkFence(fence);
+    const k = this.keys;
+    const key = k.globalMachine(name, machineId);
+    const guard = fence ? [cmp.createRevision(fence.key, '==', fence.createRevision)] : [];
+    const fenceRead = fence ? [op.get(fence.key)] : [];
+    const refusedByFence = (res: ITxnResponse): FencedError | undefined => {
+      if (!fence) return undefined;
+      const actual = rangeAt(res, 0)[0]?.create_revision;
+      return actual === fence.createRevision ? undefined : new FencedError(fence.key, fence.createRevision, actual);
+    };
+    if (hash === null) {
+      await this.call(`clearing the hash override of ${name} on ${machineId}`, async () => {
+        const res = await txn(this.client, guard, [op.del(key)], fenceRead);
+        if (!res.succeeded) throw refusedByFence(res) ?? new RegistryError(`clearing the hash override of ${name} on ${machineId} failed`);
+      });
+      return;
+    }
+    const what = `setting the hash of ${name} on ${machineId} to ${hash}`;
+    await this.call(what, () =>
+      this.optimistic(what, async () => {
+        const text = (await this.client.get(k.unit(hash)).exec()).kvs[0];
+        if (!text) throw new UnitTextNotFoundError(hash);
+        const res = await txn(
+          this.client,
+          // the unit is still global, and the text is unchanged since read: rewriting it moves its mod revision,
+          // so a collectUnitTexts that found it unreferenced before this write cannot delete it
+          [...guard, cmp.version(k.global(name), '>', 0), cmp.modRevision(k.unit(hash), '==', text.mod_revision)],
+          [op.put(key, encodeGlobalMachineHash({ hash })), op.put(k.unit(hash), text.value.toString('utf8'))],
+          [...fenceRead, op.get(k.global(name)), op.get(k.jobObject(name)), op.get(k.unit(hash))],
+        );
+        if (res.succeeded) {
+          this.cacheText(hash, text.value.toString('utf8'));
+          return undefined;
+        }
+        const fenced = refusedByFence(res);
+        if (fenced) throw fenced;
+        const at = fenceRead.length;
+        if (rangeAt(res, at).length === 0) {
+          const obj = rangeAt(res, at + 1)[0];
+          throw obj ? new UnitNotGlobalError(name) : new UnitNotFoundError(name);
+        }
+        if (rangeAt(res, at + 2).length === 0) throw new UnitTextNotFoundError(hash);
+        return RETRY;
+      }),
+    );
+  }
+
   /** Deletes the job keys, the schedule entry and the global entry in one transaction (the text stays). */
   async destroyUnit(name: string): Promise<void> {
     checkUnitName(name);
@@ -351,6 +406,7 @@ export class Registry {
             op.del(k.global(name)),
             op.del(k.globalStart(name)),
             op.delPrefix(k.globalRestartDir(name)),
+            op.delPrefix(k.globalMachineDir(name)),
             ...(target !== undefined && isSegment(target) ? [op.del(k.schedule(target, name)), op.del(k.scheduleStart(target, name))] : []),
           ],
         );
@@ -375,7 +431,10 @@ export class Registry {
     const used = new Set<string>();
     for (const j of project(jobsProjection(k), rangeAt(snap, 0)).values()) used.add(j.hash);
     for (const e of project(allSchedulesProjection(k), rangeAt(snap, 1)).values()) used.add(e.hash);
-    for (const g of project(globalProjection(k), rangeAt(snap, 2)).values()) used.add(g.hash);
+    for (const g of project(globalProjection(k), rangeAt(snap, 2)).values()) {
+      used.add(g.hash);
+      for (const h of Object.values(g.machineHashes ?? {})) used.add(h);
+    }
     const unreferenced = new Set<string>();
     const doomed: { hash: string; modRevision: string }[] = [];
     for (const kv of rangeAt(snap, 3)) {
@@ -581,9 +640,7 @@ export class Registry {
    * createRevision(fence.key) != fence.createRevision. One op per unit per call.
    */
   async applySchedule(ops: readonly ScheduleOp[], fence: Fence): Promise<ScheduleOpResult[]> {
-    if (typeof fence?.key !== 'string' || fence.key.length === 0 || !/^[1-9][0-9]*$/.test(String(fence?.createRevision))) {
-      throw new InvalidKeyError(`invalid fence ${JSON.stringify(fence)}: needs the leader key and its create revision (> 0)`);
-    }
+    checkFence(fence);
     const chunks = chunkOps(ops).map((chunk) => ({ chunk, nested: chunk.map((o) => opTxn(this.keys, o)) }));
     const results: ScheduleOpResult[] = [];
     for (const { chunk, nested } of chunks) {

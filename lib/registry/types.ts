@@ -89,6 +89,11 @@ export interface GlobalUnitEntry {
   readonly startRequest?: string;
   /** Pending rolling-restart tokens by machine id (keys.globalRestart); absent when none is pending. */
   readonly restartRequests?: Readonly<Record<string, string>>;
+  /**
+   * Rolling update: machines that run another hash than `hash` (keys.globalMachine), by machine id; absent when
+   * none. The agent of such a machine runs that text, with the same desired state.
+   */
+  readonly machineHashes?: Readonly<Record<string, string>>;
 }
 
 /** What a fleetd publishes about its machine. */
