@@ -2,6 +2,7 @@ import type { CommandSpec } from './command.js';
 import { cat } from './commands/cat.js';
 import { destroy } from './commands/destroy.js';
 import { fdForward } from './commands/fd-forward.js';
+import { importCommand } from './commands/import.js';
 import { journal } from './commands/journal.js';
 import { listMachines } from './commands/list-machines.js';
 import { listUnitFiles } from './commands/list-unit-files.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   cat,
   destroy,
   fdForward,
+  importCommand,
   journal,
   listMachines,
   listUnitFiles,

@@ -20,6 +20,7 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { name: 'cat', summary: 'Output the contents of a submitted unit' },
   { name: 'destroy', summary: 'Destroy one or more units in the cluster' },
   { name: 'fd-forward', summary: 'Proxy stdin and stdout to a unix domain socket' },
+  { name: 'import', summary: 'Copy the units of another fleet cluster (such as fleet v1) into this one.' },
   { name: 'journal', summary: 'Print the journal of a unit in the cluster to stdout' },
   { name: 'list-machines', summary: 'Enumerate the current hosts in the cluster' },
   { name: 'list-unit-files', summary: 'List the units that exist in the cluster.' },
