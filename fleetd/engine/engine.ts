@@ -114,7 +114,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = opts.clock ?? systemClock;
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
-    this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds);
+    this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds, this.clock);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);
     });

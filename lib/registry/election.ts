@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { logger } from '../log.js';
 import { decodeLeaderRecord, encodeLeaderRecord } from './codec.js';
 import { RegistryError } from './errors.js';
@@ -43,6 +44,8 @@ export class Election extends EventEmitter<ElectionEvents> {
     keys: Keyspace,
     private readonly machineId: string,
     private readonly ttlSeconds: number,
+    /** the term's watchdog, retry pauses and the record's `since` run on it (the engine's clock) */
+    private readonly clock: Clock = systemClock,
   ) {
     super();
     checkMachineId(machineId);
@@ -127,7 +130,7 @@ export class Election extends EventEmitter<ElectionEvents> {
     await this.ensureWatch();
     const lease = this.client.lease(Math.max(1, Math.ceil(this.ttlSeconds)), { autoKeepAlive: true });
     this.lease = lease;
-    let lastRenewal = Date.now();
+    let lastRenewal = this.clock.now();
     let lostReason: string | undefined;
     const lose = (reason: string): void => {
       if (lostReason !== undefined) return;
@@ -137,20 +140,20 @@ export class Election extends EventEmitter<ElectionEvents> {
     };
     lease.on('lost', (err) => lose(`lease lost: ${err.message}`));
     lease.on('keepaliveSucceeded', () => {
-      lastRenewal = Date.now();
+      lastRenewal = this.clock.now();
     });
     // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
-    const watchdog = setInterval(() => {
-      if (Date.now() - lastRenewal > this.ttlSeconds * 1000) lose('lease not renewed within its TTL');
-    }, 250);
+    const watchdog = this.clock.every(250, () => {
+      if (this.clock.now() - lastRenewal > this.ttlSeconds * 1000) lose('lease not renewed within its TTL');
+    });
     let revoke = false;
     try {
       const leaseId = await lease.grant();
-      lastRenewal = Date.now();
+      lastRenewal = this.clock.now();
       while (!this.stopped && lostReason === undefined) {
         const seen = this.changes;
         // `since` is the start of the term this attempt may begin, not of the campaign (which may wait long)
-        const record: LeaderRecord = { machineId: this.machineId, since: new Date().toISOString() };
+        const record: LeaderRecord = { machineId: this.machineId, since: new Date(this.clock.now()).toISOString() };
         const res = await this.client
           .if(this.key, 'Create', '==', 0)
           .then(this.client.put(this.key).value(encodeLeaderRecord(record)).lease(leaseId), this.client.get(this.key))
@@ -179,7 +182,7 @@ export class Election extends EventEmitter<ElectionEvents> {
       }
       if (lostReason !== undefined) throw new RegistryError(`engine election: ${lostReason}`);
     } finally {
-      clearInterval(watchdog);
+      watchdog.cancel();
       this.lease = undefined;
       if (this.stopped || revoke) await lease.revoke().catch(() => undefined);
       else lease.release();
@@ -208,9 +211,9 @@ export class Election extends EventEmitter<ElectionEvents> {
   /** Sleeps until the timeout or the next poke (watch event, lease loss, stop). */
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer: Timer = this.clock.after(ms, done);
       function done(): void {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       }
       this.wake = done;

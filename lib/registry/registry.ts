@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
 import { type Etcd3, type ICompare, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { errorMessage, FleetError } from '../errors.js';
@@ -659,10 +660,10 @@ export class Registry {
 
   /**
    * The engine leader election of this machine (not started): campaigns for Keyspace.engineLeader on a lease
-   * of `ttlSeconds`; its fence guards applySchedule.
+   * of `ttlSeconds`; its fence guards applySchedule. Its watchdog and pauses run on `clock` (default: real time).
    */
-  election(machineId: string, ttlSeconds: number): Election {
-    return new Election(this.client, this.keys, machineId, ttlSeconds);
+  election(machineId: string, ttlSeconds: number, clock?: Clock): Election {
+    return new Election(this.client, this.keys, machineId, ttlSeconds, clock);
   }
 
   // ---- watches ----
