@@ -53,6 +53,14 @@ function readTlsFile(path: string, flag: string): Buffer {
   }
 }
 
+/**
+ * Largest answer body fleetctl keeps (a page of units is far below it): a bigger one comes from a broken or hostile
+ * server and is refused before it can exhaust memory.
+ */
+export const MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
+/** An error answer to a journal request is a short JSON error; only this much of one is read. */
+const MAX_ERROR_BYTES = 64 * 1024;
+
 export class HttpFleetClient implements FleetClient {
   readonly endpoint: string;
   private readonly agent: http.Agent;
@@ -142,9 +150,19 @@ export class HttpFleetClient implements FleetClient {
     const res = await this.open(method, path, body);
     const remaining = Math.max(1, this.opts.requestTimeoutMs - (Date.now() - started));
     const chunks: Buffer[] = [];
+    let size = 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => res.destroy(new Error('timeout')), remaining);
-      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          clearTimeout(timer);
+          res.destroy();
+          reject(new EndpointError(`fleet API at ${this.endpoint} sent an answer larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; refusing it`));
+          return;
+        }
+        chunks.push(c);
+      });
       res.on('end', () => {
         clearTimeout(timer);
         resolve();
@@ -279,7 +297,13 @@ export class HttpFleetClient implements FleetClient {
     const res = await this.open('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}/journal?${q.toString()}`);
     if (res.statusCode !== 200) {
       const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
+      let size = 0;
+      for await (const c of res) {
+        size += (c as Buffer).length;
+        if (size > MAX_ERROR_BYTES) break;
+        chunks.push(c as Buffer);
+      }
+      res.destroy();
       const a = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
       this.checkAuth(a);
       throw this.fail(a);

@@ -3,7 +3,8 @@
  * (what a fleetd restart does to a `fleetctl start` that is waiting): the request is sent again on a new
  * connection, once; a fresh connection that is reset is an error as before. And against a server that answers
  * bodies of the wrong shape (not fleetd, broken, or hostile): every body goes through lib/api/decode.ts, so the
- * client reports the field that does not fit as an EndpointError, and fleetctl exits 1 with one line.
+ * client reports the field that does not fit as an EndpointError, and fleetctl exits 1 with one line. A body that
+ * never ends is refused at MAX_RESPONSE_BYTES instead of filling memory.
  */
 import t, { type Test } from 'tap';
 import net from 'node:net';
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { HttpFleetClient } from '../../fleetctl/client/http.js';
+import { HttpFleetClient, MAX_RESPONSE_BYTES } from '../../fleetctl/client/http.js';
 import { fleetctl } from './helpers.js';
 
 const BODY = JSON.stringify({ machines: [{ id: 'a'.repeat(32), primaryIP: '198.18.0.11', metadata: {} }] });
@@ -194,4 +195,31 @@ t.test('terminal control characters from a hostile server are never printed', as
   t.equal(r.code, 1);
   t.notOk((r.stdout + r.stderr).includes(ESC), `no raw escape printed: ${JSON.stringify(r.stderr)}`);
   t.match(r.stderr, /boom\\u001b\[31mred\\u0007/);
+});
+
+t.test('an answer that never ends is refused at the bound, with memory to spare', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-endless-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'api.sock');
+  let sent = 0;
+  const chunk = Buffer.alloc(1024 * 1024, 0x20);
+  const srv = http.createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const pump = (): void => {
+      while (!res.destroyed && sent <= 4 * MAX_RESPONSE_BYTES) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => srv.listen(socket, r));
+  t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
+  t.teardown(() => srv.closeAllConnections());
+  const c = new HttpFleetClient({ endpoint: { kind: 'unix', socketPath: socket, display: `unix://${socket}` }, requestTimeoutMs: 60_000 });
+  const err = await failure(c.machines());
+  await c.close();
+  t.match(err, { name: 'EndpointError', message: `sent an answer larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; refusing it` });
+  t.ok(sent < 2 * MAX_RESPONSE_BYTES, `the client stopped reading (${(sent / 1024 / 1024).toFixed(0)} MiB sent)`);
 });
