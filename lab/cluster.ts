@@ -90,6 +90,8 @@ export interface MachineInfo {
   readonly veth: string;
   /** host path of the machine's root (an overlay of /) */
   readonly root: string;
+  /** how it boots, when not the lab's default (lab/boot.ts) */
+  readonly boot?: MachineBoot;
 }
 
 export interface UpResult {
@@ -108,6 +110,7 @@ export interface LabStatus {
   readonly bridgeIp?: string;
   readonly etcd?: { readonly url: string; readonly loopbackUrl: string; readonly pid?: number; readonly healthy: boolean };
   readonly docker?: { readonly socket: string; readonly pid?: number; readonly running: boolean; readonly image: string };
+  readonly metadataService?: { readonly url: string; readonly pid?: number; readonly running: boolean };
   readonly fleet: boolean;
   readonly machines: MachineInfo[];
   readonly env: Record<string, string>;
@@ -191,10 +194,7 @@ export class Lab {
         wanted.push(m);
       }
       await this.#save(s);
-      if (Object.values(s.machines).some((m) => m.boot?.from === 'metadata' || m.boot?.from === 'cmdline')) {
-        await ensureMetadata(s, () => this.#save(s));
-        await this.#save(s);
-      }
+      await this.#ensureMetadataFor(s, Object.values(s.machines));
       const warnings: string[] = [];
       const dockerUp = Boolean(s.docker && isAlive(s.docker.proc));
       for (const m of wanted) {
@@ -319,6 +319,11 @@ export class Lab {
         running: isAlive(s.docker.proc),
         image: s.docker.image,
       },
+      metadataService: s.metadataService && {
+        url: s.metadataService.url,
+        pid: isAlive(s.metadataService.proc) ? s.metadataService.proc.pid : undefined,
+        running: isAlive(s.metadataService.proc),
+      },
       fleet: s.fleet,
       machines: Object.values(s.machines)
         .sort((a, b) => a.index - b.index)
@@ -372,6 +377,7 @@ export class Lab {
       const s = await this.#mustLoad();
       const m = this.#machineOf(s, name);
       if (!machineRunning(m)) {
+        await this.#ensureMetadataFor(s, [m]);
         await this.#boot(s, m);
         if (s.fleet) await this.#runBootstrap(s, m);
       }
@@ -391,6 +397,7 @@ export class Lab {
       await wipeLayers(p);
       m.machineId = newMachineId();
       await this.#save(s);
+      await this.#ensureMetadataFor(s, [m]);
       await this.#boot(s, m);
       if (s.fleet) await this.#runBootstrap(s, m);
       return info(m);
@@ -484,6 +491,13 @@ export class Lab {
     if (drive) binds.push([drive, CONFIG_DRIVE_MOUNT, true]);
     const ctx: BootContext = { cluster: s.name, projectDir: s.projectDir, binds };
     await bootMachine(m, ctx, () => this.#save(s));
+    await this.#save(s);
+  }
+
+  /** Start the metadata service (or restart it, if it died) when one of `machines` boots from it. */
+  async #ensureMetadataFor(s: LabState, machines: readonly MachineRecord[]): Promise<void> {
+    if (!machines.some((m) => m.boot?.from === 'metadata' || m.boot?.from === 'cmdline')) return;
+    await ensureMetadata(s, () => this.#save(s));
     await this.#save(s);
   }
 
@@ -596,6 +610,7 @@ function info(m: MachineRecord): MachineInfo {
     netns: m.netns,
     veth: m.veth,
     root: machinePaths(m.dir).root,
+    ...(m.boot ? { boot: m.boot } : {}),
   };
 }
 

@@ -181,6 +181,9 @@ async function main(): Promise<void> {
           `network    ${st.bridge} ${st.bridgeIp}/24`,
           `etcd       ${st.etcd ? `${st.etcd.url} ${st.etcd.loopbackUrl} pid ${st.etcd.pid ?? '-'} ${st.etcd.healthy ? 'healthy' : 'UNHEALTHY'}` : '-'}`,
           `docker     ${st.docker ? `unix://${st.docker.socket} pid ${st.docker.pid ?? '-'} ${st.docker.running ? 'running' : 'STOPPED'}` : 'off'}`,
+          ...(st.metadataService
+            ? [`metadata   ${st.metadataService.url} pid ${st.metadataService.pid ?? '-'} ${st.metadataService.running ? 'running' : 'STOPPED'}`]
+            : []),
           `fleet      ${st.fleet ? 'on' : 'off'}`,
           `machines   ${st.machines.filter((m) => m.running).length} running, ${st.machines.filter((m) => !m.running).length} off`,
           ...Object.entries(st.env).map(([k, v]) => `${k}=${v}`),

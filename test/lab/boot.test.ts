@@ -7,10 +7,13 @@
 import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { runNode } from '../harness/run.js';
 import {
   answerMetadata,
   cmdlineBootArg,
@@ -45,6 +48,15 @@ t.test('flags: --boot-from MACHINE:SOURCE and --init-args MACHINE:ARGS', async (
   t.throws(() => parseBootFrom(['x9:metadata']), /machine name "x9" is not valid/);
   t.same(parseInitArgs(['m3:a=1  b=2', 'm3:c']), { m3: ['a=1', 'b=2', 'c'] });
   t.throws(() => parseInitArgs(['a=1']), /expected MACHINE:ARG/);
+  // refused before anything is made (the state dir is never created)
+  const stateDir = join(tmpdir(), `lab-boot-cli-${process.pid}`);
+  const cli = fileURLToPath(new URL('../../lab/main.js', import.meta.url));
+  const r = await runNode(cli, ['--name', 'hbcli', '--state-dir', stateDir, 'up', '--boot-from', 'm2:floppy']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'fleet-lab: --boot-from "m2:floppy": expected MACHINE:metadata|configdrive|cmdline (e.g. m2:metadata)\n');
+  const bare = await runNode(cli, ['--name', 'hbcli', '--state-dir', stateDir, 'up', '--bare', 'x1']);
+  t.match(bare.stderr, /machine name "x1" is not valid/);
+  t.notOk(existsSync(stateDir));
 });
 
 t.test('nspawn: a bare machine has no /opt/fleet; init arguments and the cmdline URL follow systemd.unit=', async (t) => {

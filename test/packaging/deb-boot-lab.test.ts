@@ -16,6 +16,7 @@ import { startLab } from '../harness/lab.js';
 import { runCommand } from '../harness/run.js';
 import { show, submit, waitFor } from '../fleetd/lab-helpers.js';
 import { METADATA_URL, OEM_DEFAULTS } from '../../lab/boot.js';
+import { isAlive, stopProcess } from '../../lab/proc.js';
 
 t.test('machines join at boot: the .deb with the metadata service, a config drive, the kernel command line', { timeout: 900_000 }, async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'hb-deb-'));
@@ -70,7 +71,15 @@ t.test('machines join at boot: the .deb with the metadata service, a config driv
     );
     t.equal(oem.code, 0, oem.stderr);
     await lab.lab.poweroff('m2');
+    // a metadata service that died is started again by the poweron of a machine that boots from it
+    const before = (await lab.lab.state())?.metadataService?.proc;
+    t.ok(isAlive(before), 'the metadata service runs');
+    await stopProcess(before);
     await lab.lab.poweron('m2');
+    const status = await lab.lab.status();
+    t.equal(status.metadataService?.running, true, 'running again');
+    t.not(status.metadataService?.pid, before?.pid);
+    t.same((await lab.machine('m2')).boot, { bare: true, from: 'metadata', initArgs: [] }, 'boot options in the record');
     await registered('m2', m2.machineId, { boot: 'metadata', pkg: 'deb' });
     t.equal((await lab.exec('m2', ['systemctl', 'is-active', 'oem-cloudinit.service'])).stdout.trim(), 'active');
     const exec = await lab.exec('m2', ['systemctl', 'show', '-p', 'ExecStart', 'fleet.service']);
