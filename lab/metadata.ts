@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { METADATA_IP, type MetadataLayout } from './boot.js';
 import { LabError } from './errors.js';
 import { tail } from './logs.js';
-import { netnsPrefix, vethName } from './names.js';
+import { netnsPrefix, subnetCidr, vethName } from './names.js';
 import { deleteNetns, linkExists, netnsExists } from './net.js';
 import { isAlive, sleep, spawnDetached, stopProcess } from './proc.js';
 import { run, runOk } from './run.js';
@@ -38,7 +38,7 @@ async function ensureMetadataNet(rec: MetadataRecord, bridge: string, subnet: nu
   await runOk('ip', ['-n', rec.netns, 'addr', 'replace', `${METADATA_IP}/32`, 'dev', 'md0']);
   await runOk('ip', ['-n', rec.netns, 'link', 'set', 'md0', 'up']);
   await runOk('ip', ['-n', rec.netns, 'link', 'set', 'lo', 'up']);
-  await runOk('ip', ['-n', rec.netns, 'route', 'replace', `198.18.${subnet}.0/24`, 'dev', 'md0']);
+  await runOk('ip', ['-n', rec.netns, 'route', 'replace', subnetCidr(subnet), 'dev', 'md0']);
 }
 
 /** Start the service unless it runs; `persist` records its pid before waiting for it to listen. */
