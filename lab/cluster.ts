@@ -3,14 +3,12 @@
  * Every resource is recorded in the state file before it is created.
  */
 import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
-import { cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { CLOUDINIT, cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
 import { CONFIG_DRIVE_MOUNT, configDriveFiles, DEFAULT_BOOT, ec2Layout, imageFiles, type MachineBoot } from './boot.js';
-import { CLOUDINIT } from './bootstrap.js';
 import { ensureMetadata, routeToMetadata, stopMetadata, writeMetadataLayout } from './metadata.js';
 import { labUserData } from './user-data.js';
 import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
