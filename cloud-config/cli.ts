@@ -152,7 +152,7 @@ async function parseOptions(argv: readonly string[], io: CliIO): Promise<Command
     .option('from-digitalocean-metadata', { type: 'string', describe: 'DigitalOcean metadata service URL (e.g. http://169.254.169.254/)' })
     .option('from-packet-metadata', { type: 'string', describe: 'Packet metadata service URL (e.g. https://metadata.packet.net/)' })
     .option('from-proc-cmdline', { type: 'boolean', default: false, describe: 'read user-data from the URL given as cloud-config-url= on the kernel command line' })
-    .option('proc-cmdline-file', { type: 'string', hidden: true, describe: 'read this file instead of /proc/cmdline (tests)' })
+    .option('proc-cmdline-file', { type: 'string', hidden: true, describe: 'read this file instead of the kernel command line (tests)' })
     .option('from-waagent', { type: 'string', describe: "read user-data and metadata from Azure's waagent directory (e.g. /var/lib/waagent)" })
     .option('oem', { type: 'string', describe: `set the sources of a platform: ${Object.keys(OEM_PRESETS).join(', ')}` })
     .option('ignore-failure', { type: 'boolean', default: false, describe: 'exit 0 when the user-data cannot be had or is invalid (metadata is still applied)' })

@@ -2,12 +2,15 @@
  * One lab cluster: bring it up (idempotently), inspect it, inject faults, tear it down.
  * Every resource is recorded in the state file before it is created.
  */
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
-import { cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { CLOUDINIT, cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { CONFIG_DRIVE_MOUNT, configDriveFiles, DEFAULT_BOOT, ec2Layout, imageFiles, type MachineBoot } from './boot.js';
+import { ensureMetadata, routeToMetadata, stopMetadata, writeMetadataLayout } from './metadata.js';
+import { labUserData } from './user-data.js';
 import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
 import { fleetctlEnvironment, type EnvOptions } from './endpoint.js';
 import { LabError } from './errors.js';
@@ -29,7 +32,7 @@ import {
   vethName,
 } from './names.js';
 import { deleteLink, deleteMachineNet, deleteNetns, ensureBridge, ensureMachineNet, linkExists, listNetns, setLink } from './net.js';
-import { machinePaths, mountOverlay, unmountUnder, wipeLayers, writeIdentity } from './overlay.js';
+import { BOOT_TARGET, machinePaths, mountOverlay, unmountUnder, wipeLayers, writeIdentity } from './overlay.js';
 import { clusterCgroups, removeCgroupTree } from './cgroup.js';
 import { requireRoot, requireTools } from './preflight.js';
 import { isAlive } from './proc.js';
@@ -62,6 +65,12 @@ export interface UpOptions {
   readonly agentTtl?: string;
   /** configure and start fleet.service (default true) */
   readonly fleet?: boolean;
+  /**
+   * How machines boot, e.g. { m2: { bare: true, from: 'metadata' } } (lab/boot.ts); kept in the machine's record
+   * and applied at its next boot. A machine with `from` gets its user-data from there at boot instead of the
+   * lab's bootstrap; a bare one gets nothing of ours (install the .deb into it).
+   */
+  readonly boot?: Readonly<Record<string, Partial<MachineBoot>>>;
 }
 
 export interface MachineInfo {
@@ -79,6 +88,8 @@ export interface MachineInfo {
   readonly veth: string;
   /** host path of the machine's root (an overlay of /) */
   readonly root: string;
+  /** how it boots, when not the lab's default (lab/boot.ts) */
+  readonly boot?: MachineBoot;
 }
 
 export interface UpResult {
@@ -97,6 +108,7 @@ export interface LabStatus {
   readonly bridgeIp?: string;
   readonly etcd?: { readonly url: string; readonly loopbackUrl: string; readonly pid?: number; readonly healthy: boolean };
   readonly docker?: { readonly socket: string; readonly pid?: number; readonly running: boolean; readonly image: string };
+  readonly metadataService?: { readonly url: string; readonly pid?: number; readonly running: boolean };
   readonly fleet: boolean;
   readonly machines: MachineInfo[];
   readonly env: Record<string, string>;
@@ -150,7 +162,7 @@ export class Lab {
     if (!Number.isInteger(count) || count < 1 || count > MAX_MACHINES) {
       throw new LabError(`--machines must be 1..${MAX_MACHINES}, not ${count}`);
     }
-    for (const m of Object.keys(opts.metadata ?? {})) machineIndex(m);
+    for (const m of [...Object.keys(opts.metadata ?? {}), ...Object.keys(opts.boot ?? {})]) machineIndex(m);
     requireRoot('up');
     requireTools([
       [NSPAWN_BIN, 'systemd-container'],
@@ -175,9 +187,12 @@ export class Lab {
         const m = (s.machines[name] ??= this.#newMachine(s, i));
         const md = opts.metadata?.[name];
         if (md !== undefined) m.metadata = md;
+        const boot = opts.boot?.[name];
+        if (boot !== undefined) m.boot = { ...DEFAULT_BOOT, ...boot };
         wanted.push(m);
       }
       await this.#save(s);
+      await this.#ensureMetadataFor(s, Object.values(s.machines));
       const warnings: string[] = [];
       const dockerUp = Boolean(s.docker && isAlive(s.docker.proc));
       for (const m of wanted) {
@@ -223,6 +238,7 @@ export class Lab {
       await Promise.all(machines.map((m) => step(`power off ${m.name}`, () => powerOffMachine(this.name, m, 15_000))));
       await step('stop dockerd', () => stopDocker(s?.docker));
       await step('stop etcd', () => stopEtcd(s?.etcd));
+      await step('stop the metadata service', () => stopMetadata(s?.metadataService));
       await step('remove cgroups', async () => {
         for (const cg of clusterCgroups(this.name)) await removeCgroupTree(cg);
       });
@@ -301,6 +317,11 @@ export class Lab {
         running: isAlive(s.docker.proc),
         image: s.docker.image,
       },
+      metadataService: s.metadataService && {
+        url: s.metadataService.url,
+        pid: isAlive(s.metadataService.proc) ? s.metadataService.proc.pid : undefined,
+        running: isAlive(s.metadataService.proc),
+      },
       fleet: s.fleet,
       machines: Object.values(s.machines)
         .sort((a, b) => a.index - b.index)
@@ -354,6 +375,7 @@ export class Lab {
       const s = await this.#mustLoad();
       const m = this.#machineOf(s, name);
       if (!machineRunning(m)) {
+        await this.#ensureMetadataFor(s, [m]);
         await this.#boot(s, m);
         if (s.fleet) await this.#runBootstrap(s, m);
       }
@@ -373,6 +395,7 @@ export class Lab {
       await wipeLayers(p);
       m.machineId = newMachineId();
       await this.#save(s);
+      await this.#ensureMetadataFor(s, [m]);
       await this.#boot(s, m);
       if (s.fleet) await this.#runBootstrap(s, m);
       return info(m);
@@ -458,15 +481,79 @@ export class Lab {
     await mountOverlay(p);
     await writeIdentity(p.root, { hostname: m.hostname, machineId: m.machineId });
     await ensureMachineNet({ netns: m.netns, veth: m.veth, ip: m.ip, bridge: s.bridge, cut: m.cut });
+    if (s.metadataService) await routeToMetadata(m.netns);
     const docker = s.docker && isAlive(s.docker.proc) ? s.docker : undefined;
     m.docker = docker !== undefined;
-    const ctx: BootContext = { cluster: s.name, projectDir: s.projectDir, binds: docker ? dockerBinds(docker) : [] };
+    const binds = docker ? dockerBinds(docker) : [];
+    const drive = await this.#prepareBoot(s, m);
+    if (drive) binds.push([drive, CONFIG_DRIVE_MOUNT, true]);
+    const ctx: BootContext = { cluster: s.name, projectDir: s.projectDir, binds };
     await bootMachine(m, ctx, () => this.#save(s));
     await this.#save(s);
   }
 
+  /** Start the metadata service (or restart it, if it died) when one of `machines` boots from it. */
+  async #ensureMetadataFor(s: LabState, machines: readonly MachineRecord[]): Promise<void> {
+    if (!machines.some((m) => m.boot?.from === 'metadata' || m.boot?.from === 'cmdline')) return;
+    await ensureMetadata(s, () => this.#save(s));
+    await this.#save(s);
+  }
+
+  /**
+   * For a machine booted `from` a source: its user-data put there (metadata layout, config drive, or the
+   * metadata service for the command line's URL) and, unless bare, the lab's image files (lab/boot.ts
+   * imageFiles: coreos-cloudinit and the boot units from /opt/fleet). Returns the config drive's host directory.
+   */
+  async #prepareBoot(s: LabState, m: MachineRecord): Promise<string | undefined> {
+    const from = m.boot?.from;
+    if (!from || !s.etcd) return undefined;
+    const bare = m.boot?.bare ?? false;
+    const doc = labUserData({
+      cluster: s.name,
+      machine: m.name,
+      etcdServers: [s.etcd.clientUrl],
+      metadata: m.metadata,
+      agentTtl: s.agentTtl,
+      fleetUnit: bare ? undefined : await readFile(join(s.projectDir, 'units', FLEET_UNIT), 'utf8'),
+      ip: from === 'cmdline' ? m.ip : undefined,
+    });
+    await writeFile(join(m.dir, 'user-data'), doc);
+    const facts = { name: m.name, ip: m.ip, hostname: m.hostname, machineId: m.machineId };
+    const root = machinePaths(m.dir).root;
+    if (!bare) {
+      const unitsDir = join(s.projectDir, 'units', 'boot');
+      const units: Record<string, string> = {};
+      for (const f of await readdir(unitsDir)) units[f] = await readFile(join(unitsDir, f), 'utf8');
+      for (const [path, [content, mode]] of Object.entries(imageFiles(from, units, { cloudinit: CLOUDINIT, bootTarget: BOOT_TARGET }))) {
+        const host = join(root, path);
+        await mkdir(dirname(host), { recursive: true });
+        await rm(host, { force: true });
+        if (content.startsWith('link:')) {
+          await symlink(content.slice('link:'.length), host);
+        } else {
+          await writeFile(host, content);
+          await chmod(host, mode);
+        }
+      }
+    }
+    if (from === 'configdrive') {
+      const drive = join(m.dir, 'configdrive');
+      await rm(drive, { recursive: true, force: true });
+      for (const [path, content] of Object.entries(configDriveFiles(doc, facts))) {
+        await mkdir(dirname(join(drive, path)), { recursive: true });
+        await writeFile(join(drive, path), content);
+      }
+      return drive;
+    }
+    if (!s.metadataService) throw new LabError(`${m.name} boots from ${from} but the cluster has no metadata service; run \`fleet-lab up\` again`);
+    await writeMetadataLayout(s.metadataService, m.ip, ec2Layout(doc, facts));
+    return undefined;
+  }
+
   async #runBootstrap(s: LabState, m: MachineRecord): Promise<void> {
     if (!machineRunning(m) || !m.init || !s.etcd) return;
+    // a machine that boots from a source configures itself at boot; a bare one has nothing of ours to run
+    if (m.boot?.from || m.boot?.bare) return;
     const pid = m.init.pid;
     await this.#bootstrap({
       cluster: s.name,
@@ -521,6 +608,7 @@ function info(m: MachineRecord): MachineInfo {
     netns: m.netns,
     veth: m.veth,
     root: machinePaths(m.dir).root,
+    ...(m.boot ? { boot: m.boot } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 /** Booting and stopping one machine: systemd-nspawn on the machine's overlay, in its network namespace. */
 import { ENTER_CGROUPS_AND_EXEC, machineCgroups, removeCgroupTree } from './cgroup.js';
+import { initArgsOf } from './boot.js';
 import { LabError } from './errors.js';
 import { tail } from './logs.js';
 import { nspawnMachineName, PROJECT_MOUNT } from './names.js';
@@ -35,12 +36,15 @@ export function nspawnArgs(m: MachineRecord, ctx: BootContext): string[] {
     `--machine=${nspawnMachineName(ctx.cluster, m.name)}`,
     `--uuid=${m.machineId}`,
     `--network-namespace-path=/run/netns/${m.netns}`,
-    `--bind-ro=${ctx.projectDir}:${PROJECT_MOUNT}`,
+    // a bare machine has nothing of ours inside
+    ...(m.boot?.bare ? [] : [`--bind-ro=${ctx.projectDir}:${PROJECT_MOUNT}`]),
     ...ctx.binds.map(([host, inside, ro]) => `${ro ? '--bind-ro' : '--bind'}=${host}:${inside}`),
     '--boot',
     '--',
     `systemd.unit=${BOOT_TARGET}`,
     'systemd.firstboot=off',
+    // systemd in a container takes its arguments as its kernel command line
+    ...initArgsOf(m.boot),
   ];
 }
 

@@ -5,7 +5,9 @@ import { constants } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FleetError } from '../lib/errors.js';
+import { BOOT_SOURCES, parseBootFrom, parseInitArgs, type MachineBoot } from './boot.js';
 import { Lab, MACHINE_ENV, type MachineInfo } from './cluster.js';
+import { machineIndex } from './names.js';
 import { DEFAULT_CLUSTER } from './names.js';
 import { formatTable } from './table.js';
 
@@ -43,6 +45,18 @@ function parseMetadata(specs: readonly string[]): Record<string, string> {
     if (i <= 0) throw new FleetError(`--metadata ${JSON.stringify(spec)}: expected MACHINE:k=v,k2=v2 (e.g. m1:role=web,az=1)`);
     out[spec.slice(0, i)] = spec.slice(i + 1);
   }
+  return out;
+}
+
+/** --bare, --boot-from and --init-args as per-machine boot options (only the machines named). */
+function bootOptions(bare: readonly string[], from: readonly string[], initArgs: readonly string[]): Record<string, Partial<MachineBoot>> {
+  const out: Record<string, { bare?: boolean; from?: MachineBoot['from']; initArgs?: string[] }> = {};
+  for (const m of bare) {
+    machineIndex(m);
+    (out[m] ??= {}).bare = true;
+  }
+  for (const [m, source] of Object.entries(parseBootFrom(from))) (out[m] ??= {}).from = source;
+  for (const [m, args] of Object.entries(parseInitArgs(initArgs))) (out[m] ??= {}).initArgs = args;
   return out;
 }
 
@@ -93,7 +107,25 @@ async function main(): Promise<void> {
           })
           .option('docker', { type: 'boolean', default: false, describe: 'start a Docker engine machines can use' })
           .option('agent-ttl', { type: 'string', describe: "fleet's agent_ttl, e.g. 3s" })
-          .option('fleet', { type: 'boolean', default: true, describe: 'configure and start fleet.service (--no-fleet: do not)' }),
+          .option('fleet', { type: 'boolean', default: true, describe: 'configure and start fleet.service (--no-fleet: do not)' })
+          .option('bare', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'boot this machine with nothing of ours: no /opt/fleet, no bootstrap (repeatable: --bare m2)',
+          })
+          .option('boot-from', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: `the machine gets its user-data at boot from ${BOOT_SOURCES.join('|')} (repeatable: --boot-from m2:metadata)`,
+          })
+          .option('init-args', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: "extra kernel command line of a machine (repeatable: 'm3:systemd.log_level=debug')",
+          }),
       async (a) => {
         const lab = labOf(a);
         const r = await lab.up({
@@ -102,6 +134,7 @@ async function main(): Promise<void> {
           docker: a.docker,
           agentTtl: a['agent-ttl'],
           fleet: a.fleet,
+          boot: bootOptions(a.bare, a['boot-from'], a['init-args']),
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);
@@ -148,6 +181,9 @@ async function main(): Promise<void> {
           `network    ${st.bridge} ${st.bridgeIp}/24`,
           `etcd       ${st.etcd ? `${st.etcd.url} ${st.etcd.loopbackUrl} pid ${st.etcd.pid ?? '-'} ${st.etcd.healthy ? 'healthy' : 'UNHEALTHY'}` : '-'}`,
           `docker     ${st.docker ? `unix://${st.docker.socket} pid ${st.docker.pid ?? '-'} ${st.docker.running ? 'running' : 'STOPPED'}` : 'off'}`,
+          ...(st.metadataService
+            ? [`metadata   ${st.metadataService.url} pid ${st.metadataService.pid ?? '-'} ${st.metadataService.running ? 'running' : 'STOPPED'}`]
+            : []),
           `fleet      ${st.fleet ? 'on' : 'off'}`,
           `machines   ${st.machines.filter((m) => m.running).length} running, ${st.machines.filter((m) => !m.running).length} off`,
           ...Object.entries(st.env).map(([k, v]) => `${k}=${v}`),

@@ -68,6 +68,10 @@ export function bridgeIp(subnet: number): string {
   return `198.18.${subnet}.1`;
 }
 
+export function subnetCidr(subnet: number): string {
+  return `198.18.${subnet}.0/24`;
+}
+
 export function machineIp(subnet: number, index: number): string {
   return `198.18.${subnet}.${10 + index}`;
 }

@@ -6,6 +6,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { isAlive, record, sleep, type ProcRecord } from './proc.js';
+import type { MachineBoot } from './boot.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface MachineRecord {
@@ -27,6 +28,8 @@ export interface MachineRecord {
   cut: boolean;
   /** booted with the docker socket and client bound in */
   docker: boolean;
+  /** how it boots (bare, user-data source, init arguments); absent: the lab's default */
+  boot?: MachineBoot;
 }
 
 export interface EtcdRecord {
@@ -54,6 +57,19 @@ export interface DockerRecord {
   readonly image: string;
 }
 
+/** The cluster's EC2-style metadata service (lab/metadata.ts), started when a machine boots from it. */
+export interface MetadataRecord {
+  proc?: ProcRecord;
+  /** the layouts (<machine ip>.json), the server's log and its ready mark */
+  readonly dir: string;
+  readonly log: string;
+  /** its own network namespace, with a veth into the bridge */
+  readonly netns: string;
+  readonly veth: string;
+  /** as machines reach it */
+  readonly url: string;
+}
+
 export interface LabState {
   readonly version: 1;
   readonly name: string;
@@ -67,6 +83,7 @@ export interface LabState {
   agentTtl?: string;
   etcd?: EtcdRecord;
   docker?: DockerRecord;
+  metadataService?: MetadataRecord;
   machines: Record<string, MachineRecord>;
 }
 

@@ -22,15 +22,17 @@ export interface UserDataInput {
   readonly metadata: string;
   /** Go duration, e.g. `3s` */
   readonly agentTtl?: string;
-  /** text of units/fleet.service */
-  readonly fleetUnit: string;
+  /** text of units/fleet.service; undefined: start the fleet.service installed in the machine (the .deb's) */
+  readonly fleetUnit?: string;
+  /** the machine's address written literally, for a source with no metadata to fill in `$public_ipv4` (cmdline) */
+  readonly ip?: string;
 }
 
-export function fleetConfForCloudConfig(): string {
+export function fleetConfForCloudConfig(ip = '$private_ipv4'): string {
   return [
     '# written by coreos-cloudinit from fleet-lab user-data; the other options are FLEET_* variables',
     `# in ${FLEET_DROP_IN} (coreos.fleet)`,
-    `api_listen=$private_ipv4:${API_PORT}`,
+    `api_listen=${ip}:${API_PORT}`,
     '',
   ].join('\n');
 }
@@ -38,15 +40,15 @@ export function fleetConfForCloudConfig(): string {
 export function labUserData(input: UserDataInput): string {
   const fleet: Record<string, string> = {
     etcd_servers: input.etcdServers.join(','),
-    public_ip: '$public_ipv4',
+    public_ip: input.ip ?? '$public_ipv4',
   };
   if (input.metadata !== '') fleet.metadata = input.metadata;
   if (input.agentTtl) fleet.agent_ttl = input.agentTtl;
   const doc = {
-    write_files: [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig() }],
+    write_files: [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }],
     coreos: {
       fleet,
-      units: [{ name: 'fleet.service', content: input.fleetUnit, command: 'start' }],
+      units: [{ name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' }],
     },
   };
   const header = `#cloud-config\n# fleet-lab cluster ${input.cluster}, machine ${input.machine}\n`;

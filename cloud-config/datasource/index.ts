@@ -47,7 +47,7 @@ export const OEM_PRESETS: Readonly<Record<string, SourceFlags>> = {
 };
 
 export interface BuildOptions {
-  /** where --from-proc-cmdline reads the command line (tests); default /proc/cmdline */
+  /** where --from-proc-cmdline reads the command line (tests); default systemd's: /proc/cmdline, in a container /proc/1/cmdline */
   readonly procCmdlinePath?: string;
 }
 

@@ -9,7 +9,7 @@ import { digitalOceanMetadata } from '../../cloud-config/datasource/digitalocean
 import { ec2Metadata } from '../../cloud-config/datasource/ec2.js';
 import { gceMetadata } from '../../cloud-config/datasource/gce.js';
 import { packetMetadata } from '../../cloud-config/datasource/packet.js';
-import { findCloudConfigUrl, procCmdline } from '../../cloud-config/datasource/proc-cmdline.js';
+import { commandLinePath, findCloudConfigUrl, PID1_CMDLINE, PROC_CMDLINE, procCmdline } from '../../cloud-config/datasource/proc-cmdline.js';
 import { urlSource } from '../../cloud-config/datasource/url.js';
 import { sharedConfigAddresses, waagent } from '../../cloud-config/datasource/waagent.js';
 import { DatasourceError, inflateUserdata, selectDatasource, mergeMetadata, emptyConfig, type Datasource } from '../../cloud-config/datasource/index.js';
@@ -323,6 +323,23 @@ t.test('proc-cmdline: cloud-config-url (last wins, _ spelling) read from the fil
   await writeFile(file, 'cloud-config-url=file:///etc/shadow\n');
   t.match(((await ds.fetchUserdata().catch((e: unknown) => e)) as Error).message, /^proc-cmdline \(file:\/\/\/etc\/shadow\): only http and https URLs are read/);
   t.equal(await available(procCmdline(context(), join(d, 'missing'))), false);
+});
+
+t.test("proc-cmdline: in a container it reads systemd's command line (PID 1's NUL-separated arguments)", async (t) => {
+  const d = await tempDir(t);
+  const marker = join(d, 'container');
+  t.equal(commandLinePath(marker), PROC_CMDLINE, 'on a host: the kernel command line');
+  await writeFile(marker, 'systemd-nspawn\n');
+  t.equal(commandLinePath(marker), PID1_CMDLINE, 'in a container: /proc/1/cmdline, as systemd');
+  const argv = ['/lib/systemd/systemd', 'systemd.unit=fleet-lab.target', 'cloud-config-url=http://a/x y', 'cloud_config_url=http://b/u', ''].join('\0');
+  t.equal(findCloudConfigUrl(argv), 'http://b/u', 'last one wins');
+  t.equal(findCloudConfigUrl(['/lib/systemd/systemd', 'cloud-config-url=http://a/x y', ''].join('\0')), 'http://a/x y', 'one argument is one word');
+  const srv = await fakeServer(t, { '/cc': '#cloud-config\n' });
+  const file = join(d, 'cmdline');
+  await writeFile(file, ['/lib/systemd/systemd', 'systemd.firstboot=off', `cloud-config-url=${srv.url}cc`, ''].join('\0'));
+  const ds = procCmdline(context(), file);
+  t.equal(await available(ds), true);
+  t.equal((await ds.fetchUserdata()).toString(), '#cloud-config\n');
 });
 
 t.test('gzip user-data is inflated within the document bound; a gzip bomb is refused', async (t) => {
