@@ -55,7 +55,8 @@ copy_node_modules() {
   local to=$1
   mkdir -p "$to/node_modules"
   # Top-level packages only: each is copied with its own nested node_modules.
-  npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
+  # npm ls exits non-zero for extraneous or invalid packages; what it lists is still the tree to copy.
+  { npm ls --omit=dev --all --parseable 2>/dev/null || true; } | tail -n +2 | while read -r dir; do
     rel=${dir#"$PWD/"}
     [[ "$rel" =~ ^node_modules/(@[^/]+/)?[^/]+$ ]] || continue
     [ -e "$to/$rel" ] && continue
