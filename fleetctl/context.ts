@@ -5,7 +5,7 @@
  * would block, a device could be endless or have side effects on open), and at most MAX_UNIT_FILE_BYTES of them.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { MAX_UNIT_FILE_BYTES } from '../lib/unit/index.js';
+import { MAX_UNIT_FILE_BYTES } from '../lib/unit/parse.js';
 import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
