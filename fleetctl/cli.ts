@@ -4,17 +4,15 @@
  */
 import yargs, { type Options } from 'yargs';
 import { setLogLevel } from '../lib/log.js';
-import { createClient, sshSettings } from './client/factory.js';
-import { EndpointError } from './client/errors.js';
-import { UsageError, errorMessage } from '../lib/errors.js';
+import { UsageError } from '../lib/errors.js';
 import { parseNumberFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { COMMANDS } from './commands.js';
 import { versionLine } from './commands/version.js';
-import { makeContext, type Clock, type CommandContext, type LocalFiles } from './context.js';
-import { CommandExit } from './errors.js';
-import { GLOBAL_FLAGS, globalDefaults, type GlobalOptions } from './globals.js';
+import type { Clock, LocalFiles } from './context.js';
+import { GLOBAL_FLAGS, globalDefaults, globalOptions } from './globals.js';
 import { commandHelp, rootHelp } from './help.js';
 import type { Output } from './output.js';
+import { runSpec } from './run.js';
 
 export interface CliIO {
   /** Arguments after the program name. */
@@ -80,29 +78,6 @@ function yargsOption(f: FlagSpec, dflt: unknown, flagName: string): Options {
   if (f.type !== 'number') o.coerce = lastOf;
   if (f.type === 'number') o.coerce = (v: unknown): number => parseNumberFlag(flagName, lastOf(v), f.range);
   return o as Options;
-}
-
-function globalOptions(v: FlagValues): GlobalOptions {
-  const str = (k: string): string => (typeof v[k] === 'string' ? (v[k] as string) : '');
-  const num = (k: string): number => (typeof v[k] === 'number' ? (v[k] as number) : Number(GLOBAL_FLAGS[k]!.default));
-  return {
-    debug: v.debug === true,
-    driver: str('driver'),
-    endpoint: str('endpoint'),
-    endpointGiven: false,
-    etcdKeyPrefix: str('etcd-key-prefix'),
-    keyFile: str('key-file') || str('etcd-keyfile'),
-    certFile: str('cert-file') || str('etcd-certfile'),
-    caFile: str('ca-file') || str('etcd-cafile'),
-    apiToken: str('api-token'),
-    knownHostsFile: str('known-hosts-file'),
-    strictHostKeyChecking: v['strict-host-key-checking'] !== false,
-    sshTimeout: num('ssh-timeout'),
-    tunnel: str('tunnel'),
-    requestTimeout: num('request-timeout'),
-    sshUsername: str('ssh-username'),
-    experimentalApi: v['experimental-api'] !== false,
-  };
 }
 
 function hasHelpFlag(args: readonly string[]): boolean {
@@ -224,55 +199,5 @@ export async function runCli(io: CliIO): Promise<number> {
   const positional = [...((chosen.argv.args as unknown[]) ?? []), ...afterDashes].map(String);
   const flags = chosen.argv as FlagValues;
 
-  if (!chosen.spec.needsClient) {
-    return runCommand(chosen.spec, makeContext(noClient, out, { ssh: sshSettings(g) }), positional, flags);
-  }
-  let client;
-  try {
-    client = await createClient(g, (line) => out.err(line));
-  } catch (err) {
-    if (err instanceof EndpointError) throw err;
-    throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);
-  }
-  try {
-    const ctx = makeContext(client, out, {
-      ...(io.files ? { files: io.files } : {}),
-      ...(io.clock ? { clock: io.clock } : {}),
-      ssh: sshSettings(g),
-    });
-    return await runCommand(chosen.spec, ctx, positional, flags);
-  } finally {
-    await client.close().catch(() => undefined);
-  }
+  return runSpec(chosen.spec, g, io, positional, flags);
 }
-
-/** Runs a command; a step that ended it early (CommandExit) gives the exit status. */
-async function runCommand(spec: CommandSpec, ctx: CommandContext, args: string[], flags: FlagValues): Promise<number> {
-  try {
-    return await spec.run(ctx, args, flags);
-  } catch (err) {
-    if (err instanceof CommandExit) return err.code;
-    throw err;
-  }
-}
-
-const unavailable = (): never => {
-  throw new Error('this command does not talk to the cluster');
-};
-
-const noClient = {
-  endpoint: '',
-  units: unavailable,
-  unit: unavailable,
-  unitStates: unavailable,
-  machines: unavailable,
-  createUnit: unavailable,
-  setDesiredState: unavailable,
-  destroyUnit: unavailable,
-  status: unavailable,
-  journal: unavailable,
-  plan: unavailable,
-  requestRestart: unavailable,
-  restartRequest: unavailable,
-  close: async () => undefined,
-};

@@ -5,7 +5,7 @@
  * would block, a device could be endless or have side effects on open), and at most MAX_UNIT_FILE_BYTES of them.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { MAX_UNIT_FILE_BYTES } from '../lib/unit/index.js';
+import { MAX_UNIT_FILE_BYTES } from '../lib/unit/parse.js';
 import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
 import type { Output } from './output.js';
@@ -79,16 +79,25 @@ export const diskFiles: LocalFiles = {
     // O_NONBLOCK: if the path was swapped for a FIFO since, opening it does not wait for a writer
     const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     try {
-      const reason = refusal(path, fstatSync(fd));
+      const st = fstatSync(fd);
+      const reason = refusal(path, st);
       if (reason !== undefined) throw new FleetctlError(reason);
-      // one byte more than the limit: a file that grew since fstat is still caught by the parser's bound
-      const buf = Buffer.alloc(MAX_UNIT_FILE_BYTES + 1);
+      // at most one byte more than the limit: a file that grew since fstat is still caught by the parser's bound.
+      // The buffer starts at the file's size (zeroing 1 MiB per unit file cost `start` of 60 units a third of a
+      // second) and grows only for a file that grew since.
+      const limit = MAX_UNIT_FILE_BYTES + 1;
+      let buf = Buffer.alloc(Math.min(st.size + 1, limit));
       let got = 0;
       for (;;) {
         const n = readSync(fd, buf, got, buf.length - got, null);
         if (n === 0) break;
         got += n;
-        if (got === buf.length) break;
+        if (got === buf.length) {
+          if (buf.length === limit) break;
+          const bigger = Buffer.alloc(Math.min(buf.length * 2, limit));
+          buf.copy(bigger, 0, 0, got);
+          buf = bigger;
+        }
       }
       return buf.subarray(0, got);
     } finally {

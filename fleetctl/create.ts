@@ -10,10 +10,12 @@ import { ApiRequestError, EndpointError } from './client/errors.js';
 import type { ApiUnit, ApiUnitOption } from './client/types.js';
 import type { CommandContext } from './context.js';
 import { FleetctlError } from './errors.js';
+import { DeferredOutput } from './output.js';
 import { reservedArgument } from './reserved.js';
 import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
+import { inOrderLimited } from '../lib/limit.js';
 
 export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
 
@@ -169,9 +171,46 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
   return false;
 }
 
-async function createUnit(ctx: CommandContext, name: string, options: ApiUnitOption[], desiredState: DesiredState): Promise<void> {
+/** Requests under way at once while many units are created or targeted (`fleetctl start u1 ... u60`). */
+export const UNIT_CONCURRENCY = 16;
+
+/**
+ * Whether each argument's registry reads are independent of the writes made for the arguments before it:
+ * distinct names, and no argument is the template another argument's instance reads. If not, the units are
+ * handled one after another.
+ */
+function independent(names: readonly string[]): boolean {
+  const set = new Set(names);
+  if (set.size !== names.length) return false;
+  return !names.some((n) => {
+    const t = templateOf(n);
+    return t !== undefined && set.has(t);
+  });
+}
+
+/**
+ * Units are read concurrently, but a unit is written only once every earlier unit was read without error: a
+ * refusal found while reading unit k stops the writes of the units after k, as when done one after another.
+ * enter() is called in argument order.
+ */
+class ReadGate {
+  private all: Promise<boolean> = Promise.resolve(true);
+  enter(): { earlierOk: Promise<boolean>; done(ok: boolean): void } {
+    const earlierOk = this.all;
+    let done!: (ok: boolean) => void;
+    const mine = new Promise<boolean>((resolve) => (done = resolve));
+    this.all = earlierOk.then((ok) => (ok ? mine : false));
+    return { earlierOk, done };
+  }
+}
+
+/** The checks before a unit is created; prints its warnings. Throws what it refuses. */
+function checkNewUnit(ctx: CommandContext, name: string, options: ApiUnitOption[]): void {
   const { warnings } = validateNewUnit(name, options);
   for (const w of warnings) ctx.out.err(`WARNING: ${w}`);
+}
+
+async function putUnit(ctx: CommandContext, name: string, options: ApiUnitOption[], desiredState: DesiredState): Promise<void> {
   try {
     await ctx.client.createUnit({ name, options, ...(desiredState !== 'inactive' ? { desiredState } : {}) });
   } catch (err) {
@@ -191,15 +230,42 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
   const reserved = reservedArgument(ctx, args);
   if (reserved) throw reserved; // before anything is written
   const created = new Map<DesiredState, string[]>();
-  for (const raw of args) {
+  const names = args.map((raw) => mangleName(withDefaultType(raw)));
+  const gate = new ReadGate();
+  // each unit's lines are held and printed in argument order; the first failure in that order ends it all
+  const one = async (raw: string, i: number): Promise<{ out: DeferredOutput; state: DesiredState | false; error?: unknown }> => {
+    const out = new DeferredOutput(ctx.out);
+    const uctx: CommandContext = { ...ctx, out };
+    const { earlierOk, done } = gate.enter();
     const arg = withDefaultType(raw);
-    const name = mangleName(arg);
-    const state = await needsCreation(ctx, arg, opts);
-    if (state === false) continue;
-    const options = await unitFileFor(ctx, arg, opts, raw);
-    await createUnit(ctx, name, options, state);
-    created.set(state, [...(created.get(state) ?? []), name]);
-  }
+    let state: DesiredState | false = false;
+    let options: ApiUnitOption[] | undefined;
+    try {
+      state = await needsCreation(uctx, arg, opts);
+      if (state !== false) {
+        options = await unitFileFor(uctx, arg, opts, raw);
+        checkNewUnit(uctx, names[i]!, options);
+      }
+      done(true);
+    } catch (error) {
+      done(false);
+      return { out, state, error };
+    }
+    if (state === false || options === undefined || !(await earlierOk)) return { out, state: false };
+    try {
+      await putUnit(uctx, names[i]!, options, state);
+    } catch (error) {
+      return { out, state, error };
+    }
+    return { out, state };
+  };
+  await inOrderLimited(args, independent(names) ? UNIT_CONCURRENCY : 1, one, (r, _raw, i) => {
+    if (r.status === 'rejected') throw r.reason;
+    r.value.out.flush();
+    if (r.value.error !== undefined) throw r.value.error;
+    const state = r.value.state;
+    if (state !== false) created.set(state, [...(created.get(state) ?? []), names[i]!]);
+  });
   let err: Error | undefined;
   for (const [state, names] of created) {
     err ??= await waitForUnitStates(ctx, names, 'submit', state, opts.blockAttempts);
@@ -246,27 +312,50 @@ export async function setTargetStates(
   state: DesiredState,
   opts: { raiseOnly?: boolean; retryFailed?: boolean; retried?: Set<string> } = {},
 ): Promise<ApiUnit[]> {
-  const triggered: ApiUnit[] = [];
-  for (const name of names) {
+  const gate = new ReadGate();
+  const one = async (name: string): Promise<{ u: ApiUnit; set: boolean; retried: boolean }> => {
+    const { earlierOk, done } = gate.enter();
     let u: ApiUnit | undefined;
+    let retried = false;
     try {
-      u = await ctx.client.unit(name);
+      try {
+        u = await ctx.client.unit(name);
+      } catch (err) {
+        passThrough(err);
+        throw new FleetctlError(`error retrieving unit ${name} from registry: ${errorMessage(err)}`);
+      }
+      if (!u) throw new FleetctlError(`unable to find unit ${name}`);
+      const current = u.desiredState ?? 'inactive';
+      if (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state]) {
+        done(true);
+        return { u, set: false, retried };
+      }
+      if (current === state) {
+        if (!(opts.retryFailed && state === 'launched' && (await failedOnItsMachine(ctx, u)))) {
+          done(true);
+          return { u, set: false, retried };
+        }
+        retried = true;
+      }
+      done(true);
     } catch (err) {
-      passThrough(err);
-      throw new FleetctlError(`error retrieving unit ${name} from registry: ${errorMessage(err)}`);
+      done(false);
+      throw err;
     }
-    if (!u) throw new FleetctlError(`unable to find unit ${name}`);
-    const current = u.desiredState ?? 'inactive';
-    if (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state]) continue;
-    if (current === state && !(opts.retryFailed && state === 'launched' && (await failedOnItsMachine(ctx, u)))) continue;
-    if (current === state) opts.retried?.add(u.name);
+    if (!(await earlierOk)) return { u, set: false, retried: false };
     try {
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {
       passThrough(err);
       throw new FleetctlError(err instanceof ApiRequestError ? err.message : `setting target state of ${name}: ${errorMessage(err)}`);
     }
-    triggered.push(u);
-  }
+    return { u, set: true, retried };
+  };
+  const triggered: ApiUnit[] = [];
+  await inOrderLimited(names, new Set(names).size === names.length ? UNIT_CONCURRENCY : 1, one, (r) => {
+    if (r.status === 'rejected') throw r.reason;
+    if (r.value.retried) opts.retried?.add(r.value.u.name);
+    if (r.value.set) triggered.push(r.value.u);
+  });
   return triggered;
 }

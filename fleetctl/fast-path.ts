@@ -4,9 +4,9 @@
  * `fleetctl version`, `fleetctl --version`/`-v ...`, `fleetctl help [help]` and `fleetctl --help`/`-h` start
  * about as fast as node itself (issue 13). Only what the answer needs is loaded: the root help module for help,
  * the global flag table for `version` only when some FLEETCTL_* variable is set (a bad one is refused as runCli
- * refuses it).
+ * refuses it). The version module itself is loaded only for the version: the list commands' quick path
+ * (quick-list.ts) comes next and does without it.
  */
-import { versionLine } from './commands/version.js';
 
 /**
  * The whole output of the invocations that need no flag parsing, byte for byte what cli.ts's runCli prints for
@@ -14,12 +14,13 @@ import { versionLine } from './commands/version.js';
  */
 export async function fastPath(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const [first] = argv;
-  if (first === '--version' || first === '-v') return `${versionLine()}\n`;
+  const versionLine = async (): Promise<string> => `${(await import('./commands/version.js')).versionLine()}\n`;
+  if (first === '--version' || first === '-v') return versionLine();
   const help = argv.length === 0 || (argv.length === 1 && (first === 'help' || first === '--help' || first === '-h')) || (argv.length === 2 && first === 'help' && argv[1] === 'help');
   if (help) return (await import('./root-help.js')).rootHelp();
   if (argv.length === 1 && first === 'version') {
     if (Object.entries(env).some(([k, v]) => k.startsWith('FLEETCTL_') && v !== undefined && v !== '')) (await import('./globals.js')).globalDefaults(env);
-    return `${versionLine()}\n`;
+    return versionLine();
   }
   return undefined;
 }

@@ -95,3 +95,27 @@ export interface GlobalOptions {
   sshUsername: string;
   experimentalApi: boolean;
 }
+
+/** GlobalOptions from parsed global flag values (by flag name; defaults included). */
+export function globalOptions(v: Readonly<Record<string, unknown>>): GlobalOptions {
+  const str = (k: string): string => (typeof v[k] === 'string' ? (v[k] as string) : '');
+  const num = (k: string): number => (typeof v[k] === 'number' ? (v[k] as number) : Number(GLOBAL_FLAGS[k]!.default));
+  return {
+    debug: v.debug === true,
+    driver: str('driver'),
+    endpoint: str('endpoint'),
+    endpointGiven: false,
+    etcdKeyPrefix: str('etcd-key-prefix'),
+    keyFile: str('key-file') || str('etcd-keyfile'),
+    certFile: str('cert-file') || str('etcd-certfile'),
+    caFile: str('ca-file') || str('etcd-cafile'),
+    apiToken: str('api-token'),
+    knownHostsFile: str('known-hosts-file'),
+    strictHostKeyChecking: v['strict-host-key-checking'] !== false,
+    sshTimeout: num('ssh-timeout'),
+    tunnel: str('tunnel'),
+    requestTimeout: num('request-timeout'),
+    sshUsername: str('ssh-username'),
+    experimentalApi: v['experimental-api'] !== false,
+  };
+}

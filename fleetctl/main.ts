@@ -3,7 +3,8 @@
  * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
  * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
  * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
- * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts.
+ * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts; the
+ * list commands over the API driver are run without yargs and without other commands: quick-list.ts.
  */
 import { UsageError, errorMessage } from '../lib/errors.js';
 import { fastPath } from './fast-path.js';
@@ -27,8 +28,9 @@ try {
   if (quick !== undefined) {
     out.write(quick);
   } else {
-    const { runCli } = await import('./cli.js');
-    process.exitCode = await runCli({ argv, env: process.env, out });
+    const listed = await (await import('./quick-list.js')).quickList(argv, process.env, out);
+    if (listed !== undefined) process.exitCode = listed;
+    else process.exitCode = await (await import('./cli.js')).runCli({ argv, env: process.env, out });
   }
 } catch (err) {
   out.err(oneLine(err));

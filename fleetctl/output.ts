@@ -80,6 +80,36 @@ export class BufferOutput implements Output {
   }
 }
 
+/**
+ * Holds lines for another Output and passes them on, in the order written, when `flush` is called: work done
+ * concurrently for several units prints each unit's lines in argument order, as if done one after another.
+ */
+export class DeferredOutput implements Output {
+  private readonly held: { to: 'out' | 'err' | 'write'; text: string | Buffer }[] = [];
+  readonly isTTY: boolean;
+  readonly columns?: number;
+  constructor(private readonly target: Output) {
+    this.isTTY = target.isTTY;
+    if (target.columns !== undefined) this.columns = target.columns;
+  }
+  out(line: string): void {
+    this.held.push({ to: 'out', text: line });
+  }
+  err(line: string): void {
+    this.held.push({ to: 'err', text: line });
+  }
+  write(text: string | Buffer): void {
+    this.held.push({ to: 'write', text });
+  }
+  /** Writes what is held to the target and forgets it. */
+  flush(): void {
+    for (const h of this.held.splice(0)) {
+      if (h.to === 'write') this.target.write(h.text);
+      else this.target[h.to](h.text.toString());
+    }
+  }
+}
+
 /** Go's %v of a []string: `[a b c]`. */
 export function goList(items: readonly string[]): string {
   return `[${items.join(' ')}]`;

@@ -43,3 +43,52 @@ export class Slots {
     this.held = Math.max(0, this.held - n);
   }
 }
+
+/**
+ * Runs `fn` on every item, at most `limit` at a time, started in item order (each call begins before the next
+ * item's), and hands each outcome to `consume` in item order. When `consume` throws, no further item is started;
+ * the calls under way are waited for, then the error propagates. With limit 1 this is a plain loop: an item is
+ * consumed before the next one starts.
+ */
+export async function inOrderLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+  consume: (outcome: PromiseSettledResult<R>, item: T, index: number) => void | Promise<void>,
+): Promise<void> {
+  if (limit <= 1) {
+    for (let i = 0; i < items.length; i++) {
+      const outcome = await fn(items[i]!, i).then(
+        (value): PromiseSettledResult<R> => ({ status: 'fulfilled', value }),
+        (reason: unknown): PromiseSettledResult<R> => ({ status: 'rejected', reason }),
+      );
+      await consume(outcome, items[i]!, i);
+    }
+    return;
+  }
+  const outcomes = items.map(() => {
+    let resolve!: (r: PromiseSettledResult<R>) => void;
+    const settled = new Promise<PromiseSettledResult<R>>((r) => (resolve = r));
+    return { settled, resolve };
+  });
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < items.length) {
+      const i = next++;
+      try {
+        outcomes[i]!.resolve({ status: 'fulfilled', value: await fn(items[i]!, i) });
+      } catch (reason) {
+        outcomes[i]!.resolve({ status: 'rejected', reason });
+      }
+    }
+  };
+  const workers = Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  try {
+    for (let i = 0; i < items.length; i++) await consume(await outcomes[i]!.settled, items[i]!, i);
+  } finally {
+    stopped = true;
+    await workers;
+  }
+}
+

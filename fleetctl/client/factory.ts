@@ -3,9 +3,7 @@
  * flags in (ClientSettings, a subset of fleetctl/globals.ts's GlobalOptions) and a sink for warnings, so this
  * package does not import the CLI.
  */
-import { VERSION } from '../../lib/version.js';
 import type { SshSettings } from './ssh.js';
-import { openTunnel } from './tunnel.js';
 import { DEFAULT_ENDPOINT, DEFAULT_ETCD_ENDPOINTS, parseApiEndpoint, parseEtcdEndpoints, type ApiEndpoint } from './endpoint.js';
 import { UsageError } from '../../lib/errors.js';
 import { HttpFleetClient } from './http.js';
@@ -100,6 +98,7 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
       return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken });
     }
     const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
+    const { openTunnel } = await import('./tunnel.js');
     const tunnel = await openTunnel(ssh, remote);
     const local: ApiEndpoint =
       ep.kind === 'unix'
@@ -122,11 +121,13 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
     let onClose: (() => Promise<void>) | undefined;
     if (ssh.tunnel) {
       const first = new URL(endpoints[0]!);
+      const { openTunnel } = await import('./tunnel.js');
       const tunnel = await openTunnel(ssh, `${first.hostname}:${first.port || 2379}`);
       endpoints = [`${first.protocol}//${tunnel.local}`];
       onClose = () => tunnel.close();
     }
     const { RegistryFleetClient, compareVersions } = await import('./registry.js');
+    const { VERSION } = await import('../../lib/version.js');
     const client = new RegistryFleetClient({
       endpoints,
       prefix: g.etcdKeyPrefix,

@@ -1,6 +1,7 @@
 /** FleetClient over fleet's HTTP API v1 (unix socket, http or https), following nextPageToken. */
 import http from 'node:http';
-import https from 'node:https';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
@@ -21,6 +22,12 @@ import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
+
+/** node:https (with tls and crypto) costs fleetctl's start-up tens of ms: loaded only for an https endpoint. */
+const requireBuiltin = createRequire(import.meta.url);
+function https(): typeof Https {
+  return requireBuiltin('node:https') as typeof Https;
+}
 
 export interface HttpClientOptions {
   endpoint: ApiEndpoint;
@@ -73,7 +80,7 @@ export class HttpFleetClient implements FleetClient {
     const ep = opts.endpoint;
     this.basePath = ep.kind === 'tcp' ? ep.url.pathname.replace(/\/+$/, '') : '';
     if (ep.kind === 'tcp' && ep.tls) {
-      this.agent = new https.Agent({
+      this.agent = new (https().Agent)({
         keepAlive: true,
         ca: opts.caFile ? readTlsFile(opts.caFile, '--ca-file') : undefined,
         cert: opts.certFile ? readTlsFile(opts.certFile, '--cert-file') : undefined,
@@ -123,7 +130,7 @@ export class HttpFleetClient implements FleetClient {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https : http;
+    const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https() : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(this.requestOptions(method, path, headers));
       const timer = setTimeout(() => {

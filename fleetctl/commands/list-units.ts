@@ -1,5 +1,5 @@
 import { flagString, type CommandSpec } from '../command.js';
-import { shortHash } from '../../lib/unit/index.js';
+import { shortHash } from '../../lib/unit/hash.js';
 import type { ApiMachine, ApiUnitState } from '../client/types.js';
 import { machineLegend } from '../context.js';
 import { listFlags, outputFormat, printJson, printTable, selectColumns, type Field } from '../fields.js';

@@ -1,6 +1,7 @@
 /**
  * fleetctl loads only what a command needs (issue 13): the API driver never loads etcd3, gRPC or lib/registry,
- * and `version`/`help` load neither yargs nor the command modules. A loader hook in the child (--import) appends
+ * `version`/`help` load neither yargs nor the command modules, and the list commands over the API (quick-list.ts)
+ * load no yargs and no command module but their own. A loader hook in the child (--import) appends
  * every module URL it loads to a file, which the test reads after the child exited.
  */
 import { createServer, type Server } from 'node:http';
@@ -37,6 +38,7 @@ async function fakeApi(): Promise<{ server: Server; endpoint: string }> {
   const server = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/fleet/v1/machines')) res.end(JSON.stringify({ machines: [{ id: 'abcdef0123456789', primaryIP: '10.0.0.1', metadata: {} }] }));
+    else if (req.url?.startsWith('/fleet/v1/state')) res.end(JSON.stringify({ states: [] }));
     else res.end(JSON.stringify({ error: { code: 404, message: 'not found' } }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -71,6 +73,30 @@ t.test('version and the root help load neither yargs nor the command modules, an
   const bad = await fleetctl(['version'], { env: { FLEETCTL_REQUEST_TIMEOUT: '-1' } });
   t.equal(bad.code, 1, 'a bad FLEETCTL_* variable is still refused by version');
   t.match(bad.stderr, /^Error: FLEETCTL_REQUEST_TIMEOUT="-1" /);
+});
+
+t.test('the list commands over the API load no yargs, no lib/unit index, no command module but their own', async (t) => {
+  const { server, endpoint } = await fakeApi();
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  for (const args of [['list-machines'], ['--driver=API', 'list-machines', '-l', '--no-legend'], ['list-units', '--full']]) {
+    const r = await loaded([`--endpoint=${endpoint}`, ...args]);
+    const own = `/fleetctl/commands/${args.find((a) => a.startsWith('list-'))}.js`;
+    t.ok(r.urls.some((u) => u.endsWith(own)), `fleetctl ${args.join(' ')}: its command module is loaded`);
+    t.same(
+      cliOnly(r.urls).filter((u) => !u.endsWith(own) && !u.endsWith('/fleetctl/commands/report.js')),
+      [],
+      `fleetctl ${args.join(' ')}: no yargs, no other command module`,
+    );
+    t.same(
+      r.urls.filter((u) => u.endsWith('/lib/unit/index.js') || u.endsWith('/fleetctl/unitfile.js')),
+      [],
+      `fleetctl ${args.join(' ')}: no lib/unit index`,
+    );
+    t.same(heavy(r.urls), [], `fleetctl ${args.join(' ')}: nothing of etcd3, gRPC or lib/registry`);
+  }
+  const machines = await loaded([`--endpoint=${endpoint}`, 'list-machines']);
+  t.equal(machines.code, 0, machines.stderr);
+  t.match(machines.stdout, /abcdef01.*10\.0\.0\.1/, 'the machine is listed');
 });
 
 t.test('the static command index behind the fast root help matches COMMANDS', async (t) => {
