@@ -1,0 +1,157 @@
+/**
+ * Drives rolling updates while this engine leads (issue 12, docs/architecture.md "Rolling updates"): watches the
+ * rollouts (P/rollout/), and while one is unfinished polls the states of its units, asks the pure core
+ * (lib/rollout/core.ts) for the next step and writes it in one transaction fenced by the leadership (status, text
+ * swaps, locks). Everything a step needs is in etcd, so a new leader resumes a rollout where the old one left
+ * it; nothing is kept in memory across terms. One session per term: started when the term begins, ended with it.
+ */
+import type { Fence, Registry, WatchHandle } from '../../lib/registry/index.js';
+import { FencedError } from '../../lib/registry/index.js';
+import { stepRollout } from '../../lib/rollout/core.js';
+import { isTerminalPhase, type RolloutRecord, type RolloutStatus } from '../../lib/rollout/types.js';
+import { ReconcileLoop } from '../../lib/reconcile.js';
+import type { Clock } from '../../lib/clock.js';
+import { errorMessage } from '../../lib/errors.js';
+import { logger } from '../../lib/log.js';
+
+const log = logger('engine.rollout');
+
+/** Finished rollouts stay readable (fleetctl rollout status) this long, then the leader deletes them. */
+export const ROLLOUT_RETAIN_MS = 24 * 3600_000;
+
+export interface RolloutDriverOptions {
+  readonly registry: Registry;
+  readonly clock: Clock;
+  /** Safety-net pass period (the rollouts watch and the poll wake drive it otherwise). */
+  readonly intervalMs: number;
+}
+
+export interface RolloutDriverStats {
+  /** Steps written (status changes and swaps). */
+  steps: number;
+  /** Text swaps written. */
+  swaps: number;
+}
+
+class Session {
+  private readonly loop: ReconcileLoop;
+  private watch: WatchHandle | undefined;
+  private records: ReadonlyMap<string, RolloutRecord> = new Map();
+  /** The statuses this session wrote, newer than what the watch may still deliver. */
+  private readonly written = new Map<string, RolloutStatus>();
+  private ended = false;
+
+  constructor(
+    private readonly opts: RolloutDriverOptions,
+    private readonly fence: Fence,
+    private readonly stats: RolloutDriverStats,
+  ) {
+    this.loop = new ReconcileLoop({
+      clock: opts.clock,
+      pass: () => this.pass(),
+      intervalMs: opts.intervalMs,
+      backoff: { firstMs: 100, factor: 2, maxMs: opts.intervalMs },
+      onError: (err) => log.warn('rollout step failed; retrying', { err: errorMessage(err) }),
+    });
+  }
+
+  async start(): Promise<void> {
+    try {
+      const w = await this.opts.registry.watchRollouts((snapshot) => {
+        this.records = new Map(snapshot);
+        this.loop.trigger();
+      });
+      if (this.ended) return void (await w.close());
+      this.watch = w;
+      this.loop.start();
+    } catch (err) {
+      // the engine's own passes find out whether etcd is gone; retry with the next term
+      log.warn('cannot watch rollouts this term', { err: errorMessage(err) });
+    }
+  }
+
+  async end(): Promise<void> {
+    this.ended = true;
+    await this.loop.stop();
+    await this.watch?.close();
+  }
+
+  private async pass(): Promise<void> {
+    if (this.ended) return;
+    const now = this.opts.clock.now();
+    const active: RolloutRecord[] = [];
+    for (const r of this.records.values()) {
+      const mine = this.written.get(r.spec.id);
+      const status = mine && (!r.status || r.status.updatedAt <= mine.updatedAt) ? mine : r.status;
+      if (status && isTerminalPhase(status.phase)) {
+        if (status.finishedAt !== undefined && now - status.finishedAt > ROLLOUT_RETAIN_MS) await this.forget(r.spec.id);
+        continue;
+      }
+      active.push({ ...r, ...(status ? { status } : {}) });
+    }
+    if (active.length === 0) return this.loop.wakeAt('poll', undefined);
+    const observed = await this.opts.registry.observeRolloutUnits([...new Set(active.flatMap((r) => r.spec.units.map((u) => u.name)))]);
+    let wake: number | undefined;
+    for (const r of active) {
+      if (this.ended) return;
+      const step = stepRollout(r.spec, r.status, r.control, observed, now);
+      if (step.changed || step.swaps.length > 0) {
+        try {
+          if (!(await this.opts.registry.applyRolloutStep(r.spec, step.status, step.swaps, this.fence))) continue;
+        } catch (err) {
+          if (err instanceof FencedError) {
+            log.info('rollout step refused: no longer the leader', { rollout: r.spec.id });
+            this.ended = true;
+            return;
+          }
+          throw err;
+        }
+        this.written.set(r.spec.id, step.status);
+        this.stats.steps++;
+        this.stats.swaps += step.swaps.length;
+        if (step.swaps.length > 0 || step.status.phase !== r.status?.phase) {
+          log.info('rollout step', {
+            rollout: r.spec.id,
+            phase: step.status.phase,
+            swaps: step.swaps.map((s) => s.name).join(' '),
+            ...(step.status.failure ? { failed: step.status.failure.unit, reason: step.status.failure.reason } : {}),
+          });
+        }
+      }
+      if (step.wakeAt !== undefined) wake = Math.min(wake ?? step.wakeAt, step.wakeAt);
+    }
+    this.loop.wakeAt('poll', wake);
+  }
+
+  private async forget(id: string): Promise<void> {
+    try {
+      await this.opts.registry.deleteRollout(id, this.fence);
+      this.written.delete(id);
+    } catch (err) {
+      if (err instanceof FencedError) this.ended = true;
+      else throw err;
+    }
+  }
+}
+
+export class RolloutDriver {
+  readonly stats: RolloutDriverStats = { steps: 0, swaps: 0 };
+  private session: Session | undefined;
+
+  constructor(private readonly opts: RolloutDriverOptions) {}
+
+  /** A term began: drive rollouts under its fence (ending any earlier session). */
+  lead(fence: Fence): void {
+    void this.end();
+    const s = new Session(this.opts, fence, this.stats);
+    this.session = s;
+    void s.start();
+  }
+
+  /** The term ended: no more steps; resolves once the step in flight is done. */
+  async end(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    await s?.end();
+  }
+}
