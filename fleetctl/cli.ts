@@ -274,5 +274,9 @@ const noClient = {
   plan: unavailable,
   requestRestart: unavailable,
   restartRequest: unavailable,
+  createRollout: unavailable,
+  rollout: unavailable,
+  rollouts: unavailable,
+  controlRollout: unavailable,
   close: async () => undefined,
 };

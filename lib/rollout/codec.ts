@@ -60,8 +60,12 @@ export function encodeRolloutSpec(s: RolloutSpec): string {
 }
 
 export function decodeRolloutSpec(raw: string): RolloutSpec | undefined {
-  const o = parse(raw);
-  if (!o || !isRolloutId(o.id) || !Array.isArray(o.units) || o.units.length === 0) return undefined;
+  return rolloutSpecFrom(parse(raw));
+}
+
+/** A spec from a parsed JSON value (etcd's, or an API answer's), every field checked. */
+export function rolloutSpecFrom(o: unknown): RolloutSpec | undefined {
+  if (!isObj(o) || !isRolloutId(o.id) || !Array.isArray(o.units) || o.units.length === 0) return undefined;
   const units: RolloutUnit[] = [];
   for (const u of o.units as unknown[]) {
     if (!isObj(u) || !isName(u.name) || typeof u.from !== 'string' || !HASH_RE.test(u.from) || typeof u.to !== 'string' || !HASH_RE.test(u.to)) {
@@ -94,8 +98,12 @@ export function encodeRolloutStatus(s: RolloutStatus): string {
 }
 
 export function decodeRolloutStatus(raw: string): RolloutStatus | undefined {
-  const o = parse(raw);
-  if (!o || !isRolloutPhase(o.phase) || !isObj(o.units) || !isTime(o.updatedAt)) return undefined;
+  return rolloutStatusFrom(parse(raw));
+}
+
+/** A status from a parsed JSON value, every field checked. */
+export function rolloutStatusFrom(o: unknown): RolloutStatus | undefined {
+  if (!isObj(o) || !isRolloutPhase(o.phase) || !isObj(o.units) || !isTime(o.updatedAt)) return undefined;
   const units: Record<string, RolloutUnitProgress> = {};
   for (const [name, p] of Object.entries(o.units)) {
     if (!isObj(p) || typeof p.state !== 'string' || !(UNIT_STATES as readonly string[]).includes(p.state)) return undefined;
