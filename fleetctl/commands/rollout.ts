@@ -8,6 +8,7 @@ import { UsageError, errorMessage } from '../../lib/errors.js';
 import type { RolloutControl, RolloutStatus, RolloutUnitProgress } from '../../lib/rollout/types.js';
 import { isTerminalPhase } from '../../lib/rollout/types.js';
 import { parseDuration } from '../../lib/fleet-options.js';
+import { visible } from '../../lib/api/decode.js';
 import { COUNT_RANGE, flagBool, flagNumber, flagString, type CommandSpec, type FlagSpec, type FlagValues } from '../command.js';
 import type { ApiRollout } from '../client/types.js';
 import type { CommandContext } from '../context.js';
@@ -20,8 +21,10 @@ import { CommandExit } from '../errors.js';
 
 /** How often a follower reads the rollout. */
 const FOLLOW_MS = 500;
+/** How long a follower keeps trying to read a rollout while the API does not answer. */
+const FOLLOW_RETRY_MS = 60_000;
 /** Journal lines shown of a unit that failed a rollout. */
-const JOURNAL_LINES = 10;
+const JOURNAL_LINES = 15;
 
 export const ROLLING_FLAGS: Record<string, FlagSpec> = {
   rolling: {
@@ -101,12 +104,22 @@ function describeUnit(name: string, p: RolloutUnitProgress): string | undefined 
 /** Prints progress until the rollout is finished; 0 when it succeeded. */
 async function follow(ctx: CommandContext, id: string): Promise<number> {
   let last: RolloutStatus | undefined;
+  let failingSince: number | undefined;
   for (;;) {
     let r: ApiRollout | undefined;
     try {
       r = await ctx.client.rollout(id);
+      failingSince = undefined;
     } catch (err) {
-      reportFailure(ctx, `Error reading rollout ${id}`, err);
+      // the fleetd we talk to may be restarting (or was the leader, killed): the rollout goes on without us
+      const now = ctx.clock.now();
+      if (failingSince !== undefined && now - failingSince > FOLLOW_RETRY_MS) reportFailure(ctx, `Error reading rollout ${id}`, err);
+      if (failingSince === undefined) {
+        failingSince = now;
+        ctx.out.err(`Cannot read rollout ${id} (${errorMessage(err)}); retrying for ${FOLLOW_RETRY_MS / 1000}s (the rollout goes on in the cluster)`);
+      }
+      await ctx.clock.sleep(FOLLOW_MS);
+      continue;
     }
     if (!r) {
       ctx.out.err(`Rollout ${id} no longer exists`);
@@ -150,8 +163,11 @@ async function finished(ctx: CommandContext, r: ApiRollout): Promise<number> {
 async function journalTail(ctx: CommandContext, unit: string, machine: string | undefined): Promise<void> {
   try {
     const stream = await ctx.client.journal(unit, { lines: JOURNAL_LINES, follow: false, output: 'short' }, machine ? { machineID: machine } : {});
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
     ctx.out.err(`Last journal lines of ${unit}${machine ? ` on ${machine}` : ''}:`);
-    for await (const chunk of stream) ctx.out.write(chunk as Buffer);
+    // on stderr with the report (stdout has the progress); control characters escaped
+    for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) if (line !== '') ctx.out.err(`  ${visible(line, false)}`);
   } catch (err) {
     passThrough(err);
     ctx.out.err(`(journal of ${unit} unavailable: ${errorMessage(err)})`);
