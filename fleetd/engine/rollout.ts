@@ -10,7 +10,7 @@ import { FencedError } from '../../lib/registry/index.js';
 import { stepRollout } from '../../lib/rollout/core.js';
 import { isTerminalPhase, type RolloutRecord, type RolloutStatus } from '../../lib/rollout/types.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
-import type { Clock } from '../../lib/clock.js';
+import { sleep, type Clock } from '../../lib/clock.js';
 import { errorMessage } from '../../lib/errors.js';
 import { logger } from '../../lib/log.js';
 
@@ -55,18 +55,22 @@ class Session {
     });
   }
 
+  /** Opens the rollouts watch (retrying while etcd does not answer, until the term ends), then starts passes. */
   async start(): Promise<void> {
-    try {
-      const w = await this.opts.registry.watchRollouts((snapshot) => {
-        this.records = new Map(snapshot);
-        this.loop.trigger();
-      });
-      if (this.ended) return void (await w.close());
-      this.watch = w;
-      this.loop.start();
-    } catch (err) {
-      // the engine's own passes find out whether etcd is gone; retry with the next term
-      log.warn('cannot watch rollouts this term', { err: errorMessage(err) });
+    for (let attempt = 1; !this.ended; attempt++) {
+      try {
+        const w = await this.opts.registry.watchRollouts((snapshot) => {
+          this.records = new Map(snapshot);
+          this.loop.trigger();
+        });
+        if (this.ended) return void (await w.close());
+        this.watch = w;
+        this.loop.start();
+        return;
+      } catch (err) {
+        log.warn('cannot watch rollouts; retrying', { err: errorMessage(err), attempt });
+        await sleep(this.opts.clock, Math.min(this.opts.intervalMs, 100 * 2 ** attempt), { unref: true });
+      }
     }
   }
 

@@ -33,6 +33,11 @@ export interface RolloutStep {
   readonly swaps: readonly RolloutSwap[];
   /** The status differs from the one given (it must be written). */
   readonly changed: boolean;
+  /**
+   * A global unit's rollout succeeded: its job and global entry get the new hash (only while they still have
+   * `from`), then the per-machine overrides go.
+   */
+  readonly commit?: RolloutSwap;
   /** When the next step is due at the latest (ms since epoch); undefined: the rollout is finished. */
   readonly wakeAt?: number;
 }
@@ -40,7 +45,7 @@ export interface RolloutStep {
 /** The status of a rollout no leader stepped yet. */
 export function initialStatus(spec: RolloutSpec, now: number): RolloutStatus {
   const units: Record<string, RolloutUnitProgress> = {};
-  for (const u of spec.units) units[u.name] = { state: 'pending' };
+  for (const u of spec.units) units[rolloutKey(u)] = { state: 'pending' };
   return { phase: 'running', units, updatedAt: now };
 }
 
@@ -62,28 +67,30 @@ export function stepRollout(
   const before = previous ?? initialStatus(spec, now);
   if (isTerminalPhase(before.phase)) return { status: before, swaps: [], changed: previous === undefined };
   const units: Record<string, RolloutUnitProgress> = {};
-  for (const u of spec.units) units[u.name] = before.units[u.name] ?? { state: 'pending' };
+  for (const u of spec.units) units[rolloutKey(u)] = before.units[rolloutKey(u)] ?? { state: 'pending' };
   let phase = before.phase;
   let failure = before.failure;
   let rollbackFailure = before.rollbackFailure;
   const swaps: RolloutSwap[] = [];
-  const obs = (u: RolloutUnit): ObservedUnit => observed.get(u.name) ?? {};
+  let commit: RolloutSwap | undefined;
+  const obs = (u: RolloutUnit): ObservedUnit => observed.get(rolloutKey(u)) ?? {};
 
   /** The text a unit should have now. */
   const expected = (u: RolloutUnit): string => {
-    const s = units[u.name]!.state;
+    const s = units[rolloutKey(u)]!.state;
     return s === 'updating' || s === 'healthy' ? u.to : u.from;
   };
   const available = (u: RolloutUnit): boolean => {
+    if (units[rolloutKey(u)]!.state === 'skipped') return true;
     const st = obs(u).state;
     return st !== undefined && st.hash === expected(u) && st.activeState === 'active' && obs(u).hash === expected(u);
   };
   const at = (u: RolloutUnit, p: Partial<RolloutUnitProgress>): void => {
     const m = obs(u).machineId;
-    units[u.name] = { ...units[u.name]!, ...(m !== undefined ? { machine: m } : {}), ...p };
+    units[rolloutKey(u)] = { ...units[rolloutKey(u)]!, ...(m !== undefined ? { machine: m } : {}), ...p };
   };
   const failOf = (u: RolloutUnit, reason: string): RolloutFailure => {
-    const m = obs(u).machineId ?? units[u.name]!.machine;
+    const m = obs(u).machineId ?? units[rolloutKey(u)]!.machine ?? u.machine;
     return { unit: u.name, ...(m !== undefined ? { machine: m } : {}), reason };
   };
   /** Why a unit in flight towards `hash` failed, or undefined while it may still come up. */
@@ -104,8 +111,14 @@ export function stepRollout(
     return undefined;
   };
 
+  // a global unit's machine that left: nothing to roll there any more
+  for (const u of spec.units) {
+    const st = units[rolloutKey(u)]!.state;
+    if (obs(u).gone && st !== 'healthy' && st !== 'reverted' && st !== 'skipped') at(u, { state: 'skipped', activeSince: undefined });
+  }
   // a unit replaced or destroyed by someone else: the rollout cannot own it any more
   for (const u of spec.units) {
+    if (units[rolloutKey(u)]!.state === 'skipped') continue;
     const h = obs(u).hash;
     if (h !== u.from && h !== u.to) {
       phase = 'failed';
@@ -123,7 +136,7 @@ export function stepRollout(
 
   if (phase === 'running' || phase === 'paused') {
     for (const u of spec.units) {
-      const p = units[u.name]!;
+      const p = units[rolloutKey(u)]!;
       if (p.state !== 'updating') continue;
       const r = problem(u, u.to, p, spec.minHealthyMs);
       if (r === 'healthy') at(u, { state: 'healthy', activeSince: undefined });
@@ -132,16 +145,19 @@ export function stepRollout(
     if (failure !== undefined) {
       phase = spec.rollback ? 'rolling-back' : 'failed';
     } else if (phase === 'running') {
-      if (spec.units.every((u) => units[u.name]!.state === 'healthy')) {
+      if (spec.units.every((u) => units[rolloutKey(u)]!.state === 'healthy' || units[rolloutKey(u)]!.state === 'skipped')) {
         phase = 'succeeded';
+        // a global unit: every machine runs the new text through its override; now the unit itself gets it
+        const g = spec.units[0]!;
+        if (g.machine !== undefined) commit = { name: g.name, from: g.from, to: g.to };
         return finish();
       }
-      const busy = new Set(spec.units.filter((u) => units[u.name]!.state === 'updating' || !available(u)).map((u) => u.name));
-      const pending = spec.units.filter((u) => units[u.name]!.state === 'pending');
+      const busy = new Set(spec.units.filter((u) => units[rolloutKey(u)]!.state === 'updating' || !available(u)).map(rolloutKey));
+      const pending = spec.units.filter((u) => units[rolloutKey(u)]!.state === 'pending');
       for (const u of [...pending.filter((x) => !available(x)), ...pending.filter((x) => available(x))]) {
         if (available(u) && busy.size >= spec.maxUnavailable) break;
-        busy.add(u.name);
-        swaps.push({ name: u.name, from: u.from, to: u.to });
+        busy.add(rolloutKey(u));
+        swaps.push(swapOf(u, u.from, u.to));
         at(u, { state: 'updating', since: now, activeSince: undefined });
       }
     }
@@ -149,7 +165,7 @@ export function stepRollout(
 
   if (phase === 'rolling-back') {
     for (const u of spec.units) {
-      const p = units[u.name]!;
+      const p = units[rolloutKey(u)]!;
       if (p.state !== 'reverting') continue;
       const r = problem(u, u.from, p, 0);
       if (r === 'healthy') at(u, { state: 'reverted', activeSince: undefined });
@@ -160,16 +176,16 @@ export function stepRollout(
       return finish();
     }
     // broken ones first, all at once (they are unavailable anyway); then healthy ones, last replaced first
-    const broken = spec.units.filter((u) => units[u.name]!.state === 'updating');
-    const healthy = spec.units.filter((u) => units[u.name]!.state === 'healthy').reverse();
-    const busy = new Set(spec.units.filter((u) => units[u.name]!.state === 'reverting' || !available(u)).map((u) => u.name));
+    const broken = spec.units.filter((u) => units[rolloutKey(u)]!.state === 'updating');
+    const healthy = spec.units.filter((u) => units[rolloutKey(u)]!.state === 'healthy').reverse();
+    const busy = new Set(spec.units.filter((u) => units[rolloutKey(u)]!.state === 'reverting' || !available(u)).map(rolloutKey));
     for (const u of broken) revert(u);
     for (const u of healthy) {
       if (available(u) && busy.size >= spec.maxUnavailable) break;
-      busy.add(u.name);
+      busy.add(rolloutKey(u));
       revert(u);
     }
-    if (spec.units.every((u) => units[u.name]!.state === 'pending' || units[u.name]!.state === 'reverted')) {
+    if (spec.units.every((u) => ['pending', 'reverted', 'skipped'].includes(units[rolloutKey(u)]!.state))) {
       phase = 'rolled-back';
       return finish();
     }
@@ -178,7 +194,7 @@ export function stepRollout(
   return result();
 
   function revert(u: RolloutUnit): void {
-    swaps.push({ name: u.name, from: u.to, to: u.from });
+    swaps.push(swapOf(u, u.to, u.from));
     at(u, { state: 'reverting', since: now, activeSince: undefined });
   }
 
@@ -197,13 +213,13 @@ export function stepRollout(
     };
     const changed = previous === undefined || signature(status) !== signature(before);
     const out: RolloutStatus = changed ? { ...status, updatedAt: now } : before;
-    return { status: out, swaps, changed, ...(final ? {} : { wakeAt: wakeAt(out) }) };
+    return { status: out, swaps, changed, ...(commit ? { commit } : {}), ...(final ? {} : { wakeAt: wakeAt(out) }) };
   }
 
   function wakeAt(s: RolloutStatus): number {
     let next = now + ROLLOUT_POLL_MS;
     for (const u of spec.units) {
-      const p = s.units[u.name]!;
+      const p = s.units[rolloutKey(u)]!;
       if (p.activeSince !== undefined) next = Math.min(next, p.activeSince + spec.minHealthyMs);
     }
     return Math.max(next, now + 1);
@@ -217,6 +233,15 @@ function signature(s: RolloutStatus): string {
     .sort(([a], [b]) => compareStrings(a, b))
     .map(([k, v]) => [k, v.state, v.since ?? null, v.activeSince ?? null, v.machine ?? null]);
   return JSON.stringify([s.phase, units, f(s.failure), f(s.rollbackFailure), s.finishedAt ?? null]);
+}
+
+/** Where a rollout target's progress is kept: its machine for a global unit (one target per machine), else its name. */
+export function rolloutKey(u: RolloutUnit): string {
+  return u.machine ?? u.name;
+}
+
+function swapOf(u: RolloutUnit, from: string, to: string): RolloutSwap {
+  return { name: u.name, from, to, ...(u.machine !== undefined ? { machine: u.machine } : {}) };
 }
 
 /** Drops undefined fields, so a status compares and serializes the same after a round trip through etcd. */

@@ -22,6 +22,11 @@ export const ROLLOUT_CONTROLS: readonly RolloutControl[] = ['pause', 'resume', '
 /** One unit of a rollout: its text before (from) and after (to), as unit hashes. */
 export interface RolloutUnit {
   readonly name: string;
+  /**
+   * A global unit is rolled machine by machine: one target per machine that ran it when the rollout was created,
+   * its progress kept under the machine id (a per-machine hash override, then the unit itself at the end).
+   */
+  readonly machine?: string;
   readonly from: string;
   readonly to: string;
 }
@@ -45,9 +50,9 @@ export interface RolloutSpec {
 
 /**
  * Per unit: pending (old text), updating (replaced, not yet healthy), healthy (new text, active for minHealthy),
- * reverting (being put back on the old text), reverted (back and active).
+ * reverting (being put back on the old text), reverted (back and active), skipped (a global unit's machine left).
  */
-export type RolloutUnitState = 'pending' | 'updating' | 'healthy' | 'reverting' | 'reverted';
+export type RolloutUnitState = 'pending' | 'updating' | 'healthy' | 'reverting' | 'reverted' | 'skipped';
 
 export interface RolloutUnitProgress {
   readonly state: RolloutUnitState;
@@ -95,11 +100,15 @@ export interface ObservedUnit {
   readonly state?: { readonly hash: string; readonly activeState: string; readonly subState: string };
   /** An agent refused the job's current contents: why. */
   readonly refused?: string;
+  /** A global unit's target machine left the cluster. */
+  readonly gone?: boolean;
 }
 
 /** Replace a unit's text (its job object's hash), only while it still has `from`. */
 export interface RolloutSwap {
   readonly name: string;
+  /** A global unit: that machine's hash override (lib/registry setGlobalMachineHash). */
+  readonly machine?: string;
   readonly from: string;
   readonly to: string;
 }

@@ -220,3 +220,68 @@ t.test('a status read back unchanged is not rewritten; the next wake is the end 
   t.equal(r.changed, true, 'active since now');
   t.equal(r.wakeAt, 1200, 'polls while in flight');
 });
+
+/** A global unit on machines: each runs its effective text (override or the unit's), 1 s to start. */
+function globalRun(machines: string[], opts: { fails?: boolean; leaves?: string; maxUnavailable?: number } = {}) {
+  const s = spec(0, { minHealthyMs: 1000, maxUnavailable: opts.maxUnavailable ?? 1 });
+  const gs: RolloutSpec = { ...s, units: machines.map((m) => ({ name: 'g.service', machine: m, from: OLD, to: NEW })) };
+  const effective = new Map(machines.map((m) => [m, OLD]));
+  const swappedAt = new Map<string, number>();
+  const gone = new Set<string>();
+  let status: RolloutStatus | undefined;
+  let minUp = Infinity;
+  let commit: string | undefined;
+  const log: string[] = [];
+  for (let now = 0; now < 120_000; now += 200) {
+    if (opts.leaves && now === 1400) gone.add(opts.leaves);
+    const obs = new Map<string, ObservedUnit>();
+    let up = 0;
+    for (const m of machines) {
+      if (gone.has(m)) {
+        obs.set(m, { hash: effective.get(m)!, gone: true });
+        continue;
+      }
+      const age = now - (swappedAt.get(m) ?? -10_000);
+      const active = age >= 1000 && !(opts.fails && effective.get(m) === NEW);
+      if (active) up++;
+      obs.set(m, { hash: effective.get(m)!, machineId: m, state: { hash: effective.get(m)!, activeState: active ? 'active' : age < 1000 ? 'activating' : 'failed', subState: 'x' } });
+    }
+    minUp = Math.min(minUp, up + gone.size);
+    const r = stepRollout(gs, status, undefined, obs, now);
+    for (const sw of r.swaps) {
+      t.equal(sw.name, 'g.service');
+      effective.set(sw.machine!, sw.to);
+      swappedAt.set(sw.machine!, now);
+      log.push(`${sw.machine}>${sw.to === NEW ? 'new' : 'old'}`);
+    }
+    if (r.commit) commit = `${r.commit.name} ${r.commit.from === OLD && r.commit.to === NEW ? 'old>new' : '?'}`;
+    status = JSON.parse(JSON.stringify(r.status)) as RolloutStatus;
+    if (r.wakeAt === undefined) break;
+  }
+  return { status: status!, log, minUp, commit };
+}
+
+t.test('a global unit rolls machine by machine: one machine without it at a time, then the unit itself is committed', async (t) => {
+  const r = globalRun(['m1', 'm2', 'm3']);
+  t.equal(r.status.phase, 'succeeded');
+  t.same(r.log, ['m1>new', 'm2>new', 'm3>new']);
+  t.equal(r.minUp, 2, 'at most one machine without it');
+  t.equal(r.commit, 'g.service old>new', 'the unit gets the new text once every machine runs it');
+  t.same(Object.keys(r.status.units).sort(), ['m1', 'm2', 'm3'], 'progress per machine');
+});
+
+t.test('a global unit whose new text fails: rolled back on that machine, the others untouched, nothing committed', async (t) => {
+  const r = globalRun(['m1', 'm2', 'm3'], { fails: true });
+  t.equal(r.status.phase, 'rolled-back');
+  t.match(r.status.failure, { unit: 'g.service', machine: 'm1' });
+  t.same(r.log, ['m1>new', 'm1>old']);
+  t.equal(r.commit, undefined);
+});
+
+t.test('a machine that leaves during a global rollout is skipped', async (t) => {
+  const r = globalRun(['m1', 'm2', 'm3'], { leaves: 'm3' });
+  t.equal(r.status.phase, 'succeeded');
+  t.equal(r.status.units['m3']!.state, 'skipped');
+  t.same(r.log, ['m1>new', 'm2>new']);
+  t.equal(r.commit, 'g.service old>new');
+});
