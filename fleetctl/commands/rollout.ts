@@ -7,6 +7,7 @@
 import { UsageError, errorMessage } from '../../lib/errors.js';
 import type { RolloutControl, RolloutStatus, RolloutUnitProgress } from '../../lib/rollout/types.js';
 import { isTerminalPhase } from '../../lib/rollout/types.js';
+import { rolloutKey } from '../../lib/rollout/core.js';
 import { parseDuration } from '../../lib/fleet-options.js';
 import { visible } from '../../lib/api/decode.js';
 import { COUNT_RANGE, flagBool, flagNumber, flagString, type CommandSpec, type FlagSpec, type FlagValues } from '../command.js';
@@ -45,6 +46,14 @@ function durationFlag(flags: FlagValues, name: string): number {
   return Math.round(s * 1000);
 }
 
+/** "6 units", or for a global unit "global unit g.service on 3 machines". */
+function describeSet(s: ApiRollout['spec']): string {
+  const n = s.units.length;
+  const first = s.units[0];
+  if (first?.machine !== undefined) return `global unit ${first.name} on ${n} machine${n === 1 ? '' : 's'}`;
+  return `${n} unit${n === 1 ? '' : 's'}`;
+}
+
 function secs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
@@ -75,7 +84,7 @@ export async function startRolling(ctx: CommandContext, args: readonly string[],
   }
   const s = rollout.spec;
   ctx.out.out(
-    `Rollout ${s.id} started: ${s.units.length} unit${s.units.length === 1 ? '' : 's'}, at most ${s.maxUnavailable} unavailable at a time, ` +
+    `Rollout ${s.id} started: ${describeSet(s)}, at most ${s.maxUnavailable} unavailable at a time, ` +
       `healthy after ${secs(s.minHealthyMs)}`,
   );
   if (flagBool(flags, 'no-block')) {
@@ -92,6 +101,8 @@ function describeUnit(name: string, p: RolloutUnitProgress): string | undefined 
       return `${name}: replaced${where}, waiting until it is active and healthy`;
     case 'healthy':
       return `${name}: healthy${where}`;
+    case 'skipped':
+      return `${name}: skipped${where} (the machine left)`;
     case 'reverting':
       return `${name}: rolling back${where}`;
     case 'reverted':
@@ -129,8 +140,9 @@ async function follow(ctx: CommandContext, id: string): Promise<number> {
     if (st) {
       if (st.phase !== last?.phase && st.phase !== 'running' && !isTerminalPhase(st.phase)) ctx.out.out(`Rollout ${id} ${st.phase}`);
       for (const u of r.spec.units) {
-        const p = st.units[u.name];
-        if (!p || p.state === last?.units[u.name]?.state) continue;
+        const key = rolloutKey(u);
+        const p = st.units[key];
+        if (!p || p.state === last?.units[key]?.state) continue;
         const line = describeUnit(u.name, p);
         if (line) ctx.out.out(line);
       }
@@ -145,7 +157,7 @@ async function finished(ctx: CommandContext, r: ApiRollout): Promise<number> {
   const st = r.status!;
   const id = r.spec.id;
   if (st.phase === 'succeeded') {
-    ctx.out.out(`Rollout ${id} succeeded: ${r.spec.units.length} unit${r.spec.units.length === 1 ? '' : 's'} on the new version`);
+    ctx.out.out(`Rollout ${id} succeeded: ${describeSet(r.spec)} on the new version`);
     return 0;
   }
   if (st.phase === 'aborted') {
@@ -194,8 +206,8 @@ function printStatus(ctx: CommandContext, r: ApiRollout): void {
   if (st?.rollbackFailure) ctx.out.out(`Rollback failure: ${st.rollbackFailure.unit}: ${st.rollbackFailure.reason}`);
   const rows = [['UNIT', 'STATE', 'MACHINE']];
   for (const u of s.units) {
-    const p = st?.units[u.name];
-    rows.push([u.name, p?.state ?? 'pending', p?.machine ?? '-']);
+    const p = st?.units[rolloutKey(u)];
+    rows.push([u.name, p?.state ?? 'pending', p?.machine ?? u.machine ?? '-']);
   }
   ctx.out.out(formatTable(rows).replace(/\n$/, ''));
 }

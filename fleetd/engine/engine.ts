@@ -21,7 +21,7 @@ import { ReconcileLoop } from '../../lib/reconcile.js';
 import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
-import { RolloutDriver } from './rollout.js';
+import { RolloutDriver, type RolloutWrites } from './rollout.js';
 
 const log = logger('engine');
 
@@ -50,6 +50,8 @@ export interface EngineOptions {
   planInWorkerAbove?: number;
   /** Time and timers (default: the system clock). */
   clock?: Clock;
+  /** A global unit's rollout writes machine overrides through this (default: the registry's; tests fake it). */
+  rolloutWrites?: RolloutWrites;
 }
 
 /** Counters for /metrics and SIGUSR1 dumps; monotonic except the gauges noted. */
@@ -117,7 +119,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = opts.clock ?? systemClock;
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
-    this.rollouts = new RolloutDriver({ registry: opts.registry, clock: this.clock, intervalMs: opts.reconcileIntervalMs });
+    this.rollouts = new RolloutDriver({
+      registry: opts.registry, clock: this.clock, intervalMs: opts.reconcileIntervalMs, ...(opts.rolloutWrites ? { writes: opts.rolloutWrites } : {}),
+    });
     this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);

@@ -8,7 +8,7 @@
 import type { Fence, Registry, WatchHandle } from '../../lib/registry/index.js';
 import { FencedError } from '../../lib/registry/index.js';
 import { stepRollout } from '../../lib/rollout/core.js';
-import { isTerminalPhase, type RolloutRecord, type RolloutStatus } from '../../lib/rollout/types.js';
+import { isTerminalPhase, type ObservedUnit, type RolloutRecord, type RolloutStatus } from '../../lib/rollout/types.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
 import { sleep, type Clock } from '../../lib/clock.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -19,8 +19,21 @@ const log = logger('engine.rollout');
 /** Finished rollouts stay readable (fleetctl rollout status) this long, then the leader deletes them. */
 export const ROLLOUT_RETAIN_MS = 24 * 3600_000;
 
+/** The writes of a global unit's rollout that are not the driver's own transaction: a machine's hash override. */
+export interface RolloutWrites {
+  /** Machine `machineId` runs `hash` of global unit `name` (null: the unit's own hash again). */
+  setMachineHash(name: string, machineId: string, hash: string | null, fence: Fence): Promise<void>;
+}
+
+/** The real writes: the registry's per-machine hash override of global units. */
+export function registryWrites(registry: Registry): RolloutWrites {
+  return { setMachineHash: (name, machineId, hash, fence) => registry.setGlobalMachineHash(name, machineId, hash, fence) };
+}
+
 export interface RolloutDriverOptions {
   readonly registry: Registry;
+  /** Default: registryWrites(registry). */
+  readonly writes?: RolloutWrites;
   readonly clock: Clock;
   /** Safety-net pass period (the rollouts watch and the poll wake drive it otherwise). */
   readonly intervalMs: number;
@@ -40,12 +53,14 @@ class Session {
   /** The statuses this session wrote, newer than what the watch may still deliver. */
   private readonly written = new Map<string, RolloutStatus>();
   private ended = false;
+  private readonly writes: RolloutWrites;
 
   constructor(
     private readonly opts: RolloutDriverOptions,
     private readonly fence: Fence,
     private readonly stats: RolloutDriverStats,
   ) {
+    this.writes = opts.writes ?? registryWrites(opts.registry);
     this.loop = new ReconcileLoop({
       clock: opts.clock,
       pass: () => this.pass(),
@@ -94,14 +109,27 @@ class Session {
       active.push({ ...r, ...(status ? { status } : {}) });
     }
     if (active.length === 0) return this.loop.wakeAt('poll', undefined);
-    const observed = await this.opts.registry.observeRolloutUnits([...new Set(active.flatMap((r) => r.spec.units.map((u) => u.name)))]);
+    const plain = active.filter((r) => !isGlobal(r));
+    const observed = plain.length === 0
+      ? new Map<string, ObservedUnit>()
+      : await this.opts.registry.observeRolloutUnits([...new Set(plain.flatMap((r) => r.spec.units.map((u) => u.name)))]);
     let wake: number | undefined;
     for (const r of active) {
       if (this.ended) return;
-      const step = stepRollout(r.spec, r.status, r.control, observed, now);
+      const seen = isGlobal(r)
+        ? await this.opts.registry.observeGlobalRollout(r.spec.units[0]!.name, r.spec.units.map((u) => u.machine!))
+        : observed;
+      const step = stepRollout(r.spec, r.status, r.control, seen, now);
       if (step.changed || step.swaps.length > 0) {
         try {
-          if (!(await this.opts.registry.applyRolloutStep(r.spec, step.status, step.swaps, this.fence))) continue;
+          // a global unit's machine swaps first (back to the unit's own hash: no override), so a status that says
+          // "updating" is never ahead of etcd
+          for (const sw of step.swaps) {
+            if (sw.machine !== undefined) await this.writes.setMachineHash(sw.name, sw.machine, sw.to === r.spec.units[0]!.from ? null : sw.to, this.fence);
+          }
+          const res = await this.opts.registry.applyRolloutStep(r.spec, step.status, step.swaps, this.fence, step.commit);
+          if (!res.written) continue;
+          if (res.committed) await this.dropOverrides(r);
         } catch (err) {
           if (err instanceof FencedError) {
             log.info('rollout step refused: no longer the leader', { rollout: r.spec.id });
@@ -127,6 +155,18 @@ class Session {
     this.loop.wakeAt('poll', wake);
   }
 
+  /** After a global unit's commit: its machines run the unit's (now new) hash without an override. */
+  private async dropOverrides(r: RolloutRecord): Promise<void> {
+    for (const u of r.spec.units) {
+      try {
+        await this.writes.setMachineHash(u.name, u.machine!, null, this.fence);
+      } catch (err) {
+        // an override left behind names the unit's own hash: harmless
+        log.warn('could not remove a machine override after a global rollout', { unit: u.name, machine: u.machine, err: errorMessage(err) });
+      }
+    }
+  }
+
   private async forget(id: string): Promise<void> {
     try {
       await this.opts.registry.deleteRollout(id, this.fence);
@@ -136,6 +176,10 @@ class Session {
       else throw err;
     }
   }
+}
+
+function isGlobal(r: RolloutRecord): boolean {
+  return r.spec.units[0]?.machine !== undefined;
 }
 
 export class RolloutDriver {

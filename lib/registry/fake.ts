@@ -225,6 +225,14 @@ export class FakeRegistry {
     if (this.unreachable) throw new EtcdRequestError(what, new Error('fake etcd is unreachable'));
   }
 
+  // stub: replaced by branch gpin
+  /** Machine `machineId` runs `hash` for global unit `name` instead of its object's hash; null removes the override. */
+  async setGlobalMachineHash(name: string, machineId: string, hash: string | null, fence?: import('./types.js').Fence): Promise<void> {
+    void [name, machineId, hash, fence];
+    throw new Error('setGlobalMachineHash: not built yet');
+  }
+  // end stub
+
   private leased(presence: FakePresence, what: string): void {
     this.reach(what);
     if (!presence.alive) throw new PresenceLostError(presence.machineId, 'its lease expired or was revoked');

@@ -459,11 +459,33 @@ export class Registry {
     return this.call('reading the units of a rollout', () => rollouts.observeUnits(this.client, this.keys, names));
   }
 
-  /** For the engine leader: one fenced step of a rollout (status, text swaps, locks released once finished). */
-  async applyRolloutStep(spec: RolloutSpec, status: RolloutStatus, swaps: readonly RolloutSwap[], fence: Fence): Promise<boolean> {
-    const names = spec.units.map((u) => u.name);
-    return this.call(`writing rollout ${spec.id}`, () => rollouts.applyRolloutStep(this.client, this.keys, spec.id, status, swaps, names, fence));
+  /** For the engine leader: what it sees of a global unit on each machine of its rollout (keyed by machine id). */
+  async observeGlobalRollout(name: string, machines: readonly string[]): Promise<Map<string, ObservedUnit>> {
+    return this.call(`reading global unit ${name} of a rollout`, () => rollouts.observeGlobal(this.client, this.keys, name, machines));
   }
+
+  /**
+   * For the engine leader: one fenced step of a rollout (status, non-global text swaps, a global unit's commit,
+   * locks released once finished).
+   */
+  async applyRolloutStep(
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    swaps: readonly RolloutSwap[],
+    fence: Fence,
+    commit?: RolloutSwap,
+  ): Promise<{ written: boolean; committed: boolean }> {
+    const names = [...new Set(spec.units.map((u) => u.name))];
+    return this.call(`writing rollout ${spec.id}`, () => rollouts.applyRolloutStep(this.client, this.keys, spec.id, status, swaps, names, fence, commit));
+  }
+
+  // stub: replaced by branch gpin
+  /** Machine `machineId` runs `hash` for global unit `name` instead of its object's hash; null removes the override. */
+  async setGlobalMachineHash(name: string, machineId: string, hash: string | null, fence?: Fence): Promise<void> {
+    void [name, machineId, hash, fence];
+    throw new Error('setGlobalMachineHash: not built yet');
+  }
+  // end stub
 
   /** For the engine leader: deletes a finished rollout, fenced. */
   async deleteRollout(id: string, fence: Fence): Promise<void> {

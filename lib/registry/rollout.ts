@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
 import { compareStrings } from '../compare.js';
-import { decodeJobObject, encodeJobObject } from './codec.js';
+import { decodeJobObject, encodeGlobalEntry, encodeJobObject } from './codec.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
 import { FencedError, InvalidKeyError, RolloutNotFoundError, RolloutRefusedError, UnitNotFoundError } from './errors.js';
-import { checkHash, checkUnitName, isSegment, type Keyspace } from './keys.js';
+import { checkHash, checkUnitName, isHash, isSegment, type Keyspace } from './keys.js';
 import { jobsProjection, project, statesProjection } from './projections.js';
 import { MAX_OPS_PER_TXN } from './schedule.js';
 import type { Fence } from './types.js';
@@ -92,7 +92,7 @@ function checkRequest(r: RolloutRequest): void {
 export async function createRollout(client: Etcd3, k: Keyspace, r: RolloutRequest, now = new Date()): Promise<RolloutSpec> {
   checkRequest(r);
   const reads = await txn(client, [], r.units.flatMap((u) => [op.getPrefix(k.jobDir(u.name)), op.get(k.rolloutLock(u.name))]));
-  const units: { name: string; from: string; to: string; rev: string }[] = [];
+  const units: { name: string; from: string; to: string; rev: string; global: boolean }[] = [];
   const texts = new Map<string, string>();
   r.units.forEach((u, i) => {
     const kvs = rangeAt(reads, 2 * i);
@@ -102,17 +102,30 @@ export async function createRollout(client: Etcd3, k: Keyspace, r: RolloutReques
     const obj = field('object');
     const job = obj ? decodeJobObject(obj.value.toString('utf8')) : undefined;
     if (!obj || !job) throw new UnitNotFoundError(u.name);
-    if (job.global) throw new RolloutRefusedError(`unit ${u.name} is a global unit: roll it out on its own (fleetctl start --replace --rolling ${u.name})`);
+    if (job.global && r.units.length > 1) throw new RolloutRefusedError(`unit ${u.name} is a global unit: roll it out on its own (fleetctl start --rolling ${u.name})`);
     const ts = field('target-state')?.value.toString('utf8');
     if (ts !== 'launched') throw new RolloutRefusedError(`unit ${u.name} is not launched (${ts ?? 'inactive'}): a rolling update replaces running units; start it first, or replace it without --rolling`);
     if (job.hash === u.hash) return;
-    units.push({ name: u.name, from: job.hash, to: u.hash, rev: obj.mod_revision });
+    units.push({ name: u.name, from: job.hash, to: u.hash, rev: obj.mod_revision, global: job.global });
     texts.set(u.hash, u.text);
   });
+  // a global unit: one target per machine running it now (machines joining later get the unit's text, new at the end)
+  const targets: { name: string; machine?: string; from: string; to: string }[] = [];
+  for (const u of units) {
+    if (!u.global) {
+      targets.push({ name: u.name, from: u.from, to: u.to });
+      continue;
+    }
+    const states = project(statesProjection(k), (await client.getAll().prefix(k.unitStatesDir(u.name)).exec()).kvs);
+    const machines = [...new Set([...states.values()].map((st) => st.machineId))].sort(compareStrings);
+    if (machines.length === 0) throw new RolloutRefusedError(`global unit ${u.name} runs on no machine: nothing to roll out`);
+    if (machines.length > MAX_ROLLOUT_UNITS) throw new RolloutRefusedError(`global unit ${u.name} runs on ${machines.length} machines; a rollout takes at most ${MAX_ROLLOUT_UNITS}`);
+    for (const m of machines) targets.push({ name: u.name, machine: m, from: u.from, to: u.to });
+  }
   if (units.length === 0) throw new RolloutRefusedError('nothing to roll out: every unit already has this text');
   const spec: RolloutSpec = {
     id: newRolloutId(now),
-    units: units.map(({ name, from, to }) => ({ name, from, to })),
+    units: targets,
     maxUnavailable: r.maxUnavailable,
     minHealthyMs: r.minHealthyMs,
     deadlineMs: r.deadlineMs,
@@ -179,10 +192,58 @@ export async function observeUnits(client: Etcd3, k: Keyspace, names: readonly s
   return out;
 }
 
+/** `P/global/<name>/machine/<id>` = `{"hash"}`: a machine's hash override of a global unit (kept by setGlobalMachineHash). */
+function machineOverrideDir(k: Keyspace, name: string): string {
+  return `${k.global(name)}/machine/`;
+}
+
 /**
- * The leader's step of one rollout, in one transaction fenced by its leadership: the new status; each text swap
- * (the job object's hash, only while it still has `from`); and once the rollout is finished, its units' locks
- * (only those still naming it). FencedError when the leadership is gone; false when the spec is gone.
+ * What the leader sees of a global unit on each machine of its rollout: the hash that machine should run (its
+ * override, else the unit's), its published state there, and whether the machine is gone. Keyed by machine id.
+ */
+export async function observeGlobal(client: Etcd3, k: Keyspace, name: string, machines: readonly string[]): Promise<Map<string, ObservedUnit>> {
+  const res = await txn(client, [], [
+    op.getPrefix(k.jobDir(name)),
+    op.getPrefix(k.unitStatesDir(name)),
+    op.getPrefix(machineOverrideDir(k, name)),
+    ...machines.map((m) => op.get(k.machineObject(m))),
+  ]);
+  const job = project(jobsProjection(k), rangeAt(res, 0)).get(name);
+  const states = [...project(statesProjection(k), rangeAt(res, 1)).values()];
+  const overrides = new Map<string, string>();
+  const dir = machineOverrideDir(k, name);
+  for (const kv of rangeAt(res, 2)) {
+    const m = kv.key.toString('utf8').slice(dir.length);
+    try {
+      const v: unknown = JSON.parse(kv.value.toString('utf8'));
+      const h = v !== null && typeof v === 'object' ? (v as { hash?: unknown }).hash : undefined;
+      if (isSegment(m) && typeof h === 'string' && isHash(h)) overrides.set(m, h);
+    } catch {
+      // a malformed override is no override (as the agents read it)
+    }
+  }
+  const out = new Map<string, ObservedUnit>();
+  machines.forEach((m, i) => {
+    if (!job) return out.set(m, {});
+    const hash = overrides.get(m) ?? job.hash;
+    const alive = rangeAt(res, 3 + i).length > 0;
+    const st = states.find((x) => x.machineId === m);
+    out.set(m, {
+      hash,
+      ...(alive ? { machineId: m } : { gone: true }),
+      ...(st ? { state: { hash: st.hash, activeState: st.activeState, subState: st.subState } } : {}),
+      ...(job.refusedBy?.[m] !== undefined && hash === job.hash ? { refused: job.refusedBy[m] } : {}),
+    });
+  });
+  return out;
+}
+
+/**
+ * The leader's step of one rollout, in one transaction fenced by its leadership: the new status; a global unit's
+ * commit; each text swap of a non-global unit (the job object's hash, only while it still has `from`; a global
+ * unit's per-machine swaps are the caller's, through setGlobalMachineHash); and once the rollout is finished, its
+ * units' locks (only those still naming it). FencedError when the leadership is gone; `written` false when the
+ * spec is gone; `committed` when the commit applied.
  */
 export async function applyRolloutStep(
   client: Etcd3,
@@ -192,8 +253,22 @@ export async function applyRolloutStep(
   swaps: readonly RolloutSwap[],
   unitNames: readonly string[],
   fence: Fence,
-): Promise<boolean> {
-  const swapOps: IRequestOp[] = swaps.map((s) =>
+  commit?: RolloutSwap,
+): Promise<{ written: boolean; committed: boolean }> {
+  // a global unit's commit: its job object and global entry get the new hash, only while they have the old one
+  const commitOps: IRequestOp[] = commit
+    ? [op.txn(
+      [
+        cmp.value(k.jobObject(commit.name), '==', encodeJobObject({ name: commit.name, hash: commit.from, global: true })),
+        cmp.value(k.global(commit.name), '==', encodeGlobalEntry({ hash: commit.from, desiredState: 'launched' })),
+      ],
+      [
+        op.put(k.jobObject(commit.name), encodeJobObject({ name: commit.name, hash: commit.to, global: true })),
+        op.put(k.global(commit.name), encodeGlobalEntry({ hash: commit.to, desiredState: 'launched' })),
+      ],
+    )]
+    : [];
+  const swapOps: IRequestOp[] = swaps.filter((s) => s.machine === undefined).map((s) =>
     op.txn(
       [cmp.value(k.jobObject(s.name), '==', encodeJobObject({ name: s.name, hash: s.from, global: false }))],
       [op.put(k.jobObject(s.name), encodeJobObject({ name: s.name, hash: s.to, global: false }))],
@@ -205,13 +280,13 @@ export async function applyRolloutStep(
   const res = await txn(
     client,
     [cmp.createRevision(fence.key, '==', fence.createRevision), cmp.version(k.rolloutSpec(id), '>', 0)],
-    [op.put(k.rolloutStatus(id), encodeRolloutStatus(status)), ...swapOps, ...release],
+    [op.put(k.rolloutStatus(id), encodeRolloutStatus(status)), ...commitOps, ...swapOps, ...release],
     [op.get(fence.key)],
   );
-  if (res.succeeded) return true;
+  if (res.succeeded) return { written: true, committed: commit !== undefined && res.responses[1]?.response_txn?.succeeded === true };
   const leader = rangeAt(res, 0)[0];
   if (leader?.create_revision !== fence.createRevision) throw new FencedError(fence.key, fence.createRevision, leader?.create_revision);
-  return false;
+  return { written: false, committed: false };
 }
 
 /** Deletes a finished rollout (the leader's clean-up), fenced. */
