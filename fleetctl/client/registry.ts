@@ -123,13 +123,8 @@ export class RegistryFleetClient implements FleetClient {
     return this.backend.getRestartRequest(name, machineId);
   }
 
-  async createRollout(req: ApiRolloutRequest): Promise<ApiRollout> {
-    try {
-      return await this.backend.createRollout(req);
-    } catch (err) {
-      if (err instanceof UnitNotFoundError) throw new ApiRequestError(404, `unit ${err.unitName} does not exist`);
-      throw err;
-    }
+  createRollout(req: ApiRolloutRequest): Promise<ApiRollout> {
+    return this.backend.createRollout(req);
   }
 
   rollout(id: string): Promise<ApiRollout | undefined> {

@@ -185,6 +185,7 @@ function isGlobal(r: RolloutRecord): boolean {
 export class RolloutDriver {
   readonly stats: RolloutDriverStats = { steps: 0, swaps: 0 };
   private session: Session | undefined;
+  private ending: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: RolloutDriverOptions) {}
 
@@ -196,10 +197,11 @@ export class RolloutDriver {
     void s.start();
   }
 
-  /** The term ended: no more steps; resolves once the step in flight is done. */
+  /** The term ended: no more steps; resolves once the step in flight (of this or any earlier session) is done. */
   async end(): Promise<void> {
     const s = this.session;
     this.session = undefined;
-    await s?.end();
+    if (s) this.ending = Promise.all([this.ending, s.end()]).then(() => undefined);
+    await this.ending;
   }
 }

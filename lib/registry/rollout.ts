@@ -9,7 +9,7 @@ import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
 import { compareStrings } from '../compare.js';
 import { decodeJobObject, encodeGlobalEntry, encodeJobObject } from './codec.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
-import { FencedError, InvalidKeyError, RolloutNotFoundError, RolloutRefusedError, UnitNotFoundError } from './errors.js';
+import { FencedError, InvalidKeyError, RolloutNotFoundError, RolloutRefusedError } from './errors.js';
 import { checkHash, checkUnitName, isHash, isSegment, type Keyspace } from './keys.js';
 import { jobsProjection, project, statesProjection } from './projections.js';
 import { MAX_OPS_PER_TXN } from './schedule.js';
@@ -86,8 +86,8 @@ function checkRequest(r: RolloutRequest): void {
 /**
  * Creates a rollout: reads the units' current texts (their `from`), then in one transaction guarded by their job
  * objects being unchanged and their locks absent, writes the new texts, the spec and the locks. Units already on
- * their new text are left out; RolloutRefusedError when none is left, a unit is global or not launched, or a unit
- * belongs to another active rollout.
+ * their new text are left out; RolloutRefusedError when none is left, a unit does not exist, is not launched, is
+ * global among others, or belongs to another active rollout.
  */
 export async function createRollout(client: Etcd3, k: Keyspace, r: RolloutRequest, now = new Date()): Promise<RolloutSpec> {
   checkRequest(r);
@@ -101,7 +101,7 @@ export async function createRollout(client: Etcd3, k: Keyspace, r: RolloutReques
     const field = (f: string): IKeyValue | undefined => kvs.find((kv) => kv.key.toString('utf8') === `${k.jobDir(u.name)}${f}`);
     const obj = field('object');
     const job = obj ? decodeJobObject(obj.value.toString('utf8')) : undefined;
-    if (!obj || !job) throw new UnitNotFoundError(u.name);
+    if (!obj || !job) throw new RolloutRefusedError(`unit ${u.name} does not exist: a rolling update replaces running units; start it first`);
     if (job.global && r.units.length > 1) throw new RolloutRefusedError(`unit ${u.name} is a global unit: roll it out on its own (fleetctl start --rolling ${u.name})`);
     const ts = field('target-state')?.value.toString('utf8');
     if (ts !== 'launched') throw new RolloutRefusedError(`unit ${u.name} is not launched (${ts ?? 'inactive'}): a rolling update replaces running units; start it first, or replace it without --rolling`);

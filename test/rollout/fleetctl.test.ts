@@ -105,6 +105,9 @@ t.test('fleetctl killed mid-rollout: the rollout completes; pause and abort from
   const f = await run(['rollout', 'follow', id2]);
   t.equal(f.code, 1);
   t.match(f.stderr, `Rollout ${id2} was aborted`);
+  writeFileSync(path.join(dir, 'nosuch.service'), webText('v1'));
+  const absent = await run(['start', '--rolling', 'nosuch.service']);
+  t.same(absent, { code: 1, stdout: '', stderr: 'Error starting rollout: unit nosuch.service does not exist: a rolling update replaces running units; start it first\n' });
   const missing = await run(['rollout', 'status', 'nosuch']);
   t.same(missing, { code: 1, stdout: '', stderr: 'Rollout nosuch does not exist\n' });
 });
