@@ -2,7 +2,8 @@
  * Rolling updates driven by the engine leader (fleetd/engine/rollout.ts) on a real etcd, with three in-process
  * fleetd members (in-memory unit manager) and two engines: max-unavailable holds at every sample, every unit ends
  * on the new text; a failing text is rolled back after the first unit, the others never stop; pause, resume and
- * abort; the leader killed mid-rollout and a new one finishes it; the text GC keeps a running rollout's texts.
+ * abort; the leader killed mid-rollout and a new one finishes it; a machine leaving mid-rollout; the text GC keeps a
+ * running rollout's texts.
  */
 import t, { type Test } from 'tap';
 import { startEtcd } from '../harness/etcd.js';
@@ -113,6 +114,28 @@ t.test('the leader killed mid-rollout: another engine completes it from etcd alo
   t.equal(s.minActive, 5, 'never fewer than 5 active across the leader change');
   for (const u of v2) t.equal(c.running(u.name), u.text);
   t.ok(next.engine.rollouts.stats.steps > 0, 'the new leader stepped it');
+});
+
+t.test('a machine leaves mid-rollout: its units move, are replaced and awaited on their new machine; the rollout completes', async (t) => {
+  const c = await cluster(t);
+  const v2 = NAMES.map((n) => unitOf(n, webText('v2')));
+  const spec = await c.f.registry.createRollout({ units: v2, ...OPTS });
+  await waitFor('one unit healthy', async () => {
+    const r = await c.f.registry.getRollout(spec.id);
+    return Object.values(r?.status?.units ?? {}).some((u) => u.state === 'healthy') || undefined;
+  }, 20_000);
+  // the machine of the last unit (still pending) leaves: its lease is revoked, its unit states go with it
+  const where = (await c.f.registry.getUnit('web@6.service'))?.machineId;
+  const leaving = c.machines.find((m) => m.id === where)!;
+  await leaving.member.stop({ unloadAll: false, revoke: true });
+  const end = await c.waitPhase(spec.id, ['succeeded', 'failed', 'rolled-back'], 40_000);
+  t.equal(end.status!.phase, 'succeeded');
+  const states = await c.f.registry.listUnitStates();
+  for (const u of v2) {
+    t.equal((await c.f.registry.getUnit(u.name))?.hash, u.hash, `${u.name} on the new text`);
+    const s = states.find((x) => x.name === u.name && x.machineId !== leaving.id);
+    t.match(s, { hash: u.hash, activeState: 'active' }, `${u.name} active on a machine still there`);
+  }
 });
 
 t.test('the text collection keeps the texts of an unfinished rollout', async (t) => {
