@@ -10,6 +10,7 @@ import { listUnits } from './commands/list-units.js';
 import { load } from './commands/load.js';
 import { planCommand } from './commands/plan.js';
 import { restart } from './commands/restart.js';
+import { rolloutCommand } from './commands/rollout.js';
 import { ssh } from './commands/ssh.js';
 import { start } from './commands/start.js';
 import { status } from './commands/status.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   load,
   planCommand,
   restart,
+  rolloutCommand,
   ssh,
   start,
   status,

@@ -28,6 +28,7 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { name: 'load', summary: 'Schedule one or more units in the cluster, first submitting them if necessary.' },
   { name: 'plan', summary: 'Show where units would be scheduled, and why others cannot be placed (dry run).' },
   { name: 'restart', summary: 'Instruct systemd to rolling restart one or more units in the cluster.' },
+  { name: 'rollout', summary: 'Show and steer rolling updates started with start --rolling.' },
   { name: 'ssh', summary: 'Open interactive shell on a machine in the cluster' },
   { name: 'start', summary: 'Instruct systemd to start one or more units in the cluster, first submitting and loading if necessary.' },
   { name: 'status', summary: 'Output the status of one or more units in the cluster' },

@@ -73,5 +73,9 @@ const noClient: FleetClient = {
   plan: unavailable,
   requestRestart: unavailable,
   restartRequest: unavailable,
+  createRollout: unavailable,
+  rollout: unavailable,
+  rollouts: unavailable,
+  controlRollout: unavailable,
   close: async () => undefined,
 };

@@ -15,11 +15,14 @@ import {
   decodeUnitStatePage,
   errorBodyMessage,
   decodeRestartRequest,
+  decodeRollout,
+  decodeRolloutList,
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
-import type { FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
+import type { RolloutControl } from '../../lib/rollout/types.js';
+import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
@@ -288,6 +291,30 @@ export class HttpFleetClient implements FleetClient {
     if (a.status === 404) return undefined;
     if (a.status !== 200) throw this.fail(a);
     return this.json(a, 'restart request', (v) => decodeRestartRequest(v));
+  }
+
+  async createRollout(req: ApiRolloutRequest): Promise<ApiRollout> {
+    const a = await this.call('POST', `${API_PREFIX}/rollouts`, req);
+    if (a.status !== 201) throw this.fail(a);
+    return this.json(a, 'rollout', (v) => decodeRollout(v));
+  }
+
+  async rollout(id: string): Promise<ApiRollout | undefined> {
+    const a = await this.call('GET', `${API_PREFIX}/rollouts/${encodeURIComponent(id)}`);
+    if (a.status === 404) return undefined;
+    if (a.status !== 200) throw this.fail(a);
+    return this.json(a, 'rollout', (v) => decodeRollout(v));
+  }
+
+  async rollouts(): Promise<ApiRollout[]> {
+    const a = await this.call('GET', `${API_PREFIX}/rollouts`);
+    if (a.status !== 200) throw this.fail(a);
+    return this.json(a, 'rollouts', (v) => decodeRolloutList(v));
+  }
+
+  async controlRollout(id: string, control: RolloutControl): Promise<void> {
+    const a = await this.call('POST', `${API_PREFIX}/rollouts/${encodeURIComponent(id)}/control`, { control });
+    if (a.status !== 200) throw this.fail(a);
   }
 
   async status(name: string, target: InspectTarget = {}): Promise<StatusResult> {

@@ -11,6 +11,7 @@ import type { PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 import { planWith } from '../../lib/api/plan.js';
 import { ApiError } from '../../lib/api/errors.js';
 import type { DesiredState } from '../../lib/unit/types.js';
+import type { RolloutControl } from '../../lib/rollout/types.js';
 import { shellQuote, sshArgs, type SshSettings } from './ssh.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import { sortStates } from './sort.js';
@@ -23,6 +24,8 @@ import type {
   JournalOptions,
   NewUnit,
   RestartRequestState,
+  ApiRollout,
+  ApiRolloutRequest,
   StatusResult,
   UnitStateFilter,
 } from './types.js';
@@ -118,6 +121,22 @@ export class RegistryFleetClient implements FleetClient {
 
   restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined> {
     return this.backend.getRestartRequest(name, machineId);
+  }
+
+  createRollout(req: ApiRolloutRequest): Promise<ApiRollout> {
+    return this.backend.createRollout(req);
+  }
+
+  rollout(id: string): Promise<ApiRollout | undefined> {
+    return this.backend.getRollout(id);
+  }
+
+  rollouts(): Promise<ApiRollout[]> {
+    return this.backend.listRollouts();
+  }
+
+  controlRollout(id: string, control: RolloutControl): Promise<void> {
+    return this.backend.controlRollout(id, control);
   }
 
   /** Runs a command on the unit's machine: locally when it is this machine, else over ssh. */

@@ -4,9 +4,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { DesiredState } from '../../lib/unit/types.js';
-import type { ApiMachine, ApiRestartRequest, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
+import type { RolloutControl } from '../../lib/rollout/types.js';
+import type { ApiRollout, ApiRolloutRequest, ApiMachine, ApiRestartRequest, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 
-export type { ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
+export type { ApiRollout, ApiRolloutRequest, ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
 
 export interface UnitStateFilter {
   machineID?: string;
@@ -64,6 +65,13 @@ export interface FleetClient {
   requestRestart(name: string, machineId: string): Promise<string>;
   /** That request as the agent left it; undefined when there is none. */
   restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined>;
+  /** Rolling update (our extension): creates a rollout the engine leader drives. */
+  createRollout(req: ApiRolloutRequest): Promise<ApiRollout>;
+  /** undefined when there is no such rollout. */
+  rollout(id: string): Promise<ApiRollout | undefined>;
+  /** Oldest first. */
+  rollouts(): Promise<ApiRollout[]>;
+  controlRollout(id: string, control: RolloutControl): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,8 @@
 import { BLOCK_FLAGS, REPLACE_FLAG, SIGN_FLAG, type CommandSpec } from '../command.js';
 import { waitForSystemdActive } from '../wait.js';
 import { createAndTarget } from './target.js';
+import { ROLLING_FLAGS, startRolling } from './rollout.js';
+import { flagBool } from '../command.js';
 
 export const start: CommandSpec = {
   name: 'start',
@@ -24,9 +26,10 @@ fleetctl start myservice/*
 
 You may filter suitable hosts based on metadata provided by the machine.
 Machine metadata is located in the fleet configuration file.`,
-  flags: { ...SIGN_FLAG, ...BLOCK_FLAGS('launched'), ...REPLACE_FLAG('already started') },
+  flags: { ...SIGN_FLAG, ...BLOCK_FLAGS('launched'), ...REPLACE_FLAG('already started'), ...ROLLING_FLAGS },
   needsClient: true,
   async run(ctx, args, flags) {
+    if (flagBool(flags, 'rolling')) return startRolling(ctx, args, flags);
     const r = await createAndTarget(ctx, args, flags, { command: 'start', state: 'launched', gerund: 'starting' });
     const active = await waitForSystemdActive(ctx, r.units, r.attempts, r.retried);
     if (active) {

@@ -7,6 +7,7 @@ import { unitJournal, unitStatus, type InspectDeps } from './inspect.js';
 import { listMachines, patchMachines } from './machines.js';
 import { postPlan } from './plan.js';
 import { getRestart, postRestart } from './restart.js';
+import { getRollout, listRollouts, postRollout, postRolloutControl } from './rollouts.js';
 import { getState, listStates } from './state.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
 import { API_PREFIX } from '../../lib/api/schema.js';
@@ -69,6 +70,24 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
         const name = segment(item!);
         if (method === 'GET') return r('state/{name}', (c) => getState(c, name));
         return notAllowed('only GET supported against this resource');
+      }
+      break;
+    case 'rollouts':
+      if (parts.length === 1) {
+        if (method === 'GET') return r('rollouts', listRollouts);
+        if (method === 'POST') return r('rollouts', postRollout);
+        return notAllowed('only GET and POST supported against this resource');
+      }
+      if (item === '' || item === undefined) break;
+      if (parts.length === 2) {
+        const id = segment(item);
+        if (method === 'GET') return r('rollouts/{id}', (c) => getRollout(c, id));
+        return notAllowed('only GET supported against this resource');
+      }
+      if (parts.length === 3 && sub === 'control') {
+        const id = segment(item);
+        if (method === 'POST') return r('rollouts/{id}/control', (c) => postRolloutControl(c, id));
+        return notAllowed('only POST supported against this resource');
       }
       break;
     case 'units':

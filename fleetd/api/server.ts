@@ -13,6 +13,8 @@ import {
   EtcdRequestError,
   InvalidKeyError,
   RegistryConflictError,
+  RolloutNotFoundError,
+  RolloutRefusedError,
   UnitExistsError,
   UnitNotFoundError,
 } from '../../lib/registry/index.js';
@@ -94,7 +96,8 @@ export function errorStatus(err: unknown): { status: number; message: string; un
     return { status: 400, message: msg, unexpected: false };
   }
   if (err instanceof UnitNotFoundError || err instanceof UnknownUnitError) return { status: 404, message: 'unit does not exist', unexpected: false };
-  if (err instanceof UnitExistsError) return { status: 409, message: msg, unexpected: false };
+  if (err instanceof UnitExistsError || err instanceof RolloutRefusedError) return { status: 409, message: msg, unexpected: false };
+  if (err instanceof RolloutNotFoundError) return { status: 404, message: msg, unexpected: false };
   if (err instanceof EtcdRequestError) return { status: 503, message: `fleet server unable to communicate with etcd: ${msg}`, unexpected: false };
   if (err instanceof RegistryConflictError) return { status: 503, message: msg, unexpected: false };
   return { status: 500, message: `internal error: ${msg}`, unexpected: true };

@@ -21,6 +21,7 @@ import { ReconcileLoop } from '../../lib/reconcile.js';
 import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
+import { RolloutDriver, type RolloutWrites } from './rollout.js';
 
 const log = logger('engine');
 
@@ -49,6 +50,8 @@ export interface EngineOptions {
   planInWorkerAbove?: number;
   /** Time and timers (default: the system clock). */
   clock?: Clock;
+  /** A global unit's rollout writes machine overrides through this (default: the registry's; tests fake it). */
+  rolloutWrites?: RolloutWrites;
 }
 
 /** Counters for /metrics and SIGUSR1 dumps; monotonic except the gauges noted. */
@@ -108,12 +111,17 @@ export class Engine extends EventEmitter<EngineEvents> {
   private leading: Promise<void> | undefined;
   private lastPlan: Plan = { ops: [], pending: [] };
   private readonly clock: Clock;
+  /** Rolling updates, driven while leading (rollout.ts). */
+  readonly rollouts: RolloutDriver;
 
   constructor(private readonly opts: EngineOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
     this.requirements = new RequirementsCache(opts.registry);
     this.planner = new Planner(opts.planInWorkerAbove);
+    this.rollouts = new RolloutDriver({
+      registry: opts.registry, clock: this.clock, intervalMs: opts.reconcileIntervalMs, ...(opts.rolloutWrites ? { writes: opts.rolloutWrites } : {}),
+    });
     this.election = opts.registry.election(opts.machineId, opts.leaseTtlSeconds, this.clock);
     this.election.on('elected', (fence) => {
       this.leading = this.lead(fence);
@@ -143,6 +151,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (term) this.endTerm(term, 'stopping');
     await this.leading;
     if (term) await term.closed();
+    await this.rollouts.end();
     await this.election.stop();
     await this.planner.close();
   }
@@ -180,6 +189,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       return;
     }
     term.begin();
+    if (term.active) this.rollouts.lead(fence);
   }
 
   private onJobs(term: Term, snapshot: ReadonlyMap<string, JobRecord>, changed: ReadonlySet<string>): void {
@@ -198,6 +208,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private endTerm(term: Term, reason: string): void {
     if (!term.end()) return;
     if (this.term === term) this.term = undefined;
+    void this.rollouts.end();
     this.stats.leaderSince = 0;
     this.stats.pending = 0;
     this.lastPlan = { ops: [], pending: [] };

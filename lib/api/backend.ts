@@ -8,7 +8,8 @@ import type { ClusterState, SchedUnit } from '../schedule/index.js';
 import { checkManageableUnit, checkManageableUnitName, loadUnitFile, parseUnitFile, shortHash } from '../unit/index.js';
 import type { DesiredState } from '../unit/types.js';
 import { requirementsOf } from '../unit/lenient-requirements.js';
-import { toApiOptions, type ApiMachine, type ApiUnit, type ApiUnitOption, type ApiUnitState } from './schema.js';
+import type { RolloutControl } from '../rollout/types.js';
+import { toApiOptions, type ApiRollout, type ApiRolloutRequest, type ApiMachine, type ApiUnit, type ApiUnitOption, type ApiUnitState } from './schema.js';
 
 export interface StateFilter {
   machineID?: string;
@@ -40,6 +41,13 @@ export interface FleetBackend {
   requestRestart(name: string, machineId: string): Promise<string>;
   /** That request, pending or settled by the agent; undefined when there is none. */
   getRestartRequest(name: string, machineId: string): Promise<RestartRequest | undefined>;
+  /** Rolling update (lib/rollout): loads each unit's options and creates the rollout the engine leader drives. */
+  createRollout(req: ApiRolloutRequest): Promise<ApiRollout>;
+  getRollout(id: string): Promise<ApiRollout | undefined>;
+  /** Oldest first. */
+  listRollouts(): Promise<ApiRollout[]>;
+  /** Throws RolloutNotFoundError. */
+  controlRollout(id: string, control: RolloutControl): Promise<void>;
 }
 
 const PARSED_CACHE_LIMIT = 4096;
@@ -160,5 +168,35 @@ export class RegistryBackend implements FleetBackend {
 
   async getRestartRequest(name: string, machineId: string): Promise<RestartRequest | undefined> {
     return this.around('get', () => this.registry.getRestartRequest(name, machineId));
+  }
+
+  async createRollout(req: ApiRolloutRequest): Promise<ApiRollout> {
+    const units = req.units.map((u) => {
+      const loaded = loadUnitFile(u.name, { options: toApiOptions(u.options) });
+      checkManageableUnit(u.name, loaded.file);
+      return { name: u.name, hash: loaded.hash, text: loaded.text };
+    });
+    const spec = await this.around('set', () =>
+      this.registry.createRollout({
+        units,
+        maxUnavailable: req.maxUnavailable,
+        minHealthyMs: req.minHealthyMs,
+        deadlineMs: req.deadlineMs,
+        rollback: req.rollback,
+      }),
+    );
+    return { spec };
+  }
+
+  async getRollout(id: string): Promise<ApiRollout | undefined> {
+    return this.around('get', () => this.registry.getRollout(id));
+  }
+
+  async listRollouts(): Promise<ApiRollout[]> {
+    return this.around('get_all', () => this.registry.listRollouts());
+  }
+
+  async controlRollout(id: string, control: RolloutControl): Promise<void> {
+    await this.around('set', () => this.registry.controlRollout(id, control));
   }
 }

@@ -11,6 +11,8 @@
 import type { MachineVerdict, Op, PendingUnit, Explanation } from '../schedule/index.js';
 import { DESIRED_STATES, type DesiredState } from '../unit/types.js';
 import { ApiDecodeError } from './errors.js';
+import { isRolloutControl, rolloutSpecFrom, rolloutStatusFrom } from '../rollout/codec.js';
+import type { RolloutFailure, RolloutStatus } from '../rollout/types.js';
 import type {
   ApiErrorBody,
   ApiMachine,
@@ -22,6 +24,8 @@ import type {
   UnitPage,
   UnitStatePage,
   ApiRestartRequest,
+  ApiRollout,
+  ApiRolloutRequest,
 } from './schema.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -243,4 +247,53 @@ export function decodeRestartRequest(v: unknown, at = 'restart request'): ApiRes
   if (known === undefined) fail(`${at}.status`, `one of ${RESTART_STATUSES.join(', ')}`, status);
   const message = optString(o, 'message', at, true);
   return { token, status: known, ...(message !== undefined ? { message: visible(message) } : {}) };
+}
+
+/** A failure's free text made printable; machine ids and unit names are checked by rolloutStatusFrom. */
+function shownFailure(f: RolloutFailure): RolloutFailure {
+  return { unit: visible(f.unit, false), ...(f.machine !== undefined ? { machine: visible(f.machine, false) } : {}), reason: visible(f.reason) };
+}
+
+/** GET /rollouts/{id}: `{spec, status?, control?}` (lib/rollout/types.ts RolloutRecord), every field checked. */
+export function decodeRollout(v: unknown, at = 'rollout'): ApiRollout {
+  const o = object(v, at);
+  const spec = rolloutSpecFrom(o['spec']);
+  if (!spec) fail(`${at}.spec`, 'a rollout spec {id, units[{name, from, to}], maxUnavailable, minHealthyMs, deadlineMs, rollback, createdAt}', o['spec']);
+  plain(spec.createdAt, `${at}.spec.createdAt`);
+  let status: RolloutStatus | undefined;
+  if (!absent(o['status'])) {
+    const s = rolloutStatusFrom(o['status']);
+    if (!s) fail(`${at}.status`, 'a rollout status {phase, units, updatedAt, ...}', o['status']);
+    const units = Object.fromEntries(Object.entries(s.units).map(([n, p]) => [n, p.machine !== undefined ? { ...p, machine: visible(p.machine, false) } : p]));
+    status = {
+      ...s,
+      units,
+      ...(s.failure ? { failure: shownFailure(s.failure) } : {}),
+      ...(s.rollbackFailure ? { rollbackFailure: shownFailure(s.rollbackFailure) } : {}),
+    };
+  }
+  const control = o['control'];
+  if (!absent(control) && !isRolloutControl(control)) fail(`${at}.control`, 'pause, resume or abort', control);
+  return { spec, ...(status ? { status } : {}), ...(isRolloutControl(control) ? { control } : {}) };
+}
+
+export function decodeRolloutList(v: unknown, at = 'rollouts'): ApiRollout[] {
+  return list(object(v, at), 'rollouts', at, decodeRollout);
+}
+
+/** POST /rollouts: the request a client sends (fleetd decodes it with these helpers). */
+export function decodeRolloutRequest(v: unknown, at = 'rollout request'): ApiRolloutRequest {
+  const o = object(v, at);
+  const units = list(o, 'units', at, (u, a) => {
+    const x = object(u, a);
+    return { name: nonEmpty(x, 'name', a), options: list(x, 'options', a, decodeUnitOption) };
+  });
+  if (units.length === 0) fail(`${at}.units`, 'at least one unit', o['units']);
+  return {
+    units,
+    maxUnavailable: number(o, 'maxUnavailable', at),
+    minHealthyMs: number(o, 'minHealthyMs', at),
+    deadlineMs: number(o, 'deadlineMs', at),
+    rollback: boolean(o, 'rollback', at),
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { Explanation, Op, PendingUnit } from '../schedule/index.js';
 import type { DesiredState, UnitOption } from '../unit/types.js';
+import type { RolloutRecord } from '../rollout/types.js';
 
 export interface ApiUnitOption {
   section: string;
@@ -36,6 +37,21 @@ export interface ApiRestartRequest {
   readonly status: 'pending' | 'done' | 'failed';
   readonly message?: string;
 }
+
+/**
+ * Not in fleet (our extension, docs/fleet-compat.md): a rolling update's request. Each unit travels as its options,
+ * as in PUT /units; times in milliseconds.
+ */
+export interface ApiRolloutRequest {
+  units: { name: string; options: ApiUnitOption[] }[];
+  maxUnavailable: number;
+  minHealthyMs: number;
+  deadlineMs: number;
+  rollback: boolean;
+}
+
+/** A rollout as the API answers it: its spec, and the engine leader's status once written (lib/rollout/types.ts). */
+export type ApiRollout = RolloutRecord;
 
 export interface ApiUnitState {
   name: string;

@@ -122,3 +122,23 @@ export class EtcdRequestError extends RegistryError {
     this.transient = transient;
   }
 }
+
+/** No rollout of that id (lib/registry/rollout.ts). */
+export class RolloutNotFoundError extends RegistryError {
+  override readonly name: string = 'RolloutNotFoundError';
+  constructor(readonly rolloutId: string) {
+    super(`rollout ${rolloutId} does not exist`);
+  }
+}
+
+/** A rollout cannot be created: a unit is in another active rollout, is not there, is global or not launched... */
+export class RolloutRefusedError extends RegistryError {
+  override readonly name: string = 'RolloutRefusedError';
+  constructor(
+    message: string,
+    /** The active rollout holding the unit, when that is the reason. */
+    readonly activeRollout?: string,
+  ) {
+    super(message);
+  }
+}

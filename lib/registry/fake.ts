@@ -276,6 +276,7 @@ export class FakeRegistry {
     if (this.unreachable) throw new EtcdRequestError(what, new Error('fake etcd is unreachable'));
   }
 
+
   private leased(presence: FakePresence, what: string): void {
     this.reach(what);
     if (!presence.alive) throw new PresenceLostError(presence.machineId, 'its lease expired or was revoked');

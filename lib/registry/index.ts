@@ -17,6 +17,9 @@ export {
   FencedError,
   RegistryConflictError,
   EtcdRequestError,
+  RolloutNotFoundError,
+  RolloutRefusedError,
 } from './errors.js';
+export { MAX_ROLLOUT_UNITS, type RolloutRequest } from './rollout.js';
 export type * from './types.js';
 export { decodeRestartRequest, encodeRestartRequest, type RestartRequest, type RestartStatus } from './restart.js';

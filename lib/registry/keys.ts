@@ -178,6 +178,30 @@ export class Keyspace {
     return `${this.unitStatesDir(name)}${checkMachineId(machineId)}`;
   }
 
+  /** Rolling updates (lib/rollout): `rollout/<id>/spec` (client, once), `status` (engine leader), `control` (clients). */
+  get rolloutsDir(): string {
+    return `${this.prefix}rollout/`;
+  }
+  rolloutDir(id: string): string {
+    return `${this.rolloutsDir}${checkSegment('rollout id', id)}/`;
+  }
+  rolloutSpec(id: string): string {
+    return `${this.rolloutDir(id)}spec`;
+  }
+  rolloutStatus(id: string): string {
+    return `${this.rolloutDir(id)}status`;
+  }
+  rolloutControl(id: string): string {
+    return `${this.rolloutDir(id)}control`;
+  }
+  /** The active rollout a unit belongs to (its id): at most one at a time; the leader deletes it when the rollout ends. */
+  get rolloutLocksDir(): string {
+    return `${this.prefix}rollout-unit/`;
+  }
+  rolloutLock(name: string): string {
+    return `${this.rolloutLocksDir}${checkUnitName(name)}`;
+  }
+
   /** Reserved for the engine. */
   get engineDir(): string {
     return `${this.prefix}engine/`;

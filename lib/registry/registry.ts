@@ -31,6 +31,9 @@ import { cmp, op, rangeAt, txn } from './etcd.js';
 import { checkFence, checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
 import { decodeRestartRequest, encodeRestartRequest, type RestartRequest } from './restart.js';
+import * as rollouts from './rollout.js';
+import type { RolloutRequest } from './rollout.js';
+import type { ObservedUnit, RolloutControl, RolloutRecord, RolloutSpec, RolloutStatus, RolloutSwap } from '../rollout/types.js';
 import {
   allSchedulesProjection,
   globalProjection,
@@ -417,8 +420,8 @@ export class Registry {
   }
 
   /**
-   * Deletes the unit texts no unit references: no job object, schedule entry or global entry names their hash
-   * in one snapshot. Safe against a concurrent createUnit: each delete requires the text's mod revision to be
+   * Deletes the unit texts no unit references: no job object, schedule entry, global entry or unfinished rollout
+   * (its old and new texts) names their hash in one snapshot. Safe against a concurrent createUnit: each delete requires the text's mod revision to be
    * the snapshot's, and createUnit always rewrites the text it uses, so a text some unit started to use after
    * the snapshot stays. `onlyAmong`: delete only these hashes (texts found unreferenced by an earlier
    * collection, so one replaced a moment ago is still readable by an agent catching up). With `fence`, deletes
@@ -427,7 +430,9 @@ export class Registry {
   async collectUnitTexts(opts: { fence?: Fence; onlyAmong?: ReadonlySet<string> } = {}): Promise<TextCollection> {
     const k = this.keys;
     const snap = await this.call('listing unit texts', () =>
-      txn(this.client, [], [op.getPrefix(k.jobsDir), op.getPrefix(k.schedulesDir), op.getPrefix(k.globalDir), op.getPrefixKeys(k.unitsDir)]),
+      txn(this.client, [], [
+        op.getPrefix(k.jobsDir), op.getPrefix(k.schedulesDir), op.getPrefix(k.globalDir), op.getPrefixKeys(k.unitsDir), op.getPrefix(k.rolloutsDir),
+      ]),
     );
     const used = new Set<string>();
     for (const j of project(jobsProjection(k), rangeAt(snap, 0)).values()) used.add(j.hash);
@@ -436,6 +441,7 @@ export class Registry {
       used.add(g.hash);
       for (const h of Object.values(g.machineHashes ?? {})) used.add(h);
     }
+    for (const h of rollouts.rolloutHashes(rangeAt(snap, 4), k)) used.add(h); // both texts of every unfinished rollout
     const unreferenced = new Set<string>();
     const doomed: { hash: string; modRevision: string }[] = [];
     for (const kv of rangeAt(snap, 3)) {
@@ -484,6 +490,64 @@ export class Registry {
   async getUnitText(hash: string): Promise<string | undefined> {
     checkHash(hash);
     return this.call(`reading unit text ${hash}`, async () => (await this.texts_(new Set([hash]))).get(hash));
+  }
+
+  // ---- rollouts (lib/registry/rollout.ts, docs/registry.md) ----
+
+  /** Creates a rollout (spec, new texts, unit locks); the engine leader drives it. */
+  async createRollout(r: RolloutRequest, now = new Date()): Promise<RolloutSpec> {
+    const spec = await this.call('creating a rollout', () => rollouts.createRollout(this.client, this.keys, r, now));
+    for (const u of r.units) this.cacheText(u.hash, u.text);
+    return spec;
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    return this.call(`reading rollout ${id}`, () => rollouts.getRollout(this.client, this.keys, id));
+  }
+
+  /** Every stored rollout, oldest first. */
+  async listRollouts(): Promise<RolloutRecord[]> {
+    return this.call('listing rollouts', () => rollouts.listRollouts(this.client, this.keys));
+  }
+
+  async controlRollout(id: string, control: RolloutControl): Promise<void> {
+    await this.call(`setting control ${control} of rollout ${id}`, () => rollouts.controlRollout(this.client, this.keys, id, control));
+  }
+
+  /** For the engine leader: what it sees of a rollout's units. */
+  async observeRolloutUnits(names: readonly string[]): Promise<Map<string, ObservedUnit>> {
+    return this.call('reading the units of a rollout', () => rollouts.observeUnits(this.client, this.keys, names));
+  }
+
+  /** For the engine leader: what it sees of a global unit on each machine of its rollout (keyed by machine id). */
+  async observeGlobalRollout(name: string, machines: readonly string[]): Promise<Map<string, ObservedUnit>> {
+    return this.call(`reading global unit ${name} of a rollout`, () => rollouts.observeGlobal(this.client, this.keys, name, machines));
+  }
+
+  /**
+   * For the engine leader: one fenced step of a rollout (status, non-global text swaps, a global unit's commit,
+   * locks released once finished).
+   */
+  async applyRolloutStep(
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    swaps: readonly RolloutSwap[],
+    fence: Fence,
+    commit?: RolloutSwap,
+  ): Promise<{ written: boolean; committed: boolean }> {
+    const names = [...new Set(spec.units.map((u) => u.name))];
+    return this.call(`writing rollout ${spec.id}`, () => rollouts.applyRolloutStep(this.client, this.keys, spec.id, status, swaps, names, fence, commit));
+  }
+
+
+  /** For the engine leader: deletes a finished rollout, fenced. */
+  async deleteRollout(id: string, fence: Fence): Promise<void> {
+    await this.call(`deleting rollout ${id}`, () => rollouts.deleteRollout(this.client, this.keys, id, fence));
+  }
+
+  /** Rollouts (`P/rollout/`), for the engine. Map key: rollout id. */
+  watchRollouts(onChange: ChangeListener<RolloutRecord>): Promise<WatchHandle> {
+    return this.watch(rollouts.rolloutProjection(this.keys), onChange, 'rollouts');
   }
 
   // ---- machines ----

@@ -202,6 +202,12 @@ t.test('list and plan requests served at once are capped; the excess gets a JSON
       clusterState: () => slow({ units: [], machines: [], schedule: {} }),
       requestRestart: async () => '00',
       getRestartRequest: async () => undefined,
+      createRollout: async () => {
+        throw new Error('not in this test');
+      },
+      getRollout: async () => undefined,
+      listRollouts: async () => [],
+      controlRollout: async () => undefined,
     },
     config: { ...defaultConfig(), apiSocket: socket, apiListen: '' },
     machineId: 'm',
