@@ -1,11 +1,14 @@
 /**
  * Real fleetctl v1.0 (`--driver=API`) against our API prints byte for byte what our fleetctl prints, for units
- * whose texts need Go's escaping (`& < >`) and carry an empty value, machines with and without metadata.
+ * whose texts need Go's escaping (`& < >`) and carry an empty value, machines with and without metadata; a unit
+ * with line continuations submitted by real fleetctl is accepted, hashed as fleet hashes it and printed alike.
  * Needs ../shared/tools/fleet-v1.0.0 (FLEET_V1_DIR overrides); skipped only when that folder is absent.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEtcd } from '../harness/etcd.js';
@@ -60,6 +63,32 @@ if (!existsSync(real)) {
       const theirs = await runReal(['--driver=API', `--endpoint=${endpoint}`, ...args]);
       const ours = await fleetctl(args, { env: { FLEETCTL_ENDPOINT: endpoint } });
       t.same(ours, theirs, args.join(' '));
+    }
+  });
+
+  t.test('a unit with line continuations: real fleetctl submits it; both clients hash and cat it alike', async (t) => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'cp-cont-'));
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+    // As fleet's unit package keeps it, this text is also its own canonical serialization.
+    const text = '[Unit]\nDescription=continued\n\n[Service]\nExecStart=/bin/sh -c \\\n  "echo a; \\\n   echo b"\n';
+    writeFileSync(path.join(tmp, 'cont-real.service'), text);
+    writeFileSync(path.join(tmp, 'cont-ours.service'), text);
+    const env = { FLEETCTL_ENDPOINT: endpoint };
+    const sub = await runReal(['--driver=API', `--endpoint=${endpoint}`, 'submit', path.join(tmp, 'cont-real.service')]);
+    t.same(sub, { code: 0, stdout: 'Unit cont-real.service inactive\n', stderr: '' }, 'real fleetctl submits it');
+    const ours = await fleetctl(['submit', path.join(tmp, 'cont-ours.service')], { env });
+    t.same(ours, { code: 0, stdout: 'Unit cont-ours.service inactive\n', stderr: '' }, 'ours submits it');
+
+    const fleetHash = createHash('sha1').update(text).digest('hex');
+    const args = ['list-unit-files', '--full', '--no-legend', '--fields=unit,hash'];
+    const theirList = await runReal(['--driver=API', `--endpoint=${endpoint}`, ...args]);
+    t.match(theirList.stdout, `cont-ours.service\t${fleetHash}\ncont-real.service\t${fleetHash}\n`, 'fleet\'s client hashes both as fleet does');
+    t.same(await fleetctl(args, { env }), theirList, 'ours lists the same hashes');
+    for (const name of ['cont-real.service', 'cont-ours.service']) {
+      t.equal((await reg.getUnit(name))?.hash, fleetHash, `the registry holds ${name} under fleet's hash`);
+      const theirCat = await runReal(['--driver=API', `--endpoint=${endpoint}`, 'cat', name]);
+      t.same(theirCat, { code: 0, stdout: text, stderr: '' }, `real fleetctl cat ${name}`);
+      t.same(await fleetctl(['cat', name], { env }), theirCat, `our cat ${name}`);
     }
   });
 }
