@@ -14,6 +14,7 @@ import {
   decodeUnitStatePage,
   errorBodyMessage,
   decodeRestartRequest,
+  visible,
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
@@ -209,6 +210,27 @@ export class HttpFleetClient implements FleetClient {
     }
   }
 
+  /**
+   * A failed answer from one of fleet's own routes, worded as fleet's client (Google's generated API client) showed
+   * it: `googleapi: Error 400: <message>`, or for an error body without a message `googleapi: got HTTP response code
+   * 404 with body: <body>` (docs/fleet-compat.md#fleetctl). Anything that is not fleet's error body is ours.
+   */
+  private fleetFail(a: Answer): ApiRequestError {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(a.body.toString('utf8'));
+    } catch {
+      return this.fail(a);
+    }
+    const e = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: unknown }).error : undefined;
+    if (typeof e !== 'object' || e === null) return this.fail(a);
+    const c = (e as { code?: unknown }).code;
+    const code = typeof c === 'number' && Number.isInteger(c) && c !== 0 ? c : a.status;
+    const message = errorBodyMessage(parsed);
+    if (message !== undefined) return new ApiRequestError(a.status, `googleapi: Error ${code}: ${message}`.trim());
+    return new ApiRequestError(a.status, `googleapi: got HTTP response code ${code} with body: ${visible(a.body.toString('utf8'))}`);
+  }
+
   private fail(a: Answer): ApiRequestError {
     return new ApiRequestError(a.status, errorMessageOf(a) ?? `HTTP ${a.status} from ${this.endpoint}`);
   }
@@ -227,7 +249,7 @@ export class HttpFleetClient implements FleetClient {
       const q = new URLSearchParams(query);
       if (token) q.set('nextPageToken', token);
       const a = await this.call('GET', fleetRoute(path, q));
-      if (a.status !== 200) throw this.fail(a);
+      if (a.status !== 200) throw this.fleetFail(a);
       const page = this.json(a, `${path} page`, (v) => decode(v, `${path} page`));
       all.push(...(pick(page) ?? []));
       token = page.nextPageToken;
@@ -244,7 +266,7 @@ export class HttpFleetClient implements FleetClient {
   async unit(name: string): Promise<ApiUnit | undefined> {
     const a = await this.call('GET', fleetRoute(`units/${encodeURIComponent(name)}`));
     if (a.status === 404) return undefined;
-    if (a.status !== 200) throw this.fail(a);
+    if (a.status !== 200) throw this.fleetFail(a);
     return this.json(a, 'unit', (v) => decodeUnit(v));
   }
 
@@ -262,18 +284,18 @@ export class HttpFleetClient implements FleetClient {
 
   async createUnit(unit: NewUnit): Promise<void> {
     const a = await this.call('PUT', fleetRoute(`units/${encodeURIComponent(unit.name)}`), unit);
-    if (a.status !== 201 && a.status !== 204) throw this.fail(a);
+    if (a.status !== 201 && a.status !== 204) throw this.fleetFail(a);
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
     const a = await this.call('PUT', fleetRoute(`units/${encodeURIComponent(name)}`), { name, desiredState: state });
-    if (a.status !== 204 && a.status !== 201) throw this.fail(a);
+    if (a.status !== 204 && a.status !== 201) throw this.fleetFail(a);
   }
 
   async destroyUnit(name: string): Promise<boolean> {
     const a = await this.call('DELETE', fleetRoute(`units/${encodeURIComponent(name)}`));
     if (a.status === 404) return false;
-    if (a.status !== 204) throw this.fail(a);
+    if (a.status !== 204) throw this.fleetFail(a);
     return true;
   }
 

@@ -2,7 +2,8 @@
  * Real fleetctl v1.0 (`--driver=API`) against our API prints byte for byte what our fleetctl prints, for units
  * whose texts need Go's escaping (`& < >`) and carry an empty value, machines with and without metadata; a unit
  * with line continuations submitted by real fleetctl is accepted, hashed as fleet hashes it and printed alike;
- * the debug lines of FLEETCTL_DEBUG / --debug; a Global unit through submit, load and start.
+ * the debug lines of FLEETCTL_DEBUG / --debug; a Global unit through submit, load and start; the server's errors
+ * (400, 503) as fleet's client words them.
  * Needs ../shared/tools/fleet-v1.0.0 (FLEET_V1_DIR overrides); skipped only when that folder is absent.
  */
 import t from 'tap';
@@ -124,6 +125,24 @@ if (!existsSync(real)) {
         const same = (o: Out): Out => ({ code: o.code, stdout: o.stdout.replaceAll(name('real'), 'U'), stderr: o.stderr.replaceAll(name('real'), 'U') });
         t.same({ ...ours, stdout: ours.stdout.replaceAll(name('ours'), 'U'), stderr: ours.stderr.replaceAll(name('ours'), 'U') }, same(theirs), `${seq.join(', ')}: ${cmd}`);
       }
+    }
+  });
+
+  t.test('server errors read as fleet\'s client showed them (googleapi: Error N: ...)', async (t) => {
+    await submitUnit(reg, 'tmpl@.service', '[Service]\nExecStart=/bin/true\n');
+    const same = async (args: string[], what: string): Promise<void> => {
+      const theirs = await runReal(['--driver=API', `--endpoint=${endpoint}`, ...args]);
+      t.match(theirs.stderr, /googleapi: /, `${what}: real fleetctl names the API client`);
+      t.same(await fleetctl(args, { env: { FLEETCTL_ENDPOINT: endpoint } }), theirs, what);
+    };
+    await same(['start', 'tmpl@.service'], '400 starting a template');
+    f.server.setAvailable(false);
+    try {
+      for (const args of [['list-units'], ['list-unit-files'], ['list-machines'], ['cat', 'amp.service'], ['start', 'amp.service'], ['destroy', 'amp.service']]) {
+        await same(args, `503: ${args.join(' ')}`);
+      }
+    } finally {
+      f.server.setAvailable(true);
     }
   });
 }
