@@ -40,9 +40,10 @@ function observedState(u: ApiUnit): string {
   return isGlobalUnit(u.options) ? (u.desiredState ?? '') : (u.currentState ?? '');
 }
 
+/** fleet's line for a unit that reached its state: `Unit X <current state>`, so a global unit, which has no current
+ * state, prints `Unit X ` (docs/fleet-compat.md#fleetctl). */
 async function reachedLine(ctx: CommandContext, u: ApiUnit): Promise<string> {
-  const state = isGlobalUnit(u.options) ? (u.desiredState ?? '') : (u.currentState ?? '');
-  let msg = `Unit ${u.name} ${state}`;
+  let msg = `Unit ${u.name} ${u.currentState ?? ''}`;
   if (u.machineID) {
     const m = await ctx.machine(u.machineID);
     if (m) msg += ` on ${machineLegend(u.machineID, m, false)}`;

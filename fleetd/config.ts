@@ -48,7 +48,7 @@ export interface FleetConfig extends ApiConfig {
 }
 
 /** Where each option of lib/fleet-options.ts lands in FleetConfig (ignored options land nowhere). */
-const KEYS: Readonly<Record<string, keyof FleetConfig>> = {
+export const CONFIG_KEYS: Readonly<Record<string, keyof FleetConfig>> = {
   verbosity: 'verbosity',
   etcd_servers: 'etcdServers',
   etcd_username: 'etcdUsername',
@@ -165,7 +165,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
 
   const apply = (name: string, raw: string, where: string): void => {
     const option = fleetOption(name);
-    const key = KEYS[name];
+    const key = CONFIG_KEYS[name];
     if (!option) {
       warnings.push(`${where}: unknown option ${quote(name)} ignored`);
       return;

@@ -28,6 +28,8 @@ const REREGISTER_FIRST_DELAY_MS = 250;
 const REREGISTER_MAX_DELAY_MS = 1_000;
 /** The agent's safety-net reconcile period (its watches drive it otherwise). */
 const AGENT_RECONCILE_INTERVAL_MS = 30_000;
+/** With disable_watches the agent reconciles this often and only then, as fleet's agent did (every 5 s). */
+export const AGENT_POLL_INTERVAL_MS = 5_000;
 
 /** fleetd cannot run; the message says why and what to do. */
 export class FatalError extends FleetError {
@@ -48,6 +50,10 @@ export interface MemberOptions {
   readonly machineIdSource?: string;
   /** Aborted when the machine is stopping: registration gives up, recovery ends. */
   readonly signal?: AbortSignal;
+  /** disable_watches: registry changes do not wake the agent; it reconciles every agentPollIntervalMs */
+  readonly disableWatches?: boolean;
+  /** ms, default AGENT_POLL_INTERVAL_MS */
+  readonly agentPollIntervalMs?: number;
 }
 
 export interface MemberStats {
@@ -113,8 +119,9 @@ export class Member {
       presence,
       manager: this.opts.manager,
       metadata: () => this.metadata,
-      reconcileIntervalMs: AGENT_RECONCILE_INTERVAL_MS,
+      reconcileIntervalMs: this.opts.disableWatches ? (this.opts.agentPollIntervalMs ?? AGENT_POLL_INTERVAL_MS) : AGENT_RECONCILE_INTERVAL_MS,
       rejoinSettleMs: this.opts.rejoinSettleMs,
+      disableWatches: this.opts.disableWatches === true,
     });
     await this.agentNow.start();
     return this.agentNow;

@@ -8,7 +8,7 @@ import { openEtcd, Registry, type MachineState } from '../lib/registry/index.js'
 import { errorMessage } from '../lib/errors.js';
 import { logger, setLogLevel } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
-import type { FleetConfig } from './config.js';
+import { CONFIG_KEYS, type FleetConfig } from './config.js';
 import { readMachineId, detectPublicIp } from './machine/identity.js';
 import { claimInstance } from './machine/instance.js';
 import { dirname } from 'node:path';
@@ -35,6 +35,24 @@ export interface ServerHooks {
   instance?: string;
   /** an etcd client to use instead of opening one from the config (its owner closes it) */
   etcd?: Etcd3;
+  /** replaces the detection of the public IP (when public_ip is not configured) */
+  detectPublicIp?: () => string;
+  /** ms between re-detections of an unconfigured public IP (default PUBLIC_IP_REFRESH_MS, fleet's minute) */
+  publicIpRefreshMs?: number;
+  /** ms between the agent's reconciles when disable_watches is set (default AGENT_POLL_INTERVAL_MS) */
+  agentPollIntervalMs?: number;
+}
+
+/** Options SIGHUP applies to a running fleetd; every other option needs a restart (said at start and on SIGHUP). */
+export const RELOADED_ON_SIGHUP = ['verbosity', 'metadata', 'public_ip'] as const;
+
+/** fleet re-read an unconfigured public IP this often (its machine state refresh). */
+export const PUBLIC_IP_REFRESH_MS = 60_000;
+
+/** What a SIGHUP did: options applied, and options whose new value waits for a restart. */
+export interface ReloadOutcome {
+  readonly applied: readonly string[];
+  readonly needRestart: readonly string[];
 }
 
 export interface ServerEvents {
@@ -58,6 +76,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
   private starting: Promise<void> | undefined;
   private stopped: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
+  private publicIpTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private config: FleetConfig,
@@ -88,7 +107,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     const c = this.config;
     setLogLevel(c.verbosity > 0 ? 'debug' : 'warn');
     this.machineId = this.hooks.machineId ?? readMachineId(c.machineIdFile);
-    this.publicIp = c.publicIp || detectPublicIp();
+    this.publicIp = c.publicIp || this.detectIp();
     this.instance = this.hooks.instance ?? claimInstance(dirname(c.unitsDirectory.replace(/\/+$/, '')));
     this.client = this.hooks.etcd
       ? undefined
@@ -123,6 +142,8 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       rejoinSettleMs: rejoinSettleMs(c),
       machineIdSource: c.machineIdFile,
       signal: this.abort.signal,
+      disableWatches: c.disableWatches,
+      ...(this.hooks.agentPollIntervalMs !== undefined ? { agentPollIntervalMs: this.hooks.agentPollIntervalMs } : {}),
     });
     exportAgentStats(this.api.metrics.registry, await this.member.start());
 
@@ -140,7 +161,28 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       this.engine.start();
     }
     this.api.setAvailable(true);
-    log.info('fleetd started', { machineId: this.machineId, publicIp: this.publicIp, version: VERSION });
+    this.publicIpTimer = setInterval(() => void this.refreshPublicIp(), this.hooks.publicIpRefreshMs ?? PUBLIC_IP_REFRESH_MS);
+    this.publicIpTimer.unref();
+    log.info('fleetd started', {
+      machineId: this.machineId,
+      publicIp: this.publicIp,
+      version: VERSION,
+      sighup: `reloads ${RELOADED_ON_SIGHUP.join(', ')}; any other option needs a restart`,
+    });
+  }
+
+  private detectIp(): string {
+    return (this.hooks.detectPublicIp ?? detectPublicIp)();
+  }
+
+  /** An unconfigured public IP is detected again now and then, as fleet did; a change is published. */
+  private async refreshPublicIp(): Promise<void> {
+    if (this.stopping || this.config.publicIp !== '') return;
+    const ip = this.detectIp();
+    if (ip === this.publicIp) return;
+    log.info('public IP changed', { from: this.publicIp, to: ip });
+    this.publicIp = ip;
+    await this.member?.update(this.machineState()).catch((err: unknown) => log.warn('publishing the new public IP failed', { err: errorMessage(err) }));
   }
 
   private machineState(): MachineState {
@@ -190,14 +232,24 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     return false;
   }
 
-  /** SIGHUP: what can change without touching units (verbosity, metadata, public IP). */
-  async reload(next: FleetConfig): Promise<void> {
+  /**
+   * SIGHUP: what can change without touching units (RELOADED_ON_SIGHUP) is applied; fleet restarted all of its
+   * components instead, so every other option that changed is named in a warning as waiting for a restart
+   * (docs/fleet-compat.md#fleetd-configuration).
+   */
+  async reload(next: FleetConfig): Promise<ReloadOutcome> {
+    const needRestart = changedOptions(this.config, next).filter((o) => !(RELOADED_ON_SIGHUP as readonly string[]).includes(o));
     this.config = { ...this.config, verbosity: next.verbosity, metadata: next.metadata, publicIp: next.publicIp };
     setLogLevel(next.verbosity > 0 ? 'debug' : 'warn');
-    this.publicIp = next.publicIp || detectPublicIp();
+    this.publicIp = next.publicIp || this.detectIp();
     // while the presence is lost the new state is published on re-registration
     await this.member?.update(this.machineState());
-    log.warn('configuration reloaded (verbosity, metadata, public_ip); other options need a restart');
+    if (needRestart.length > 0) {
+      log.warn(`configuration reloaded (${RELOADED_ON_SIGHUP.join(', ')}); changed but applied only after a restart of fleetd: ${needRestart.join(', ')}`);
+    } else {
+      log.warn(`configuration reloaded (${RELOADED_ON_SIGHUP.join(', ')})`);
+    }
+    return { applied: [...RELOADED_ON_SIGHUP], needRestart };
   }
 
   /**
@@ -209,6 +261,7 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     if (!this.stopping) {
       this.stopping = true;
       this.abort.abort();
+      clearInterval(this.publicIpTimer);
       this.stopped = this.stopParts(opts.keepUnits ?? false);
     }
     return this.stopped;
@@ -271,6 +324,13 @@ export class FleetServer extends EventEmitter<ServerEvents> {
       engine: this.engine ? { stats: this.engine.stats, pending: this.engine.plan.pending } : undefined,
     };
   }
+}
+
+/** The options (by their config-file names) whose values differ between two configurations. */
+export function changedOptions(a: FleetConfig, b: FleetConfig): string[] {
+  return Object.entries(CONFIG_KEYS)
+    .filter(([, key]) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
+    .map(([name]) => name);
 }
 
 /** Long enough for a new engine leader to take over and place a rejoined machine's units again. */

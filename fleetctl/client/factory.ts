@@ -27,6 +27,8 @@ export interface ClientSettings {
   knownHostsFile: string;
   /** seconds */
   sshTimeout: number;
+  /** --debug / FLEETCTL_DEBUG: the API driver logs each request and answer to the warning sink. */
+  debug: boolean;
 }
 
 /** Where warnings go (one line each): fleetctl's stderr. */
@@ -91,11 +93,12 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
   const timeoutMs = g.requestTimeout * 1000;
 
   if (driver.toLowerCase() === 'api') {
+    const debug = g.debug ? { debug: warn } : {};
     const { endpoint: ep, ignored } = parseApiEndpoint(endpoint);
     if (ignored.length > 0) warn(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
     warnUnusedTls(g, ep, warn);
     if (!ssh.tunnel) {
-      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken });
+      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug });
     }
     const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
     const { openTunnel } = await import('./tunnel.js');
@@ -113,6 +116,7 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
       token: g.apiToken,
       displayEndpoint: `${ep.display} (through --tunnel ${ssh.tunnel})`,
       onClose: () => tunnel.close(),
+      ...debug,
     });
   }
 

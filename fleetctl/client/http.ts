@@ -17,6 +17,7 @@ import {
   decodeRestartRequest,
   decodeRollout,
   decodeRolloutList,
+  visible,
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
@@ -44,6 +45,21 @@ export interface HttpClientOptions {
   /** Set when --tunnel rewrote the endpoint: what the user asked for, for messages. */
   displayEndpoint?: string;
   onClose?: () => Promise<void> | void;
+  /** `--debug`/`FLEETCTL_DEBUG`: gets one line per request sent and per answer received, as fleet's client logged them. */
+  debug?: (line: string) => void;
+}
+
+/**
+ * fleet's client logged each request and each answer at debug level through Go's logger with dates:
+ * `2006/01/02 15:04:05 DEBUG http.go:28: HTTP GET <url>` before sending and `... http.go:31: HTTP GET <url> 200 OK`
+ * after the head came back (the position names fleet's request and answer lines; docs/fleet-compat.md#fleetctl).
+ */
+export function httpDebugLine(now: Date, method: string, url: string, status?: { code: number; text: string }): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}/${p(now.getMonth() + 1)}/${p(now.getDate())} ${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}`;
+  const where = status === undefined ? 'http.go:28' : 'http.go:31';
+  const answer = status === undefined ? '' : ` ${status.code} ${status.text}`.trimEnd();
+  return `${stamp} DEBUG ${where}: HTTP ${method} ${url}${answer}`;
 }
 
 interface Answer {
@@ -108,6 +124,13 @@ export class HttpFleetClient implements FleetClient {
     };
   }
 
+  /** The URL of a request as fleet's client showed it: `http://domain-sock/...` for a unix socket. */
+  private requestUrl(path: string): string {
+    const ep = this.opts.endpoint;
+    if (ep.kind === 'unix') return `http://domain-sock${path}`;
+    return `${ep.url.protocol}//${ep.url.host}${this.basePath}${path}`;
+  }
+
   private unreachable(err: unknown): EndpointError {
     return new EndpointError(`cannot reach the fleet API at ${this.endpoint}: ${describeNetError(err)}`);
   }
@@ -134,6 +157,9 @@ export class HttpFleetClient implements FleetClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https() : http;
+    const debug = this.opts.debug;
+    const url = debug ? this.requestUrl(path) : '';
+    debug?.(httpDebugLine(new Date(), method, url));
     return new Promise((resolve, reject) => {
       const req = mod.request(this.requestOptions(method, path, headers));
       const timer = setTimeout(() => {
@@ -141,6 +167,7 @@ export class HttpFleetClient implements FleetClient {
       }, timeoutMs);
       req.on('response', (res) => {
         clearTimeout(timer);
+        debug?.(httpDebugLine(new Date(), method, url, { code: res.statusCode ?? 0, text: res.statusMessage ?? '' }));
         resolve(res);
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -211,6 +238,27 @@ export class HttpFleetClient implements FleetClient {
     }
   }
 
+  /**
+   * A failed answer from one of fleet's own routes, worded as fleet's client (Google's generated API client) showed
+   * it: `googleapi: Error 400: <message>`, or for an error body without a message `googleapi: got HTTP response code
+   * 404 with body: <body>` (docs/fleet-compat.md#fleetctl). Anything that is not fleet's error body is ours.
+   */
+  private fleetFail(a: Answer): ApiRequestError {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(a.body.toString('utf8'));
+    } catch {
+      return this.fail(a);
+    }
+    const e = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: unknown }).error : undefined;
+    if (typeof e !== 'object' || e === null) return this.fail(a);
+    const c = (e as { code?: unknown }).code;
+    const code = typeof c === 'number' && Number.isInteger(c) && c !== 0 ? c : a.status;
+    const message = errorBodyMessage(parsed);
+    if (message !== undefined) return new ApiRequestError(a.status, `googleapi: Error ${code}: ${message}`.trim());
+    return new ApiRequestError(a.status, `googleapi: got HTTP response code ${code} with body: ${visible(a.body.toString('utf8'))}`);
+  }
+
   private fail(a: Answer): ApiRequestError {
     return new ApiRequestError(a.status, errorMessageOf(a) ?? `HTTP ${a.status} from ${this.endpoint}`);
   }
@@ -228,9 +276,8 @@ export class HttpFleetClient implements FleetClient {
     for (;;) {
       const q = new URLSearchParams(query);
       if (token) q.set('nextPageToken', token);
-      const qs = q.toString();
-      const a = await this.call('GET', `${API_PREFIX}/${path}${qs ? `?${qs}` : ''}`);
-      if (a.status !== 200) throw this.fail(a);
+      const a = await this.call('GET', fleetRoute(path, q));
+      if (a.status !== 200) throw this.fleetFail(a);
       const page = this.json(a, `${path} page`, (v) => decode(v, `${path} page`));
       all.push(...(pick(page) ?? []));
       token = page.nextPageToken;
@@ -245,9 +292,9 @@ export class HttpFleetClient implements FleetClient {
   }
 
   async unit(name: string): Promise<ApiUnit | undefined> {
-    const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}`);
+    const a = await this.call('GET', fleetRoute(`units/${encodeURIComponent(name)}`));
     if (a.status === 404) return undefined;
-    if (a.status !== 200) throw this.fail(a);
+    if (a.status !== 200) throw this.fleetFail(a);
     return this.json(a, 'unit', (v) => decodeUnit(v));
   }
 
@@ -264,19 +311,19 @@ export class HttpFleetClient implements FleetClient {
   }
 
   async createUnit(unit: NewUnit): Promise<void> {
-    const a = await this.call('PUT', `${API_PREFIX}/units/${encodeURIComponent(unit.name)}`, unit);
-    if (a.status !== 201 && a.status !== 204) throw this.fail(a);
+    const a = await this.call('PUT', fleetRoute(`units/${encodeURIComponent(unit.name)}`), unit);
+    if (a.status !== 201 && a.status !== 204) throw this.fleetFail(a);
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
-    const a = await this.call('PUT', `${API_PREFIX}/units/${encodeURIComponent(name)}`, { name, desiredState: state });
-    if (a.status !== 204 && a.status !== 201) throw this.fail(a);
+    const a = await this.call('PUT', fleetRoute(`units/${encodeURIComponent(name)}`), { name, desiredState: state });
+    if (a.status !== 204 && a.status !== 201) throw this.fleetFail(a);
   }
 
   async destroyUnit(name: string): Promise<boolean> {
-    const a = await this.call('DELETE', `${API_PREFIX}/units/${encodeURIComponent(name)}`);
+    const a = await this.call('DELETE', fleetRoute(`units/${encodeURIComponent(name)}`));
     if (a.status === 404) return false;
-    if (a.status !== 204) throw this.fail(a);
+    if (a.status !== 204) throw this.fleetFail(a);
     return true;
   }
 
@@ -358,6 +405,18 @@ export class HttpFleetClient implements FleetClient {
 }
 
 /** The server's message from an error body, when the body is one. */
+/**
+ * The path of a request to one of fleet's own routes as fleet's client sent it: `alt=json` (its generated API
+ * client asked for JSON that way; fleetd ignores it) and the query keys in Go's sorted order, so a request logs
+ * (`--debug`) and reaches a proxy's log as fleet's did. Our own routes (restart, status, journal, plan) have none.
+ */
+function fleetRoute(path: string, query: URLSearchParams = new URLSearchParams()): string {
+  const q = new URLSearchParams(query);
+  q.set('alt', 'json');
+  q.sort();
+  return `${API_PREFIX}/${path}?${q.toString()}`;
+}
+
 function errorMessageOf(a: Answer): string | undefined {
   let parsed: unknown;
   try {

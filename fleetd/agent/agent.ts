@@ -32,6 +32,8 @@ export interface AgentOptions {
   metadata: () => Readonly<Record<string, string>>;
   /** safety-net reconcile period; watches drive the agent otherwise */
   reconcileIntervalMs: number;
+  /** disable_watches: a registry change only updates what the agent knows; the next periodic reconcile acts on it */
+  disableWatches?: boolean;
   /**
    * After this machine (re)joins the cluster (fleetd start, presence re-established), units it runs that are
    * not scheduled here are kept this long before they are unloaded: the engine may have unscheduled them only
@@ -153,11 +155,11 @@ export class Agent {
     this.watches.push(
       await registry.watchSchedule(this.machineId, (snapshot) => {
         this.scheduled = new Map(snapshot);
-        this.trigger();
+        this.registryChanged();
       }),
       await registry.watchGlobalUnits((snapshot) => {
         this.globals = new Map(snapshot);
-        this.trigger();
+        this.registryChanged();
       }),
     );
     this.riskTimer = this.clock.every(atRiskCheckMs(this.opts.presence.ttlSeconds), () => {
@@ -199,6 +201,12 @@ export class Agent {
     this.presence = { ...this.presence, movedAway };
     await this.republish();
     this.trigger();
+  }
+
+  /** A watch saw the schedule or the global units change: reconcile now, unless disable_watches leaves that to the
+   * periodic pass (docs/fleet-compat.md#fleetd-configuration). */
+  private registryChanged(): void {
+    if (!this.opts.disableWatches) this.trigger();
   }
 
   /** Asks for a reconcile (coalesced by the loop; none before start() or after stop()). */

@@ -51,7 +51,7 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
     case 'discovery':
       if (parts.length !== 1) break;
       if (method !== 'GET') throw new ApiError(400, 'only HTTP GET supported against this resource');
-      return r('discovery', async (c) => sendJson(c.res, 200, discoveryDocument(prefix)));
+      return r('discovery', async (c) => sendJson(c.res, 200, discoveryDocument()));
     case 'machines':
       if (parts.length !== 1) break;
       if (method === 'GET') return all('machines', listMachines);

@@ -2,7 +2,7 @@
 export * from './types.js';
 export { RequirementsError, ReservedUnitNameError, UnitFileError, UnitHashError, UnitNameError } from './errors.js';
 export type { RequirementsRule, UnitNameRule } from './errors.js';
-export { MAX_UNIT_FILE_BYTES, isValidSectionName, parseUnitFile, splitMultiValue } from './parse.js';
+export { MAX_UNIT_FILE_BYTES, isValidSectionName, logicalValue, parseUnitFile, splitMultiValue } from './parse.js';
 export { serializeUnitFile } from './serialize.js';
 export { hashFromBytes, hashToBytes, isUnitHash, shortHash, unitHash } from './hash.js';
 export {

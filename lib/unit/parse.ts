@@ -1,10 +1,14 @@
 /**
- * systemd unit-file syntax (systemd.syntax(7)) into a UnitFile.
+ * systemd unit-file syntax (systemd.syntax(7)) into a UnitFile, with values as fleet keeps them.
  *
  * Lines end at LF, CRLF or a lone CR (as systemd's read_line does). A line whose first non-blank character is
  * `#` or `;` is a comment, also in the middle of a continuation. A line ending in an odd number of backslashes
- * continues onto the next physical line: the last backslash becomes a space and the next line is appended as
- * it is. Only space and tab count as blanks to trim. Errors name the first physical line of the logical line.
+ * continues onto the next physical line. A continued value is kept as fleet's unit package (go-systemd) kept it,
+ * so it hashes and prints as in fleet (docs/fleet-compat.md#unit-files): the backslash stays, the continued
+ * lines follow after a newline as written; a blank line that ends a continuation leaves the value ending in
+ * `\` + newline; at the end of the file a dangling backslash is dropped. Only a value may be continued, not a
+ * key or a section header. Only space and tab count as blanks to trim. Errors name the first physical line of
+ * the logical line.
  */
 import { UnitFileError } from './errors.js';
 import type { UnitFile, UnitOption } from './types.js';
@@ -21,11 +25,12 @@ export function parseUnitFile(input: string | Uint8Array, source: string = DEFAU
 
   const parseLogical = (raw: string, line: number): void => {
     const l = trimBlanks(raw);
-    if (l === '' || isCommentStart(l)) return;
+    if (trimBlanks(logicalValue(l)) === '' || isCommentStart(l)) return;
     const fail = (reason: string): never => {
       throw new UnitFileError(reason, { source, line });
     };
     if (l.startsWith('[')) {
+      if (l.includes('\n')) fail(`a section header cannot be continued onto the next line: ${quote(l)}`);
       section = parseSectionHeader(l, fail);
       return;
     }
@@ -37,28 +42,52 @@ export function parseUnitFile(input: string | Uint8Array, source: string = DEFAU
     if (section === undefined) fail(`assignment outside of any section: ${quote(l)} comes before the first [Section] header`);
     const name = trimBlanks(l.slice(0, eq));
     if (name === '') fail(`assignment with an empty key: ${quote(l)}`);
+    if (name.includes('\n')) fail(`a key cannot be continued onto the next line, only a value: ${quote(l)}`);
     options.push({ section: section as string, name, value: trimBlanks(l.slice(eq + 1)) });
   };
 
   const lines = text.split(/\r\n|\r|\n/);
-  // A continued part ends in the space that replaced its backslash, so whether the logical line continues
-  // depends on the current physical line alone.
+  // The physical lines of a continued logical line, each but the last ending in its backslash.
   let pending: { parts: string[]; line: number } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] as string;
     if (isCommentStart(trimStartBlanks(raw))) continue;
-    pending ??= { parts: [], line: i + 1 };
-    if (endsInContinuation(raw)) {
-      pending.parts.push(raw.slice(0, -1) + ' ');
+    if (pending === undefined) {
+      if (endsInContinuation(raw)) pending = { parts: [raw], line: i + 1 };
+      else parseLogical(raw, i + 1);
+      continue;
+    }
+    if (trimBlanks(raw) === '') {
+      // A blank line ends the continuation; the value keeps its last backslash and newline, as in fleet.
+      parseLogical(`${pending.parts.join('\n')}\n`, pending.line);
+      pending = undefined;
       continue;
     }
     pending.parts.push(raw);
-    parseLogical(pending.parts.join(''), pending.line);
-    pending = undefined;
+    if (!endsInContinuation(raw)) {
+      parseLogical(pending.parts.join('\n'), pending.line);
+      pending = undefined;
+    }
   }
-  if (pending) parseLogical(pending.parts.join(''), pending.line);
+  if (pending) {
+    // The file ends inside a continuation: the last backslash continues nothing.
+    const last = pending.parts.length - 1;
+    pending.parts[last] = (pending.parts[last] as string).slice(0, -1);
+    parseLogical(pending.parts.join('\n'), pending.line);
+  }
 
   return { options };
+}
+
+/** A value as systemd reads it: each continuation (an unescaped backslash and the newline after it) becomes one
+ * space, as in systemd.syntax(7); a value without continuations is returned as it is. */
+export function logicalValue(value: string): string {
+  if (!value.includes('\n')) return value;
+  return value
+    .split('\n')
+    .map((line, i, all) => (i < all.length - 1 && endsInContinuation(line) ? `${line.slice(0, -1)} ` : line))
+    .join('')
+    .replace(/[ \t]+$/, '');
 }
 
 /** Splits an [X-Fleet] value written as `"a=b" "c=d"` (starts and ends with `"`) into its values; any other

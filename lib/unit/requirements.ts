@@ -8,7 +8,7 @@
 import { RequirementsError, type RequirementsRule } from './errors.js';
 import { globMatcher, isValidGlob } from './glob.js';
 import { isValidUnitName } from './names.js';
-import { splitMultiValue } from './parse.js';
+import { logicalValue, splitMultiValue } from './parse.js';
 import type { ReschedulePolicy, Requirements, UnitFile } from './types.js';
 
 export const X_FLEET_SECTION = 'X-Fleet';
@@ -111,7 +111,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     const known = key as XFleetKey;
     const legacy = LEGACY_X_FLEET_KEYS[known];
     if (legacy) warn(`${known} is deprecated; use ${legacy}`);
-    for (const raw of splitMultiValue(opt.value)) {
+    for (const raw of splitMultiValue(logicalValue(opt.value))) {
       const unknownSpecifier = /%[a-zA-Z]/.exec(raw.replace(/%[nNpi]/g, ''));
       if (unknownSpecifier) warn(`${known}=${raw}: specifier ${unknownSpecifier[0]} is not expanded (fleet expands only %n %N %p %i)`);
       const list = values.get(known) ?? [];
@@ -209,7 +209,7 @@ export function checkRequirementBounds(unit: UnitFile, name: string): void {
     if (opt.section !== X_FLEET_SECTION || !(X_FLEET_KEYS as readonly string[]).includes(opt.name)) continue;
     const key = opt.name as XFleetKey;
     const list = values.get(key) ?? [];
-    for (const raw of splitMultiValue(opt.value)) list.push(expandSpecifiers(raw, name));
+    for (const raw of splitMultiValue(logicalValue(opt.value))) list.push(expandSpecifiers(raw, name));
     values.set(key, list);
   }
   checkBounds(name, values);

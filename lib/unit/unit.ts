@@ -2,7 +2,7 @@
 import { unitHash } from './hash.js';
 import { ReservedUnitNameError, UnitFileError } from './errors.js';
 import { checkManageableUnitName, unmanageableReason, validateUnitName } from './names.js';
-import { MAX_UNIT_FILE_BYTES, parseUnitFile } from './parse.js';
+import { MAX_UNIT_FILE_BYTES, logicalValue, parseUnitFile } from './parse.js';
 import { expandSpecifiers, parseRequirements } from './requirements.js';
 import { serializeUnitFile } from './serialize.js';
 import type { Requirements, UnitFile } from './types.js';
@@ -66,7 +66,7 @@ export function installNames(name: string, file: UnitFile): Array<{ option: stri
   const out: Array<{ option: string; target: string }> = [];
   for (const o of file.options) {
     if (o.section !== 'Install' || !(INSTALL_NAME_OPTIONS as readonly string[]).includes(o.name)) continue;
-    for (const word of o.value.split(/\s+/)) if (word !== '') out.push({ option: o.name, target: expandSpecifiers(word, name) });
+    for (const word of logicalValue(o.value).split(/\s+/)) if (word !== '') out.push({ option: o.name, target: expandSpecifiers(word, name) });
   }
   return out;
 }

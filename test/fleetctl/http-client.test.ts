@@ -223,3 +223,15 @@ t.test('an answer that never ends is refused at the bound, with memory to spare'
   t.match(err, { name: 'EndpointError', message: `sent an answer larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; refusing it` });
   t.ok(sent < 2 * MAX_RESPONSE_BYTES, `the client stopped reading (${(sent / 1024 / 1024).toFixed(0)} MiB sent)`);
 });
+
+t.test("errors of fleet's routes are worded as fleet's client worded them; ours stay plain", async (t) => {
+  const socket = await jsonServer(t, (p) =>
+    p.includes('/restart/') ? { status: 409, body: { error: { code: 409, message: 'busy' } } }
+      : p.includes('gone') ? { status: 409, body: { error: { code: 409, message: '' } } }
+        : { status: 400, body: { error: { code: 400, message: 'cannot activate template "t@.service"' } } });
+  const c = client(socket);
+  t.teardown(() => c.close());
+  t.match(await failure(c.setDesiredState('t@.service', 'launched')), { name: 'ApiRequestError', status: 400, message: 'googleapi: Error 400: cannot activate template "t@.service"' });
+  t.match(await failure(c.destroyUnit('gone.service')), { message: 'googleapi: got HTTP response code 409 with body: {"error":{"code":409,"message":""}}' });
+  t.match(await failure(c.requestRestart('a.service', ID)), { status: 409, message: 'busy' }, 'our own route: our message');
+});

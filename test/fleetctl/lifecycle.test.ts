@@ -110,7 +110,7 @@ t.test('templates, --no-block, global units', async (t) => {
   t.notOk(await reg.getUnit('web@.service'), 'the template itself is not submitted');
 
   t.same(await run('start', '--no-block', 'c'), { code: 0, stdout: 'Unit c.service inactive\nTriggered unit c.service start\n', stderr: '' });
-  t.same(await run('start', 'g'), { code: 0, stdout: 'Unit g.service inactive\nTriggered global unit g.service start\n', stderr: '' });
+  t.same(await run('start', 'g'), { code: 0, stdout: 'Unit g.service \nTriggered global unit g.service start\n', stderr: '' });
   t.same(await run('journal', 'g'), { code: 1, stdout: '', stderr: 'Unable to retrieve journal of global unit g.service.\n' });
   t.same(await run('stop', 'g'), { code: 0, stdout: 'Triggered global unit g.service stop\n', stderr: 'Successfully stopped units [].\n' });
   t.same(await run('unload', 'g'), { code: 0, stdout: 'Triggered global unit g.service unload\n', stderr: 'Successfully unloaded units [].\n' });

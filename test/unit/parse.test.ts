@@ -1,7 +1,7 @@
 import t from 'tap';
 import { FleetError } from '../../lib/errors.js';
 import {
-  MAX_UNIT_FILE_BYTES, UnitFileError, isValidSectionName, parseUnitFile, splitMultiValue, type UnitOption,
+  MAX_UNIT_FILE_BYTES, UnitFileError, isValidSectionName, logicalValue, parseUnitFile, splitMultiValue, type UnitOption,
 } from '../../lib/unit/index.js';
 
 const opts = (text: string | Uint8Array): Array<[string, string, string]> =>
@@ -104,58 +104,49 @@ t.test('section names may hold inner spaces and punctuation', async (t) => {
   ]);
 });
 
-t.test('continuations', async (t) => {
-  t.test('a backslash at the end joins the next line, the backslash becoming a space', async (t) => {
-    t.same(opts('[Service]\nExecStart=/bin/echo a \\\n  b \\\nc\nType=simple\n'), [
-      ['Service', 'ExecStart', '/bin/echo a    b  c'],
-      ['Service', 'Type', 'simple'],
-    ]);
-  });
-  t.test('no blank before the backslash: still exactly one space', async (t) => {
-    t.same(opts('[Service]\nExecStart=/bin/echo a\\\nb\n'), [['Service', 'ExecStart', '/bin/echo a b']]);
-  });
-  t.test('the systemd.syntax(7) example: comment lines inside a continuation are skipped', async (t) => {
-    t.same(opts('[Section C]\nKeyThree=value 3\\\n# this line is ignored\n; this line is ignored too\n       value 3 continued\n'), [
-      ['Section C', 'KeyThree', 'value 3        value 3 continued'],
-    ]);
-  });
-  t.test('indented comment lines inside a continuation are skipped too', async (t) => {
-    t.same(opts('[S]\nK=a\\\n   # c1\n\t; c2\nb\n'), [['S', 'K', 'a b']]);
-  });
-  t.test('a comment line ending in a backslash does not continue', async (t) => {
-    t.same(opts('[S]\n# comment \\\nK=v\n'), [['S', 'K', 'v']]);
-  });
-  t.test('a file ending inside a continuation is accepted', async (t) => {
-    t.same(opts('[S]\nK=a \\'), [['S', 'K', 'a']]);
-    t.same(opts('[S]\nK=a \\\n'), [['S', 'K', 'a']]);
-    t.same(opts('[S]\nK=a \\\n# trailing comment'), [['S', 'K', 'a']]);
-    t.same(opts('[S]\nK=\\'), [['S', 'K', '']]);
-  });
-  t.test('an empty or blank line ends a continuation', async (t) => {
-    t.same(opts('[S]\nK=a\\\n\nL=b\n'), [['S', 'K', 'a'], ['S', 'L', 'b']]);
-    t.same(opts('[S]\nK=a\\\n   \nL=b\n'), [['S', 'K', 'a'], ['S', 'L', 'b']]);
-  });
-  t.test('an even number of trailing backslashes is escaped backslashes, not a continuation', async (t) => {
-    t.same(opts('[S]\nK=a\\\\\nL=b\n'), [['S', 'K', 'a\\\\'], ['S', 'L', 'b']]);
-    t.same(opts('[S]\nK=a\\\\\\\nb\n'), [['S', 'K', 'a\\\\ b']]);
-  });
-  t.test('a backslash followed by trailing blanks does not continue', async (t) => {
-    t.same(opts('[S]\nK=a\\ \nL=b\n'), [['S', 'K', 'a\\'], ['S', 'L', 'b']]);
-  });
-  t.test('a continued line can swallow what looks like a section header', async (t) => {
-    t.same(opts('[S]\nK=a\\\n[T]\nL=b\n'), [['S', 'K', 'a [T]'], ['S', 'L', 'b']]);
-  });
-  t.test('a key and a section header can be continued', async (t) => {
-    t.same(opts('[S]\nExec\\\nStart=x\n'), [['S', 'Exec Start', 'x']]);
-    t.same(opts('[Sec\\\ntion]\nK=v\n'), [['Sec tion', 'K', 'v']]);
-  });
-  t.test('backslashes inside a value are kept as written', async (t) => {
-    t.same(opts('[S]\nK=a\\nb \\t c\\\\d\n'), [['S', 'K', 'a\\nb \\t c\\\\d']]);
-  });
+t.test('continuations: the value keeps them as fleet (go-systemd) did, docs/fleet-compat.md#unit-files', async (t) => {
+  // Each row: unit text, expected options. The expected values are go-systemd's for every text fleet accepted.
+  const rows: Array<[string, string, Array<[string, string, string]>]> = [
+    ['the backslash stays and the next line follows after a newline, as written',
+      '[Service]\nExecStart=/bin/echo a \\\n  b \\\nc\nType=simple\n',
+      [['Service', 'ExecStart', '/bin/echo a \\\n  b \\\nc'], ['Service', 'Type', 'simple']]],
+    ['no blank before the backslash', '[Service]\nExecStart=/bin/echo a\\\nb\n', [['Service', 'ExecStart', '/bin/echo a\\\nb']]],
+    ['the systemd.syntax(7) example: comment lines inside a continuation are skipped (fleet refused this file)',
+      '[Section C]\nKeyThree=value 3\\\n# this line is ignored\n; this line is ignored too\n       value 3 continued\n',
+      [['Section C', 'KeyThree', 'value 3\\\n       value 3 continued']]],
+    ['indented comment lines inside a continuation are skipped too', '[S]\nK=a\\\n   # c1\n\t; c2\nb\n', [['S', 'K', 'a\\\nb']]],
+    ['a comment line ending in a backslash does not continue', '[S]\n# comment \\\nK=v\n', [['S', 'K', 'v']]],
+    ['a file ending right after the backslash: the backslash continues nothing', '[S]\nK=a \\', [['S', 'K', 'a']]],
+    ['a file ending after the backslash and its newline: fleet kept both', '[S]\nK=a \\\n', [['S', 'K', 'a \\\n']]],
+    ['a file ending in a comment inside a continuation', '[S]\nK=a \\\n# trailing comment', [['S', 'K', 'a']]],
+    ['only a backslash at the end of the file', '[S]\nK=\\', [['S', 'K', '']]],
+    ['an empty line ends a continuation, the value keeping backslash and newline', '[S]\nK=a\\\n\nL=b\n', [['S', 'K', 'a\\\n'], ['S', 'L', 'b']]],
+    ['so does a blank line', '[S]\nK=a\\\n   \nL=b\n', [['S', 'K', 'a\\\n'], ['S', 'L', 'b']]],
+    ['an even number of trailing backslashes is escaped backslashes, not a continuation', '[S]\nK=a\\\\\nL=b\n', [['S', 'K', 'a\\\\'], ['S', 'L', 'b']]],
+    ['an odd number continues', '[S]\nK=a\\\\\\\nb\n', [['S', 'K', 'a\\\\\\\nb']]],
+    ['a backslash followed by trailing blanks does not continue', '[S]\nK=a\\ \nL=b\n', [['S', 'K', 'a\\'], ['S', 'L', 'b']]],
+    ['a continued line can swallow what looks like a section header', '[S]\nK=a\\\n[T]\nL=b\n', [['S', 'K', 'a\\\n[T]'], ['S', 'L', 'b']]],
+    ['backslashes inside a value are kept as written', '[S]\nK=a\\nb \\t c\\\\d\n', [['S', 'K', 'a\\nb \\t c\\\\d']]],
+    ['blanks around the whole value are trimmed, inside it they stay', '[S]\nK=  a \\\n  b  \n', [['S', 'K', 'a \\\n  b']]],
+  ];
+  for (const [what, text, want] of rows) t.same(opts(text), want, what);
+});
+
+t.test('only a value may be continued: a continued key or section header is refused', async (t) => {
+  t.match(parseError('[S]\nExec\\\nStart=x\n').message, /a key cannot be continued/);
+  t.equal(parseError('[S]\nExec\\\nStart=x\n').line, 2);
+  t.match(parseError('[Sec\\\ntion]\nK=v\n').message, /a section header cannot be continued/);
+});
+
+t.test('logicalValue: a value as systemd reads it, each continuation one space', async (t) => {
+  t.equal(logicalValue('/bin/echo a \\\n  b \\\nc'), '/bin/echo a    b  c');
+  t.equal(logicalValue('a\\\n'), 'a');
+  t.equal(logicalValue('a\\\\b'), 'a\\\\b');
+  t.equal(logicalValue('plain'), 'plain');
 });
 
 t.test('line endings', async (t) => {
-  const want = [['Unit', 'Description', 'x'], ['Service', 'ExecStart', '/a  b']];
+  const want = [['Unit', 'Description', 'x'], ['Service', 'ExecStart', '/a \\\nb']];
   t.same(opts('[Unit]\r\nDescription=x\r\n\r\n[Service]\r\nExecStart=/a \\\r\nb\r\n'), want, 'CRLF, also in a continuation');
   t.same(opts('[Unit]\rDescription=x\r\r[Service]\rExecStart=/a \\\rb\r'), want, 'lone CR ends a line, as in systemd');
   t.same(opts('[Unit]\r\nDescription=x\n[Service]\rExecStart=/a \\\r\nb'), want, 'mixed');

@@ -10,7 +10,7 @@ t.test('loadUnit validates, parses, canonicalises, hashes and reads requirements
   const u = loadUnit('hello.service', HELLO);
   t.equal(u.name, 'hello.service');
   t.same(u.file, parseUnitFile(HELLO));
-  t.equal(u.text, '[Unit]\nDescription=Hello\n\n[Service]\nExecStart=/bin/sh -c    "while true; do echo hi; sleep 1; done"\n\n[X-Fleet]\nConflicts=hello*.service\n');
+  t.equal(u.text, '[Unit]\nDescription=Hello\n\n[Service]\nExecStart=/bin/sh -c \\\n  "while true; do echo hi; sleep 1; done"\n\n[X-Fleet]\nConflicts=hello*.service\n');
   t.equal(u.text, serializeUnitFile(u.file));
   t.equal(u.hash, unitHash(u.file));
   t.match(u.hash, /^[0-9a-f]{40}$/);
