@@ -7,6 +7,7 @@ import { hideBin } from 'yargs/helpers';
 import { FleetError } from '../lib/errors.js';
 import { Lab, MACHINE_ENV, type MachineInfo } from './cluster.js';
 import { DEFAULT_CLUSTER } from './names.js';
+import { FLEET_FLAVORS, type FleetFlavor } from './fleet-v1.js';
 import { formatTable } from './table.js';
 
 interface GlobalArgs {
@@ -93,7 +94,12 @@ async function main(): Promise<void> {
           })
           .option('docker', { type: 'boolean', default: false, describe: 'start a Docker engine machines can use' })
           .option('agent-ttl', { type: 'string', describe: "fleet's agent_ttl, e.g. 3s" })
-          .option('fleet', { type: 'boolean', default: true, describe: 'configure and start fleet.service (--no-fleet: do not)' }),
+          .option('fleet', { type: 'boolean', default: true, describe: 'configure and start fleet.service (--no-fleet: do not)' })
+          .option('flavor', {
+            type: 'string',
+            choices: FLEET_FLAVORS,
+            describe: "which fleetd fleet.service runs: ours, or fleet-v1 (real fleet v1.0.0 from FLEET_V1_DIR)",
+          }),
       async (a) => {
         const lab = labOf(a);
         const r = await lab.up({
@@ -102,6 +108,7 @@ async function main(): Promise<void> {
           docker: a.docker,
           agentTtl: a['agent-ttl'],
           fleet: a.fleet,
+          flavor: a.flavor as FleetFlavor | undefined,
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);
