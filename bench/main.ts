@@ -17,8 +17,9 @@ import { failover } from './benchmarks/failover.js';
 import { latency } from './benchmarks/latency.js';
 import { idle } from './benchmarks/idle.js';
 import { cli } from './benchmarks/cli.js';
+import { versusFleet } from './benchmarks/versus-fleet.js';
 
-export const BENCHMARKS: readonly Benchmark[] = [throughput, failover, latency, idle, cli, throughput100k, throughputServers];
+export const BENCHMARKS: readonly Benchmark[] = [throughput, failover, latency, idle, cli, versusFleet, throughput100k, throughputServers];
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
