@@ -76,6 +76,11 @@ async function main(argv: string[]): Promise<number> {
     ctx.log(`starting${quick ? ' (quick)' : ''}; load average ${env.loadAverage.join(' ')}`);
     try {
       const result = await b.run(ctx);
+      if (typeof result.skipped === 'string') {
+        // e.g. versus-fleet without fleet v1.0's binaries: one line, and the last real figures stay in place
+        process.stdout.write(`${b.name}: skipped: ${result.skipped}\n`);
+        continue;
+      }
       const doc = {
         benchmark: b.name,
         summary: b.summary,

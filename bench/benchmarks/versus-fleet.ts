@@ -593,8 +593,7 @@ async function runVersus(ctx: BenchContext, p: VersusParams): Promise<Record<str
   const projectDir = defaultProjectDir();
   const missing = fleetV1Missing(projectDir);
   if (missing) {
-    ctx.log(`skipped: ${missing}`);
-    return { skipped: missing, figures: {} };
+    return { skipped: missing };
   }
   const fleetDir = fleetV1Dir(projectDir);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-bench-versus-'));
