@@ -13,6 +13,6 @@ export interface Benchmark {
   readonly summary: string;
   /** part of `npm run bench` without names */
   readonly byDefault: boolean;
-  /** what it measures, JSON-serialisable; `figures` holds the headline numbers */
+  /** what it measures, JSON-serialisable; `figures` holds the headline numbers; `skipped` (a reason) writes nothing */
   run(ctx: BenchContext): Promise<Record<string, unknown>>;
 }

@@ -41,7 +41,8 @@ export function scrapeMetrics(endpoint: string): Promise<Metrics> {
   });
 }
 
-function sum(m: Metrics, name: string, filter: (labels: string) => boolean = () => true): number {
+/** Sum of every series of one metric (optionally only those whose labels pass `filter`). */
+export function sum(m: Metrics, name: string, filter: (labels: string) => boolean = () => true): number {
   let total = 0;
   for (const [k, v] of m) {
     const brace = k.indexOf('{');

@@ -37,6 +37,8 @@ export interface BootstrapContext {
   readonly machineDir?: string;
   /** needed by cloudConfigBootstrap */
   readonly exec?: MachineExec;
+  /** host path of the machine's root (its overlay mount) */
+  readonly machineRoot?: string;
 }
 
 export type MachineBootstrap = (ctx: BootstrapContext) => Promise<void>;

@@ -7,8 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSystemd, systemBusAddressOf } from '../lib/systemd/index.js';
 import { logger } from '../lib/log.js';
-import { CLOUDINIT, cloudConfigBootstrap, FLEET_UNIT, machineFiles, type MachineBootstrap } from './bootstrap.js';
+import { CLOUDINIT, cloudConfigBootstrap, FLEET_UNIT, machineFiles, type BootstrapContext, type MachineBootstrap } from './bootstrap.js';
 import { CONFIG_DRIVE_MOUNT, configDriveFiles, DEFAULT_BOOT, ec2Layout, imageFiles, type MachineBoot } from './boot.js';
+import { FLEET_FLAVORS, fleetV1Bootstrap, leaveFleetV1, type FleetFlavor } from './fleet-v1.js';
 import { ensureMetadata, routeToMetadata, stopMetadata, writeMetadataLayout } from './metadata.js';
 import { labUserData } from './user-data.js';
 import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
@@ -71,6 +72,14 @@ export interface UpOptions {
    * lab's bootstrap; a bare one gets nothing of ours (install the .deb into it).
    */
   readonly boot?: Readonly<Record<string, Partial<MachineBoot>>>;
+  /**
+   * which fleetd fleet.service runs: `ours` (default) or `fleet-v1` (real fleet v1.0.0, lab/fleet-v1.ts; etcd then
+   * also serves its v2 API). Kept for the cluster; a re-up with the other flavor replaces fleetd in every machine
+   * (units of the old flavor are not moved: destroy them first).
+   */
+  readonly flavor?: FleetFlavor;
+  /** start etcd with --enable-v2=true even for our flavor (e.g. to switch flavors later without an etcd restart) */
+  readonly etcdV2?: boolean;
 }
 
 export interface MachineInfo {
@@ -175,9 +184,13 @@ export class Lab {
       const s = await this.#loadOrCreate();
       s.fleet = opts.fleet ?? true;
       if (opts.agentTtl !== undefined) s.agentTtl = opts.agentTtl;
+      if (opts.flavor !== undefined) {
+        if (!FLEET_FLAVORS.includes(opts.flavor)) throw new LabError(`flavor must be one of ${FLEET_FLAVORS.join(', ')}, not ${String(opts.flavor)}`);
+        s.flavor = opts.flavor;
+      }
       await this.#save(s);
       await ensureBridge(s.bridge, s.bridgeIp, `fleet-lab:${s.stateDir}`);
-      await ensureEtcd(s, () => this.#save(s));
+      await ensureEtcd(s, () => this.#save(s), { v2: s.flavor === 'fleet-v1' || opts.etcdV2 });
       if (opts.docker) await ensureDocker(s, () => this.#save(s));
       await this.#save(s);
 
@@ -555,7 +568,7 @@ export class Lab {
     // a machine that boots from a source configures itself at boot; a bare one has nothing of ours to run
     if (m.boot?.from || m.boot?.bare) return;
     const pid = m.init.pid;
-    await this.#bootstrap({
+    const ctx: BootstrapContext = {
       cluster: s.name,
       machineDir: m.dir,
       exec: (argv, o) => {
@@ -567,8 +580,15 @@ export class Lab {
       etcdServers: [s.etcd.clientUrl],
       agentTtl: s.agentTtl,
       projectDir: s.projectDir,
+      machineRoot: machinePaths(m.dir).root,
       ...machineFiles(machinePaths(m.dir).root),
-    });
+    };
+    if (s.flavor === 'fleet-v1') {
+      await fleetV1Bootstrap(ctx);
+    } else {
+      await leaveFleetV1(ctx);
+      await this.#bootstrap(ctx);
+    }
   }
 
   #save(s: LabState): Promise<void> {

@@ -29,12 +29,17 @@ export async function etcdHealthy(url: string, timeoutMs = 1000): Promise<boolea
   }
 }
 
-/** Start etcd unless it runs; `persist` records the pid before waiting for it to be healthy. */
-export async function ensureEtcd(s: LabState, persist: () => Promise<void>): Promise<EtcdRecord> {
+/**
+ * Start etcd unless it runs; `persist` records the pid before waiting for it to be healthy. With `v2` it serves
+ * etcd's v2 API too (--enable-v2=true); a running etcd without it is restarted with it (same data).
+ */
+export async function ensureEtcd(s: LabState, persist: () => Promise<void>, opts: { readonly v2?: boolean } = {}): Promise<EtcdRecord> {
   const rec: EtcdRecord = s.etcd ?? etcdRecord(s);
   s.etcd = rec;
-  if (isAlive(rec.proc) && (await etcdHealthy(rec.clientUrl))) return rec;
-  await stopProcess(rec.proc);
+  const v2 = Boolean(opts.v2 || rec.v2);
+  if (isAlive(rec.proc) && (await etcdHealthy(rec.clientUrl)) && Boolean(rec.v2) === v2) return rec;
+  await stopProcess(rec.proc, 'SIGTERM', 10_000);
+  rec.v2 = v2;
   await mkdir(rec.dataDir, { recursive: true, mode: 0o700 });
   const name = `lab-${s.name}`;
   rec.proc = spawnDetached(
@@ -49,6 +54,7 @@ export async function ensureEtcd(s: LabState, persist: () => Promise<void>): Pro
       `--initial-cluster=${name}=${rec.peerUrl}`,
       `--initial-cluster-token=fleet-lab-${s.name}`,
       '--initial-cluster-state=new',
+      ...(v2 ? ['--enable-v2=true'] : []),
     ],
     { log: rec.log, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );

@@ -9,6 +9,7 @@ import { BOOT_SOURCES, parseBootFrom, parseInitArgs, type MachineBoot } from './
 import { Lab, MACHINE_ENV, type MachineInfo } from './cluster.js';
 import { machineIndex } from './names.js';
 import { DEFAULT_CLUSTER } from './names.js';
+import { FLEET_FLAVORS, type FleetFlavor } from './fleet-v1.js';
 import { formatTable } from './table.js';
 
 interface GlobalArgs {
@@ -125,6 +126,11 @@ async function main(): Promise<void> {
             array: true,
             default: [] as string[],
             describe: "extra kernel command line of a machine (repeatable: 'm3:systemd.log_level=debug')",
+          })
+          .option('flavor', {
+            type: 'string',
+            choices: FLEET_FLAVORS,
+            describe: "which fleetd fleet.service runs: ours, or fleet-v1 (real fleet v1.0.0 from FLEET_V1_DIR)",
           }),
       async (a) => {
         const lab = labOf(a);
@@ -135,6 +141,7 @@ async function main(): Promise<void> {
           agentTtl: a['agent-ttl'],
           fleet: a.fleet,
           boot: bootOptions(a.bare, a['boot-from'], a['init-args']),
+          flavor: a.flavor as FleetFlavor | undefined,
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);

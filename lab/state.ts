@@ -41,6 +41,8 @@ export interface EtcdRecord {
   /** on the cluster's own loopback address */
   readonly loopbackUrl: string;
   readonly peerUrl: string;
+  /** started with --enable-v2=true (the fleet-v1 flavor needs etcd's v2 API) */
+  v2?: boolean;
 }
 
 export interface DockerRecord {
@@ -70,6 +72,9 @@ export interface MetadataRecord {
   readonly url: string;
 }
 
+/** Which fleetd a lab runs in its machines: ours, or real fleet v1.0.0 (lab/fleet-v1.ts). */
+export type FleetFlavor = 'ours' | 'fleet-v1';
+
 export interface LabState {
   readonly version: 1;
   readonly name: string;
@@ -81,6 +86,8 @@ export interface LabState {
   /** configure and start fleet.service on machines */
   fleet: boolean;
   agentTtl?: string;
+  /** which fleetd runs as fleet.service; absent: ours */
+  flavor?: FleetFlavor;
   etcd?: EtcdRecord;
   docker?: DockerRecord;
   metadataService?: MetadataRecord;
