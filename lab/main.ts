@@ -125,7 +125,10 @@ async function main(): Promise<void> {
             array: true,
             default: [] as string[],
             describe: "extra kernel command line of a machine (repeatable: 'm3:systemd.log_level=debug')",
-          }),
+          })
+          .option('etcd-members', { type: 'number', describe: 'run etcd as a cluster of N members (1..5) on the bridge' })
+          .option('etcd-tls', { type: 'boolean', describe: "etcd clients need a certificate of the cluster's throwaway CA" })
+          .option('etcd-auth', { type: 'boolean', describe: 'etcd auth on: root user, and a fleet user limited to fleet\'s keys' }),
       async (a) => {
         const lab = labOf(a);
         const r = await lab.up({
@@ -135,6 +138,9 @@ async function main(): Promise<void> {
           agentTtl: a['agent-ttl'],
           fleet: a.fleet,
           boot: bootOptions(a.bare, a['boot-from'], a['init-args']),
+          ...(a['etcd-members'] !== undefined ? { etcdMembers: a['etcd-members'] } : {}),
+          ...(a['etcd-tls'] !== undefined ? { etcdTls: a['etcd-tls'] } : {}),
+          ...(a['etcd-auth'] !== undefined ? { etcdAuth: a['etcd-auth'] } : {}),
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);
@@ -231,7 +237,20 @@ async function main(): Promise<void> {
     .command('heal <machine>', "restore a machine's network", (y) => machineArg(y), async (a) => {
       await labOf(a).heal(a.machine);
     })
-    .demandCommand(1, 'name a command: up, down, list, status, env, exec, stop-fleet, start-fleet, poweroff, poweron, replace, cut, heal')
+    .command(
+      'etcd-member <member> <fault>',
+      'with --etcd-members: kill, restart, partition (SIGSTOP), heal or replace an etcd member (e1, e2, ...)',
+      (y) =>
+        y
+          .positional('member', { type: 'string', demandOption: true })
+          .positional('fault', { type: 'string', choices: ['kill', 'restart', 'partition', 'heal', 'replace'] as const, demandOption: true }),
+      async (a) => {
+        const lab = labOf(a);
+        if (a.fault === 'replace') process.stdout.write(`${await lab.replaceEtcdMember(a.member)}\n`);
+        else await lab.etcdMember(a.member, a.fault);
+      },
+    )
+    .demandCommand(1, 'name a command: up, down, list, status, env, exec, stop-fleet, start-fleet, poweroff, poweron, replace, cut, heal, etcd-member')
     .strictCommands()
     .fail((msg, err) => {
       throw err ?? new FleetError(msg);

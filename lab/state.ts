@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { isAlive, record, sleep, type ProcRecord } from './proc.js';
 import type { MachineBoot } from './boot.js';
+import type { EtcdClusterRecord } from './etcd-cluster.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface MachineRecord {
@@ -82,6 +83,8 @@ export interface LabState {
   fleet: boolean;
   agentTtl?: string;
   etcd?: EtcdRecord;
+  /** `up --etcd-members N`: the members (lab/etcd-cluster.ts); `etcd` then names the first */
+  etcdCluster?: EtcdClusterRecord;
   docker?: DockerRecord;
   metadataService?: MetadataRecord;
   machines: Record<string, MachineRecord>;
