@@ -73,18 +73,21 @@ t.test('fleet on a 3-member etcd cluster with TLS and auth', async (t) => {
   };
 
   /** fleetctl list-machines every 300 ms while a fault is on: the longest run of failures and what they said. */
-  function probeFleetctl(): { stop(): Promise<{ runs: number; failed: number; longestMs: number; messages: string[] }> } {
+  function probeFleetctl(): { stop(): Promise<{ runs: number; failed: number; longestMs: number; messages: string[]; calls: string[] }> } {
     let on = true;
     let runs = 0;
     let failed = 0;
     let longestMs = 0;
     let failingSince: number | undefined;
+    const started = Date.now();
     const messages = new Set<string>();
+    const calls: string[] = [];
     const loop = (async () => {
       while (on) {
         const t0 = Date.now();
         const r = await fleetctl('list-machines', '--no-legend');
         runs++;
+        calls.push(`${((t0 - started) / 1000).toFixed(1)}s:${r.code === 0 ? 'ok' : 'FAIL'}:${Date.now() - t0}ms`);
         if (r.code === 0) {
           if (failingSince !== undefined) longestMs = Math.max(longestMs, Date.now() - failingSince);
           failingSince = undefined;
@@ -101,7 +104,7 @@ t.test('fleet on a 3-member etcd cluster with TLS and auth', async (t) => {
       async stop() {
         on = false;
         await loop;
-        return { runs, failed, longestMs, messages: [...messages] };
+        return { runs, failed, longestMs, messages: [...messages], calls };
       },
     };
   }
@@ -129,10 +132,12 @@ t.test('fleet on a 3-member etcd cluster with TLS and auth', async (t) => {
     await unitsUntouched(t, name);
     t.comment(
       `FIGURES ${name}: fault took ${faultMs} ms; fleetctl ${r.failed}/${r.runs} calls failed, longest failing ${r.longestMs} ms; ` +
-        `engine leader fence ${fenceBefore === fenceAfter ? 'unchanged' : `${fenceBefore} -> ${fenceAfter}`}; messages: ${JSON.stringify(r.messages)}`,
+        `engine leader fence ${fenceBefore === fenceAfter ? 'unchanged' : `${fenceBefore} -> ${fenceAfter}`}; messages: ${JSON.stringify(r.messages)}; calls ${r.calls.join(' ')}`,
     );
     t.equal((await registry.listMachines()).length, 2, `${name}: both machines still registered`);
   }
+
+  await t.test('no fault (baseline for the figures)', (t) => scenario(t, 'no fault', async () => sleep(5000)));
 
   await t.test('the etcd leader member killed, then started again', (t) =>
     scenario(t, 'leader killed', async () => {
