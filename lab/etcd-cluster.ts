@@ -17,32 +17,11 @@ import { LabError } from './errors.js';
 import { ETCD_BIN, etcdHealthy } from './etcd.js';
 import { tail } from './logs.js';
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from './names.js';
-import { clientPem, ensurePki, type ClientPem, type LabPki } from './pki.js';
-import { isAlive, signal, sleep, spawnDetached, stopProcess, type ProcRecord } from './proc.js';
-import type { EtcdRecord, LabState } from './state.js';
+import { clientPem, ensurePki, type ClientPem } from './pki.js';
+import { isAlive, signal, sleep, spawnDetached, stopProcess } from './proc.js';
+import type { EtcdClusterRecord, EtcdMemberRecord, EtcdRecord, LabState } from './state.js';
 
-export interface EtcdMemberRecord {
-  /** etcd member name: e<slot>, or e<slot>r<n> after the n-th replacement */
-  name: string;
-  /** 1-based: fixes the ports */
-  readonly slot: number;
-  proc?: ProcRecord;
-  dataDir: string;
-  readonly log: string;
-  readonly clientUrl: string;
-  readonly peerUrl: string;
-  /** SIGSTOPped by `partitionEtcdMember` */
-  paused?: boolean;
-  replaced?: number;
-}
-
-export interface EtcdClusterRecord {
-  members: EtcdMemberRecord[];
-  readonly token: string;
-  readonly tls?: LabPki;
-  readonly auth?: { readonly rootPassword: string; readonly username: string; readonly password: string };
-  authEnabled?: boolean;
-}
+export type { EtcdClusterRecord, EtcdMemberRecord };
 
 export interface EtcdClusterOptions {
   readonly members: number;

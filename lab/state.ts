@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { isAlive, record, sleep, type ProcRecord } from './proc.js';
 import type { MachineBoot } from './boot.js';
-import type { EtcdClusterRecord } from './etcd-cluster.js';
+import type { LabPki } from './pki.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface MachineRecord {
@@ -42,6 +42,31 @@ export interface EtcdRecord {
   /** on the cluster's own loopback address */
   readonly loopbackUrl: string;
   readonly peerUrl: string;
+}
+
+/** One member of an `up --etcd-members` etcd (lab/etcd-cluster.ts). */
+export interface EtcdMemberRecord {
+  /** etcd member name: e<slot>, or e<slot>r<n> after the n-th replacement */
+  name: string;
+  /** 1-based: fixes the ports */
+  readonly slot: number;
+  proc?: ProcRecord;
+  dataDir: string;
+  readonly log: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  /** SIGSTOPped by the `partition` fault, until `heal` */
+  paused?: boolean;
+  replaced?: number;
+}
+
+/** An `up --etcd-members` etcd (lab/etcd-cluster.ts). */
+export interface EtcdClusterRecord {
+  members: EtcdMemberRecord[];
+  readonly token: string;
+  readonly tls?: LabPki;
+  readonly auth?: { readonly rootPassword: string; readonly username: string; readonly password: string };
+  authEnabled?: boolean;
 }
 
 export interface DockerRecord {
