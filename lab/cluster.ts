@@ -17,6 +17,7 @@ import { LabError } from './errors.js';
 import { ETCD_BIN, ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
 import {
   ensureEtcdCluster,
+  etcdClusterHealthy,
   etcdLeader,
   etcdMemberFault,
   labEtcdClient,
@@ -331,7 +332,7 @@ export class Lab {
         url: s.etcd.clientUrl,
         loopbackUrl: s.etcd.loopbackUrl,
         pid: isAlive(s.etcd.proc) ? s.etcd.proc.pid : undefined,
-        healthy: await etcdHealthy(s.etcd.clientUrl),
+        healthy: s.etcdCluster ? await etcdClusterHealthy(s.etcdCluster) : await etcdHealthy(s.etcd.clientUrl),
       },
       docker: s.docker && {
         socket: s.docker.socket,

@@ -178,6 +178,12 @@ export async function ensureEtcdCluster(s: LabState, opts: EtcdClusterOptions, p
   return c;
 }
 
+/** Whether a majority of the members answer /health (what `fleet-lab status` shows for an etcd cluster). */
+export async function etcdClusterHealthy(c: EtcdClusterRecord): Promise<boolean> {
+  const up = await Promise.all(c.members.map((m) => (m.paused ? Promise.resolve(false) : healthy(c, m))));
+  return up.filter(Boolean).length > c.members.length / 2;
+}
+
 export async function stopEtcdCluster(c: EtcdClusterRecord | undefined): Promise<void> {
   for (const m of c?.members ?? []) {
     if (m.proc && isAlive(m.proc)) signal(m.proc, 'SIGCONT');

@@ -47,6 +47,7 @@ t.test('fleet on a 3-member etcd cluster with TLS and auth', async (t) => {
     const anon = openEtcd({ endpoints: [cluster.members[0]!.clientUrl], requestTimeoutMs: 2000, tls: { ca: cluster.tls!.caFile } });
     t.teardown(() => anon.close());
     await t.rejects(anon.get('/_coreos.com/fleet/x').string(), 'a client without a certificate is refused');
+    t.equal((await lab.lab.status()).etcd?.healthy, true, 'status: the etcd cluster is healthy');
   });
 
   await waitFor('both fleetds registered', async () => ((await registry.listMachines()).length === 2 ? true : undefined), 60_000);
