@@ -86,7 +86,9 @@ export async function checkEndpoints(opts: EtcdOptions, timeoutMs: number): Prom
         await client.get(`${normalizePrefix(opts.prefix)}startup-check`).string();
         return { endpoint };
       } catch (err) {
-        return { endpoint, error: errorMessage(err).split('\n')[0] ?? 'unknown error' };
+        // grpc-js appends an empty "Resolution note:" to connection errors
+        const first = (errorMessage(err).split('\n')[0] ?? '').replace(/\s*Resolution note:\s*$/, '');
+        return { endpoint, error: first || 'unknown error' };
       } finally {
         client?.close();
       }
