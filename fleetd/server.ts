@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
-import { openEtcd, Registry, type MachineState } from '../lib/registry/index.js';
+import { checkEndpoints, checkTlsFiles, openEtcd, Registry, type EtcdOptions, type MachineState } from '../lib/registry/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { logger, setLogLevel } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
@@ -109,15 +109,22 @@ export class FleetServer extends EventEmitter<ServerEvents> {
     this.machineId = this.hooks.machineId ?? readMachineId(c.machineIdFile);
     this.publicIp = c.publicIp || this.detectIp();
     this.instance = this.hooks.instance ?? claimInstance(dirname(c.unitsDirectory.replace(/\/+$/, '')));
-    this.client = this.hooks.etcd
-      ? undefined
-      : openEtcd({
-          endpoints: c.etcdServers,
-          prefix: c.etcdKeyPrefix,
-          requestTimeoutMs: c.etcdRequestTimeout * 1000,
-          tls: c.etcdCafile || c.etcdCertfile ? { ca: c.etcdCafile || undefined, cert: c.etcdCertfile || undefined, key: c.etcdKeyfile || undefined } : undefined,
-          auth: c.etcdUsername ? { username: c.etcdUsername, password: c.etcdPassword } : undefined,
-        });
+    if (!this.hooks.etcd) {
+      const etcdOptions: EtcdOptions = {
+        endpoints: c.etcdServers,
+        prefix: c.etcdKeyPrefix,
+        requestTimeoutMs: c.etcdRequestTimeout * 1000,
+        tls: c.etcdCafile || c.etcdCertfile ? { ca: c.etcdCafile || undefined, cert: c.etcdCertfile || undefined, key: c.etcdKeyfile || undefined } : undefined,
+        auth: c.etcdUsername ? { username: c.etcdUsername, password: c.etcdPassword } : undefined,
+      };
+      checkTlsFiles({
+        ...(c.etcdCafile ? { ca: { option: 'etcd_cafile', file: c.etcdCafile } } : {}),
+        ...(c.etcdCertfile ? { cert: { option: 'etcd_certfile', file: c.etcdCertfile } } : {}),
+        ...(c.etcdKeyfile ? { key: { option: 'etcd_keyfile', file: c.etcdKeyfile } } : {}),
+      });
+      this.client = openEtcd(etcdOptions);
+      void reportEndpoints(etcdOptions, c.etcdRequestTimeout * 1000);
+    }
     this.registry = new Registry(this.hooks.etcd ?? this.client!, c.etcdKeyPrefix);
 
     this.api = createApiServer({
@@ -361,3 +368,18 @@ async function bounded(what: string, step: Promise<unknown>, ms: number): Promis
   clearTimeout(timer);
   if (outcome === 'timeout') log.warn(`${what} took longer than ${ms / 1000}s; going on without it`);
 }
+
+/**
+ * Once at start, in the background: a warning naming each etcd endpoint that does not answer (or refuses the
+ * credentials), and an error when none does. fleetd keeps retrying either way, as it does for an etcd outage.
+ */
+async function reportEndpoints(opts: EtcdOptions, timeoutMs: number): Promise<void> {
+  const checks = await checkEndpoints(opts, timeoutMs);
+  const failed = checks.filter((r) => r.error !== undefined);
+  if (failed.length === checks.length) {
+    log.error(`no etcd endpoint answers (etcd_servers); retrying: ${failed.map((r) => `${r.endpoint}: ${r.error}`).join('; ')}`);
+    return;
+  }
+  for (const r of failed) log.warn(`etcd endpoint ${r.endpoint} (etcd_servers) does not answer; using the others: ${r.error}`);
+}
+

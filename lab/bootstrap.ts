@@ -13,6 +13,7 @@ import { PROJECT_MOUNT } from './names.js';
 import { readMachineFile, writeMachineFile } from './overlay.js';
 import type { RunResult } from './run.js';
 import { FLEET_CONF, labUserData, USER_DATA_PATH } from './user-data.js';
+import type { LabEtcdClient } from './etcd-cluster.js';
 import { errorMessage } from '../lib/errors.js';
 
 export { FLEET_CONF, USER_DATA_PATH };
@@ -25,6 +26,8 @@ export interface BootstrapContext {
   /** the machine's system bus, reachable from the host */
   readonly busAddress: string;
   readonly etcdServers: readonly string[];
+  /** TLS client files and credentials for etcd (`up --etcd-tls/--etcd-auth`); the cloud-config bootstrap only */
+  readonly etcdClient?: LabEtcdClient;
   readonly agentTtl?: string;
   /** the project directory on the host (it is PROJECT_MOUNT inside the machine) */
   readonly projectDir: string;
@@ -126,6 +129,7 @@ export const cloudConfigBootstrap: MachineBootstrap = async (ctx) => {
     cluster: ctx.cluster ?? '?',
     machine: name,
     etcdServers: ctx.etcdServers,
+    ...(ctx.etcdClient ? { etcdClient: ctx.etcdClient } : {}),
     metadata: ctx.machine.metadata,
     agentTtl: ctx.agentTtl,
     fleetUnit: await fleetUnitText(ctx.projectDir),

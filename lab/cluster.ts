@@ -16,6 +16,16 @@ import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from 
 import { fleetctlEnvironment, type EnvOptions } from './endpoint.js';
 import { LabError } from './errors.js';
 import { ETCD_BIN, ensureEtcd, etcdHealthy, stopEtcd } from './etcd.js';
+import {
+  ensureEtcdCluster,
+  etcdClusterHealthy,
+  etcdLeader,
+  etcdMemberFault,
+  labEtcdClient,
+  replaceEtcdMember,
+  stopEtcdCluster,
+  type EtcdMemberFault,
+} from './etcd-cluster.js';
 import { bootMachine, machineRunning, NSPAWN_BIN, powerOffMachine, type BootContext } from './machine.js';
 import {
   bridgeIp,
@@ -80,6 +90,12 @@ export interface UpOptions {
   readonly flavor?: FleetFlavor;
   /** start etcd with --enable-v2=true even for our flavor (e.g. to switch flavors later without an etcd restart) */
   readonly etcdV2?: boolean;
+  /** etcd as a cluster of this many members (lab/etcd-cluster.ts) instead of the single etcd */
+  readonly etcdMembers?: number;
+  /** etcd clients (fleetd too) need a certificate of a throwaway CA; implies an etcd cluster */
+  readonly etcdTls?: boolean;
+  /** etcd auth: a root user and a `fleet` user limited to fleet's prefix; implies an etcd cluster */
+  readonly etcdAuth?: boolean;
 }
 
 export interface MachineInfo {
@@ -190,7 +206,13 @@ export class Lab {
       }
       await this.#save(s);
       await ensureBridge(s.bridge, s.bridgeIp, `fleet-lab:${s.stateDir}`);
-      await ensureEtcd(s, () => this.#save(s), { v2: s.flavor === 'fleet-v1' || opts.etcdV2 });
+      if (opts.etcdMembers !== undefined || opts.etcdTls || opts.etcdAuth || s.etcdCluster) {
+        const c = s.etcdCluster;
+        const members = opts.etcdMembers ?? c?.members.length ?? 1;
+        await ensureEtcdCluster(s, { members, tls: opts.etcdTls ?? Boolean(c?.tls), auth: opts.etcdAuth ?? Boolean(c?.auth) }, () => this.#save(s));
+      } else {
+        await ensureEtcd(s, () => this.#save(s), { v2: s.flavor === 'fleet-v1' || opts.etcdV2 });
+      }
       if (opts.docker) await ensureDocker(s, () => this.#save(s));
       await this.#save(s);
 
@@ -251,6 +273,7 @@ export class Lab {
       await Promise.all(machines.map((m) => step(`power off ${m.name}`, () => powerOffMachine(this.name, m, 15_000))));
       await step('stop dockerd', () => stopDocker(s?.docker));
       await step('stop etcd', () => stopEtcd(s?.etcd));
+      await step('stop etcd members', () => stopEtcdCluster(s?.etcdCluster));
       await step('stop the metadata service', () => stopMetadata(s?.metadataService));
       await step('remove cgroups', async () => {
         for (const cg of clusterCgroups(this.name)) await removeCgroupTree(cg);
@@ -322,7 +345,7 @@ export class Lab {
         url: s.etcd.clientUrl,
         loopbackUrl: s.etcd.loopbackUrl,
         pid: isAlive(s.etcd.proc) ? s.etcd.proc.pid : undefined,
-        healthy: await etcdHealthy(s.etcd.clientUrl),
+        healthy: s.etcdCluster ? await etcdClusterHealthy(s.etcdCluster) : await etcdHealthy(s.etcd.clientUrl),
       },
       docker: s.docker && {
         socket: s.docker.socket,
@@ -424,6 +447,28 @@ export class Lab {
     await this.#setCut(name, false);
   }
 
+  /** `up --etcd-members`: kill, restart, partition (SIGSTOP) or heal one etcd member (e1, e2, ...). */
+  async etcdMember(name: string, fault: EtcdMemberFault): Promise<void> {
+    await withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      await etcdMemberFault(s, name, fault, () => this.#save(s));
+    });
+  }
+
+  /** `up --etcd-members`: a new etcd member, empty, in the place of `name`; returns the new member's name. */
+  async replaceEtcdMember(name: string): Promise<string> {
+    return withLock(this.stateDir, async () => {
+      const s = await this.#mustLoad();
+      return replaceEtcdMember(s, name, () => this.#save(s));
+    });
+  }
+
+  /** `up --etcd-members`: the name of the etcd member that leads now (undefined when none answers). */
+  async etcdLeader(): Promise<string | undefined> {
+    const c = (await this.#mustLoad()).etcdCluster;
+    return c ? etcdLeader(c) : undefined;
+  }
+
   // --- internals --------------------------------------------------------------------------------
 
   async #setCut(name: string, cut: boolean): Promise<void> {
@@ -521,10 +566,12 @@ export class Lab {
     const from = m.boot?.from;
     if (!from || !s.etcd) return undefined;
     const bare = m.boot?.bare ?? false;
+    const etcd = await labEtcdClient(s);
     const doc = labUserData({
       cluster: s.name,
       machine: m.name,
-      etcdServers: [s.etcd.clientUrl],
+      etcdServers: etcd.servers,
+      ...(etcd.client ? { etcdClient: etcd.client } : {}),
       metadata: m.metadata,
       agentTtl: s.agentTtl,
       fleetUnit: bare ? undefined : await readFile(join(s.projectDir, 'units', FLEET_UNIT), 'utf8'),
@@ -568,6 +615,7 @@ export class Lab {
     // a machine that boots from a source configures itself at boot; a bare one has nothing of ours to run
     if (m.boot?.from || m.boot?.bare) return;
     const pid = m.init.pid;
+    const etcd = await labEtcdClient(s);
     const ctx: BootstrapContext = {
       cluster: s.name,
       machineDir: m.dir,
@@ -577,7 +625,8 @@ export class Lab {
       },
       machine: { name: m.name, ip: m.ip, machineId: m.machineId, metadata: m.metadata },
       busAddress: systemBusAddressOf(m.init.pid),
-      etcdServers: [s.etcd.clientUrl],
+      etcdServers: etcd.servers,
+      ...(etcd.client ? { etcdClient: etcd.client } : {}),
       agentTtl: s.agentTtl,
       projectDir: s.projectDir,
       machineRoot: machinePaths(m.dir).root,

@@ -131,7 +131,10 @@ async function main(): Promise<void> {
             type: 'string',
             choices: FLEET_FLAVORS,
             describe: "which fleetd fleet.service runs: ours, or fleet-v1 (real fleet v1.0.0 from FLEET_V1_DIR)",
-          }),
+          })
+          .option('etcd-members', { type: 'number', describe: 'run etcd as a cluster of N members (1..5) on the bridge' })
+          .option('etcd-tls', { type: 'boolean', describe: "etcd clients need a certificate of the cluster's throwaway CA" })
+          .option('etcd-auth', { type: 'boolean', describe: 'etcd auth on: root user, and a fleet user limited to fleet\'s keys' }),
       async (a) => {
         const lab = labOf(a);
         const r = await lab.up({
@@ -142,6 +145,9 @@ async function main(): Promise<void> {
           fleet: a.fleet,
           boot: bootOptions(a.bare, a['boot-from'], a['init-args']),
           flavor: a.flavor as FleetFlavor | undefined,
+          ...(a['etcd-members'] !== undefined ? { etcdMembers: a['etcd-members'] } : {}),
+          ...(a['etcd-tls'] !== undefined ? { etcdTls: a['etcd-tls'] } : {}),
+          ...(a['etcd-auth'] !== undefined ? { etcdAuth: a['etcd-auth'] } : {}),
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);
@@ -238,7 +244,20 @@ async function main(): Promise<void> {
     .command('heal <machine>', "restore a machine's network", (y) => machineArg(y), async (a) => {
       await labOf(a).heal(a.machine);
     })
-    .demandCommand(1, 'name a command: up, down, list, status, env, exec, stop-fleet, start-fleet, poweroff, poweron, replace, cut, heal')
+    .command(
+      'etcd-member <member> <fault>',
+      'with --etcd-members: kill, restart, partition (SIGSTOP), heal or replace an etcd member (e1, e2, ...)',
+      (y) =>
+        y
+          .positional('member', { type: 'string', demandOption: true })
+          .positional('fault', { type: 'string', choices: ['kill', 'restart', 'partition', 'heal', 'replace'] as const, demandOption: true }),
+      async (a) => {
+        const lab = labOf(a);
+        if (a.fault === 'replace') process.stdout.write(`${await lab.replaceEtcdMember(a.member)}\n`);
+        else await lab.etcdMember(a.member, a.fault);
+      },
+    )
+    .demandCommand(1, 'name a command: up, down, list, status, env, exec, stop-fleet, start-fleet, poweroff, poweron, replace, cut, heal, etcd-member')
     .strictCommands()
     .fail((msg, err) => {
       throw err ?? new FleetError(msg);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { isAlive, record, sleep, type ProcRecord } from './proc.js';
 import type { MachineBoot } from './boot.js';
+import type { LabPki } from './pki.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface MachineRecord {
@@ -43,6 +44,31 @@ export interface EtcdRecord {
   readonly peerUrl: string;
   /** started with --enable-v2=true (the fleet-v1 flavor needs etcd's v2 API) */
   v2?: boolean;
+}
+
+/** One member of an `up --etcd-members` etcd (lab/etcd-cluster.ts). */
+export interface EtcdMemberRecord {
+  /** etcd member name: e<slot>, or e<slot>r<n> after the n-th replacement */
+  name: string;
+  /** 1-based: fixes the ports */
+  readonly slot: number;
+  proc?: ProcRecord;
+  dataDir: string;
+  readonly log: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  /** SIGSTOPped by the `partition` fault, until `heal` */
+  paused?: boolean;
+  replaced?: number;
+}
+
+/** An `up --etcd-members` etcd (lab/etcd-cluster.ts). */
+export interface EtcdClusterRecord {
+  members: EtcdMemberRecord[];
+  readonly token: string;
+  readonly tls?: LabPki;
+  readonly auth?: { readonly rootPassword: string; readonly username: string; readonly password: string };
+  authEnabled?: boolean;
 }
 
 export interface DockerRecord {
@@ -89,6 +115,8 @@ export interface LabState {
   /** which fleetd runs as fleet.service; absent: ours */
   flavor?: FleetFlavor;
   etcd?: EtcdRecord;
+  /** `up --etcd-members N`: the members (lab/etcd-cluster.ts); `etcd` then names the first */
+  etcdCluster?: EtcdClusterRecord;
   docker?: DockerRecord;
   metadataService?: MetadataRecord;
   machines: Record<string, MachineRecord>;

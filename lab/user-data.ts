@@ -6,6 +6,7 @@
  */
 import { stringify } from 'yaml';
 import { API_PORT } from './endpoint.js';
+import type { LabEtcdClient } from './etcd-cluster.js';
 
 /** Where the lab puts the document inside a machine (coreos-cloudinit reads it from there). */
 export const USER_DATA_PATH = '/var/lib/coreos-cloudinit/user-data';
@@ -26,7 +27,12 @@ export interface UserDataInput {
   readonly fleetUnit?: string;
   /** the machine's address written literally, for a source with no metadata to fill in `$public_ipv4` (cmdline) */
   readonly ip?: string;
+  /** client certificate and credentials for an `--etcd-tls`/`--etcd-auth` etcd (lab/etcd-cluster.ts) */
+  readonly etcdClient?: LabEtcdClient;
 }
+
+/** Where the user-data puts the etcd client files inside a machine. */
+export const ETCD_CLIENT_FILES = { ca: '/etc/fleet/etcd-ca.pem', cert: '/etc/fleet/etcd-client.pem', key: '/etc/fleet/etcd-client.key' } as const;
 
 export function fleetConfForCloudConfig(ip = '$private_ipv4'): string {
   return [
@@ -44,8 +50,25 @@ export function labUserData(input: UserDataInput): string {
   };
   if (input.metadata !== '') fleet.metadata = input.metadata;
   if (input.agentTtl) fleet.agent_ttl = input.agentTtl;
+  const files = [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }];
+  const tls = input.etcdClient?.tls;
+  if (tls) {
+    files.push(
+      { path: ETCD_CLIENT_FILES.ca, permissions: '0644', content: tls.ca },
+      { path: ETCD_CLIENT_FILES.cert, permissions: '0644', content: tls.cert },
+      { path: ETCD_CLIENT_FILES.key, permissions: '0600', content: tls.key },
+    );
+    fleet.etcd_cafile = ETCD_CLIENT_FILES.ca;
+    fleet.etcd_certfile = ETCD_CLIENT_FILES.cert;
+    fleet.etcd_keyfile = ETCD_CLIENT_FILES.key;
+  }
+  const auth = input.etcdClient?.auth;
+  if (auth) {
+    fleet.etcd_username = auth.username;
+    fleet.etcd_password = auth.password;
+  }
   const doc = {
-    write_files: [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }],
+    write_files: files,
     coreos: {
       fleet,
       units: [{ name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' }],
