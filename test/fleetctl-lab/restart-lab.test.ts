@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetctl as runFleetctl, type Run } from '../fleetctl/helpers.js';
 import { startLab } from '../harness/lab.js';
+import { unavailableSpans } from './spans.js';
 import { eventually } from '../examples/helpers.js';
 
 const WAIT = 90_000;
@@ -43,28 +44,8 @@ t.test('a global unit restarts machine by machine: never two machines without it
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout.trim().split('\n').length, 3, 'one line per machine');
 
-  // per machine, the spans from the first to the last sample of each run of samples without the unit active:
-  // two spans of different machines that overlap are a time when both were without it for certain
-  const spans: { machine: string; from: bigint; to: bigint }[] = [];
-  let sampleCount = 0;
-  outputs.forEach((o, i) => {
-    let open: { from: bigint; to: bigint } | undefined;
-    for (const line of o.stdout.trim().split('\n')) {
-      const [ns, state] = line.split(' ');
-      if (ns === undefined || state === undefined || !/^\d+$/.test(ns)) continue;
-      sampleCount++;
-      const at = BigInt(ns);
-      if (state !== 'active') open = open ? { ...open, to: at } : { from: at, to: at };
-      else if (open) {
-        spans.push({ machine: names[i]!, ...open });
-        open = undefined;
-      }
-    }
-    if (open) spans.push({ machine: names[i]!, ...open });
-  });
-  const overlaps = spans.flatMap((a) => spans.filter((b) => b.machine > a.machine && a.from <= b.to && b.from <= a.to).map((b) => `${a.machine}+${b.machine}`));
-  const t0 = spans.reduce((m, x) => (x.from < m ? x.from : m), spans[0]?.from ?? 0n);
-  t.comment(`spans without the unit (ms from the first): ${spans.map((x) => `${x.machine} ${(x.from - t0) / 1_000_000n}-${(x.to - t0) / 1_000_000n}`).join(', ')}`);
+  const { spans, samples: sampleCount, overlaps, described } = unavailableSpans(outputs, names);
+  t.comment(`spans without the unit (ms from the first): ${described}`);
   t.ok(sampleCount > 60, `sampled ${sampleCount} times`);
   t.same(spans.map((s) => s.machine).sort(), [...names].sort(), 'each machine was seen without the unit once (its restart)');
   t.same(overlaps, [], 'never two machines without the unit at once');

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetctl as runFleetctl, type Run } from '../fleetctl/helpers.js';
 import { startLab } from '../harness/lab.js';
+import { unavailableSpans } from './spans.js';
 import { eventually } from '../examples/helpers.js';
 
 const WAIT = 90_000;
@@ -47,26 +48,8 @@ async function proof(): Promise<void> {
     t.match(r.stdout, /Rollout \S+ started: global unit groll\.service on 3 machines/);
     t.match(r.stdout, /Rollout \S+ succeeded: global unit groll\.service on 3 machines on the new version/);
 
-    const spans: { machine: string; from: bigint; to: bigint }[] = [];
-    let samples = 0;
-    outputs.forEach((o, i) => {
-      let open: { from: bigint; to: bigint } | undefined;
-      for (const line of o.stdout.trim().split('\n')) {
-        const [ns, state] = line.split(' ');
-        if (ns === undefined || state === undefined || !/^\d+$/.test(ns)) continue;
-        samples++;
-        const at = BigInt(ns);
-        if (state !== 'active') open = open ? { ...open, to: at } : { from: at, to: at };
-        else if (open) {
-          spans.push({ machine: names[i]!, ...open });
-          open = undefined;
-        }
-      }
-      if (open) spans.push({ machine: names[i]!, ...open });
-    });
-    const overlaps = spans.flatMap((a) => spans.filter((b) => b.machine > a.machine && a.from <= b.to && b.from <= a.to).map((b) => `${a.machine}+${b.machine}`));
-    const t0 = spans.reduce((m, x) => (x.from < m ? x.from : m), spans[0]?.from ?? 0n);
-    t.comment(`FIGURE global rollout, 3 machines, min-healthy 2s: spans without the unit (ms from the first): ${spans.map((x) => `${x.machine} ${(x.from - t0) / 1_000_000n}-${(x.to - t0) / 1_000_000n}`).join(', ')}; ${samples} samples`);
+    const { samples, overlaps, described } = unavailableSpans(outputs, names);
+    t.comment(`FIGURE global rollout, 3 machines, min-healthy 2s: spans without the unit (ms from the first): ${described}; ${samples} samples`);
     t.ok(samples > 60, `sampled ${samples} times`);
     t.same(overlaps, [], 'never two machines without the unit at once');
     await eventually('every machine on the new text', async () => ((await Promise.all(names.map(description))).every((d) => d === 'global v2') ? true : undefined), WAIT);
