@@ -88,6 +88,8 @@ export interface LabState {
   agentTtl?: string;
   /** which fleetd runs as fleet.service; absent: ours */
   flavor?: FleetFlavor;
+  /** the public key file machines authorize (`up --ssh-key`); absent: the cluster's own key (lab/ssh.ts) */
+  sshKey?: string;
   etcd?: EtcdRecord;
   docker?: DockerRecord;
   metadataService?: MetadataRecord;

@@ -6,6 +6,7 @@
  */
 import { stringify } from 'yaml';
 import { API_PORT } from './endpoint.js';
+import { FLEETCTL_WRAPPER, FLEETCTL_WRAPPER_PATH, SSH_USER, SSH_USER_GROUPS, SSHD_UNIT } from './ssh.js';
 
 /** Where the lab puts the document inside a machine (coreos-cloudinit reads it from there). */
 export const USER_DATA_PATH = '/var/lib/coreos-cloudinit/user-data';
@@ -26,6 +27,11 @@ export interface UserDataInput {
   readonly fleetUnit?: string;
   /** the machine's address written literally, for a source with no metadata to fill in `$public_ipv4` (cmdline) */
   readonly ip?: string;
+  /**
+   * public keys for user core (`ssh_authorized_keys`, lab/ssh.ts); with some, core is also put in the journal's
+   * group and sshd (Debian's ssh.service) is started
+   */
+  readonly sshAuthorizedKeys?: readonly string[];
 }
 
 export function fleetConfForCloudConfig(ip = '$private_ipv4'): string {
@@ -44,12 +50,18 @@ export function labUserData(input: UserDataInput): string {
   };
   if (input.metadata !== '') fleet.metadata = input.metadata;
   if (input.agentTtl) fleet.agent_ttl = input.agentTtl;
+  const keys = input.sshAuthorizedKeys ?? [];
+  const writeFiles = [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }];
+  // fleetctl on the PATH, as on a CoreOS host (not for a bare machine: it has no project dir)
+  if (input.fleetUnit !== undefined) writeFiles.push({ path: FLEETCTL_WRAPPER_PATH, permissions: '0755', content: FLEETCTL_WRAPPER });
+  const units: Record<string, string>[] = [
+    { name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' },
+  ];
+  if (keys.length > 0) units.push({ name: SSHD_UNIT, command: 'start' });
   const doc = {
-    write_files: [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }],
-    coreos: {
-      fleet,
-      units: [{ name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' }],
-    },
+    ...(keys.length > 0 ? { users: [{ name: SSH_USER, groups: [...SSH_USER_GROUPS] }], ssh_authorized_keys: [...keys] } : {}),
+    write_files: writeFiles,
+    coreos: { fleet, units },
   };
   const header = `#cloud-config\n# fleet-lab cluster ${input.cluster}, machine ${input.machine}\n`;
   return header + stringify(doc, { blockQuote: 'literal', lineWidth: 0 });
