@@ -16,6 +16,8 @@ import { errorMessage } from '../lib/errors.js';
 export const SSH_USER = 'core';
 /** The sshd unit of Debian's openssh-server, started by the user-data. */
 export const SSHD_UNIT = 'ssh.service';
+/** lets users log in (removes /run/nologin); started before sshd */
+export const USER_SESSIONS_UNIT = 'systemd-user-sessions.service';
 /** fleetctl on every machine's PATH: runs the project's build bound at PROJECT_MOUNT. */
 export const FLEETCTL_WRAPPER_PATH = '/usr/local/bin/fleetctl';
 export const FLEETCTL_WRAPPER = `#!/bin/sh\n# written by fleet-lab: fleetctl of ${PROJECT_MOUNT}\nexec node ${PROJECT_MOUNT}/dist/fleetctl/main.js "$@"\n`;
@@ -24,14 +26,17 @@ export const SSH_USER_GROUPS: readonly string[] = ['systemd-journal'];
 
 export interface SshPaths {
   readonly dir: string;
-  /** the private key fleet-lab generated (absent with --ssh-key) */
+  /**
+   * the private key fleet-lab generated (absent with --ssh-key): ECDSA, which both OpenSSH 9 and real fleetctl
+   * v1.0's older Go SSH client accept (its RSA signatures are SHA-1 ones OpenSSH refuses; ed25519 it may not know)
+   */
   readonly identity: string;
   readonly knownHosts: string;
 }
 
 export function sshPaths(stateDir: string): SshPaths {
   const dir = join(stateDir, 'ssh');
-  return { dir, identity: join(dir, 'id_ed25519'), knownHosts: join(dir, 'known_hosts') };
+  return { dir, identity: join(dir, 'id_ecdsa'), knownHosts: join(dir, 'known_hosts') };
 }
 
 const exists = (p: string): Promise<boolean> =>
@@ -42,7 +47,7 @@ const exists = (p: string): Promise<boolean> =>
 
 /**
  * The public key machines authorize: the text of `userKey` (a .pub file) when given, else the cluster's own
- * key pair in `<state>/ssh/id_ed25519{,.pub}` (generated once, private key 0600).
+ * key pair in `<state>/ssh/id_ecdsa{,.pub}` (generated once, private key 0600).
  */
 export async function clusterPublicKey(stateDir: string, cluster: string, userKey?: string): Promise<string> {
   if (userKey !== undefined) {
@@ -60,7 +65,7 @@ export async function clusterPublicKey(stateDir: string, cluster: string, userKe
   if (!(await exists(p.identity))) {
     await mkdir(p.dir, { recursive: true, mode: 0o700 });
     await rm(`${p.identity}.pub`, { force: true });
-    const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `fleet-lab-${cluster}`, '-f', p.identity], { timeoutMs: 30_000 });
+    const r = await run('ssh-keygen', ['-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', `fleet-lab-${cluster}`, '-f', p.identity], { timeoutMs: 30_000 });
     if (r.code !== 0) throw new LabError(`ssh-keygen for the cluster key failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   }
   await chmod(p.identity, 0o600);

@@ -6,7 +6,7 @@
  */
 import { stringify } from 'yaml';
 import { API_PORT } from './endpoint.js';
-import { FLEETCTL_WRAPPER, FLEETCTL_WRAPPER_PATH, SSH_USER, SSH_USER_GROUPS, SSHD_UNIT } from './ssh.js';
+import { FLEETCTL_WRAPPER, FLEETCTL_WRAPPER_PATH, SSH_USER, SSH_USER_GROUPS, SSHD_UNIT, USER_SESSIONS_UNIT } from './ssh.js';
 
 /** Where the lab puts the document inside a machine (coreos-cloudinit reads it from there). */
 export const USER_DATA_PATH = '/var/lib/coreos-cloudinit/user-data';
@@ -57,7 +57,9 @@ export function labUserData(input: UserDataInput): string {
   const units: Record<string, string>[] = [
     { name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' },
   ];
-  if (keys.length > 0) units.push({ name: SSHD_UNIT, command: 'start' });
+  // systemd-user-sessions removes /run/nologin (pam_nologin refuses core while it exists); the lab's boot target
+  // never reaches the multi-user.target that starts it on a normal host
+  if (keys.length > 0) units.push({ name: USER_SESSIONS_UNIT, command: 'start' }, { name: SSHD_UNIT, command: 'start' });
   const doc = {
     ...(keys.length > 0 ? { users: [{ name: SSH_USER, groups: [...SSH_USER_GROUPS] }], ssh_authorized_keys: [...keys] } : {}),
     write_files: writeFiles,
