@@ -3,7 +3,6 @@
  * API_PORT at its own address, set up by its cloud-config), or etcd directly (`--driver=etcd`).
  */
 import { machineRunning } from './machine.js';
-import { sshPaths } from './ssh.js';
 import type { LabState, MachineRecord } from './state.js';
 
 /** The TCP port of fleetd's API on every lab machine (the port CoreOS's fleet docs used). */
@@ -27,14 +26,9 @@ export function endpointMachine(s: LabState): MachineRecord | undefined {
 export function fleetctlEnvironment(s: LabState, opts: EnvOptions = {}): Record<string, string> {
   if (opts.etcd) {
     if (!s.etcd) return {};
-    return { FLEETCTL_ENDPOINT: s.etcd.clientUrl, FLEETCTL_DRIVER: 'etcd', ...knownHosts(s) };
+    return { FLEETCTL_ENDPOINT: s.etcd.clientUrl, FLEETCTL_DRIVER: 'etcd' };
   }
   const m = endpointMachine(s);
   if (!m) return {};
-  return { FLEETCTL_ENDPOINT: apiUrl(m.ip), FLEETCTL_DRIVER: 'API', ...knownHosts(s) };
-}
-
-/** the machines' own host keys (lab/ssh.ts), so fleetctl's SSH checks them instead of asking */
-function knownHosts(s: LabState): Record<string, string> {
-  return { FLEETCTL_KNOWN_HOSTS_FILE: sshPaths(s.stateDir).knownHosts };
+  return { FLEETCTL_ENDPOINT: apiUrl(m.ip), FLEETCTL_DRIVER: 'API' };
 }

@@ -108,10 +108,10 @@ export function sshHints(stateDir: string, userKey: string | undefined): string[
   const p = sshPaths(stateDir);
   const key = userKey === undefined ? p.identity : userKey.replace(/\.pub$/, '');
   return [
-    `# ssh: machines accept ${userKey === undefined ? "the cluster's key" : 'your key'} ${key} for user ${SSH_USER}; fleetctl ssh, --tunnel and`,
-    '# the SSH-based status/journal (--driver=etcd, real fleetctl) need it in an agent:',
-    `#   eval "$(ssh-agent)"; ssh-add ${key}`,
-    `#   fleetctl ssh <machine-id> -- hostname        (host keys: FLEETCTL_KNOWN_HOSTS_FILE=${p.knownHosts})`,
+    `# ssh: machines accept ${userKey === undefined ? "the cluster's key" : 'your key'} ${key} for user ${SSH_USER}; fleetctl ssh, --tunnel`,
+    '# and the SSH-based status/journal (--driver=etcd, real fleetctl) need it in an agent, and the machines\' host keys:',
+    `#   eval "$(ssh-agent)"; ssh-add ${key}; export FLEETCTL_KNOWN_HOSTS_FILE=${p.knownHosts}`,
+    '#   fleetctl ssh <machine-id> -- hostname',
     `#   ssh -i ${key} -o UserKnownHostsFile=${p.knownHosts} ${SSH_USER}@<machine ip>`,
   ];
 }
