@@ -42,6 +42,8 @@ export interface BootstrapContext {
   readonly exec?: MachineExec;
   /** host path of the machine's root (its overlay mount) */
   readonly machineRoot?: string;
+  /** public keys for user core (lab/ssh.ts) */
+  readonly sshAuthorizedKeys?: readonly string[];
 }
 
 export type MachineBootstrap = (ctx: BootstrapContext) => Promise<void>;
@@ -133,6 +135,7 @@ export const cloudConfigBootstrap: MachineBootstrap = async (ctx) => {
     metadata: ctx.machine.metadata,
     agentTtl: ctx.agentTtl,
     fleetUnit: await fleetUnitText(ctx.projectDir),
+    sshAuthorizedKeys: ctx.sshAuthorizedKeys,
   });
   if ((await ctx.readFile(USER_DATA_PATH)) !== doc) await ctx.writeFile(USER_DATA_PATH, doc);
   const copy = ctx.machineDir ? join(ctx.machineDir, 'user-data') : undefined;

@@ -12,6 +12,7 @@ import { CONFIG_DRIVE_MOUNT, configDriveFiles, DEFAULT_BOOT, ec2Layout, imageFil
 import { FLEET_FLAVORS, fleetV1Bootstrap, leaveFleetV1, type FleetFlavor } from './fleet-v1.js';
 import { ensureMetadata, routeToMetadata, stopMetadata, writeMetadataLayout } from './metadata.js';
 import { labUserData } from './user-data.js';
+import { clusterPublicKey, ensureHostKeys, knownHostsLines, writeKnownHosts } from './ssh.js';
 import { BUSYBOX_BIN, DOCKERD_BIN, dockerBinds, ensureDocker, stopDocker } from './docker.js';
 import { fleetctlEnvironment, type EnvOptions } from './endpoint.js';
 import { LabError } from './errors.js';
@@ -88,6 +89,8 @@ export interface UpOptions {
    * (units of the old flavor are not moved: destroy them first).
    */
   readonly flavor?: FleetFlavor;
+  /** the public key file machines authorize for user core (kept for the cluster); default: a key pair fleet-lab generates in `<state>/ssh` */
+  readonly sshKey?: string;
   /** start etcd with --enable-v2=true even for our flavor (e.g. to switch flavors later without an etcd restart) */
   readonly etcdV2?: boolean;
   /** etcd as a cluster of this many members (lab/etcd-cluster.ts) instead of the single etcd */
@@ -204,6 +207,8 @@ export class Lab {
         if (!FLEET_FLAVORS.includes(opts.flavor)) throw new LabError(`flavor must be one of ${FLEET_FLAVORS.join(', ')}, not ${String(opts.flavor)}`);
         s.flavor = opts.flavor;
       }
+      if (opts.sshKey !== undefined) s.sshKey = opts.sshKey;
+      await clusterPublicKey(s.stateDir, s.name, s.sshKey);
       await this.#save(s);
       await ensureBridge(s.bridge, s.bridgeIp, `fleet-lab:${s.stateDir}`);
       if (opts.etcdMembers !== undefined || opts.etcdTls || opts.etcdAuth || s.etcdCluster) {
@@ -247,6 +252,7 @@ export class Lab {
           }
         });
       }
+      await this.#writeKnownHosts(s);
       return { env: fleetctlEnvironment(s), machines: Object.values(s.machines).map(info), warnings };
     });
   }
@@ -493,6 +499,15 @@ export class Lab {
     }
   }
 
+  /** `<state>/ssh/known_hosts`: every machine's address with its own host keys. */
+  async #writeKnownHosts(s: LabState): Promise<void> {
+    const lines: string[] = [];
+    for (const m of Object.values(s.machines).sort((a, b) => a.index - b.index)) {
+      lines.push(...(await knownHostsLines(machinePaths(m.dir).upper, m.ip)));
+    }
+    await writeKnownHosts(s.stateDir, lines);
+  }
+
   async #loadOrCreate(): Promise<LabState> {
     const existing = await loadState(this.stateDir);
     if (existing) {
@@ -538,6 +553,7 @@ export class Lab {
     const p = machinePaths(m.dir);
     await mountOverlay(p);
     await writeIdentity(p.root, { hostname: m.hostname, machineId: m.machineId });
+    await ensureHostKeys(p.root, p.upper);
     await ensureMachineNet({ netns: m.netns, veth: m.veth, ip: m.ip, bridge: s.bridge, cut: m.cut });
     if (s.metadataService) await routeToMetadata(m.netns);
     const docker = s.docker && isAlive(s.docker.proc) ? s.docker : undefined;
@@ -576,6 +592,7 @@ export class Lab {
       agentTtl: s.agentTtl,
       fleetUnit: bare ? undefined : await readFile(join(s.projectDir, 'units', FLEET_UNIT), 'utf8'),
       ip: from === 'cmdline' ? m.ip : undefined,
+      sshAuthorizedKeys: [await clusterPublicKey(s.stateDir, s.name, s.sshKey)],
     });
     await writeFile(join(m.dir, 'user-data'), doc);
     const facts = { name: m.name, ip: m.ip, hostname: m.hostname, machineId: m.machineId };
@@ -630,6 +647,7 @@ export class Lab {
       agentTtl: s.agentTtl,
       projectDir: s.projectDir,
       machineRoot: machinePaths(m.dir).root,
+      sshAuthorizedKeys: [await clusterPublicKey(s.stateDir, s.name, s.sshKey)],
       ...machineFiles(machinePaths(m.dir).root),
     };
     if (s.flavor === 'fleet-v1') {

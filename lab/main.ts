@@ -10,6 +10,7 @@ import { Lab, MACHINE_ENV, type MachineInfo } from './cluster.js';
 import { machineIndex } from './names.js';
 import { DEFAULT_CLUSTER } from './names.js';
 import { FLEET_FLAVORS, type FleetFlavor } from './fleet-v1.js';
+import { sshHints } from './ssh.js';
 import { formatTable } from './table.js';
 
 interface GlobalArgs {
@@ -127,6 +128,10 @@ async function main(): Promise<void> {
             default: [] as string[],
             describe: "extra kernel command line of a machine (repeatable: 'm3:systemd.log_level=debug')",
           })
+          .option('ssh-key', {
+            type: 'string',
+            describe: "public key file machines authorize for user core (kept for the cluster; default: a key pair fleet-lab generates in <state>/ssh)",
+          })
           .option('flavor', {
             type: 'string',
             choices: FLEET_FLAVORS,
@@ -148,10 +153,12 @@ async function main(): Promise<void> {
           ...(a['etcd-members'] !== undefined ? { etcdMembers: a['etcd-members'] } : {}),
           ...(a['etcd-tls'] !== undefined ? { etcdTls: a['etcd-tls'] } : {}),
           ...(a['etcd-auth'] !== undefined ? { etcdAuth: a['etcd-auth'] } : {}),
+          sshKey: a['ssh-key'],
         });
         for (const w of r.warnings) process.stderr.write(`fleet-lab: warning: ${w}\n`);
         for (const [k, v] of Object.entries(r.env)) process.stdout.write(`${k}=${v}\n`);
         process.stdout.write('\n' + (await machineTable(lab, await lab.machines())));
+        process.stdout.write('\n' + sshHints(lab.stateDir, (await lab.state())?.sshKey).join('\n') + '\n');
       },
     )
     .command('down', 'remove everything the cluster made', (y) => y, async (a) => {
@@ -209,7 +216,10 @@ async function main(): Promise<void> {
       'print shell exports for fleetctl: eval "$(fleet-lab env)" (fleetd\'s TCP API on the first running machine)',
       (y) => y.option('etcd', { type: 'boolean', default: false, describe: 'fleetctl --driver=etcd against the lab\'s etcd instead' }),
       async (a) => {
-        for (const [k, v] of Object.entries(await labOf(a).env({ etcd: a.etcd }))) process.stdout.write(`export ${k}=${v}\n`);
+        const lab = labOf(a);
+        for (const [k, v] of Object.entries(await lab.env({ etcd: a.etcd }))) process.stdout.write(`export ${k}=${v}\n`);
+        // on stderr: stdout is only the exports
+        process.stderr.write(sshHints(lab.stateDir, (await lab.state())?.sshKey).join('\n') + '\n');
       },
     )
     .command(

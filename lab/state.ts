@@ -114,6 +114,8 @@ export interface LabState {
   agentTtl?: string;
   /** which fleetd runs as fleet.service; absent: ours */
   flavor?: FleetFlavor;
+  /** the public key file machines authorize (`up --ssh-key`); absent: the cluster's own key (lab/ssh.ts) */
+  sshKey?: string;
   etcd?: EtcdRecord;
   /** `up --etcd-members N`: the members (lab/etcd-cluster.ts); `etcd` then names the first */
   etcdCluster?: EtcdClusterRecord;

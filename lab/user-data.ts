@@ -7,6 +7,7 @@
 import { stringify } from 'yaml';
 import { API_PORT } from './endpoint.js';
 import type { LabEtcdClient } from './etcd-cluster.js';
+import { FLEETCTL_WRAPPER, FLEETCTL_WRAPPER_PATH, SSH_USER, SSH_USER_GROUPS, SSHD_UNIT, USER_SESSIONS_UNIT } from './ssh.js';
 
 /** Where the lab puts the document inside a machine (coreos-cloudinit reads it from there). */
 export const USER_DATA_PATH = '/var/lib/coreos-cloudinit/user-data';
@@ -29,6 +30,11 @@ export interface UserDataInput {
   readonly ip?: string;
   /** client certificate and credentials for an `--etcd-tls`/`--etcd-auth` etcd (lab/etcd-cluster.ts) */
   readonly etcdClient?: LabEtcdClient;
+  /**
+   * public keys for user core (`ssh_authorized_keys`, lab/ssh.ts); with some, core is also put in the journal's
+   * group and sshd (Debian's ssh.service) is started
+   */
+  readonly sshAuthorizedKeys?: readonly string[];
 }
 
 /** Where the user-data puts the etcd client files inside a machine. */
@@ -50,10 +56,11 @@ export function labUserData(input: UserDataInput): string {
   };
   if (input.metadata !== '') fleet.metadata = input.metadata;
   if (input.agentTtl) fleet.agent_ttl = input.agentTtl;
-  const files = [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }];
+  const keys = input.sshAuthorizedKeys ?? [];
+  const writeFiles = [{ path: FLEET_CONF, permissions: '0644', content: fleetConfForCloudConfig(input.ip) }];
   const tls = input.etcdClient?.tls;
   if (tls) {
-    files.push(
+    writeFiles.push(
       { path: ETCD_CLIENT_FILES.ca, permissions: '0644', content: tls.ca },
       { path: ETCD_CLIENT_FILES.cert, permissions: '0644', content: tls.cert },
       { path: ETCD_CLIENT_FILES.key, permissions: '0600', content: tls.key },
@@ -67,12 +74,18 @@ export function labUserData(input: UserDataInput): string {
     fleet.etcd_username = auth.username;
     fleet.etcd_password = auth.password;
   }
+  // fleetctl on the PATH, as on a CoreOS host (not for a bare machine: it has no project dir)
+  if (input.fleetUnit !== undefined) writeFiles.push({ path: FLEETCTL_WRAPPER_PATH, permissions: '0755', content: FLEETCTL_WRAPPER });
+  const units: Record<string, string>[] = [
+    { name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' },
+  ];
+  // systemd-user-sessions removes /run/nologin (pam_nologin refuses core while it exists); the lab's boot target
+  // never reaches the multi-user.target that starts it on a normal host
+  if (keys.length > 0) units.push({ name: USER_SESSIONS_UNIT, command: 'start' }, { name: SSHD_UNIT, command: 'start' });
   const doc = {
-    write_files: files,
-    coreos: {
-      fleet,
-      units: [{ name: 'fleet.service', ...(input.fleetUnit === undefined ? {} : { content: input.fleetUnit }), command: 'start' }],
-    },
+    ...(keys.length > 0 ? { users: [{ name: SSH_USER, groups: [...SSH_USER_GROUPS] }], ssh_authorized_keys: [...keys] } : {}),
+    write_files: writeFiles,
+    coreos: { fleet, units },
   };
   const header = `#cloud-config\n# fleet-lab cluster ${input.cluster}, machine ${input.machine}\n`;
   return header + stringify(doc, { blockQuote: 'literal', lineWidth: 0 });

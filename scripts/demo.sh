@@ -64,7 +64,7 @@ if grep -q 'fleet not started' "$up_err"; then
 fi
 lab list >&2 || true
 
-eval "$(lab env)"
+eval "$(lab env 2>/dev/null)"
 export FLEETCTL_ENDPOINT FLEETCTL_DRIVER
 note "fleetctl talks to fleetd's API at $FLEETCTL_ENDPOINT"
 
@@ -105,6 +105,9 @@ fleetctl list-unit-files
 echo
 fleetctl list-units
 
+ssh_dir=${FLEET_LAB_STATE_DIR:-/var/lib/fleet-lab/$NAME}/ssh
+m1_ip=${FLEETCTL_ENDPOINT#http://}
+m1_ip=${m1_ip%:*}
 cat <<EOT
 
 The cluster "$NAME" is up. Use it with fleetctl (through fleetd's TCP API on m1):
@@ -113,6 +116,13 @@ The cluster "$NAME" is up. Use it with fleetctl (through fleetd's TCP API on m1)
   node $root/dist/fleetctl/main.js status web@1.service
   node $root/dist/fleetctl/main.js journal web@1.service
 Or through etcd directly: eval "\$($lab_cmd env --etcd)"
+SSH, as to CoreOS hosts (user core, the cluster's key; fleetctl ssh, --tunnel, status/journal over SSH):
+  eval "\$(ssh-agent)"; ssh-add $ssh_dir/id_ecdsa
+  export FLEETCTL_KNOWN_HOSTS_FILE=$ssh_dir/known_hosts   # the machines' own host keys
+  node $root/dist/fleetctl/main.js ssh \$(node $root/dist/fleetctl/main.js list-machines --full --no-legend | awk 'NR==1{print \$1}') -- hostname
+  node $root/dist/fleetctl/main.js --tunnel $m1_ip list-machines   # the API through m1, over SSH
+  eval "\$($lab_cmd env --etcd)"; node $root/dist/fleetctl/main.js status web@1.service   # from its machine, over SSH
+  ssh -i $ssh_dir/id_ecdsa -o UserKnownHostsFile=$ssh_dir/known_hosts core@<machine ip>   # fleetctl is on its PATH
 Inside a machine:         $lab_cmd exec m1 -- journalctl -u fleet
 Tear it down:             $lab_cmd down
 EOT

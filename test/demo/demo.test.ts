@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaultStateDir } from '../../lab/names.js';
 import { record } from '../../lab/proc.js';
@@ -47,6 +48,9 @@ t.test('scripts/demo.sh brings up a 3-machine cluster running the examples', asy
   t.match(demo.stderr, /3 of 3 machines registered/);
   t.match(demo.stdout, /^UNIT\s+MACHINE\s+ACTIVE\s+SUB$/m, 'prints fleetctl list-units');
   t.match(demo.stdout, `The cluster "${name}" is up`);
+  const key = /ssh-add (\S+)/.exec(demo.stdout)?.[1];
+  t.equal(key, `${defaultStateDir(name)}/ssh/id_ecdsa`, 'tells how to ssh in, with the cluster key');
+  t.ok(key !== undefined && existsSync(key), 'a key that exists');
 
   const envOut = await run(process.execPath, [LAB_CLI, '--name', name, 'env']);
   t.equal(envOut.code, 0, envOut.stderr);

@@ -54,3 +54,18 @@ t.test('a metadata value with a line break is rejected by cloud-config, with its
   const parsed = parseUserData(labUserData({ ...base, metadata: 'role=web\nx=1' }), { substitutions: subs });
   t.match(parsed.diagnostics, [{ severity: 'error', path: 'coreos.fleet.metadata' }]);
 });
+
+t.test('with a key: core gets it and the journal group, sshd starts, fleetctl is on the PATH', async (t) => {
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0c3RrZXlmb3JmbGVldGxhYnRlc3RpbmcxMjM0NTY3 fleet-lab-c1';
+  const doc = labUserData({ ...base, sshAuthorizedKeys: [key] });
+  t.same(parseUserData(doc, { substitutions: subs }).diagnostics, []);
+  const steps = planOf(doc);
+  t.match(steps.find((s) => s.kind === 'user'), { user: { name: 'core', groups: ['systemd-journal'] } });
+  t.match(steps.find((s) => s.kind === 'ssh-keys'), { user: 'core', keys: [key] });
+  t.same(
+    steps.filter((s) => s.kind === 'unit-command').map((s) => s.kind === 'unit-command' && `${s.command} ${s.unit}`),
+    ['start fleet.service', 'start systemd-user-sessions.service', 'start ssh.service'],
+  );
+  t.match(written(steps, '/usr/local/bin/fleetctl'), /exec node \/opt\/fleet\/dist\/fleetctl\/main\.js "\$@"/);
+  t.notOk(planOf(labUserData(base)).some((s) => s.kind === 'ssh-keys' || s.kind === 'user'), 'no key: no user, no sshd');
+});
