@@ -11,7 +11,6 @@ import { mergeEnvironment } from './environment-file.js';
 import { logger } from '../lib/log.js';
 import { ApplyError, InvalidDocumentError } from './errors.js';
 import {
-  RootPathError,
   openDirectory,
   readIfExists,
   removeCreatedDirectories,
@@ -188,30 +187,14 @@ async function applySshKeys(state: State, step: Extract<PlanStep, { kind: 'ssh-k
   return authorizeKeys(state.root, user.home, { uid: user.uid, gid: user.gid }, step.keyName, step.keys);
 }
 
-/** The text an environment file starts from when it does not exist yet (empty when the base is missing too). */
-async function readBase(state: State, path: string): Promise<string> {
-  const { dir, name } = splitPath(path);
-  let d: Awaited<ReturnType<typeof openDirectory>>;
-  try {
-    d = await openDirectory(state.root, dir);
-  } catch (err) {
-    if (err instanceof RootPathError && err.reason === 'missing') return '';
-    throw err;
-  }
-  try {
-    return (await d.readFile(name, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '';
-  } finally {
-    await d.close();
-  }
-}
-
 async function applyEnvironment(state: State, step: Extract<PlanStep, { kind: 'environment' }>): Promise<StepOutcome> {
   const { dir, name } = splitPath(step.path);
   const d = await openDirectory(state.root, dir, { create: { mode: 0o755 } });
   try {
     const current = await d.readFile(name, MAX_TARGET_FILE_BYTES);
     const old = current?.toString('utf8') ?? '';
-    const start = current === undefined && step.base !== undefined ? await readBase(state, step.base) : old;
+    // a file not there yet starts from its base (update.conf: CoreOS's shipped one), or empty if that is missing too
+    const start = current === undefined && step.base !== undefined ? ((await readIfExists(state.root, step.base, MAX_TARGET_FILE_BYTES))?.toString('utf8') ?? '') : old;
     const merged = mergeEnvironment(start, step.vars);
     if (current !== undefined && merged === old) return 'unchanged';
     const st = await d.lstat(name);

@@ -210,15 +210,24 @@ export const ETCD_OPTIONS = [
   etcd('very_very_verbose', 'bool'),
 ] as const;
 
+/** The etcd client TLS files of flanneld and locksmithd, as `<daemon>_ETCD_*` variables. */
+const etcdTlsFiles = (daemon: string) =>
+  [
+    named('etcd_cafile', `${daemon}_ETCD_CAFILE`, 'string'),
+    named('etcd_certfile', `${daemon}_ETCD_CERTFILE`, 'string'),
+    named('etcd_keyfile', `${daemon}_ETCD_KEYFILE`, 'string'),
+  ] as const;
+
+/** The etcd credentials of flanneld and locksmithd (the password is a secret: files carrying it are 0600). */
+const etcdCredentials = (daemon: string) =>
+  [named('etcd_username', `${daemon}_ETCD_USERNAME`, 'string'), named('etcd_password', `${daemon}_ETCD_PASSWORD`, 'string', { secret: true })] as const;
+
 /** `coreos.flannel`: written as plain `VAR=value` lines to /run/flannel/options.env, which flanneld reads. */
 export const FLANNEL_OPTIONS = [
   named('etcd_endpoints', 'FLANNELD_ETCD_ENDPOINTS', 'string', { check: urlList }),
-  named('etcd_cafile', 'FLANNELD_ETCD_CAFILE', 'string'),
-  named('etcd_certfile', 'FLANNELD_ETCD_CERTFILE', 'string'),
-  named('etcd_keyfile', 'FLANNELD_ETCD_KEYFILE', 'string'),
+  ...etcdTlsFiles('FLANNELD'),
   named('etcd_prefix', 'FLANNELD_ETCD_PREFIX', 'string'),
-  named('etcd_username', 'FLANNELD_ETCD_USERNAME', 'string'),
-  named('etcd_password', 'FLANNELD_ETCD_PASSWORD', 'string', { secret: true }),
+  ...etcdCredentials('FLANNELD'),
   named('ip_masq', 'FLANNELD_IP_MASQ', 'string'),
   named('subnet_file', 'FLANNELD_SUBNET_FILE', 'string', { check: absolutePath }),
   named('interface', 'FLANNELD_IFACE', 'string'),
@@ -231,11 +240,8 @@ const WINDOW_LENGTH = /^[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+$/;
 /** `coreos.locksmith`: locksmithd.service's drop-in. */
 export const LOCKSMITH_OPTIONS = [
   named('endpoint', 'LOCKSMITHD_ENDPOINT', 'string', { check: urlList }),
-  named('etcd_cafile', 'LOCKSMITHD_ETCD_CAFILE', 'string'),
-  named('etcd_certfile', 'LOCKSMITHD_ETCD_CERTFILE', 'string'),
-  named('etcd_keyfile', 'LOCKSMITHD_ETCD_KEYFILE', 'string'),
-  named('etcd_username', 'LOCKSMITHD_ETCD_USERNAME', 'string'),
-  named('etcd_password', 'LOCKSMITHD_ETCD_PASSWORD', 'string', { secret: true }),
+  ...etcdTlsFiles('LOCKSMITHD'),
+  ...etcdCredentials('LOCKSMITHD'),
   named('group', 'LOCKSMITHD_GROUP', 'string'),
   named('window_start', 'REBOOT_WINDOW_START', 'string', {
     check: (v) => (WINDOW_START.test(v) ? undefined : `${JSON.stringify(v)} is not a time such as "Thu 04:00" or "04:00"`),
@@ -285,12 +291,7 @@ export function renderEnvironmentDropIn(
   options: readonly EnvOption[],
   values: Readonly<Record<string, EnvValue | undefined>>,
 ): string | undefined {
-  const lines: string[] = [];
-  for (const o of options) {
-    const v = values[o.key];
-    if (isZero(v)) continue;
-    lines.push(`Environment="${o.env}=${quoteEnvironmentValue(String(v))}"`);
-  }
+  const lines = environmentAssignments(options, values).map(([env, v]) => `Environment="${env}=${quoteEnvironmentValue(v)}"`);
   return lines.length === 0 ? undefined : `[Service]\n${lines.join('\n')}\n`;
 }
 
