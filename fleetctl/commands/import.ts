@@ -10,8 +10,9 @@
  * over: this cluster's engine places them again by their [X-Fleet] options. Machine metadata is not carried over:
  * it belongs to each machine's own configuration.
  */
+import { compareStrings } from '../../lib/compare.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
-import { flagBool, flagString, SECONDS_RANGE, type CommandSpec } from '../command.js';
+import { flagBool, flagNumber, flagString, SECONDS_RANGE, type CommandSpec } from '../command.js';
 import { parseApiEndpoint } from '../client/endpoint.js';
 import { HttpFleetClient } from '../client/http.js';
 import type { ApiUnit, FleetClient } from '../client/types.js';
@@ -31,7 +32,7 @@ export interface ImportResult {
 export async function importUnits(source: readonly ApiUnit[], target: FleetClient, dryRun: boolean): Promise<ImportResult[]> {
   const existing = new Map((await target.units()).map((u) => [u.name, u]));
   const results: ImportResult[] = [];
-  for (const unit of [...source].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const unit of [...source].sort((a, b) => compareStrings(a.name, b.name))) {
     const desired = unit.desiredState || 'inactive';
     const here = existing.get(unit.name);
     if (here) {
@@ -82,7 +83,7 @@ fleetctl import --from http://10.0.0.5:49153 --dry-run`,
     if (args.length > 0) throw new UsageError(`import takes no arguments, got ${JSON.stringify(args[0])}`);
     const dryRun = flagBool(flags, 'dry-run');
     const { endpoint } = parseApiEndpoint(from);
-    const source = new HttpFleetClient({ endpoint, requestTimeoutMs: Number(flags['from-timeout'] ?? 10) * 1000 });
+    const source = new HttpFleetClient({ endpoint, requestTimeoutMs: flagNumber(flags, 'from-timeout', 10) * 1000 });
     let units: ApiUnit[];
     try {
       units = await source.units();
