@@ -1,6 +1,6 @@
 /**
- * The one way tests run a node script (fleetctl, coreos-cloudinit, fleetd), or any other program, as a child
- * process and collect what it printed. Callers shape the environment and stdin; the child is killed after a timeout so a hang fails the test.
+ * The one way tests run a node script (fleetctl, coreos-cloudinit, fleetd) as a child process and collect what it
+ * printed. Callers shape the environment and stdin; the child is killed after a timeout so a hang fails the test.
  */
 import { spawn } from 'node:child_process';
 
@@ -24,14 +24,9 @@ export interface RunNodeOptions {
 
 /** `node <script> args...`; resolves when it has exited and its output is read. */
 export function runNode(script: string, args: readonly string[], o: RunNodeOptions = {}): Promise<Run> {
-  return runCommand(process.execPath, [script, ...args], o);
-}
-
-/** `command args...` (no shell), as runNode runs node. */
-export function runCommand(command: string, args: readonly string[], o: RunNodeOptions = {}): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: o.cwd,
       env: o.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: [o.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEtcd, Registry } from '../../lib/registry/index.js';
 import { startLab } from '../harness/lab.js';
-import { runCommand } from '../harness/run.js';
+import { run } from '../../lab/run.js';
 import { show, submit, waitFor } from '../fleetd/lab-helpers.js';
 import { METADATA_URL, OEM_DEFAULTS } from '../../lab/boot.js';
 import { isAlive, stopProcess } from '../../lab/proc.js';
@@ -22,7 +22,7 @@ t.test('machines join at boot: the .deb with the metadata service, a config driv
   const work = await mkdtemp(join(tmpdir(), 'hb-deb-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', PACKAGE_COMPRESS: 'none' };
-  const built = await runCommand('bash', ['scripts/package.sh', 'deb', join(work, 'deb')], { env, timeoutMs: 300_000 });
+  const built = await run('bash', ['scripts/package.sh', 'deb', join(work, 'deb')], { env, timeoutMs: 300_000 });
   t.equal(built.code, 0, `package.sh deb: ${built.stderr}`);
   const deb = built.stdout.trim();
 

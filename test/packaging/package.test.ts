@@ -10,16 +10,19 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand } from '../harness/run.js';
+import { run } from '../../lab/run.js';
 import { FLEET_OPTION_TABLE } from '../../lib/fleet-options.js';
 import { VERSION } from '../../lib/version.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fleet-package-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', PACKAGE_COMPRESS: 'none' };
+/** `cmd args...` (lab/run.ts) with the environment above only, never the test runner's. */
+const runCommand = (cmd: string, args: readonly string[], o: { input?: string; timeoutMs?: number } = {}) =>
+  run(cmd, args, { env, timeoutMs: 300_000, ...o });
 
 t.test('the .deb: control, contents, units; unpacked, its programs run', { timeout: 600_000 }, async (t) => {
-  const built = await runCommand('bash', ['scripts/package.sh', 'deb', join(work, 'deb')], { env, timeoutMs: 300_000 });
+  const built = await runCommand('bash', ['scripts/package.sh', 'deb', join(work, 'deb')], { timeoutMs: 300_000 });
   t.equal(built.code, 0, `package.sh deb: ${built.stderr}`);
   const deb = built.stdout.trim();
   t.equal(deb, join(work, 'deb', `fleet-ts_${VERSION}_all.deb`));
@@ -61,7 +64,7 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
   const v = await runCommand(join(root, 'usr/bin/fleetctl'), ['version']);
   t.equal(v.stdout, `fleetctl version ${VERSION}\n`);
   t.equal((await runCommand(join(root, 'usr/bin/fleetd'), ['--version'])).stdout, `fleetd version ${VERSION}\n`);
-  const cc = await runCommand(join(root, 'usr/bin/coreos-cloudinit'), ['--validate', '--from-file', '-'], { stdin: '#cloud-config\ncoreos:\n  update: {reboot_strategy: "off"}\n' });
+  const cc = await runCommand(join(root, 'usr/bin/coreos-cloudinit'), ['--validate', '--from-file', '-'], { input: '#cloud-config\ncoreos:\n  update: {reboot_strategy: "off"}\n' });
   t.equal(cc.code, 0, `coreos-cloudinit --validate: ${cc.stderr}`);
   const help = await runCommand(join(root, 'usr/bin/fleetctl'), ['list-machines', '--help']);
   t.equal(help.code, 0, 'a command that loads yargs and the rest runs from the package');
@@ -73,11 +76,11 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
 });
 
 t.test('npm pack: installs offline, its programs run', { timeout: 600_000 }, async (t) => {
-  const built = await runCommand('bash', ['scripts/package.sh', 'npm', join(work, 'npm')], { env, timeoutMs: 300_000 });
+  const built = await runCommand('bash', ['scripts/package.sh', 'npm', join(work, 'npm')], { timeoutMs: 300_000 });
   t.equal(built.code, 0, `package.sh npm: ${built.stderr}`);
   const tgz = built.stdout.trim();
   const prefix = join(work, 'prefix');
-  const installed = await runCommand('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, tgz], { env, timeoutMs: 300_000 });
+  const installed = await runCommand('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, tgz], { timeoutMs: 300_000 });
   t.equal(installed.code, 0, `npm install --offline: ${installed.stderr}`);
   t.equal((await runCommand(join(prefix, 'bin/fleetctl'), ['version'])).stdout, `fleetctl version ${VERSION}\n`);
   t.equal((await runCommand(join(prefix, 'bin/fleetd'), ['--version'])).stdout, `fleetd version ${VERSION}\n`);
