@@ -313,7 +313,20 @@ export async function setTargetStates(
   opts: { raiseOnly?: boolean; retryFailed?: boolean; retried?: Set<string> } = {},
 ): Promise<ApiUnit[]> {
   const gate = new ReadGate();
+  // Reads run concurrently, but the target states are written in argument order, as fleet wrote them: the engine
+  // places units in the order their targets appear (`start web@1 ... web@4` with room for three places web@1..3).
+  let lastWrite: Promise<void> = Promise.resolve();
   const one = async (name: string): Promise<{ u: ApiUnit; set: boolean; retried: boolean }> => {
+    const myTurn = lastWrite;
+    let release = (): void => undefined;
+    lastWrite = new Promise<void>((r) => (release = r));
+    try {
+      return await oneInOrder(name, myTurn);
+    } finally {
+      release();
+    }
+  };
+  const oneInOrder = async (name: string, myTurn: Promise<void>): Promise<{ u: ApiUnit; set: boolean; retried: boolean }> => {
     const { earlierOk, done } = gate.enter();
     let u: ApiUnit | undefined;
     let retried = false;
@@ -343,6 +356,7 @@ export async function setTargetStates(
       throw err;
     }
     if (!(await earlierOk)) return { u, set: false, retried: false };
+    await myTurn;
     try {
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {
