@@ -2,6 +2,7 @@
  * JSON values stored in etcd. Encoders emit fields in a fixed order because schedule transactions compare
  * stored values byte for byte (see docs/registry.md). Decoders return undefined for anything malformed.
  */
+import { isUnitHash } from '../unit/hash.js';
 import { DESIRED_STATES } from '../unit/types.js';
 import type {
   DesiredState,
@@ -13,8 +14,6 @@ import type {
   UnitState,
 } from './types.js';
 import { isSegment } from './keys.js';
-
-const HASH_RE = /^[0-9a-f]{40}$/;
 
 type Json = Record<string, unknown>;
 
@@ -36,7 +35,7 @@ export function isScheduledState(v: unknown): v is ScheduledState {
 }
 
 function isHash(v: unknown): v is string {
-  return typeof v === 'string' && HASH_RE.test(v);
+  return typeof v === 'string' && isUnitHash(v);
 }
 
 export interface JobObject {

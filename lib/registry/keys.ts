@@ -1,9 +1,9 @@
+import { isUnitHash } from '../unit/hash.js';
 import { InvalidKeyError } from './errors.js';
 import type { Fence } from './types.js';
 
 export const DEFAULT_PREFIX = '/_coreos.com/fleet/';
 
-const HASH_RE = /^[0-9a-f]{40}$/;
 const METADATA_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 const MAX_SEGMENT = 255;
 
@@ -33,7 +33,7 @@ export function checkMachineId(id: unknown): string {
 }
 
 export function checkHash(hash: unknown): string {
-  if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
+  if (typeof hash !== 'string' || !isUnitHash(hash)) {
     throw new InvalidKeyError(`invalid unit hash ${JSON.stringify(hash)}: expected 40 lowercase hex characters (SHA1)`);
   }
   return hash;
@@ -46,11 +46,6 @@ export function checkFence(fence: unknown): Fence {
     throw new InvalidKeyError(`invalid fence ${JSON.stringify(fence)}: needs the leader key and its create revision (> 0)`);
   }
   return f as Fence;
-}
-
-/** True when `s` is a unit hash (40 lowercase hex characters). */
-export function isHash(s: string): boolean {
-  return HASH_RE.test(s);
 }
 
 export function checkMetadataKey(key: unknown): string {

@@ -4,6 +4,7 @@ import { type Etcd3, type ICompare, type IRequestOp, type ITxnResponse } from 'e
 import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
+import { isUnitHash } from '../unit/hash.js';
 import {
   decodeJobObject,
   encodeGlobalEntry,
@@ -28,7 +29,7 @@ import {
 } from './errors.js';
 import { Election } from './election.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
-import { checkFence, checkHash, checkMachineId, checkMetadataKey, checkUnitName, isHash, isSegment, Keyspace } from './keys.js';
+import { checkFence, checkHash, checkMachineId, checkMetadataKey, checkUnitName, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
 import { decodeRestartRequest, encodeRestartRequest, type RestartRequest } from './restart.js';
 import * as rollouts from './rollout.js';
@@ -446,7 +447,7 @@ export class Registry {
     const doomed: { hash: string; modRevision: string }[] = [];
     for (const kv of rangeAt(snap, 3)) {
       const hash = kv.key.toString('utf8').slice(k.unitsDir.length);
-      if (!isHash(hash) || used.has(hash)) continue;
+      if (!isUnitHash(hash) || used.has(hash)) continue;
       unreferenced.add(hash);
       if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision: kv.mod_revision });
     }

@@ -10,7 +10,7 @@ import { compareStrings } from '../compare.js';
 import { decodeGlobalMachineHash, decodeJobObject, encodeGlobalEntry, encodeJobObject } from './codec.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
 import { FencedError, InvalidKeyError, RolloutNotFoundError, RolloutRefusedError } from './errors.js';
-import { checkHash, checkUnitName, isHash, isSegment, type Keyspace } from './keys.js';
+import { checkHash, checkUnitName, isSegment, type Keyspace } from './keys.js';
 import { jobsProjection, project, statesProjection } from './projections.js';
 import { MAX_OPS_PER_TXN } from './schedule.js';
 import type { Fence } from './types.js';
