@@ -5,6 +5,7 @@
  * would block, a device could be endless or have side effects on open), and at most MAX_UNIT_FILE_BYTES of them.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { resolve } from 'node:path';
 import { MAX_UNIT_FILE_BYTES } from '../lib/unit/parse.js';
 import type { ApiMachine, FleetClient } from './client/types.js';
 import { FleetctlError } from './errors.js';
@@ -60,51 +61,63 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-export const diskFiles: LocalFiles = {
-  inspect(path: string): LocalFileState {
-    let st: Stats;
-    try {
-      st = statSync(path);
-    } catch (err) {
-      if (isMissing(err)) return { kind: 'missing' };
-      return { kind: 'refused', reason: `cannot read ${path}: ${errorMessage(err)}` };
-    }
-    const reason = refusal(path, st);
-    return reason === undefined ? { kind: 'file' } : { kind: 'refused', reason };
-  },
-  read(path: string): Uint8Array | undefined {
-    const before = diskFiles.inspect(path);
-    if (before.kind === 'missing') return undefined;
-    if (before.kind === 'refused') throw new FleetctlError(before.reason);
-    // O_NONBLOCK: if the path was swapped for a FIFO since, opening it does not wait for a writer
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    try {
-      const st = fstatSync(fd);
-      const reason = refusal(path, st);
-      if (reason !== undefined) throw new FleetctlError(reason);
-      // at most one byte more than the limit: a file that grew since fstat is still caught by the parser's bound.
-      // The buffer starts at the file's size (zeroing 1 MiB per unit file cost `start` of 60 units a third of a
-      // second) and grows only for a file that grew since.
-      const limit = MAX_UNIT_FILE_BYTES + 1;
-      let buf = Buffer.alloc(Math.min(st.size + 1, limit));
-      let got = 0;
-      for (;;) {
-        const n = readSync(fd, buf, got, buf.length - got, null);
-        if (n === 0) break;
-        got += n;
-        if (got === buf.length) {
-          if (buf.length === limit) break;
-          const bigger = Buffer.alloc(Math.min(buf.length * 2, limit));
-          buf.copy(bigger, 0, 0, got);
-          buf = bigger;
-        }
+/**
+ * The local files of a user working in `dir` (relative paths resolve against it; messages name the path as given).
+ * fleetctl reads from the process's working directory (diskFiles); tests that run fleetctl inside their own
+ * process give each run a directory of its own, as a child's cwd would.
+ */
+export function filesIn(dir: string): LocalFiles {
+  const at = (path: string): string => (dir === '' ? path : resolve(dir, path));
+  const files: LocalFiles = {
+    inspect(path: string): LocalFileState {
+      let st: Stats;
+      try {
+        st = statSync(at(path));
+      } catch (err) {
+        if (isMissing(err)) return { kind: 'missing' };
+        return { kind: 'refused', reason: `cannot read ${path}: ${errorMessage(err)}` };
       }
-      return buf.subarray(0, got);
-    } finally {
-      closeSync(fd);
-    }
-  },
-};
+      const reason = refusal(path, st);
+      return reason === undefined ? { kind: 'file' } : { kind: 'refused', reason };
+    },
+    read(path: string): Uint8Array | undefined {
+      const before = files.inspect(path);
+      if (before.kind === 'missing') return undefined;
+      if (before.kind === 'refused') throw new FleetctlError(before.reason);
+      // O_NONBLOCK: if the path was swapped for a FIFO since, opening it does not wait for a writer
+      const fd = openSync(at(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      try {
+        const st = fstatSync(fd);
+        const reason = refusal(path, st);
+        if (reason !== undefined) throw new FleetctlError(reason);
+        // at most one byte more than the limit: a file that grew since fstat is still caught by the parser's bound.
+        // The buffer starts at the file's size (zeroing 1 MiB per unit file cost `start` of 60 units a third of a
+        // second) and grows only for a file that grew since.
+        const limit = MAX_UNIT_FILE_BYTES + 1;
+        let buf = Buffer.alloc(Math.min(st.size + 1, limit));
+        let got = 0;
+        for (;;) {
+          const n = readSync(fd, buf, got, buf.length - got, null);
+          if (n === 0) break;
+          got += n;
+          if (got === buf.length) {
+            if (buf.length === limit) break;
+            const bigger = Buffer.alloc(Math.min(buf.length * 2, limit));
+            buf.copy(bigger, 0, 0, got);
+            buf = bigger;
+          }
+        }
+        return buf.subarray(0, got);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+  return files;
+}
+
+/** The files of the process's working directory. */
+export const diskFiles: LocalFiles = filesIn('');
 
 export const realClock: Clock = {
   now: () => Date.now(),

@@ -1,20 +1,12 @@
 #!/usr/bin/env node
 /**
- * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
- * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
- * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
- * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts; the
- * list commands over the API driver are run without yargs and without other commands: quick-list.ts.
+ * fleetctl's process: runs the command line (entry.ts) with the process's stdout and stderr and sets the exit
+ * status. Output that cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an
+ * I/O error), or, when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE
+ * would.
  */
-import { UsageError, errorMessage } from '../lib/errors.js';
-import { fastPath } from './fast-path.js';
+import { runFleetctl } from './entry.js';
 import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
-
-function oneLine(err: unknown): string {
-  if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
-  const msg = errorMessage(err);
-  return `Error: ${msg.split('\n')[0]}`;
-}
 
 const out = processOutput((err) => {
   if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
@@ -22,17 +14,4 @@ const out = processOutput((err) => {
   process.exit(1);
 });
 
-try {
-  const argv = process.argv.slice(2);
-  const quick = await fastPath(argv, process.env);
-  if (quick !== undefined) {
-    out.write(quick);
-  } else {
-    const listed = await (await import('./quick-list.js')).quickList(argv, process.env, out);
-    if (listed !== undefined) process.exitCode = listed;
-    else process.exitCode = await (await import('./cli.js')).runCli({ argv, env: process.env, out });
-  }
-} catch (err) {
-  out.err(oneLine(err));
-  process.exitCode = 1;
-}
+process.exitCode = await runFleetctl({ argv: process.argv.slice(2), env: process.env, out });

@@ -1,6 +1,8 @@
 /**
  * `fleetctl submit` of bad unit files, through both drivers (etcd, and the API of a real fleetd API server), on a
- * real etcd: one clear line on stderr, exit 1, no stack trace, and not a single write to etcd.
+ * real etcd: one clear line on stderr, exit 1, no stack trace, and not a single write to etcd. The cases run
+ * fleetctl inside the test process (test/fleetctl/helpers.ts); the first case of each driver and the last test run
+ * the real binary as a child, for what only the process wrapper does.
  */
 import t from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEtcd } from '../harness/etcd.js';
 import { HELLO, startApi, submitUnit } from '../api/fixture.js';
+import { fleetctl } from '../fleetctl/helpers.js';
 import { DIST, dataPath, dumpEtcd, hasStackTrace, lines, runNode } from './helpers.js';
 
 const FLEETCTL = path.join(DIST, 'fleetctl/main.js');
@@ -66,10 +69,10 @@ const drivers: Record<string, Record<string, string>> = {
 
 for (const [driver, env] of Object.entries(drivers)) {
   t.test(`fleetctl submit of bad units, ${driver} driver`, async (t) => {
-    for (const [arg, expect] of cases) {
+    for (const [i, [arg, expect]] of cases.entries()) {
       const what = path.basename(arg).slice(0, 60);
       const before = await dumpEtcd(client, '');
-      const r = await runNode(FLEETCTL, ['submit', arg], { env });
+      const r = await fleetctl(['submit', arg], { env, child: i === 0 });
       t.equal(r.code, 1, `${what}: exit 1`);
       t.equal(r.stdout, '', `${what}: nothing on stdout`);
       t.equal(lines(r.stderr).length, 1, `${what}: one line on stderr`);
@@ -80,7 +83,7 @@ for (const [driver, env] of Object.entries(drivers)) {
     }
 
     const before = await dumpEtcd(client, '');
-    const r = await runNode(FLEETCTL, ['submit', corpus('equals-only.service'), corpus('weird-unicode.service')], { env });
+    const r = await fleetctl(['submit', corpus('equals-only.service'), corpus('weird-unicode.service')], { env });
     t.equal(r.code, 1, 'a bad unit before a good one: exit 1');
     t.same(await dumpEtcd(client, ''), before, 'the good unit after the bad one was not submitted');
   });
@@ -94,7 +97,7 @@ t.test('load, start and plan refuse the same way', async (t) => {
       ['xfleet-machineid-global.service', /MachineID cannot be used with Global/],
     ] as const) {
       const before = await dumpEtcd(client, '');
-      const r = await runNode(FLEETCTL, cmd === 'plan' ? [cmd, corpus(file)] : [cmd, '--no-block', corpus(file)], { env: drivers.api! });
+      const r = await fleetctl(cmd === 'plan' ? [cmd, corpus(file)] : [cmd, '--no-block', corpus(file)], { env: drivers.api! });
       t.equal(r.code, 1, `${cmd} ${file}: exit 1`);
       t.equal(lines(r.stderr).length, 1, `${cmd} ${file}: one line`);
       t.match(r.stderr, prefixes[cmd]!, `${cmd} ${file}: prefix`);

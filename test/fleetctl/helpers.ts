@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { compareStrings } from '../../lib/compare.js';
 import { runNode } from '../harness/run.js';
+import { filesIn } from '../../fleetctl/context.js';
+import { runFleetctl } from '../../fleetctl/entry.js';
+import { BufferOutput } from '../../fleetctl/output.js';
 import type { MachinePresence } from '../../lib/registry/index.js';
 import type { TestRegistry } from '../harness/registry.js';
 
@@ -23,9 +26,10 @@ export interface RunOpts {
   env?: Record<string, string | undefined>;
   cwd?: string;
   timeoutMs?: number;
+  /** Run main.ts as a child process: for what only the process does (module loading, NODE_OPTIONS, signals). */
+  child?: boolean;
 }
 
-/** `fleetctl args...` as a child process; env starts from a clean slate (no FLEETCTL_* of the caller). */
 /** fleetctl's environment for one driver: the API on fleetd's unix socket, or etcd under the registry's prefix. */
 export function driverEnv(driver: 'API' | 'etcd', o: { socket: string; etcdEndpoint: string; prefix: string }): Record<string, string> {
   return driver === 'API'
@@ -33,6 +37,12 @@ export function driverEnv(driver: 'API' | 'etcd', o: { socket: string; etcdEndpo
     : { FLEETCTL_DRIVER: 'etcd', FLEETCTL_ENDPOINT: o.etcdEndpoint, FLEETCTL_ETCD_KEY_PREFIX: o.prefix };
 }
 
+/**
+ * `fleetctl args...`; env starts from a clean slate (no FLEETCTL_* of the caller). By default the command runs
+ * inside the test process through entry.ts's runFleetctl, the function main.ts runs (a child costs a Node start-up
+ * and the CLI's module loading per command, and these tests run hundreds); `child: true` runs the real binary.
+ * A run that outlives timeoutMs (60 s by default, as for a child) gives code 128, as a killed child does.
+ */
 export async function fleetctl(args: readonly string[], o: RunOpts = {}): Promise<Run> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLEETCTL_') && !k.startsWith('TAP')) env[k] = v;
@@ -40,8 +50,23 @@ export async function fleetctl(args: readonly string[], o: RunOpts = {}): Promis
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const r = await runNode(FLEETCTL, args, { cwd: o.cwd, env, timeoutMs: o.timeoutMs });
-  return { code: r.code ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
+  if (o.child) {
+    const r = await runNode(FLEETCTL, args, { cwd: o.cwd, env, timeoutMs: o.timeoutMs });
+    return { code: r.code ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
+  }
+  const out = new BufferOutput();
+  const run = runFleetctl({ argv: args, env, out, files: filesIn(o.cwd ?? '') });
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(128), timeoutMs);
+  });
+  try {
+    const code = await Promise.race([run, timedOut]);
+    return { code, stdout: out.stdout, stderr: out.stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Compares with test/fleetctl/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */

@@ -28,7 +28,7 @@ let runs = 0;
 async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[] }> {
   const list = path.join(dir, `loaded-${runs++}.txt`);
   writeFileSync(list, '');
-  const r = await fleetctl(args, { env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, LOADED_LIST: list } });
+  const r = await fleetctl(args, { env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, LOADED_LIST: list }, child: true });
   return { ...r, urls: readFileSync(list, 'utf8').split('\n').filter((l) => l !== '') };
 }
 

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEtcd } from '../harness/etcd.js';
+import { waitFor } from '../harness/wait.js';
 import type { UnitInspector } from '../../fleetd/machine/inspector.js';
 import { HELLO, M1, M2, addMachine, startApi } from '../api/fixture.js';
 import { fleetctl, golden, simulateCluster } from './helpers.js';
@@ -118,6 +119,8 @@ t.test('templates, --no-block, global units', async (t) => {
 });
 
 t.test('plan', async (t) => {
+  // the stand-in cluster withdraws c.service (unloaded above) within 100 ms; until then plan would also list it
+  await waitFor('c.service withdrawn', async () => !(await run('list-units', '--no-legend')).stdout.includes('c.service') || undefined, { intervalMs: 100 });
   writeFileSync(path.join(dir, 'eu.service'), '[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=region=eu\n');
   const r = await run('plan', 'eu.service');
   t.equal(r.code, 3, 'some unit cannot be placed');

@@ -12,7 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startEtcd } from '../harness/etcd.js';
 import { M1, addMachine, startApi } from '../api/fixture.js';
-import { fleetctl } from './helpers.js';
+import { fleetctl as fleetctlRun, type RunOpts } from './helpers.js';
+
+/** fleetctl as a child process: it starts ssh, which inherits the child's environment (SSH_AUTH_SOCK) and terminal. */
+const fleetctl = (args: readonly string[], o: RunOpts = {}) => fleetctlRun(args, { ...o, child: true });
 
 const SSHD = process.env.FLEET_TEST_SSHD ?? '/usr/sbin/sshd';
 if (!existsSync(SSHD)) t.plan(0, `no OpenSSH server at ${SSHD} (apt-get install openssh-server)`);

@@ -1,7 +1,9 @@
 /**
  * fleetctl refuses units fleet must never manage (lib/unit/names.ts), through both drivers, before anything is
  * written: submit, load and start of such a name or of a unit whose [Install] Alias=/Also= names one; start of such
- * a unit already in the registry (written before the policy existed) does not change its desired state.
+ * a unit already in the registry (written before the policy existed) does not change its desired state. fleetctl
+ * runs inside the test process (test/fleetctl/helpers.ts) but for the first case of each driver, which runs the
+ * real binary.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,9 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEtcd } from '../harness/etcd.js';
 import { HELLO, startApi, submitUnit } from '../api/fixture.js';
-import { DIST, dumpEtcd, hasStackTrace, lines, runNode } from '../corpus/helpers.js';
-
-const FLEETCTL = path.join(DIST, 'fleetctl/main.js');
+import { fleetctl } from '../fleetctl/helpers.js';
+import { dumpEtcd, hasStackTrace, lines } from '../corpus/helpers.js';
 
 const etcd = await startEtcd(t);
 const f = await startApi(t, { etcd, prefix: `/names-fleetctl-${process.pid}/` });
@@ -50,11 +51,13 @@ const drivers: Record<string, Record<string, string>> = {
 
 for (const [driver, env] of Object.entries(drivers)) {
   t.test(`reserved units are refused before anything is written, ${driver} driver`, async (t) => {
+    let first = true;
     for (const cmd of ['submit', 'load', 'start']) {
       for (const [args, expect] of cmd === 'submit' ? cases : cases.slice(-3)) {
         const what = `${cmd} ${args.map((a) => path.basename(a)).join(' ')}`;
         const before = await dumpEtcd(client, '');
-        const r = await runNode(FLEETCTL, cmd === 'submit' ? [cmd, ...args] : [cmd, '--no-block', ...args], { env, timeoutMs: 30_000 });
+        const r = await fleetctl(cmd === 'submit' ? [cmd, ...args] : [cmd, '--no-block', ...args], { env, timeoutMs: 30_000, child: first });
+        first = false;
         t.equal(r.code, 1, `${what}: exit 1`);
         t.equal(lines(r.stderr).length, 1, `${what}: one line on stderr: ${r.stderr}`);
         t.match(r.stderr, /^Error creating units: /, `${what}: fleetctl's prefix`);
@@ -67,7 +70,7 @@ for (const [driver, env] of Object.entries(drivers)) {
 }
 
 t.test('destroy of a reserved unit still works (cleaning up)', async (t) => {
-  const r = await runNode(FLEETCTL, ['destroy', 'fleet.service'], { env: drivers.api!, timeoutMs: 30_000 });
+  const r = await fleetctl(['destroy', 'fleet.service'], { env: drivers.api!, timeoutMs: 30_000 });
   t.equal(r.code, 0, r.stderr);
   t.equal(await f.registry.getUnit('fleet.service'), undefined);
 });
