@@ -52,15 +52,25 @@ export function baseSshOptions(s: SshSettings, port: number): string[] {
 /** Arguments of `ssh` (without the program name) connecting to `host` (through --tunnel) and running `command`. */
 export function sshArgs(s: SshSettings, host: string, port: number, opts: { forwardAgent?: boolean; command?: string; tty?: boolean }): string[] {
   const args = baseSshOptions(s, port);
-  if (s.tunnel) {
-    const [th, tp] = splitHostPort(s.tunnel, 22);
-    args.push('-J', `${s.user}@${th.includes(':') ? `[${th}]` : th}:${tp}`);
-  }
+  if (s.tunnel) args.push('-o', `ProxyCommand=${proxyCommand(s)}`);
   if (opts.forwardAgent) args.push('-A');
   if (opts.tty) args.push('-t');
   args.push('--', host);
   if (opts.command !== undefined) args.push(opts.command);
   return args;
+}
+
+/**
+ * The ssh command reaching the bastion (--tunnel) and forwarding to the target (`-W %h:%p`), as a ProxyCommand
+ * line. Not `-J`: OpenSSH applies command-line `-o` options to the destination only, so a jump host would be
+ * checked against ~/.ssh/known_hosts instead of --known-hosts-file and --strict-host-key-checking, where fleet
+ * checked the bastion's key as the target's. ssh runs the line with the user's shell after expanding `%` tokens,
+ * so each word is shell-quoted and a literal `%` doubled.
+ */
+function proxyCommand(s: SshSettings): string {
+  const [th, tp] = splitHostPort(s.tunnel, 22);
+  const words = [...baseSshOptions(s, tp), '--', th].map((w) => shellQuote(w).replaceAll('%', '%%'));
+  return ['ssh', '-W', '%h:%p', ...words].join(' ');
 }
 
 /** POSIX shell quoting of one word. */

@@ -65,7 +65,14 @@ t.test('ssh invocation', async (t) => {
     '--', '10.0.0.5', 'systemctl status -l x.service',
   ]);
   const tunnelled = sshArgs({ ...s, tunnel: 'bastion:2222', strictHostKeyChecking: true, knownHostsFile: '/tmp/fleetctl-test-kh/known_hosts' }, '10.0.0.5', 2200, { forwardAgent: true });
-  t.same(tunnelled.slice(6), ['-o', 'StrictHostKeyChecking=ask', '-o', 'UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts', '-J', 'core@bastion:2222', '-A', '--', '10.0.0.5']);
+  // the bastion is reached with the same host-key options (a -J jump host would get ~/.ssh's defaults)
+  t.same(tunnelled.slice(6), [
+    '-o', 'StrictHostKeyChecking=ask', '-o', 'UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts',
+    '-o', 'ProxyCommand=ssh -W %h:%p -l core -p 2222 -o ConnectTimeout=10 -o StrictHostKeyChecking=ask -o UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts -- bastion',
+    '-A', '--', '10.0.0.5',
+  ]);
+  const odd = sshArgs({ ...s, tunnel: 'bastion', knownHostsFile: "/tmp/fleetctl-test-kh/50%it's", strictHostKeyChecking: true }, '10.0.0.5', 22, {});
+  t.equal(odd.find((a) => a.startsWith('ProxyCommand=')), "ProxyCommand=ssh -W %h:%p -l core -p 22 -o ConnectTimeout=10 -o StrictHostKeyChecking=ask -o 'UserKnownHostsFile=/tmp/fleetctl-test-kh/50%%it'\\''s' -- bastion", 'quoted for the shell, % doubled');
   t.same(splitHostPort('10.0.0.1', 22), ['10.0.0.1', 22]);
   t.same(splitHostPort('10.0.0.1:2222', 22), ['10.0.0.1', 2222]);
   t.same(splitHostPort('[fd00::1]:2222', 22), ['fd00::1', 2222]);
