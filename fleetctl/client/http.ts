@@ -25,6 +25,7 @@ import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
 import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
+import { goLogLine } from '../golog.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
 /** node:https (with tls and crypto) costs fleetctl's start-up tens of ms: loaded only for an https endpoint. */
@@ -55,11 +56,9 @@ export interface HttpClientOptions {
  * after the head came back (the position names fleet's request and answer lines; docs/fleet-compat.md#fleetctl).
  */
 export function httpDebugLine(now: Date, method: string, url: string, status?: { code: number; text: string }): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}/${p(now.getMonth() + 1)}/${p(now.getDate())} ${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}`;
   const where = status === undefined ? 'http.go:28' : 'http.go:31';
   const answer = status === undefined ? '' : ` ${status.code} ${status.text}`.trimEnd();
-  return `${stamp} DEBUG ${where}: HTTP ${method} ${url}${answer}`;
+  return goLogLine(now, 'DEBUG', where, `HTTP ${method} ${url}${answer}`);
 }
 
 interface Answer {
