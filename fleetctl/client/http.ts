@@ -25,7 +25,7 @@ import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
 import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
-import { goLogLine } from '../golog.js';
+import { goLogLine } from './go-log.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
 /** node:https (with tls and crypto) costs fleetctl's start-up tens of ms: loaded only for an https endpoint. */
