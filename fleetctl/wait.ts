@@ -125,6 +125,7 @@ export async function waitForSystemdActive(
       const s = states.find((x) => x.name === n);
       const active = s?.systemdActiveState;
       if (active === 'active' && s?.systemdLoadState === 'loaded') continue;
+      debugLog(ctx, 'fleetctl.go:1245', `Retrying assertion of states. err: Failed to find an active unit ${n}`);
       const what = s ? `${s.systemdLoadState ?? '-'}/${active ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state';
       if (active !== 'failed') stale.delete(n);
       if (active === 'failed' && !stale.has(n)) return fail(n, what);

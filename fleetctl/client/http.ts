@@ -45,6 +45,8 @@ export interface HttpClientOptions {
   token?: string;
   /** Set when --tunnel rewrote the endpoint: what the user asked for, for messages. */
   displayEndpoint?: string;
+  /** Set when --tunnel rewrote the endpoint: the one asked for, whose URL the debug lines show (as fleet's did). */
+  requestedEndpoint?: ApiEndpoint;
   onClose?: () => Promise<void> | void;
   /** `--debug`/`FLEETCTL_DEBUG`: gets one line per request sent and per answer received, as fleet's client logged them. */
   debug?: (line: string) => void;
@@ -125,7 +127,7 @@ export class HttpFleetClient implements FleetClient {
 
   /** The URL of a request as fleet's client showed it: `http://domain-sock/...` for a unix socket. */
   private requestUrl(path: string): string {
-    const ep = this.opts.endpoint;
+    const ep = this.opts.requestedEndpoint ?? this.opts.endpoint;
     if (ep.kind === 'unix') return `http://domain-sock${path}`;
     return `${ep.url.protocol}//${ep.url.host}${this.basePath}${path}`;
   }
