@@ -78,11 +78,56 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Runs a program with the terminal attached; resolves with its exit status (-1 when it could not start). */
-export function runAttached(program: string, args: readonly string[]): Promise<{ code: number; error?: Error }> {
+/** OpenSSH's line for a connection it could not make to the machine. */
+const CONNECT_FAILURE = /^ssh: connect to host (\S+) port (\d+): (.+)$/;
+/** OpenSSH's reasons, as Go's dialer words them (fleet's client dialled with Go's net package). */
+const GO_DIAL_REASONS: Readonly<Record<string, string>> = {
+  'Connection refused': 'connect: connection refused',
+  'No route to host': 'connect: no route to host',
+  'Network is unreachable': 'connect: network is unreachable',
+  'Connection timed out': 'i/o timeout',
+};
+
+/** `dial tcp H:P: <reason>` for OpenSSH's connection failure line, as fleet's client showed it; else undefined. */
+export function goDialError(line: string): string | undefined {
+  const m = CONNECT_FAILURE.exec(line);
+  if (!m) return undefined;
+  const host = m[1]!.includes(':') ? `[${m[1]!}]` : m[1]!;
+  return `dial tcp ${host}:${m[2]!}: ${GO_DIAL_REASONS[m[3]!] ?? m[3]!.toLowerCase()}`;
+}
+
+/**
+ * Runs ssh with the terminal attached; resolves with its exit status (-1 when it could not start). Its stderr
+ * passes through a filter line by line: OpenSSH's own line for a machine it
+ * could not connect to is held back, and when ssh then ends with its status 255 the result carries it as Go's
+ * dial error (`dialError`), for fleet's `Failed building SSH client: ...` line; any other line is written at once.
+ */
+export function runAttachedSsh(args: readonly string[]): Promise<{ code: number; error?: Error; dialError?: string }> {
   return new Promise((resolve) => {
-    const child = spawn(program, args, { stdio: 'inherit' });
+    const child = spawn('ssh', args, { stdio: ['inherit', 'inherit', 'pipe'] });
+    let partial = '';
+    let held: string | undefined;
+    const line = (l: string): void => {
+      if (held === undefined && goDialError(l.replace(/\r$/, '')) !== undefined) held = l.replace(/\r$/, '');
+      else process.stderr.write(`${l}\n`);
+    };
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) line(l);
+    });
     child.on('error', (error) => resolve({ code: -1, error }));
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1) }));
+    child.on('close', (code, signal) => {
+      if (partial !== '') process.stderr.write(partial);
+      const status = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1);
+      if (held !== undefined && status === 255) {
+        resolve({ code: status, dialError: goDialError(held)! });
+        return;
+      }
+      if (held !== undefined) process.stderr.write(`${held}\n`);
+      resolve({ code: status });
+    });
   });
 }
+

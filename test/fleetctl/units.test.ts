@@ -3,7 +3,7 @@ import { tabwrite } from '../../fleetctl/tabwriter.js';
 import { BufferOutput, goList, goQuote } from '../../fleetctl/output.js';
 import { Progress } from '../../fleetctl/progress.js';
 import { parseApiEndpoint, parseEtcdEndpoints } from '../../fleetctl/client/endpoint.js';
-import { shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
+import { goDialError, shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
 import { blockAttempts } from '../../fleetctl/wait.js';
 import { machineLegend } from '../../fleetctl/context.js';
 import { formatMetadata } from '../../fleetctl/commands/list-machines.js';
@@ -79,6 +79,11 @@ t.test('ssh invocation', async (t) => {
   t.same(splitHostPort('fd00::1', 22), ['fd00::1', 22]);
   t.equal(shellQuote('x.service'), 'x.service');
   t.equal(shellQuote("it's"), `'it'\\''s'`);
+  // OpenSSH's connection failures as Go's dialer (fleet's client) worded them
+  t.equal(goDialError('ssh: connect to host 10.0.0.5 port 2: Connection refused'), 'dial tcp 10.0.0.5:2: connect: connection refused');
+  t.equal(goDialError('ssh: connect to host 10.0.0.5 port 22: Connection timed out'), 'dial tcp 10.0.0.5:22: i/o timeout');
+  t.equal(goDialError('ssh: connect to host fd00::1 port 22: No route to host'), 'dial tcp [fd00::1]:22: connect: no route to host');
+  t.equal(goDialError('Host key verification failed.'), undefined);
 });
 
 t.test('progress: redrawn in place on a terminal, plain final lines when piped', async (t) => {

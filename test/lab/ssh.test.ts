@@ -175,6 +175,7 @@ t.test('ssh into a lab cluster', async (t) => {
     await same(['ssh', '--unit', UNIT, 'echo', 'a  b'], 'ssh --unit');
     await same(['ssh', other.machineId, '--', 'exit 3'], "the remote command's exit status");
     await same(['ssh', 'ss-nomachine', '--', 'hostname'], 'ssh with a bad machine');
+    await same(['ssh', '--ssh-port=2', other.machineId, '--', 'hostname'], 'ssh to a machine that refuses the connection');
     await same(['ssh', submitted, 'hostname'], 'ssh to a unit not running');
 
     // --tunnel through the machine that does not run UNIT: the API, the SSH hops and the host keys of both
