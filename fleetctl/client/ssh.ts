@@ -32,9 +32,12 @@ export function splitHostPort(addr: string, dfltPort: number): [string, number] 
   return [addr, dfltPort];
 }
 
-/** ssh options for user, port, timeout and host key checking. */
+/**
+ * ssh options for user, port, timeout, authentication and host key checking. Keys only (an agent's or the user's),
+ * as fleet's client authenticated: no password prompts.
+ */
 export function baseSshOptions(s: SshSettings, port: number): string[] {
-  const args = ['-l', s.user, '-p', String(port), '-o', `ConnectTimeout=${Math.max(1, Math.ceil(s.timeout))}`];
+  const args = ['-l', s.user, '-p', String(port), '-o', `ConnectTimeout=${Math.max(1, Math.ceil(s.timeout))}`, '-o', 'PreferredAuthentications=publickey'];
   if (s.strictHostKeyChecking) {
     const file = expandHome(s.knownHostsFile || DEFAULT_KNOWN_HOSTS);
     try {
@@ -88,6 +91,18 @@ const GO_DIAL_REASONS: Readonly<Record<string, string>> = {
   'Connection timed out': 'i/o timeout',
 };
 
+/** OpenSSH's line when no key was accepted. */
+const AUTH_FAILURE = /^\S+@\S+: Permission denied \(.*\)\.$/;
+
+/**
+ * What fleet's client said (after `Failed building SSH client: `) where OpenSSH printed `line` before giving up
+ * with status 255: a connection it could not make, or no key accepted; undefined for any other line.
+ */
+export function fleetSshFailure(line: string): string | undefined {
+  if (AUTH_FAILURE.test(line)) return 'ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain';
+  return goDialError(line);
+}
+
 /** `dial tcp H:P: <reason>` for OpenSSH's connection failure line, as fleet's client showed it; else undefined. */
 export function goDialError(line: string): string | undefined {
   const m = CONNECT_FAILURE.exec(line);
@@ -99,16 +114,17 @@ export function goDialError(line: string): string | undefined {
 /**
  * Runs ssh with the terminal attached; resolves with its exit status (-1 when it could not start). Its stderr
  * passes through a filter line by line: OpenSSH's own line for a machine it
- * could not connect to is held back, and when ssh then ends with its status 255 the result carries it as Go's
- * dial error (`dialError`), for fleet's `Failed building SSH client: ...` line; any other line is written at once.
+ * could not connect to or log in to is held back, and when ssh then ends with its status 255 the result carries
+ * it in fleet's words (`failure`, for fleet's `Failed building SSH client: ...` line); any other line is written
+ * at once.
  */
-export function runAttachedSsh(args: readonly string[]): Promise<{ code: number; error?: Error; dialError?: string }> {
+export function runAttachedSsh(args: readonly string[]): Promise<{ code: number; error?: Error; failure?: string }> {
   return new Promise((resolve) => {
     const child = spawn('ssh', args, { stdio: ['inherit', 'inherit', 'pipe'] });
     let partial = '';
     let held: string | undefined;
     const line = (l: string): void => {
-      if (held === undefined && goDialError(l.replace(/\r$/, '')) !== undefined) held = l.replace(/\r$/, '');
+      if (held === undefined && fleetSshFailure(l.replace(/\r$/, '')) !== undefined) held = l.replace(/\r$/, '');
       else process.stderr.write(`${l}\n`);
     };
     child.stderr.setEncoding('utf8');
@@ -122,7 +138,7 @@ export function runAttachedSsh(args: readonly string[]): Promise<{ code: number;
       if (partial !== '') process.stderr.write(partial);
       const status = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1);
       if (held !== undefined && status === 255) {
-        resolve({ code: status, dialError: goDialError(held)! });
+        resolve({ code: status, failure: fleetSshFailure(held)! });
         return;
       }
       if (held !== undefined) process.stderr.write(`${held}\n`);

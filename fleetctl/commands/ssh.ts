@@ -110,9 +110,9 @@ This uses the system's OpenSSH client (ssh). This command does not work with glo
       ctx.out.err(`Failed building SSH client: cannot run ssh: ${r.error.message} (install the OpenSSH client)`);
       return 1;
     }
-    if (r.dialError !== undefined) {
-      // the machine could not be reached: fleet's line and status, not ssh's (docs/fleet-compat.md#fleetctl)
-      ctx.out.err(`Failed building SSH client: ${r.dialError}`);
+    if (r.failure !== undefined) {
+      // the machine could not be reached or took no key: fleet's line and status, not ssh's (docs/fleet-compat.md#fleetctl)
+      ctx.out.err(`Failed building SSH client: ${r.failure}`);
       return 1;
     }
     return r.code;

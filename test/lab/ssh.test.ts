@@ -176,6 +176,13 @@ t.test('ssh into a lab cluster', async (t) => {
     await same(['ssh', other.machineId, '--', 'exit 3'], "the remote command's exit status");
     await same(['ssh', 'ss-nomachine', '--', 'hostname'], 'ssh with a bad machine');
     await same(['ssh', '--ssh-port=2', other.machineId, '--', 'hostname'], 'ssh to a machine that refuses the connection');
+    {
+      // fleet's SSH library listed the methods it tried from a Go map, so in either order from run to run
+      const args = ['--ssh-username=nobody', 'ssh', other.machineId, '--', 'hostname'];
+      const [r, o] = await Promise.all([theirs(args), oursHere(args)]);
+      const methods = (x: { code: number; stdout: string; stderr: string }) => ({ ...x, stderr: x.stderr.replace('[publickey none]', '[none publickey]') });
+      t.same(methods(o), methods(r), 'ssh as a user the machine takes no key of');
+    }
     await same(['ssh', submitted, 'hostname'], 'ssh to a unit not running');
 
     // --tunnel through the machine that does not run UNIT: the API, the SSH hops and the host keys of both
