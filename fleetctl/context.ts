@@ -36,6 +36,8 @@ export interface CommandContext {
   readonly clock: Clock;
   /** --ssh-username, --tunnel, --strict-host-key-checking, --known-hosts-file, --ssh-timeout. */
   readonly ssh: SshSettings;
+  /** --debug / FLEETCTL_DEBUG: fleet's debug lines are printed (golog.ts). */
+  readonly debug?: boolean;
   /** Machines by id, fetched once per invocation (like fleet's cachedMachineState); errors give an empty map. */
   machine(id: string): Promise<ApiMachine | undefined>;
 }
@@ -135,7 +137,7 @@ export const DEFAULT_SSH: SshSettings = {
 export function makeContext(
   client: FleetClient,
   out: Output,
-  opts: { files?: LocalFiles; clock?: Clock; ssh?: SshSettings } = {},
+  opts: { files?: LocalFiles; clock?: Clock; ssh?: SshSettings; debug?: boolean } = {},
 ): CommandContext {
   let cache: Promise<Map<string, ApiMachine>> | undefined;
   return {
@@ -144,6 +146,7 @@ export function makeContext(
     files: opts.files ?? diskFiles,
     clock: opts.clock ?? realClock,
     ssh: opts.ssh ?? DEFAULT_SSH,
+    debug: opts.debug === true,
     machine(id: string) {
       cache ??= client.machines().then(
         (ms) => new Map(ms.map((m) => [m.id, m])),

@@ -10,11 +10,14 @@ import { ApiRequestError, EndpointError } from './client/errors.js';
 import type { ApiUnit, ApiUnitOption } from './client/types.js';
 import type { CommandContext } from './context.js';
 import { FleetctlError } from './errors.js';
+import { debugLog, warnLog } from './golog.js';
 import { DeferredOutput } from './output.js';
 import { reservedArgument } from './reserved.js';
 import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, validateNewUnit, withDefaultType } from './unitfile.js';
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
+import { fleetRequirementsMessage, goQuote } from '../lib/unit/fleet-words.js';
+import { RequirementsError, X_FLEET_KEYS, X_FLEET_SECTION } from '../lib/unit/index.js';
 import { inOrderLimited } from '../lib/limit.js';
 
 export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
@@ -46,7 +49,9 @@ export function passThrough(err: unknown): void {
 function localOptions(ctx: CommandContext, file: string): ApiUnitOption[] | undefined {
   try {
     const text = ctx.files.read(file);
-    return text === undefined ? undefined : optionsFromText(text, file);
+    if (text === undefined) return undefined;
+    debugLog(ctx, 'fleetctl.go:557', `Unit(${path.basename(file)}) found in local filesystem`);
+    return optionsFromText(text, file);
   } catch (err) {
     throw new FleetctlError(`failed getting Unit(${file}) from file: ${errorMessage(err)}`);
   }
@@ -80,6 +85,14 @@ export function checkLocalFiles(ctx: CommandContext, args: readonly string[]): v
 /** The unit file for `arg`: local file, else (instances) template from the registry, else template on disk. */
 export async function unitFileFor(ctx: CommandContext, arg: string, opts: CreateOptions, typed = arg): Promise<ApiUnitOption[]> {
   const name = mangleName(arg);
+  debugLog(ctx, 'fleetctl.go:514', `Looking for Unit(${name}) or its corresponding template`);
+  const options = await findUnitFile(ctx, arg, opts, typed);
+  debugLog(ctx, 'fleetctl.go:544', `Found Unit(${name})`);
+  return options;
+}
+
+async function findUnitFile(ctx: CommandContext, arg: string, opts: CreateOptions, typed: string): Promise<ApiUnitOption[]> {
+  const name = mangleName(arg);
   const local = localOptions(ctx, arg);
   if (local) return local;
   const template = templateOf(name);
@@ -104,6 +117,7 @@ export async function unitFileFor(ctx: CommandContext, arg: string, opts: Create
   }
   if (tmpl) {
     await localDiffers(ctx, arg, tmpl, opts.replace);
+    debugLog(ctx, 'fleetctl.go:577', `Template Unit(${template}) found in registry`);
     return tmpl.options;
   }
   const fromDisk = localOptions(ctx, templatePath);
@@ -152,9 +166,15 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
     passThrough(err);
     throw new FleetctlError(`error retrieving Unit(${name}) from Registry: ${errorMessage(err)}`);
   }
-  if (!existing) return 'inactive';
+  if (!existing) {
+    if (opts.replace) debugLog(ctx, 'fleetctl.go:743', `Unit(${name}) was not found in Registry`);
+    return 'inactive';
+  }
   const differs = await localDiffers(ctx, arg, existing, opts.replace);
-  if (!opts.replace) return false;
+  if (!opts.replace) {
+    if (differs !== true) debugLog(ctx, 'fleetctl.go:762', `Found same Unit(${name}) in Registry, no need to recreate it`);
+    return false;
+  }
   if (differs === undefined) {
     throw new FleetctlError(`unable to find local unit file ${arg} (or its template) to replace Unit(${name}) with`);
   }
@@ -204,10 +224,24 @@ class ReadGate {
   }
 }
 
-/** The checks before a unit is created; prints its warnings. Throws what it refuses. */
+/**
+ * The checks before a unit is created; prints its warnings. Throws what it refuses. As fleet's client: an
+ * [X-Fleet] combination fleet refused is refused in fleet's words, and an option fleet did not know is named in
+ * its logger's warning line; our other warnings (legacy keys, a unit that can never be scheduled) follow.
+ */
 function checkNewUnit(ctx: CommandContext, name: string, options: ApiUnitOption[]): void {
-  const { warnings } = validateNewUnit(name, options);
-  for (const w of warnings) ctx.out.err(`WARNING: ${w}`);
+  let warnings: readonly string[];
+  try {
+    ({ warnings } = validateNewUnit(name, options));
+  } catch (err) {
+    const fleets = err instanceof RequirementsError ? fleetRequirementsMessage(err) : undefined;
+    if (fleets !== undefined) throw new FleetctlError(fleets);
+    throw err;
+  }
+  const unknown = [...new Set(options.filter((o) => o.section === X_FLEET_SECTION && !(X_FLEET_KEYS as readonly string[]).includes(o.name)).map((o) => o.name))];
+  for (const key of unknown) warnLog(ctx, 'fleetctl.go:674', `Unit ${name}: unrecognized requirement in [X-Fleet] section: ${goQuote(key)}`);
+  const ours = (w: string): boolean => !unknown.some((key) => w.startsWith(`${name}: [${X_FLEET_SECTION}] unknown option ${JSON.stringify(key)} `));
+  for (const w of warnings.filter(ours)) ctx.out.err(`WARNING: ${w}`);
 }
 
 async function putUnit(ctx: CommandContext, name: string, options: ApiUnitOption[], desiredState: DesiredState): Promise<void> {
@@ -217,6 +251,7 @@ async function putUnit(ctx: CommandContext, name: string, options: ApiUnitOption
     passThrough(err);
     throw new FleetctlError(`failed creating unit ${name}: ${errorMessage(err)}`);
   }
+  debugLog(ctx, 'fleetctl.go:681', `Created Unit(${name}) in Registry`);
 }
 
 /**
@@ -234,7 +269,8 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
   const gate = new ReadGate();
   // each unit's lines are held and printed in argument order; the first failure in that order ends it all
   const one = async (raw: string, i: number): Promise<{ out: DeferredOutput; state: DesiredState | false; error?: unknown }> => {
-    const out = new DeferredOutput(ctx.out);
+    // with --debug, one unit at a time and its lines at once, between the request lines, as fleet printed them
+    const out = new DeferredOutput(ctx.out, ctx.debug === true);
     const uctx: CommandContext = { ...ctx, out };
     const { earlierOk, done } = gate.enter();
     const arg = withDefaultType(raw);
@@ -259,7 +295,7 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
     }
     return { out, state };
   };
-  await inOrderLimited(args, independent(names) ? UNIT_CONCURRENCY : 1, one, (r, _raw, i) => {
+  await inOrderLimited(args, independent(names) && !ctx.debug ? UNIT_CONCURRENCY : 1, one, (r, _raw, i) => {
     if (r.status === 'rejected') throw r.reason;
     r.value.out.flush();
     if (r.value.error !== undefined) throw r.value.error;
@@ -345,6 +381,7 @@ export async function setTargetStates(
       }
       if (current === state) {
         if (!(opts.retryFailed && state === 'launched' && (await failedOnItsMachine(ctx, u)))) {
+          debugLog(ctx, 'fleetctl.go:923', `Unit(${u.name}) already ${current}, skipping.`);
           done(true);
           return { u, set: false, retried };
         }
@@ -357,6 +394,7 @@ export async function setTargetStates(
     }
     if (!(await earlierOk)) return { u, set: false, retried: false };
     await myTurn;
+    debugLog(ctx, 'fleetctl.go:927', `Setting Unit(${u.name}) target state to ${state}`);
     try {
       await ctx.client.setDesiredState(u.name, state);
     } catch (err) {
@@ -366,7 +404,7 @@ export async function setTargetStates(
     return { u, set: true, retried };
   };
   const triggered: ApiUnit[] = [];
-  await inOrderLimited(names, new Set(names).size === names.length ? UNIT_CONCURRENCY : 1, one, (r) => {
+  await inOrderLimited(names, new Set(names).size === names.length && !ctx.debug ? UNIT_CONCURRENCY : 1, one, (r) => {
     if (r.status === 'rejected') throw r.reason;
     if (r.value.retried) opts.retried?.add(r.value.u.name);
     if (r.value.set) triggered.push(r.value.u);

@@ -88,18 +88,25 @@ export class DeferredOutput implements Output {
   private readonly held: { to: 'out' | 'err' | 'write'; text: string | Buffer }[] = [];
   readonly isTTY: boolean;
   readonly columns?: number;
-  constructor(private readonly target: Output) {
+  /** `immediate`: nothing is held, every line goes to the target at once (flush has nothing to do). */
+  constructor(
+    private readonly target: Output,
+    private readonly immediate = false,
+  ) {
     this.isTTY = target.isTTY;
     if (target.columns !== undefined) this.columns = target.columns;
   }
   out(line: string): void {
     this.held.push({ to: 'out', text: line });
+    if (this.immediate) this.flush();
   }
   err(line: string): void {
     this.held.push({ to: 'err', text: line });
+    if (this.immediate) this.flush();
   }
   write(text: string | Buffer): void {
     this.held.push({ to: 'write', text });
+    if (this.immediate) this.flush();
   }
   /** Writes what is held to the target and forgets it. */
   flush(): void {

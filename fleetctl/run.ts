@@ -38,6 +38,7 @@ export async function runSpec(spec: CommandSpec, g: GlobalOptions, io: RunIO, po
       ...(io.files ? { files: io.files } : {}),
       ...(io.clock ? { clock: io.clock } : {}),
       ssh: sshSettings(g),
+      debug: g.debug,
     });
     return await runCommand(spec, ctx, positional, flags);
   } finally {

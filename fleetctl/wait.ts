@@ -6,6 +6,7 @@ import type { DesiredState } from '../lib/unit/types.js';
 import type { ApiUnit } from './client/types.js';
 import { machineLegend, type CommandContext } from './context.js';
 import { Progress } from './progress.js';
+import { debugLog } from './golog.js';
 import { isGlobalUnit } from './unitfile.js';
 
 export const POLL_MS = 250;
@@ -80,6 +81,7 @@ export async function waitForUnitStates(
         progress.finish(n, await reachedLine(ctx, u));
       } else {
         still.push(n);
+        debugLog(ctx, 'fleetctl.go:1245', `Retrying assertion of states. err: ${u ? `Waiting for Unit(${n}) state(${observedState(u)}) to be ${target}` : `Unit ${n} not found`}`);
         const secs = Math.round((ctx.clock.now() - start) / 1000);
         progress.update(n, `${n}: ${u ? observedState(u) || 'unscheduled' : 'not found'}, waiting for ${target} (${secs}s)`);
       }
@@ -123,6 +125,7 @@ export async function waitForSystemdActive(
       const s = states.find((x) => x.name === n);
       const active = s?.systemdActiveState;
       if (active === 'active' && s?.systemdLoadState === 'loaded') continue;
+      debugLog(ctx, 'fleetctl.go:1245', `Retrying assertion of states. err: Failed to find an active unit ${n}`);
       const what = s ? `${s.systemdLoadState ?? '-'}/${active ?? '-'}/${s.systemdSubState ?? '-'}` : 'no state';
       if (active !== 'failed') stale.delete(n);
       if (active === 'failed' && !stale.has(n)) return fail(n, what);

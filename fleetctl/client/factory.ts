@@ -115,6 +115,7 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
       keyFile: g.keyFile,
       token: g.apiToken,
       displayEndpoint: `${ep.display} (through --tunnel ${ssh.tunnel})`,
+      requestedEndpoint: ep,
       onClose: () => tunnel.close(),
       ...debug,
     });

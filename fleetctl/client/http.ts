@@ -25,6 +25,7 @@ import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
 import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
+import { goLogLine } from './go-log.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
 /** node:https (with tls and crypto) costs fleetctl's start-up tens of ms: loaded only for an https endpoint. */
@@ -44,6 +45,8 @@ export interface HttpClientOptions {
   token?: string;
   /** Set when --tunnel rewrote the endpoint: what the user asked for, for messages. */
   displayEndpoint?: string;
+  /** Set when --tunnel rewrote the endpoint: the one asked for, whose URL the debug lines show (as fleet's did). */
+  requestedEndpoint?: ApiEndpoint;
   onClose?: () => Promise<void> | void;
   /** `--debug`/`FLEETCTL_DEBUG`: gets one line per request sent and per answer received, as fleet's client logged them. */
   debug?: (line: string) => void;
@@ -55,11 +58,9 @@ export interface HttpClientOptions {
  * after the head came back (the position names fleet's request and answer lines; docs/fleet-compat.md#fleetctl).
  */
 export function httpDebugLine(now: Date, method: string, url: string, status?: { code: number; text: string }): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}/${p(now.getMonth() + 1)}/${p(now.getDate())} ${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}`;
   const where = status === undefined ? 'http.go:28' : 'http.go:31';
   const answer = status === undefined ? '' : ` ${status.code} ${status.text}`.trimEnd();
-  return `${stamp} DEBUG ${where}: HTTP ${method} ${url}${answer}`;
+  return goLogLine(now, 'DEBUG', where, `HTTP ${method} ${url}${answer}`);
 }
 
 interface Answer {
@@ -126,7 +127,7 @@ export class HttpFleetClient implements FleetClient {
 
   /** The URL of a request as fleet's client showed it: `http://domain-sock/...` for a unix socket. */
   private requestUrl(path: string): string {
-    const ep = this.opts.endpoint;
+    const ep = this.opts.requestedEndpoint ?? this.opts.endpoint;
     if (ep.kind === 'unix') return `http://domain-sock${path}`;
     return `${ep.url.protocol}//${ep.url.host}${this.basePath}${path}`;
   }

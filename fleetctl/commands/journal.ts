@@ -2,6 +2,7 @@ import { COUNT_RANGE, PORT_RANGE, flagBool, flagNumber, flagString, type Command
 import type { ApiUnit } from '../client/types.js';
 import { passThrough } from '../create.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
+import { JOURNAL_OUTPUTS } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export const journal: CommandSpec = {
@@ -56,11 +57,18 @@ This command does not work with global units.`,
       return 1;
     }
     const lines = flagNumber(flags, 'lines', 10);
+    const output = flagString(flags, 'output', 'short');
+    // fleet handed --output to journalctl on the machine, which refused an unknown mode with this line and exit
+    // status 1; fleetd's journal route takes only the modes it knows (no options smuggled into journalctl's argv)
+    if (!JOURNAL_OUTPUTS.includes(output)) {
+      ctx.out.err(`Unknown output format '${output}'.`);
+      return 1;
+    }
     try {
       const stream = await ctx.client.journal(name, {
         lines,
         follow: flagBool(flags, 'follow'),
-        output: flagString(flags, 'output', 'short'),
+        output,
       }, { sshPort: flagNumber(flags, 'ssh-port', 22), sudo: flagBool(flags, 'sudo') });
       for await (const chunk of stream) ctx.out.write(chunk as Buffer);
     } catch (err) {

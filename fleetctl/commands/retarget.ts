@@ -7,6 +7,7 @@ import { findUnits, passThrough } from '../create.js';
 import { goList } from '../output.js';
 import { isGlobalUnit } from '../unitfile.js';
 import { blockAttempts, waitForUnitStates } from '../wait.js';
+import { debugLog } from '../golog.js';
 import { errorMessage } from '../../lib/errors.js';
 import { CommandExit } from '../errors.js';
 
@@ -50,12 +51,17 @@ export async function retarget(ctx: CommandContext, units: readonly ApiUnit[], f
     const global = isGlobalUnit(u.options);
     if (!global) {
       const verdict = r.check(u);
-      if (verdict === 'skip') continue;
+      if (verdict === 'skip') {
+        if (r.command === 'stop') debugLog(ctx, 'stop.go:81', `Unit(${u.name}) already loaded, skipping.`);
+        else debugLog(ctx, 'unload.go:60', `Target state of Unit(${u.name}) already inactive, skipping.`);
+        continue;
+      }
       if (verdict !== 'set') {
         ctx.out.err(verdict.refuse);
         return 1;
       }
     }
+    debugLog(ctx, r.command === 'stop' ? 'stop.go:86' : 'unload.go:65', `Setting target state of Unit(${u.name}) to ${r.state}`);
     try {
       await ctx.client.setDesiredState(u.name, r.state);
     } catch (err) {

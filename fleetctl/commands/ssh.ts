@@ -1,7 +1,7 @@
 import { PORT_RANGE, flagBool, flagNumber, flagString, type CommandSpec } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { passThrough } from '../create.js';
-import { runAttached, splitHostPort, sshArgs } from '../client/ssh.js';
+import { runAttachedSsh, splitHostPort, sshArgs } from '../client/ssh.js';
 import { isGlobalUnit, mangleName } from '../unitfile.js';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -105,9 +105,14 @@ This uses the system's OpenSSH client (ssh). This command does not work with glo
     const [host, port] = splitHostPort(addr, flagNumber(flags, 'ssh-port', 22));
     const command = args.length > 0 ? args.join(' ') : undefined;
     const sshArgv = sshArgs(ctx.ssh, host, port, { forwardAgent: flagBool(flags, 'forward-agent'), command });
-    const r = await runAttached('ssh', sshArgv);
+    const r = await runAttachedSsh(sshArgv);
     if (r.error) {
       ctx.out.err(`Failed building SSH client: cannot run ssh: ${r.error.message} (install the OpenSSH client)`);
+      return 1;
+    }
+    if (r.failure !== undefined) {
+      // the machine could not be reached or took no key: fleet's line and status, not ssh's (docs/fleet-compat.md#fleetctl)
+      ctx.out.err(`Failed building SSH client: ${r.failure}`);
       return 1;
     }
     return r.code;

@@ -8,30 +8,9 @@
  * fleetd's answers see the same ones.
  */
 import { ApiError } from '../../lib/api/errors.js';
-import { RequirementsError } from '../../lib/unit/index.js';
+import { goQuote, goQuoteRune } from '../../lib/unit/fleet-words.js';
+export { fleetRequirementsMessage, goQuote, goQuoteRune } from '../../lib/unit/fleet-words.js';
 import { MAX_UNIT_NAME_BYTES, TEMPLATE_UNIT_TYPES, VALID_UNIT_TYPES } from '../../lib/unit/names.js';
-
-/** Go's %q of a string (strconv.Quote) for the characters a request can carry; non-ASCII stays as it is. */
-export function goQuote(s: string): string {
-  return `"${[...s].map((c) => goEscape(c, '"')).join('')}"`;
-}
-
-/** Go's %q of one character (strconv.QuoteRune). */
-export function goQuoteRune(c: string): string {
-  return `'${goEscape(c, "'")}'`;
-}
-
-const SHORT: Readonly<Record<string, string>> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\' };
-
-function goEscape(c: string, quote: string): string {
-  if (c === quote) return `\\${c}`;
-  const short = SHORT[c];
-  if (short) return short;
-  const code = c.codePointAt(0)!;
-  if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
-  if (code === 0xfffd && c !== '\ufffd') return '\\ufffd';
-  return c;
-}
 
 /** fleet's check of a unit name, in its order and words (api/units.go); undefined when fleet took the name. */
 export function fleetNameProblem(name: string): string | undefined {
@@ -49,28 +28,6 @@ export function fleetNameProblem(name: string): string | undefined {
   }
   if (name.startsWith('@')) return 'unit name cannot start in "@"';
   return undefined;
-}
-
-/** fleet's words for the [X-Fleet] combinations it refused (it called MachineOf "Peers"). */
-const COMBINATIONS: Readonly<Record<string, string>> = {
-  'MachineID+MachineOf': 'MachineID cannot be used with Peers',
-  'MachineID+Conflicts': 'MachineID cannot be used with Conflicts',
-  'MachineID+Global': 'MachineID cannot be used with Global',
-  'MachineID+Replaces': 'MachineID cannot be used with Replaces',
-  'Global+MachineOf': 'Global cannot be used with Peers',
-  'Global+Replaces': 'Global cannot be used with Replaces',
-  'Conflicts+Replaces': 'Conflicts cannot be used with Replaces',
-};
-
-/** fleet's text for a RequirementsError of a rule fleet also had; undefined for our own rules. */
-export function fleetRequirementsMessage(err: RequirementsError): string | undefined {
-  const combined = COMBINATIONS[err.rule];
-  if (combined) return combined;
-  const m = /MachineOf peer ("(?:[^"\\]|\\.)*") matches (Conflicts|Replaces) glob ("(?:[^"\\]|\\.)*")/.exec(err.message);
-  if (!m) return undefined;
-  const peer = JSON.parse(m[1]!) as string;
-  const glob = JSON.parse(m[3]!) as string;
-  return `unresolvable requirements: peer ${goQuote(peer)} matches ${m[2] === 'Conflicts' ? 'conflict' : 'replace'} ${goQuote(glob)}`;
 }
 
 // ---- encoding/json's decoder -------------------------------------------------------------------------------

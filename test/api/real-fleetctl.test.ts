@@ -114,6 +114,60 @@ if (!existsSync(real)) {
     }
   });
 
+  t.test("[X-Fleet] on submit: fleet's warning for an option it does not know, its words for combinations it refused", async (t) => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'cp-xfleet-'));
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+    const cases: Array<[string, string]> = [
+      ['an unknown option', 'Foo=bar'],
+      ['an unknown option in the wrong case', 'machineof=a.service'],
+      ['Global with MachineOf', 'Global=true\nMachineOf=a.service'],
+      ['MachineID with MachineOf', 'MachineID=abc\nMachineOf=a.service'],
+      ['MachineID with Conflicts', 'MachineID=abc\nConflicts=b.service'],
+      ['Conflicts with Replaces', 'Conflicts=b.service\nReplaces=c.service'],
+      ['a peer matching a conflict', 'Conflicts=a*\nMachineOf=a.service'],
+    ];
+    for (const [i, [what, xfleet]] of cases.entries()) {
+      const name = (who: string): string => `${who}-x${i}.service`;
+      for (const who of ['real', 'ours']) writeFileSync(path.join(tmp, name(who)), `[Service]\nExecStart=/bin/true\n\n[X-Fleet]\n${xfleet}\n`);
+      const theirs = untimed(await runReal(['--driver=API', `--endpoint=${endpoint}`, 'submit', name('real')], {}, tmp));
+      const ours = untimed(await fleetctl(['submit', name('ours')], { env: { FLEETCTL_ENDPOINT: endpoint }, cwd: tmp }));
+      const norm = (o: Out, who: string): Out => ({ code: o.code, stdout: o.stdout.replaceAll(name(who), 'U'), stderr: o.stderr.replaceAll(name(who), 'U') });
+      t.same(norm(ours, 'ours'), norm(theirs, 'real'), what);
+    }
+  });
+
+  t.test("FLEETCTL_DEBUG: fleetctl's own debug lines (looking for, found, created, setting target state) as fleet's", async (t) => {
+    const sim = simulateCluster(t, reg, new Map([[M1, p1], [M2, p2]]), { place: () => M1 });
+    t.teardown(() => sim.stop());
+    const tmp = mkdtempSync(path.join(tmpdir(), 'cp-debug-'));
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+    for (const who of ['real', 'ours']) {
+      writeFileSync(path.join(tmp, `${who}-d.service`), '[Service]\nExecStart=/bin/true\n');
+      writeFileSync(path.join(tmp, `${who}-dt@.service`), '[Service]\nExecStart=/bin/echo %i\n');
+    }
+    /**
+     * Besides the time, the request lines (http.go) and fleet's poll retries (fleetctl.go:1245) are left out where
+     * a command waits for the agents: how many polls a wait takes depends on when the simulated agents answer.
+     * Commands that do not wait are compared whole.
+     */
+    const waits = new Set(['load', 'start', 'stop', 'unload']);
+    const steps = ['submit W-d.service', 'submit W-d.service', 'load W-d.service', 'start W-d.service', 'stop W-d.service', 'stop W-d.service',
+      'unload W-d.service', 'unload W-d.service', 'submit W-dt@1.service', 'submit --replace W-dt@.service', 'destroy W-d.service W-dt@1.service'];
+    for (const step of steps) {
+      const args = (who: string): string[] => step.split(' ').map((a) => a.replace('W-', `${who}-`));
+      const theirs = untimed(await runReal(['--driver=API', `--endpoint=${endpoint}`, ...args('real')], { FLEETCTL_DEBUG: '1' }, tmp));
+      const ours = untimed(await fleetctl(args('ours'), { env: { FLEETCTL_ENDPOINT: endpoint, FLEETCTL_DEBUG: '1' }, cwd: tmp }));
+      const cmd = step.split(' ')[0]!;
+      const norm = (o: Out, who: string): Out => {
+        let stderr = o.stderr.replaceAll(`${who}-`, 'W-');
+        if (waits.has(cmd)) stderr = stderr.split('\n').filter((l) => !/ DEBUG (http\.go:\d+|fleetctl\.go:1245): /.test(l)).join('\n');
+        return { code: o.code, stdout: o.stdout.replaceAll(`${who}-`, 'W-'), stderr };
+      };
+      if (cmd !== 'destroy') t.match(theirs.stderr, / DEBUG (fleetctl|stop|unload)\.go:\d+: /, `${step}: real fleetctl logs its steps`);
+      t.same(norm(ours, 'ours'), norm(theirs, 'real'), `FLEETCTL_DEBUG=1 ${step}`);
+    }
+  });
+
   t.test('a Global unit: submit, load and start print what fleet prints', async (t) => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'cp-global-'));
     t.teardown(() => rmSync(tmp, { recursive: true, force: true }));

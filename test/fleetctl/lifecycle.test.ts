@@ -57,6 +57,7 @@ t.test('start, stop, unload, load, restart, destroy: fleet\'s lines and exit cod
   t.same(await run('status', '--no-block', 'hello'), { code: 0, stdout: (await inspector.status('hello.service')).text, stderr: '' }, "status takes --no-block (fleet's functional test passes it); it never blocks anyway");
   const j = await run('journal', '--lines', '2', '--output=cat', 'hello');
   t.same(j, { code: 0, stdout: 'Nov 24 20:00:00 m1 sh[42]: hello.service cat line 1\nNov 24 20:00:01 m1 sh[42]: hello.service cat line 2\n', stderr: '' });
+  t.same(await run('journal', '--output=xml', 'hello'), { code: 1, stdout: '', stderr: "Unknown output format 'xml'.\n" }, "an unknown mode: journalctl's line, as real fleetctl showed it");
   t.same(await run('destroy', 'hello', 'nope'), { code: 0, stdout: 'Destroyed hello.service\n', stderr: '' });
   t.same(await run('destroy', 'hello'), { code: 0, stdout: '', stderr: 'Units not found in registry\n' });
   t.same(await run('status', 'hello'), { code: 1, stdout: '', stderr: 'Unit hello.service does not exist.\n' });

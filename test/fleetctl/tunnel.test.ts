@@ -92,6 +92,9 @@ t.test('--tunnel to a TCP endpoint and to etcd', async (t) => {
     { env: sshEnv },
   );
   t.same(viaEtcd, api);
+  // fleet's client dialled through the SSH connection, so its debug lines showed the endpoint asked for
+  const debug = await fleetctl([...sshFlags, '--debug', '--tunnel', `127.0.0.1:${port}`, '--endpoint', `http://${f.tcp}`, 'list-machines', '--no-legend'], { env: sshEnv });
+  t.match(debug.stderr, new RegExp(`^\\S+ \\S+ DEBUG http\\.go:28: HTTP GET http://${(f.tcp ?? '').replace(/\./g, '\\.')}/fleet/v1/machines\\?alt=json\n`), 'the endpoint, not the local end of the tunnel');
 });
 
 t.test('a tunnel that cannot be opened is one line', async (t) => {

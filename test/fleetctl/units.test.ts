@@ -3,7 +3,7 @@ import { tabwrite } from '../../fleetctl/tabwriter.js';
 import { BufferOutput, goList, goQuote } from '../../fleetctl/output.js';
 import { Progress } from '../../fleetctl/progress.js';
 import { parseApiEndpoint, parseEtcdEndpoints } from '../../fleetctl/client/endpoint.js';
-import { shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
+import { fleetSshFailure, goDialError, shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
 import { blockAttempts } from '../../fleetctl/wait.js';
 import { machineLegend } from '../../fleetctl/context.js';
 import { formatMetadata } from '../../fleetctl/commands/list-machines.js';
@@ -60,18 +60,33 @@ t.test('endpoints', async (t) => {
 t.test('ssh invocation', async (t) => {
   const s = { user: 'core', tunnel: '', strictHostKeyChecking: false, knownHostsFile: '', timeout: 10 };
   t.same(sshArgs(s, '10.0.0.5', 22, { command: 'systemctl status -l x.service' }), [
-    '-l', 'core', '-p', '22', '-o', 'ConnectTimeout=10',
+    '-l', 'core', '-p', '22', '-o', 'ConnectTimeout=10', '-o', 'PreferredAuthentications=publickey',
     '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
     '--', '10.0.0.5', 'systemctl status -l x.service',
   ]);
   const tunnelled = sshArgs({ ...s, tunnel: 'bastion:2222', strictHostKeyChecking: true, knownHostsFile: '/tmp/fleetctl-test-kh/known_hosts' }, '10.0.0.5', 2200, { forwardAgent: true });
-  t.same(tunnelled.slice(6), ['-o', 'StrictHostKeyChecking=ask', '-o', 'UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts', '-J', 'core@bastion:2222', '-A', '--', '10.0.0.5']);
+  // the bastion is reached with the same host-key options (a -J jump host would get ~/.ssh's defaults)
+  t.same(tunnelled.slice(8), [
+    '-o', 'StrictHostKeyChecking=ask', '-o', 'UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts',
+    '-o', 'ProxyCommand=ssh -W %h:%p -l core -p 2222 -o ConnectTimeout=10 -o PreferredAuthentications=publickey -o StrictHostKeyChecking=ask -o UserKnownHostsFile=/tmp/fleetctl-test-kh/known_hosts -- bastion',
+    '-A', '--', '10.0.0.5',
+  ]);
+  const odd = sshArgs({ ...s, tunnel: 'bastion', knownHostsFile: "/tmp/fleetctl-test-kh/50%it's", strictHostKeyChecking: true }, '10.0.0.5', 22, {});
+  t.equal(odd.find((a) => a.startsWith('ProxyCommand=')), "ProxyCommand=ssh -W %h:%p -l core -p 22 -o ConnectTimeout=10 -o PreferredAuthentications=publickey -o StrictHostKeyChecking=ask -o 'UserKnownHostsFile=/tmp/fleetctl-test-kh/50%%it'\\''s' -- bastion", 'quoted for the shell, % doubled');
   t.same(splitHostPort('10.0.0.1', 22), ['10.0.0.1', 22]);
   t.same(splitHostPort('10.0.0.1:2222', 22), ['10.0.0.1', 2222]);
   t.same(splitHostPort('[fd00::1]:2222', 22), ['fd00::1', 2222]);
   t.same(splitHostPort('fd00::1', 22), ['fd00::1', 22]);
   t.equal(shellQuote('x.service'), 'x.service');
   t.equal(shellQuote("it's"), `'it'\\''s'`);
+  // OpenSSH's connection failures as Go's dialer (fleet's client) worded them
+  t.equal(goDialError('ssh: connect to host 10.0.0.5 port 2: Connection refused'), 'dial tcp 10.0.0.5:2: connect: connection refused');
+  t.equal(goDialError('ssh: connect to host 10.0.0.5 port 22: Connection timed out'), 'dial tcp 10.0.0.5:22: i/o timeout');
+  t.equal(goDialError('ssh: connect to host fd00::1 port 22: No route to host'), 'dial tcp [fd00::1]:22: connect: no route to host');
+  t.equal(goDialError('Host key verification failed.'), undefined);
+  t.equal(fleetSshFailure('nobody@10.0.0.5: Permission denied (publickey).'), 'ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain');
+  t.equal(fleetSshFailure('ssh: connect to host 10.0.0.5 port 2: Connection refused'), 'dial tcp 10.0.0.5:2: connect: connection refused');
+  t.equal(fleetSshFailure('Permission denied, please try again.'), undefined);
 });
 
 t.test('progress: redrawn in place on a terminal, plain final lines when piped', async (t) => {
