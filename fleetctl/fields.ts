@@ -2,7 +2,7 @@
 import type { FlagSpec, FlagValues } from './command.js';
 import { flagBool, flagString } from './command.js';
 import type { Output } from './output.js';
-import { goQuote } from './output.js';
+import { goQuote } from '../lib/unit/fleet-words.js';
 import { tabwrite } from './tabwriter.js';
 
 export type Field<T> = (item: T, full: boolean) => string;

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { tabwrite } from '../../fleetctl/tabwriter.js';
-import { BufferOutput, goList, goQuote } from '../../fleetctl/output.js';
+import { BufferOutput, goList } from '../../fleetctl/output.js';
+import { goQuote } from '../../lib/unit/fleet-words.js';
 import { Progress } from '../../fleetctl/progress.js';
 import { parseApiEndpoint, parseEtcdEndpoints } from '../../fleetctl/client/endpoint.js';
 import { fleetSshFailure, goDialError, shellQuote, splitHostPort, sshArgs } from '../../fleetctl/client/ssh.js';
