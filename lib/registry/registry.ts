@@ -486,6 +486,16 @@ export class Registry {
       });
   }
 
+  /**
+   * The texts stored under the given hashes (immutable, cached), read with one transaction per MAX_OPS_PER_TXN
+   * hashes not cached yet; hashes without a text are absent from the map.
+   */
+  async getUnitTexts(hashes: Iterable<string>): Promise<Map<string, string>> {
+    const wanted = new Set<string>();
+    for (const h of hashes) wanted.add(checkHash(h));
+    return this.call(`reading ${wanted.size} unit texts`, () => this.texts_(wanted));
+  }
+
   /** The unit text stored under a hash (immutable, cached). */
   async getUnitText(hash: string): Promise<string | undefined> {
     checkHash(hash);
@@ -601,6 +611,36 @@ export class Registry {
       throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
     }
     await this.putOnLease(presence, key, encodeUnitState(state), `publishing the state of ${state.name}`);
+  }
+
+  /**
+   * Publishes several unit states of this machine in as few transactions as etcd allows (MAX_OPS_PER_TXN puts
+   * each, in order), all on the presence's lease: an agent that starts many units in one reconcile writes their
+   * states with one request instead of one each. Rejects when any chunk failed (earlier chunks may have landed).
+   */
+  async publishUnitStates(presence: MachinePresence, states: readonly UnitState[]): Promise<void> {
+    const puts: IRequestOp[] = [];
+    for (const state of states) {
+      if (state.machineId !== presence.machineId) {
+        throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
+      }
+      if (!isScheduledState(state.agentState)) {
+        throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
+      }
+      puts.push(op.put(this.keys.unitState(state.name, state.machineId), encodeUnitState(state), presence.leaseId));
+    }
+    if (puts.length === 1) {
+      await this.putOnLease(presence, this.keys.unitState(states[0]!.name, presence.machineId), encodeUnitState(states[0]!), `publishing the state of ${states[0]!.name}`);
+      return;
+    }
+    for (let i = 0; i < puts.length; i += MAX_OPS_PER_TXN) {
+      presence.assertAlive();
+      try {
+        await txn(this.client, [], puts.slice(i, i + MAX_OPS_PER_TXN));
+      } catch (err) {
+        throw presence.wrap(`publishing the states of ${puts.length} units`, err);
+      }
+    }
   }
 
   /** Removes a unit state this machine published (no-op if absent or published under another lease). */

@@ -1,22 +1,20 @@
 /**
  * Requirements of unit contents by name and hash: contents are immutable, so each (name, hash) is read and
  * parsed once. Only definitive answers are kept (contents parsed, contents missing, contents unusable); a
- * failed etcd read is retried by the next ensure().
+ * failed etcd read is retried by the next ensure(). The texts missing from the cache are read together
+ * (getUnitTexts: one etcd request per 100 texts), not one request per unit.
  */
 import { loadUnit, shortHash, type Requirements } from '../unit/index.js';
-import { InvalidKeyError, type Registry } from './index.js';
+import type { Registry } from './index.js';
+import { isHash } from './keys.js';
 import { errorMessage } from '../errors.js';
-import { eachLimited } from '../limit.js';
 
 export type RequirementsResult = { ok: true; requirements: Requirements } | { ok: false; reason: string };
-
-/** Unit texts read from etcd at the same time. */
-const CONCURRENCY = 16;
 
 export class RequirementsCache {
   private readonly byKey = new Map<string, RequirementsResult>();
 
-  constructor(private readonly registry: Pick<Registry, 'getUnitText'>) {}
+  constructor(private readonly registry: Pick<Registry, 'getUnitTexts'>) {}
 
   /**
    * Reads and parses what is not cached yet; the name matters for specifiers (%n %p %i). Returns the units whose
@@ -24,26 +22,26 @@ export class RequirementsCache {
    */
   async ensure(units: Iterable<{ name: string; hash: string }>): Promise<{ name: string; hash: string }[]> {
     const missing: { name: string; hash: string }[] = [];
-    for (const u of units) if (!this.byKey.has(key(u.name, u.hash))) missing.push(u);
-    const unread: { name: string; hash: string }[] = [];
-    await eachLimited(missing, CONCURRENCY, async (u) => {
-      const r = await this.read(u.name, u.hash);
-      if (r === undefined) unread.push(u);
-      else this.byKey.set(key(u.name, u.hash), r);
-    });
-    return unread;
-  }
-
-  private async read(name: string, hash: string): Promise<RequirementsResult | undefined> {
-    let text: string | undefined;
-    try {
-      text = await this.registry.getUnitText(hash);
-    } catch (err) {
-      if (err instanceof InvalidKeyError) return { ok: false, reason: `unit ${name} has an invalid hash: ${errorMessage(err)}` };
-      return undefined;
+    for (const u of units) {
+      if (this.byKey.has(key(u.name, u.hash))) continue;
+      if (isHash(u.hash)) missing.push(u);
+      else this.byKey.set(key(u.name, u.hash), { ok: false, reason: `unit ${u.name} has an invalid hash: ${JSON.stringify(u.hash)}` });
     }
-    if (text === undefined) return { ok: false, reason: `unit contents ${shortHash(hash)} are missing from the registry` };
-    return parse(name, text);
+    if (missing.length === 0) return [];
+    let texts: Map<string, string>;
+    try {
+      texts = await this.registry.getUnitTexts(missing.map((u) => u.hash));
+    } catch {
+      return missing;
+    }
+    for (const u of missing) {
+      const text = texts.get(u.hash);
+      this.byKey.set(
+        key(u.name, u.hash),
+        text === undefined ? { ok: false, reason: `unit contents ${shortHash(u.hash)} are missing from the registry` } : parse(u.name, text),
+      );
+    }
+    return [];
   }
 
   /** Caches the requirements of a text read elsewhere (the agent reads it to load the unit anyway). */
