@@ -155,7 +155,7 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       /** the largest of the engine processes (the leader's, with its view of every job) */
       engineHostPeakRssMiB: Math.max(...hostReports.slice(0, ne).map((h) => h.peakRssMiB)),
       /** `engine leadership lost` warnings of all engine processes during the whole run */
-      leadershipLost: hostReports.slice(0, ne).reduce((a, h) => a + (h.logKinds['warn engine.election: engine leadership lost'] ?? 0), 0),
+      leadershipLost: hostReports.slice(0, ne).reduce((a, h) => a + leadershipLost(h.logKinds), 0),
     },
     ceiling,
     registerMs,
@@ -246,6 +246,11 @@ async function readsAtScale(newClient: () => Etcd3): Promise<Record<string, { ms
     listSchedule: await time((r) => r.listSchedule()),
     watchJobsStart: await time(async (r) => (await r.watchJobs(() => undefined)).close()),
   };
+}
+
+/** `engine leadership lost` warnings among a host's log kinds, whichever component logged them. */
+function leadershipLost(kinds: Readonly<Record<string, number>>): number {
+  return Object.entries(kinds).reduce((a, [kind, n]) => a + (/^warn [\w.]+: engine leadership lost/.test(kind) ? n : 0), 0);
 }
 
 interface WaitOutcome {
