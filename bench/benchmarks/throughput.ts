@@ -47,11 +47,16 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   const execArgv = [`--max-old-space-size=${p.hostHeapMiB}`];
   const hosts: HollowHost[] = [];
   ctx.teardown.teardown(() => Promise.all(hosts.map((h) => h.stop(30_000))));
-  const engines = await HollowHost.spawn(
-    { endpoints, machines: 0, engines: p.engines, idPrefix: 'tp-', agentTtl: 30, etcdRequestTimeout: p.etcdRequestTimeout },
-    { execArgv },
+  // one process per engine fleetd, as on real machines: an engine never shares its event loop with another
+  const engineHosts = await Promise.all(
+    Array.from({ length: p.engines }, (_, i) =>
+      HollowHost.spawn(
+        { endpoints, machines: 0, engines: 1, idPrefix: `tp-${i + 1}-`, agentTtl: 30, etcdRequestTimeout: p.etcdRequestTimeout },
+        { execArgv },
+      ),
+    ),
   );
-  hosts.push(engines);
+  hosts.push(...engineHosts);
   const workers = p.machines - p.engines;
   const registerStarted = Date.now();
   const perHost = Math.ceil(workers / p.hosts);
@@ -107,8 +112,9 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   await sampler.sample();
   const cpu1 = sampler.cpuSeconds();
   const launchedUnits = Math.max(1, observer.launchedCount);
-  const cpuMsPerUnit = (i: number): number => round(((cpu1[i]! - cpu0[i]!) * 1000) / launchedUnits, 2);
-  const agentCpu = cpu1.slice(1).reduce((a, c, i) => a + c - cpu0[i + 1]!, 0);
+  const ne = p.engines;
+  const engineCpu = cpu1.slice(0, ne).reduce((a, c, i) => a + c - cpu0[i]!, 0);
+  const agentCpu = cpu1.slice(ne).reduce((a, c, i) => a + c - cpu0[i + ne]!, 0);
   const hostsNow = sampler.report();
   const activeOnMachines = hostsNow.reduce((a, h) => a + (h.stats?.unitsActive ?? 0), 0);
   if (outcome.complete) ctx.log(`all ${p.units} launched after ${launchedMs} ms`);
@@ -143,10 +149,13 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       secondsToAllLaunched: round(launchedMs / 1000, 1),
       submitUnitsPerSec: round(p.units / (submitMs / 1000)),
       agentCpuMsPerUnit: round((agentCpu * 1000) / launchedUnits, 2),
-      engineCpuMsPerUnit: cpuMsPerUnit(0),
+      engineCpuMsPerUnit: round((engineCpu * 1000) / launchedUnits, 2),
       etcdCpuMsPerUnit: round(((m1.cpuSeconds - m0.cpuSeconds) * 1000) / launchedUnits, 2),
-      agentHostPeakRssMiB: round(hostReports.slice(1).reduce((a, h) => a + h.peakRssMiB, 0)),
-      engineHostPeakRssMiB: hostReports[0]?.peakRssMiB,
+      agentHostPeakRssMiB: round(hostReports.slice(ne).reduce((a, h) => a + h.peakRssMiB, 0)),
+      /** the largest of the engine processes (the leader's, with its view of every job) */
+      engineHostPeakRssMiB: Math.max(...hostReports.slice(0, ne).map((h) => h.peakRssMiB)),
+      /** `engine leadership lost` warnings of all engine processes during the whole run */
+      leadershipLost: hostReports.slice(0, ne).reduce((a, h) => a + leadershipLost(h.logKinds), 0),
     },
     ceiling,
     registerMs,
@@ -237,6 +246,11 @@ async function readsAtScale(newClient: () => Etcd3): Promise<Record<string, { ms
     listSchedule: await time((r) => r.listSchedule()),
     watchJobsStart: await time(async (r) => (await r.watchJobs(() => undefined)).close()),
   };
+}
+
+/** `engine leadership lost` warnings among a host's log kinds, whichever component logged them. */
+function leadershipLost(kinds: Readonly<Record<string, number>>): number {
+  return Object.entries(kinds).reduce((a, [kind, n]) => a + (/^warn [\w.]+: engine leadership lost/.test(kind) ? n : 0), 0);
 }
 
 interface WaitOutcome {

@@ -65,6 +65,12 @@ const TASK_RETRY_MS = 2000;
 /** Closing the watches on stop needs etcd: never wait longer than this for it. */
 const WATCH_CLOSE_MS = 3000;
 
+/** The texts a batch of tasks loads (readTexts), or why they could not be read. */
+interface LoadTexts {
+  readonly texts: ReadonlyMap<string, string>;
+  readonly error?: unknown;
+}
+
 export class Agent {
   readonly stats: AgentStats = { reconciles: 0, tasks: 0, taskFailures: 0 };
   private scheduled: ReadonlyMap<string, ScheduleEntry> | undefined;
@@ -343,6 +349,7 @@ export class Agent {
    * A unit's state is published once its last task of the batch is done, not after each (publisher.ts).
    */
   private async runTasks(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
+    const texts = await this.readTexts(tasks, desired);
     const failed = new Set<string>();
     const count = new Map<string, number>();
     for (const task of tasks) if (task.unit !== undefined) count.set(task.unit, (count.get(task.unit) ?? 0) + 1);
@@ -352,7 +359,7 @@ export class Agent {
       if (unit !== undefined && failed.has(unit)) return;
       this.stats.tasks++;
       try {
-        await this.runTask(task, desired);
+        await this.runTask(task, desired, texts);
         log.info('agent completed task', { type: task.kind, unit, reason: task.reason });
       } catch (err) {
         this.stats.taskFailures++;
@@ -376,7 +383,25 @@ export class Agent {
     if (failed.size > 0) this.loop.wakeAt('failed-tasks', this.clock.now() + TASK_RETRY_MS);
   }
 
-  private async runTask(task: Task, desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
+  /**
+   * The texts of every unit the tasks load, read together (one etcd request per 100 texts, not one per unit); a
+   * failed read fails each load task with its error, as reading them one by one would.
+   */
+  private async readTexts(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<LoadTexts> {
+    const hashes = new Set<string>();
+    for (const t of tasks) {
+      const want = t.kind === 'load' && t.unit !== undefined ? desired?.get(t.unit) : undefined;
+      if (want) hashes.add(want.hash);
+    }
+    if (hashes.size === 0) return { texts: new Map() };
+    try {
+      return { texts: await this.opts.registry.getUnitTexts(hashes) };
+    } catch (err) {
+      return { texts: new Map(), error: err };
+    }
+  }
+
+  private async runTask(task: Task, desired: ReadonlyMap<string, DesiredUnit> | undefined, loadTexts: LoadTexts): Promise<void> {
     const { manager } = this.opts;
     if (task.kind === 'reload') return manager.reload();
     const name = task.unit!;
@@ -394,7 +419,8 @@ export class Agent {
       case 'load': {
         const want = desired?.get(name);
         if (!want) return;
-        const text = await this.opts.registry.getUnitText(want.hash);
+        if (loadTexts.error !== undefined) throw loadTexts.error;
+        const text = loadTexts.texts.get(want.hash);
         if (text === undefined) throw new Error(`contents ${shortHash(want.hash)} of ${name} are missing from the registry`);
         this.requirements.remember(name, want.hash, text);
         try {

@@ -89,7 +89,8 @@ export class MemoryUnitManager extends EventEmitter<UnitManagerEvents> implement
     await this.call();
     this.stats.unloads++;
     if (!this.units.delete(name)) return;
-    this.announce(name, undefined);
+    // at once, as SystemdManager.unload does: a late "gone" would land after a load of new contents of that name
+    if (!this.closed) this.emit('state', name, undefined);
   }
 
   async reload(): Promise<void> {

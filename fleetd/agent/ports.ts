@@ -23,8 +23,10 @@ export interface AgentRegistry {
   watchGlobalUnits(onChange: ChangeListener<GlobalUnitEntry>): Promise<WatchHandle>;
   /** the machine a unit's job is placed on now */
   getTarget(name: string): Promise<string | undefined>;
-  getUnitText(hash: string): Promise<string | undefined>;
-  publishUnitState(presence: AgentPresence, state: UnitState): Promise<void>;
+  /** the texts of these hashes, read together (missing ones are absent) */
+  getUnitTexts(hashes: Iterable<string>): Promise<Map<string, string>>;
+  /** writes the states of several units of this machine together, in order */
+  publishUnitStates(presence: AgentPresence, states: readonly UnitState[]): Promise<void>;
   deleteUnitState(presence: AgentPresence, name: string): Promise<void>;
   refuseUnit(presence: AgentPresence, refusal: UnitRefusal): Promise<void>;
   /** Reschedule=on-failure: the unit failed here (false: the job has other contents now). */

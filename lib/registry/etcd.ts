@@ -2,14 +2,22 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { CompareResult, CompareTarget, Etcd3, isRecoverableError, type IOptions } from 'etcd3';
-import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { ICompare, IKeyValue, IRangeRequest, IRequestOp, ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
 import { RegistryConfigError } from './errors.js';
 import { normalizePrefix } from './keys.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
-/** Largest etcd response accepted; etcd's own default request limit is far below it on the write side. */
-export const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
+/**
+ * Largest etcd response accepted (gRPC's default is 4 MiB). Whole-prefix reads come in pages (readPages), so no
+ * response grows with the cluster: a page of PAGE_KEYS job or state keys is about 1 MiB, a batch of 100 unit texts
+ * (MAX_OPS_PER_TXN) at most 100 times the largest unit file. 64 MiB leaves room for unit files of over 600 KiB.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Keys per page of a whole-prefix read (readPages). */
+export const PAGE_KEYS = 5000;
+/** A paged read whose revision was compacted away between two pages starts again this many times in all. */
+const PAGED_READ_ATTEMPTS = 3;
 
 const WATCH_BACKOFF_MIN_MS = 100;
 const WATCH_BACKOFF_MAX_MS = 2000;
@@ -80,7 +88,7 @@ export function openEtcd(opts: EtcdOptions): Etcd3 {
       watchBackoff: watchBackoff(),
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) }),
     },
-    // whole-prefix reads (listUnits, the engine's first jobs list) pass gRPC's 4 MiB default at ~10,000 units
+    // a page of a whole-prefix read or a batch of unit texts may pass gRPC's 4 MiB default
     grpcOptions: { 'grpc.max_receive_message_length': MAX_RESPONSE_BYTES },
   };
   if (opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key)) {
@@ -180,4 +188,63 @@ export function txn(
 /** The key-values of the range response at `index` of a transaction. */
 export function rangeAt(res: ITxnResponse, index: number): IKeyValue[] {
   return res.responses[index]?.response_range?.kvs ?? [];
+}
+
+/** One prefix of a paged read. */
+export interface PageRead {
+  readonly prefix: string;
+  /** keys and revisions only, no values */
+  readonly keysOnly?: boolean;
+  /** keys per page (default PAGE_KEYS) */
+  readonly pageKeys?: number;
+}
+
+/** What readPages read: the key-values of each prefix (in key order), all at one revision. */
+export interface PagedSnapshot {
+  readonly revision: string;
+  readonly kvs: IKeyValue[][];
+}
+
+/**
+ * Reads whole prefixes in pages of a bounded number of keys, every page at the revision of the first one, so the
+ * result is one consistent snapshot however large (a watch of it starts at revision + 1). The first pages of all
+ * prefixes come in one transaction; each prefix then continues after its last key. When etcd compacted that
+ * revision away meanwhile, the read starts again (at most PAGED_READ_ATTEMPTS times), unless `revision` was given.
+ */
+export async function readPages(client: Etcd3, reads: readonly PageRead[], revision?: string): Promise<PagedSnapshot> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readPagesOnce(client, reads, revision);
+    } catch (err) {
+      if (revision !== undefined || attempt >= PAGED_READ_ATTEMPTS || !/compacted/i.test(errorMessage(err))) throw err;
+    }
+  }
+}
+
+async function readPagesOnce(client: Etcd3, reads: readonly PageRead[], atRevision: string | undefined): Promise<PagedSnapshot> {
+  const range = (r: PageRead, from: Buffer, rev: string | undefined): IRangeRequest => ({
+    key: from,
+    range_end: prefixEnd(r.prefix),
+    limit: r.pageKeys ?? PAGE_KEYS,
+    ...(r.keysOnly ? { keys_only: true } : {}),
+    ...(rev !== undefined ? { revision: rev } : {}),
+  });
+  const first = await client.kv.txn({ compare: [], success: reads.map((r) => ({ request_range: range(r, buf(r.prefix), atRevision) })), failure: [] });
+  const revision = atRevision ?? first.header.revision;
+  const out: IKeyValue[][] = [];
+  await Promise.all(
+    reads.map(async (r, i) => {
+      const page = first.responses[i]?.response_range;
+      const kvs: IKeyValue[] = [...(page?.kvs ?? [])];
+      out[i] = kvs;
+      let more = page?.more === true;
+      while (more && kvs.length > 0) {
+        const after = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])]);
+        const res = await client.kv.range(range(r, after, revision));
+        for (const kv of res.kvs) kvs.push(kv);
+        more = res.more === true;
+      }
+    }),
+  );
+  return { revision, kvs: out };
 }

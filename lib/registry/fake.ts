@@ -24,11 +24,17 @@ export interface FakePresence {
 }
 
 export interface FakeRegistryStats {
+  /** unit states written (publishUnitState, or one each of publishUnitStates) */
   publishes: number;
+  /** calls that wrote unit states: each stands for one etcd request */
+  publishRequests: number;
   deletes: number;
   refusals: number;
   failures: number;
+  /** unit texts asked for */
   textReads: number;
+  /** calls that read unit texts: each stands for one etcd request (Registry chunks at MAX_OPS_PER_TXN hashes) */
+  textRequests: number;
 }
 
 interface FakeWatch {
@@ -42,7 +48,7 @@ export class FakeRegistry {
   unreachable = false;
   /** The engine leader's fence as it holds now: a fenced write with another one fails (FencedError). */
   leaderFence: Fence | undefined;
-  readonly stats: FakeRegistryStats = { publishes: 0, deletes: 0, refusals: 0, failures: 0, textReads: 0 };
+  readonly stats: FakeRegistryStats = { publishes: 0, publishRequests: 0, deletes: 0, refusals: 0, failures: 0, textReads: 0, textRequests: 0 };
   private revision = 1;
   private readonly texts = new Map<string, string>();
   /** unit name -> machine its job is placed on */
@@ -169,7 +175,22 @@ export class FakeRegistry {
   async getUnitText(hash: string): Promise<string | undefined> {
     this.reach(`reading unit text ${hash}`);
     this.stats.textReads++;
+    this.stats.textRequests++;
     return this.texts.get(hash);
+  }
+
+  async getUnitTexts(hashes: Iterable<string>): Promise<Map<string, string>> {
+    const wanted = new Set<string>();
+    for (const h of hashes) wanted.add(checkHash(h));
+    this.reach(`reading ${wanted.size} unit texts`);
+    const out = new Map<string, string>();
+    for (const h of wanted) {
+      const text = this.texts.get(h);
+      if (text !== undefined) out.set(h, text);
+    }
+    this.stats.textReads += wanted.size;
+    this.stats.textRequests++;
+    return out;
   }
 
   async publishUnitState(presence: FakePresence, state: UnitState): Promise<void> {
@@ -178,7 +199,20 @@ export class FakeRegistry {
       throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
     }
     this.stats.publishes++;
+    this.stats.publishRequests++;
     this.states.set(`${state.machineId}/${state.name}`, state);
+  }
+
+  async publishUnitStates(presence: FakePresence, states: readonly UnitState[]): Promise<void> {
+    this.leased(presence, `publishing the states of ${states.length} units`);
+    for (const state of states) {
+      if (state.machineId !== presence.machineId) {
+        throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
+      }
+    }
+    this.stats.publishes += states.length;
+    this.stats.publishRequests++;
+    for (const state of states) this.states.set(`${state.machineId}/${state.name}`, state);
   }
 
   async deleteUnitState(presence: FakePresence, name: string): Promise<void> {

@@ -5,6 +5,7 @@ import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
 import { isUnitHash } from '../unit/hash.js';
+import { eachLimited } from '../limit.js';
 import {
   decodeJobObject,
   encodeGlobalEntry,
@@ -28,7 +29,7 @@ import {
   UnitTextNotFoundError,
 } from './errors.js';
 import { Election } from './election.js';
-import { cmp, op, rangeAt, txn } from './etcd.js';
+import { cmp, op, rangeAt, readPages, txn } from './etcd.js';
 import { checkFence, checkHash, checkMachineId, checkMetadataKey, checkUnitName, isSegment, Keyspace } from './keys.js';
 import { MachinePresence } from './presence.js';
 import { decodeRestartRequest, encodeRestartRequest, type RestartRequest } from './restart.js';
@@ -71,6 +72,12 @@ import { PrefixWatch, type Projection } from './watch.js';
 
 const MAX_ATTEMPTS = 8;
 const TEXT_CACHE_LIMIT = 4096;
+/** Batches of unit texts (MAX_OPS_PER_TXN each) read at the same time. */
+const TEXT_BATCHES_IN_FLIGHT = 4;
+/** More missing texts than this are read as the whole text prefix, in pages (texts_). */
+const TEXT_PAGES_FROM = 2000;
+/** Texts per page of that read: a unit file is up to etcd's request limit, so far fewer than PAGE_KEYS. */
+const TEXT_PAGE_KEYS = 500;
 const RETRY = Symbol('retry');
 const log = logger('registry');
 
@@ -257,10 +264,10 @@ export class Registry {
   /** All units sorted by name, read from one consistent snapshot. */
   async listUnits(): Promise<UnitRecord[]> {
     return this.call('listing units', async () => {
-      const res = await txn(this.client, [], [op.getPrefix(this.keys.jobsDir), op.getPrefix(this.keys.statesDir)]);
-      const jobs = [...project(jobsProjection(this.keys), rangeAt(res, 0)).values()];
-      const states = this.statesByUnit(project(statesProjection(this.keys), rangeAt(res, 1)));
-      const texts = await this.texts_(new Set(jobs.map((j) => j.hash)));
+      const snap = await readPages(this.client, [{ prefix: this.keys.jobsDir }, { prefix: this.keys.statesDir }]);
+      const jobs = [...project(jobsProjection(this.keys), snap.kvs[0]!).values()];
+      const states = this.statesByUnit(project(statesProjection(this.keys), snap.kvs[1]!));
+      const texts = await this.texts_(new Set(jobs.map((j) => j.hash)), snap.revision);
       return jobs
         .map((j) => this.toRecord(j, texts, states.get(j.name)))
         .filter((r): r is UnitRecord => r !== undefined)
@@ -431,21 +438,21 @@ export class Registry {
   async collectUnitTexts(opts: { fence?: Fence; onlyAmong?: ReadonlySet<string> } = {}): Promise<TextCollection> {
     const k = this.keys;
     const snap = await this.call('listing unit texts', () =>
-      txn(this.client, [], [
-        op.getPrefix(k.jobsDir), op.getPrefix(k.schedulesDir), op.getPrefix(k.globalDir), op.getPrefixKeys(k.unitsDir), op.getPrefix(k.rolloutsDir),
+      readPages(this.client, [
+        { prefix: k.jobsDir }, { prefix: k.schedulesDir }, { prefix: k.globalDir }, { prefix: k.unitsDir, keysOnly: true }, { prefix: k.rolloutsDir },
       ]),
     );
     const used = new Set<string>();
-    for (const j of project(jobsProjection(k), rangeAt(snap, 0)).values()) used.add(j.hash);
-    for (const e of project(allSchedulesProjection(k), rangeAt(snap, 1)).values()) used.add(e.hash);
-    for (const g of project(globalProjection(k), rangeAt(snap, 2)).values()) {
+    for (const j of project(jobsProjection(k), snap.kvs[0]!).values()) used.add(j.hash);
+    for (const e of project(allSchedulesProjection(k), snap.kvs[1]!).values()) used.add(e.hash);
+    for (const g of project(globalProjection(k), snap.kvs[2]!).values()) {
       used.add(g.hash);
       for (const h of Object.values(g.machineHashes ?? {})) used.add(h);
     }
-    for (const h of rollouts.rolloutHashes(rangeAt(snap, 4), k)) used.add(h); // both texts of every unfinished rollout
+    for (const h of rollouts.rolloutHashes(snap.kvs[4]!, k)) used.add(h); // both texts of every unfinished rollout
     const unreferenced = new Set<string>();
     const doomed: { hash: string; modRevision: string }[] = [];
-    for (const kv of rangeAt(snap, 3)) {
+    for (const kv of snap.kvs[3]!) {
       const hash = kv.key.toString('utf8').slice(k.unitsDir.length);
       if (!isUnitHash(hash) || used.has(hash)) continue;
       unreferenced.add(hash);
@@ -485,6 +492,16 @@ export class Registry {
       .finally(() => {
         gc.running = undefined;
       });
+  }
+
+  /**
+   * The texts stored under the given hashes (immutable, cached), read with one transaction per MAX_OPS_PER_TXN
+   * hashes not cached yet; hashes without a text are absent from the map.
+   */
+  async getUnitTexts(hashes: Iterable<string>): Promise<Map<string, string>> {
+    const wanted = new Set<string>();
+    for (const h of hashes) wanted.add(checkHash(h));
+    return this.call(`reading ${wanted.size} unit texts`, () => this.texts_(wanted));
   }
 
   /** The unit text stored under a hash (immutable, cached). */
@@ -564,8 +581,8 @@ export class Registry {
   /** Live machines sorted by id; metadata merged with the API overrides. */
   async listMachines(): Promise<MachineRecord[]> {
     return this.call('listing machines', async () => {
-      const res = await this.client.getAll().prefix(this.keys.machinesDir).exec();
-      return [...project(machinesProjection(this.keys), res.kvs).values()].sort((a, b) => compareStrings(a.id, b.id));
+      const snap = await readPages(this.client, [{ prefix: this.keys.machinesDir }]);
+      return [...project(machinesProjection(this.keys), snap.kvs[0]!).values()].sort((a, b) => compareStrings(a.id, b.id));
     });
   }
 
@@ -602,6 +619,36 @@ export class Registry {
       throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
     }
     await this.putOnLease(presence, key, encodeUnitState(state), `publishing the state of ${state.name}`);
+  }
+
+  /**
+   * Publishes several unit states of this machine in as few transactions as etcd allows (MAX_OPS_PER_TXN puts
+   * each, in order), all on the presence's lease: an agent that starts many units in one reconcile writes their
+   * states with one request instead of one each. Rejects when any chunk failed (earlier chunks may have landed).
+   */
+  async publishUnitStates(presence: MachinePresence, states: readonly UnitState[]): Promise<void> {
+    const puts: IRequestOp[] = [];
+    for (const state of states) {
+      if (state.machineId !== presence.machineId) {
+        throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
+      }
+      if (!isScheduledState(state.agentState)) {
+        throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
+      }
+      puts.push(op.put(this.keys.unitState(state.name, state.machineId), encodeUnitState(state), presence.leaseId));
+    }
+    if (puts.length === 1) {
+      await this.putOnLease(presence, this.keys.unitState(states[0]!.name, presence.machineId), encodeUnitState(states[0]!), `publishing the state of ${states[0]!.name}`);
+      return;
+    }
+    for (let i = 0; i < puts.length; i += MAX_OPS_PER_TXN) {
+      presence.assertAlive();
+      try {
+        await txn(this.client, [], puts.slice(i, i + MAX_OPS_PER_TXN));
+      } catch (err) {
+        throw presence.wrap(`publishing the states of ${puts.length} units`, err);
+      }
+    }
   }
 
   /** Removes a unit state this machine published (no-op if absent or published under another lease). */
@@ -662,14 +709,14 @@ export class Registry {
             : this.keys.unitStatesDir(unitName)
           : this.keys.statesDir;
       // refusals (keys.jobRefusal) live in the job directories: one snapshot for both
-      const res = await txn(this.client, [], [
-        op.getPrefix(statesKey),
-        op.getPrefix(unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir),
+      const snap = await readPages(this.client, [
+        { prefix: statesKey },
+        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir },
       ]);
       const all = new Map<string, UnitState>();
-      for (const s of project(statesProjection(this.keys), rangeAt(res, 0)).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      for (const s of project(statesProjection(this.keys), snap.kvs[0]!).values()) all.set(`${s.name}\n${s.machineId}`, s);
       const failing = new Map<string, JobRecord>();
-      for (const job of project(jobsProjection(this.keys), rangeAt(res, 1)).values()) {
+      for (const job of project(jobsProjection(this.keys), snap.kvs[1]!).values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
@@ -695,8 +742,8 @@ export class Registry {
   async listSchedule(machineId?: string): Promise<MachineScheduleEntry[]> {
     const dir = machineId === undefined ? this.keys.schedulesDir : this.keys.scheduleDir(machineId);
     return this.call('listing the schedule', async () => {
-      const res = await this.client.getAll().prefix(dir).exec();
-      return [...project(allSchedulesProjection(this.keys), res.kvs).values()];
+      const snap = await readPages(this.client, [{ prefix: dir }]);
+      return [...project(allSchedulesProjection(this.keys), snap.kvs[0]!).values()];
     });
   }
 
@@ -807,8 +854,12 @@ export class Registry {
     this.texts.set(hash, text);
   }
 
-  /** Texts of the given hashes (missing ones are absent from the map), fetched in batches. */
-  private async texts_(hashes: ReadonlySet<string>): Promise<Map<string, string>> {
+  /**
+   * Texts of the given hashes (missing ones are absent from the map): those not cached are read in batches of
+   * MAX_OPS_PER_TXN, TEXT_BATCHES_IN_FLIGHT at a time, or, when more than TEXT_PAGES_FROM are missing, by reading
+   * the whole text prefix in pages (16 sub-prefixes side by side). With `revision`, as of that revision (the snapshot the hashes came from).
+   */
+  private async texts_(hashes: ReadonlySet<string>, revision?: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const missing: string[] = [];
     for (const h of hashes) {
@@ -816,17 +867,33 @@ export class Registry {
       if (t === undefined) missing.push(h);
       else out.set(h, t);
     }
-    for (let i = 0; i < missing.length; i += MAX_OPS_PER_TXN) {
-      const batch = missing.slice(i, i + MAX_OPS_PER_TXN);
-      const res = await txn(this.client, [], batch.map((h) => op.get(this.keys.unit(h))));
+    const found = (h: string, text: string): void => {
+      this.cacheText(h, text);
+      out.set(h, text);
+    };
+    if (missing.length > TEXT_PAGES_FROM) {
+      const wanted = new Set(missing);
+      // hashes are hex: 16 sub-prefixes paged side by side
+      const prefixes = [...'0123456789abcdef'].map((c) => ({ prefix: `${this.keys.unitsDir}${c}`, pageKeys: TEXT_PAGE_KEYS }));
+      const snap = await readPages(this.client, prefixes, revision);
+      for (const kvs of snap.kvs) {
+        for (const kv of kvs) {
+          const h = kv.key.toString('utf8').slice(this.keys.unitsDir.length);
+          if (wanted.has(h)) found(h, kv.value.toString('utf8'));
+        }
+      }
+      return out;
+    }
+    const batches: string[][] = [];
+    for (let i = 0; i < missing.length; i += MAX_OPS_PER_TXN) batches.push(missing.slice(i, i + MAX_OPS_PER_TXN));
+    await eachLimited(batches, TEXT_BATCHES_IN_FLIGHT, async (batch) => {
+      const get = (h: string): IRequestOp => ({ request_range: { key: Buffer.from(this.keys.unit(h)), ...(revision !== undefined ? { revision } : {}) } });
+      const res = await txn(this.client, [], batch.map(get));
       batch.forEach((h, j) => {
         const kv = rangeAt(res, j)[0];
-        if (!kv) return;
-        const text = kv.value.toString('utf8');
-        this.cacheText(h, text);
-        out.set(h, text);
+        if (kv) found(h, kv.value.toString('utf8'));
       });
-    }
+    });
     return out;
   }
 

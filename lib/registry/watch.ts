@@ -1,5 +1,6 @@
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import { logger, type Logger } from '../log.js';
+import { readPages } from './etcd.js';
 import type { ChangeListener, WatchHandle, WatchReason } from './types.js';
 
 /**
@@ -17,8 +18,8 @@ export interface Projection<V> {
 const RESYNC_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 
 /**
- * A prefix watch delivering whole-map snapshots plus changed ids. It lists the prefix, then watches from the
- * listed revision; the etcd3 watcher resumes from its last revision after reconnects, and when etcd cannot
+ * A prefix watch delivering whole-map snapshots plus changed ids. It lists the prefix (in pages, all at one revision:
+ * readPages), then watches from the listed revision; the etcd3 watcher resumes from its last revision after reconnects, and when etcd cannot
  * resume (history compacted, watch cancelled) the prefix is listed again and the difference delivered as a
  * `resync`.
  */
@@ -47,8 +48,8 @@ export class PrefixWatch<V> implements WatchHandle {
 
   /** Lists, delivers the initial snapshot, and starts watching. Rejects if the first listing fails. */
   async start(): Promise<this> {
-    const res = await this.client.getAll().prefix(this.projection.dir).exec();
-    await this.enqueue(() => this.replaceAll(res.kvs, BigInt(res.header.revision), 'initial'));
+    const snap = await readPages(this.client, [{ prefix: this.projection.dir }]);
+    await this.enqueue(() => this.replaceAll(snap.kvs[0]!, BigInt(snap.revision), 'initial'));
     this.attach();
     return this;
   }
@@ -101,9 +102,9 @@ export class PrefixWatch<V> implements WatchHandle {
   private async resync(): Promise<void> {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        const res = await this.client.getAll().prefix(this.projection.dir).exec();
+        const snap = await readPages(this.client, [{ prefix: this.projection.dir }]);
         if (this.closed) return;
-        await this.replaceAll(res.kvs, BigInt(res.header.revision), 'resync');
+        await this.replaceAll(snap.kvs[0]!, BigInt(snap.revision), 'resync');
         this.attach();
         return;
       } catch (err) {

@@ -188,3 +188,17 @@ t.test('Reschedule=on-failure: a unit that is only slow to start (activating) is
   await clock.advance(0);
   t.equal(registry.stats.failures, 1, 'failed is');
 });
+
+t.test('units scheduled together: their texts are read with one request and their states written with one', async (t) => {
+  const { clock, registry, agent, schedule, active } = setup(t);
+  const names = Array.from({ length: 20 }, (_, i) => `u${String(i).padStart(2, '0')}.service`);
+  for (const [i, n] of names.entries()) schedule(n, `[Service]\nExecStart=/bin/sleep ${1000 + i}\n`);
+  await agent.start();
+  await clock.advance(0);
+  t.ok(names.every((n) => active(n) === 'active'), 'all started');
+  t.ok(names.every((n) => registry.unitState(ME, n)?.activeState === 'active'), 'all published as active');
+  t.equal(registry.stats.textRequests, 1, 'one text request for 20 units');
+  t.equal(registry.stats.textReads, 20);
+  t.equal(registry.stats.publishRequests, 1, 'one state write for 20 launches');
+  t.equal(registry.stats.publishes, 20, 'one state per unit: launched and active, nothing on the way');
+});

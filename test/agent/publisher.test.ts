@@ -1,6 +1,7 @@
 /**
  * fleetd/agent/publisher.ts on the in-memory registry and a manual clock: a state equal to the last one published
- * is not written again; a unit's state waits for its last task of a batch (one write per launch, no
+ * is not written again; states asked for together go in one request, one request in flight at a time (so a unit's
+ * states land in order); a unit's state waits for its last task of a batch (one write per launch, no
  * `loaded/inactive` on the way); a failed write is retried after a second while the presence is alive, and not
  * when it failed after the agent stopped; forgetAll() republishes everything.
  */
@@ -19,10 +20,10 @@ function setup() {
   const states = new Map<string, UnitState>();
   let stopped = false;
   const written: string[] = [];
-  const real = registry.publishUnitState.bind(registry);
-  registry.publishUnitState = async (p, s) => {
-    await real(p, s);
-    written.push(`${s.name} ${s.agentState}/${s.activeState}`);
+  const real = registry.publishUnitStates.bind(registry);
+  registry.publishUnitStates = async (p, states) => {
+    await real(p, states);
+    for (const s of states) written.push(`${s.name} ${s.agentState}/${s.activeState}`);
   };
   const publisher = new Publisher({ registry, presence, clock, stateOf: (n) => states.get(n), stopped: () => stopped });
   const set = (name: string, agentState: 'loaded' | 'launched', activeState: string): void => {
@@ -86,4 +87,49 @@ t.test('a failed write is retried after a second while the agent runs', async (t
   registry.unreachable = false;
   await clock.advance(5000);
   t.equal(written.length, 1, 'a write that fails once the agent stopped is not retried');
+});
+
+t.test('states asked for together are written with one request; a state that changes before the write is written once', async (t) => {
+  const { registry, publisher, set, written } = setup();
+  for (const n of ['a', 'b', 'c']) set(`${n}.service`, 'launched', 'inactive');
+  const done = Promise.all(['a', 'b', 'c'].map((n) => publisher.publish(`${n}.service`)));
+  set('a.service', 'launched', 'active'); // systemd's signal after the start, before the next turn of the loop
+  await publisher.publish('a.service');
+  await done;
+  t.equal(registry.stats.publishRequests, 1, 'one request for three units');
+  t.same(written.sort(), ['a.service launched/active', 'b.service launched/inactive', 'c.service launched/inactive'], 'each unit once, as it is at the write');
+});
+
+t.test('one write in flight at a time: a newer state of a unit waits for the older one and lands last', async (t) => {
+  const { registry, publisher, set, written } = setup();
+  const real = registry.publishUnitStates.bind(registry);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const gates: (() => void)[] = [];
+  registry.publishUnitStates = async (p, states) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await new Promise<void>((r) => gates.push(r));
+    await real(p, states); // setup's recorder
+    inFlight--;
+  };
+  set('a.service', 'launched', 'activating');
+  const first = publisher.publish('a.service');
+  await new Promise((r) => setImmediate(r));
+  t.equal(gates.length, 1, 'the first write started');
+  set('a.service', 'launched', 'active');
+  const second = publisher.publish('a.service');
+  set('b.service', 'launched', 'active');
+  const third = publisher.publish('b.service');
+  await new Promise((r) => setImmediate(r));
+  t.equal(gates.length, 1, 'no second write while the first is in flight');
+  gates.shift()!();
+  await first;
+  await new Promise((r) => setImmediate(r));
+  t.equal(gates.length, 1, 'then the units that waited, together');
+  gates.shift()!();
+  await Promise.all([second, third]);
+  t.equal(maxInFlight, 1);
+  t.same(written, ['a.service launched/activating', 'a.service launched/active', 'b.service launched/active'], 'in order');
+  t.equal(registry.unitState(ME, 'a.service')?.activeState, 'active', 'the newer state is the one stored');
 });

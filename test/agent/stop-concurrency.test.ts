@@ -59,8 +59,8 @@ function healedRegistry(): Registry {
     watchSchedule: async (_id: string, cb: (s: Map<string, never>) => void) => (cb(new Map<string, never>()), handle()),
     watchGlobalUnits: async (cb: (s: Map<string, never>) => void) => (cb(new Map<string, never>()), handle()),
     getTarget: async () => 'other-machine',
-    getUnitText: async () => '[Service]\nExecStart=/bin/sleep infinity\n',
-    publishUnitState: async () => undefined,
+    getUnitTexts: async () => new Map<string, string>(),
+    publishUnitStates: async () => undefined,
     deleteUnitState: async () => undefined,
   };
   return fake as unknown as Registry;

@@ -1,21 +1,118 @@
+/**
+ * Whole-prefix reads at scale (issue 13): they come in pages (lib/registry/etcd.ts readPages), every page at the
+ * revision of the first, so a prefix with more keys than a page is read completely and a write made between two
+ * pages does not show up (one consistent snapshot); a watch opened on such a prefix starts after that snapshot.
+ * A unit list whose texts together pass gRPC's 4 MiB default still works with the 64 MiB receive limit.
+ */
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
 import { startEtcd } from '../harness/etcd.js';
-import { openEtcd, Registry } from '../../lib/registry/index.js';
+import { openEtcd, Registry, type UnitState } from '../../lib/registry/index.js';
+import { PAGE_KEYS, readPages } from '../../lib/registry/etcd.js';
+import { encodeMachineState } from '../../lib/registry/codec.js';
+import { freshRegistry, machine, sha1, waitFor } from './helpers.js';
 
-t.test('a whole-prefix read larger than gRPC\'s 4 MiB default succeeds', async (t) => {
-  const etcd = await startEtcd(t);
+const etcd = await startEtcd(t);
+
+/** Runs `write` once, just before the first continuation page (a plain range) of a paged read through `client`. */
+function writeBetweenPages(client: Etcd3, write: () => Promise<unknown>): { pages: () => number; restore: () => void } {
+  const kv = client.kv;
+  const real = kv.range.bind(kv);
+  let pages = 0;
+  kv.range = async (...args: Parameters<typeof kv.range>) => {
+    if (pages++ === 0) await write();
+    return real(...args);
+  };
+  return { pages: () => pages, restore: () => (kv.range = real) };
+}
+
+t.test('readPages: more keys than a page, read completely at one revision; a write between pages does not show', async (t) => {
+  const client = etcd.newClient();
+  t.teardown(() => client.close());
+  const p = `/paged-${Date.now()}/`;
+  for (let i = 0; i < 250; i += 50) {
+    await client.kv.txn({
+      compare: [], failure: [],
+      success: Array.from({ length: 50 }, (_, j) => ({ request_put: { key: Buffer.from(`${p}a/${String(i + j).padStart(4, '0')}`), value: Buffer.from('v1') } })),
+    });
+  }
+  await client.put(`${p}b/only`).value('x').exec();
+  const spy = writeBetweenPages(client, async () => {
+    await client.put(`${p}a/0000`).value('v2').exec(); // on the first page: already read
+    await client.put(`${p}a/0200`).value('v2').exec(); // on a later page: must still read v1
+    await client.put(`${p}a/9999`).value('new').exec(); // a new key after the last page
+  });
+  const snap = await readPages(client, [{ prefix: `${p}a/`, pageKeys: 40 }, { prefix: `${p}b/`, pageKeys: 40 }]);
+  spy.restore();
+  t.equal(spy.pages(), Math.ceil(250 / 40) - 1, 'the first page in one txn, then one range per further page');
+  t.equal(snap.kvs[0]!.length, 250, 'every key of the first snapshot, none added after it');
+  t.ok(snap.kvs[0]!.every((kv) => kv.value.toString() === 'v1'), 'every value as of the first page\'s revision');
+  t.same(snap.kvs[0]!.map((kv) => kv.key.toString()), Array.from({ length: 250 }, (_, i) => `${p}a/${String(i).padStart(4, '0')}`), 'in key order, once each');
+  t.same(snap.kvs[1]!.map((kv) => kv.key.toString()), [`${p}b/only`]);
+  const after = await readPages(client, [{ prefix: `${p}a/`, pageKeys: 40 }]);
+  t.equal(after.kvs[0]!.length, 251, 'the writes are there for the next read');
+  t.ok(BigInt(after.revision) > BigInt(snap.revision));
+});
+
+t.test('listUnitStates and a watch: more states than a page, one snapshot; the watch delivers the later write', async (t) => {
+  const reg = freshRegistry(etcd);
+  const p = await reg.registerMachine(machine('many'), 60);
+  t.teardown(() => p.close());
+  const n = PAGE_KEYS + 200;
+  const state = (i: number, activeState = 'active'): UnitState => {
+    const name = `u${String(i).padStart(5, '0')}.service`;
+    return { name, machineId: 'many', hash: sha1(name), loadState: 'loaded', activeState, subState: 'running', agentState: 'launched' };
+  };
+  await reg.publishUnitStates(p, Array.from({ length: n }, (_, i) => state(i)));
+  const spy = writeBetweenPages(reg.etcd, () => reg.publishUnitStates(p, [state(n - 1, 'failed'), state(n)]));
+  const listed = await reg.listUnitStates();
+  spy.restore();
+  t.ok(spy.pages() >= 1, 'read in more than one page');
+  t.equal(listed.length, n, 'every state, none written after the first page');
+  t.equal(listed[n - 1]!.activeState, 'active', 'the last state as of the snapshot');
+  t.equal((await reg.listUnitStates()).length, n + 1, 'the write is there for the next read');
+});
+
+t.test('a watch opened on a prefix read in pages starts right after its snapshot', async (t) => {
+  const reg = freshRegistry(etcd);
+  const client = etcd.newClient();
+  t.teardown(() => client.close());
+  const watching = new Registry(client, reg.prefix);
+  t.teardown(() => watching.close());
+  const names = Array.from({ length: PAGE_KEYS + 10 }, (_, i) => `m${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < names.length; i += 100) {
+    await reg.etcd.kv.txn({
+      compare: [], failure: [],
+      success: names.slice(i, i + 100).map((m) => ({ request_put: { key: Buffer.from(`${reg.prefix}machines/${m}/object`), value: Buffer.from(encodeMachineState(machine(m))) } })),
+    });
+  }
+  const spy = writeBetweenPages(client, () => reg.etcd.put(`${reg.prefix}machines/zz-late/object`).value(encodeMachineState(machine('zz-late'))).exec());
+  let seen = new Set<string>();
+  let initial = -1;
+  const handle = await watching.watchMachines((snapshot, _changed, info) => {
+    if (info.reason === 'initial') initial = snapshot.size;
+    seen = new Set(snapshot.keys());
+  });
+  spy.restore();
+  t.teardown(() => handle.close());
+  t.equal(initial, names.length, 'the initial snapshot has every machine of the first page\'s revision, not the late one');
+  await waitFor('the late machine', () => seen.has('zz-late'), 10_000);
+  t.equal(seen.size, names.length + 1, 'the write made between pages arrives as an update');
+});
+
+t.test('a unit list whose texts pass gRPC\'s 4 MiB default succeeds', async (t) => {
   const client = openEtcd({ endpoints: [etcd.endpoint] });
   t.teardown(() => client.close());
-  const reg = new Registry(client);
+  const reg = new Registry(client, `/big-${Date.now()}/`);
   const filler = 'x'.repeat(100_000);
   for (let i = 0; i < 60; i++) {
     const text = `[Service]\nExecStart=/bin/true ${i} ${filler}\n`;
     const hash = createHash('sha1').update(text).digest('hex');
     await reg.createUnit({ name: `big-${i}.service`, text, hash, desiredState: 'inactive', global: false });
   }
-  t.equal((await reg.listUnits()).length, 60);
+  const fresh = new Registry(client, reg.prefix); // no texts cached
+  t.equal((await fresh.listUnits()).length, 60);
   const texts = await client.getAll().prefix(`${reg.prefix}unit/`).strings();
-  t.equal(Object.keys(texts).length, 60);
-  t.ok(Object.values(texts).reduce((n, v) => n + v.length, 0) > 5 * 1024 * 1024, 'more than 5 MiB in one range response');
+  t.ok(Object.values(texts).reduce((n, v) => n + v.length, 0) > 5 * 1024 * 1024, 'more than 5 MiB of texts');
 });
