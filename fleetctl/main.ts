@@ -1,38 +1,13 @@
 #!/usr/bin/env node
 /**
- * fleetctl entry point: any error becomes one line on stderr and exit status 1, never a stack trace. Output that
- * cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an I/O error), or,
- * when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE would.
- * The version and root help are answered before the CLI (yargs, every command) is imported: fast-path.ts; the
- * list commands over the API driver are run without yargs and without other commands: quick-list.ts.
+ * fleetctl entry point: runs entry.ts's main from its bundle, dist/fleetctl/quick.cjs (scripts/bundle.mjs, run by
+ * scripts/build.sh after tsc), which start-up reads and compiles as one file instead of about 25 ES modules
+ * (issue 13). When the bundle is absent (dist/ built by tsc alone) the same code runs as ES modules.
  */
-import { UsageError, errorMessage } from '../lib/errors.js';
-import { fastPath } from './fast-path.js';
-import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-function oneLine(err: unknown): string {
-  if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
-  const msg = errorMessage(err);
-  return `Error: ${msg.split('\n')[0]}`;
-}
-
-const out = processOutput((err) => {
-  if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
-  out.err(`Error: ${describeWriteError(err)}`);
-  process.exit(1);
-});
-
-try {
-  const argv = process.argv.slice(2);
-  const quick = await fastPath(argv, process.env);
-  if (quick !== undefined) {
-    out.write(quick);
-  } else {
-    const listed = await (await import('./quick-list.js')).quickList(argv, process.env, out);
-    if (listed !== undefined) process.exitCode = listed;
-    else process.exitCode = await (await import('./cli.js')).runCli({ argv, env: process.env, out });
-  }
-} catch (err) {
-  out.err(oneLine(err));
-  process.exitCode = 1;
-}
+const bundle = new URL('./quick.cjs', import.meta.url);
+const entry: typeof import('./entry.js') = existsSync(bundle) ? (createRequire(import.meta.url)(fileURLToPath(bundle)) as typeof import('./entry.js')) : await import('./entry.js');
+await entry.main();

@@ -1,0 +1,18 @@
+/**
+ * The full CLI (cli.ts's runCli) for whatever fast-path.ts and quick-list.ts left to it, with its errors printed
+ * here as one line. Always loaded as an ES module, also from the bundle of entry.ts (dist/fleetctl/quick.cjs),
+ * so the error classes the CLI throws are the ones oneLine tests against.
+ */
+import { runCli } from './cli.js';
+import { oneLine } from './entry.js';
+import type { Output } from './output.js';
+
+/** runCli's exit status, or 1 after one line on stderr when it threw. */
+export async function runFull(argv: readonly string[], env: NodeJS.ProcessEnv, out: Output): Promise<number> {
+  try {
+    return await runCli({ argv, env, out });
+  } catch (err) {
+    out.err(oneLine(err));
+    return 1;
+  }
+}
