@@ -49,7 +49,7 @@ function add(rel) {
     const target = resolveRel(rel, spec);
     return EXTERNAL.has(target) ? `__importExternal(${JSON.stringify(target)})` : whole;
   });
-  src = src.replace(/\bimport\.meta\.url\b/g, '__importMetaUrl');
+  src = src.replace(/\bimport\.meta\.url\b/g, `__fileUrl(${JSON.stringify(rel)})`);
   if (/\bimport\.meta\b/.test(src)) fail(`${rel}: import.meta other than import.meta.url`);
   if (/\bimport\((?!['"])/.test(src.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''))) fail(`${rel}: import() of a computed name`);
   const { outputText, diagnostics } = ts.transpileModule(src, {
@@ -58,17 +58,20 @@ function add(rel) {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, sourceMap: false, removeComments: true },
   });
   if (diagnostics?.length) fail(`${rel}: ${ts.flattenDiagnosticMessageText(diagnostics[0].messageText, '\n')}`);
-  modules.set(rel, outputText);
-  for (const m of outputText.matchAll(/\brequire\((['"])([^'"]+)\1\)/g)) {
-    const spec = m[2];
+  // Relative requires are resolved here, once: at run time a module is looked up by its dist-relative path.
+  const deps = [];
+  const code = outputText.replace(/\brequire\((['"])([^'"]+)\1\)/g, (whole, _q, spec) => {
     if (spec.startsWith('./') || spec.startsWith('../')) {
       const target = resolveRel(rel, spec);
       if (EXTERNAL.has(target)) fail(`${rel}: imports ${target} statically, which is to stay outside the bundle`);
-      add(target);
-    } else if (!builtins.has(spec.replace(/^node:/, ''))) {
-      fail(`${rel}: imports the package ${spec}; the bundle holds only fleet-ts code and Node built-ins`);
+      deps.push(target);
+      return `__load(${JSON.stringify(target)})`;
     }
-  }
+    if (!builtins.has(spec.replace(/^node:/, ''))) fail(`${rel}: imports the package ${spec}; the bundle holds only fleet-ts code and Node built-ins`);
+    return whole;
+  });
+  modules.set(rel, code);
+  for (const d of deps) add(d);
 }
 
 add(ENTRY);
@@ -88,19 +91,23 @@ function __load(id) {
   if (def === undefined) throw new Error("fleetctl bundle: no module " + id);
   const module = { exports: {} };
   __done[id] = module;
-  def(module, module.exports, (spec) => (spec.startsWith("./") || spec.startsWith("../") ? __load(__path.posix.normalize(__path.posix.join(__path.posix.dirname(id), spec))) : require(spec)), __url.pathToFileURL(__path.join(__root, id)).href);
+  def(module, module.exports);
   return module.exports;
 }
+/** The file URL a bundled module had in dist/ (its import.meta.url). */
+function __fileUrl(id) {
+  return __url.pathToFileURL(__path.join(__root, id)).href;
+}
 function __importExternal(id) {
-  return import(__url.pathToFileURL(__path.join(__root, id)).href);
+  return import(__fileUrl(id));
 }
 `;
 for (const [rel, code] of modules) {
-  out += `__defs[${JSON.stringify(rel)}] = function (module, exports, require, __importMetaUrl) {\n${code.replace(/^"use strict";\n?/, '')}};\n`;
+  out += `__defs[${JSON.stringify(rel)}] = function (module, exports) {\n${code.replace(/^"use strict";\n?/, '')}};\n`;
 }
 out += `module.exports = __load(${JSON.stringify(ENTRY)});
 // For test/fleetctl/lazy-load.test.ts: the file URLs of the modules run so far, as an ES module loader hook sees them.
-Object.defineProperty(module.exports, "bundledModulesRun", { value: () => Object.keys(__done).map((id) => __url.pathToFileURL(__path.join(__root, id)).href) });
+Object.defineProperty(module.exports, "bundledModulesRun", { value: () => Object.keys(__done).map(__fileUrl) });
 `;
 
 const target = path.join(dist, OUT);
