@@ -88,7 +88,7 @@ function hasHelpFlag(args: readonly string[]): boolean {
   return false;
 }
 
-/** Runs fleetctl; resolves with the exit status. Endpoint failures and usage errors propagate (see main.ts). */
+/** Runs fleetctl; resolves with the exit status. Endpoint failures and usage errors propagate (see full.ts). */
 export async function runCli(io: CliIO): Promise<number> {
   const args = [...io.argv];
   const { out } = io;

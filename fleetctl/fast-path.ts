@@ -1,6 +1,6 @@
 /**
  * What fleetctl prints without parsing flags or loading any command: the version line and the root help.
- * main.ts asks here first, before it imports the CLI (yargs and every command module), so `fleetctl`,
+ * entry.ts asks here first, before it imports the CLI (yargs and every command module), so `fleetctl`,
  * `fleetctl version`, `fleetctl --version`/`-v ...`, `fleetctl help [help]` and `fleetctl --help`/`-h` start
  * about as fast as node itself (issue 13). Only what the answer needs is loaded: the root help module for help,
  * the global flag table for `version` only when some FLEETCTL_* variable is set (a bad one is refused as runCli

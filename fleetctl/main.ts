@@ -1,17 +1,13 @@
 #!/usr/bin/env node
 /**
- * fleetctl's process: runs the command line (entry.ts) with the process's stdout and stderr and sets the exit
- * status. Output that cannot be written ends fleetctl at once: status 1 and one line on stderr (a full disk, an
- * I/O error), or, when the reader of a stdout pipe went away, silently with 141 as a program killed by SIGPIPE
- * would.
+ * fleetctl entry point: runs entry.ts's main from its bundle, dist/fleetctl/quick.cjs (scripts/bundle.mjs, run by
+ * scripts/build.sh after tsc), which start-up reads and compiles as one file instead of about 25 ES modules
+ * (issue 13). When the bundle is absent (dist/ built by tsc alone) the same code runs as ES modules.
  */
-import { runFleetctl } from './entry.js';
-import { describeWriteError, EXIT_BROKEN_PIPE, processOutput } from './output.js';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const out = processOutput((err) => {
-  if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
-  out.err(`Error: ${describeWriteError(err)}`);
-  process.exit(1);
-});
-
-process.exitCode = await runFleetctl({ argv: process.argv.slice(2), env: process.env, out });
+const bundle = new URL('./quick.cjs', import.meta.url);
+const entry: typeof import('./entry.js') = existsSync(bundle) ? (createRequire(import.meta.url)(fileURLToPath(bundle)) as typeof import('./entry.js')) : await import('./entry.js');
+await entry.main();

@@ -26,7 +26,7 @@ export function describeWriteError(err: NodeJS.ErrnoException): string {
 
 /**
  * The process's stdout and stderr. Every stdout write goes through here, so its first failure (a full disk, a
- * device error, the reader of a pipe gone) reaches `onStdoutError` once, which ends fleetctl (see main.ts).
+ * device error, the reader of a pipe gone) reaches `onStdoutError` once, which ends fleetctl (see entry.ts).
  * A failing stderr is ignored: there is nowhere left to report it.
  */
 export function processOutput(onStdoutError: (err: NodeJS.ErrnoException) => void): Output {

@@ -1,7 +1,7 @@
 /**
  * The list commands (list-machines, list-units, list-unit-files) over the API driver without yargs and without
  * any other command module (issue 13: fleetctl list-machines should start about as fast as fleet's).
- * main.ts asks here after fast-path.ts and before it imports the CLI. An exact parser accepts only the command
+ * entry.ts asks here after fast-path.ts and before it imports the CLI. An exact parser accepts only the command
  * line forms it fully understands: the command's exact name once, no other positional argument, each known flag
  * at most once as `--flag=value`, `--flag value` or (booleans) `--flag`, `--flag=true|false`, `-l`. Anything else
  * (an unknown or repeated flag, a prefix of the command, `--`, --help, --debug, --driver=etcd, --tunnel, a bad

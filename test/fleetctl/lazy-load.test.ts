@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import t from 'tap';
 import { fleetctl } from './helpers.js';
 
@@ -21,15 +21,27 @@ writeFileSync(
   "import { appendFileSync } from 'node:fs';\n" +
     'export async function load(url, context, next) { appendFileSync(process.env.LOADED_LIST, url + "\\n"); return next(url, context); }\n',
 );
-writeFileSync(hook, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(loader).href)});\n`);
+// fleetctl runs its start-up code from one bundle (dist/fleetctl/quick.cjs, scripts/bundle.mjs): at exit the hook
+// adds the modules the bundle ran, as their dist/ URLs, so the list is the same as without the bundle.
+const bundle = fileURLToPath(new URL('../../fleetctl/quick.cjs', import.meta.url));
+writeFileSync(
+  hook,
+  "import { appendFileSync } from 'node:fs';\n" +
+    "import { createRequire, register } from 'node:module';\n" +
+    `register(${JSON.stringify(pathToFileURL(loader).href)});\n` +
+    `const bundle = ${JSON.stringify(bundle)};\n` +
+    "process.on('exit', () => { const m = createRequire(import.meta.url).cache[bundle]; " +
+    "if (m) appendFileSync(process.env.LOADED_LIST, ['bundle', ...m.exports.bundledModulesRun()].join('\\n') + '\\n'); });\n",
+);
 
 let runs = 0;
 /** fleetctl args... with the hook; resolves with its stdout and the URLs of every module it loaded. */
-async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[] }> {
+async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[]; bundled: boolean }> {
   const list = path.join(dir, `loaded-${runs++}.txt`);
   writeFileSync(list, '');
   const r = await fleetctl(args, { env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, LOADED_LIST: list }, child: true });
-  return { ...r, urls: readFileSync(list, 'utf8').split('\n').filter((l) => l !== '') };
+  const lines = readFileSync(list, 'utf8').split('\n').filter((l) => l !== '');
+  return { ...r, urls: lines.filter((l) => l !== 'bundle'), bundled: lines.includes('bundle') };
 }
 
 const heavy = (urls: readonly string[]): string[] => urls.filter((u) => /\/node_modules\/(etcd3|@grpc)\/|\/lib\/registry\//.test(u));
@@ -54,6 +66,8 @@ t.test('list-machines over the API driver loads no etcd3, no gRPC, no lib/regist
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /abcdef01.*10\.0\.0\.1/, 'the machine is listed');
   t.ok(r.urls.some((u) => u.endsWith('/fleetctl/client/http.js')), 'the hook saw the API client load');
+  t.ok(r.bundled, 'run from the bundle, dist/fleetctl/quick.cjs');
+  t.same(r.urls.filter((u) => u.endsWith('/fleetctl/main.js') || u.endsWith('/fleetctl/entry.js')).length, 2, 'main.js as an ES module, entry.js from the bundle');
   t.same(heavy(r.urls), [], 'nothing of etcd3, gRPC or lib/registry');
 });
 

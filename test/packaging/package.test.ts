@@ -37,6 +37,7 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
     './usr/bin/fleetd -> ../lib/fleet-ts/dist/fleetd/main.js',
     './usr/bin/fleetctl -> ../lib/fleet-ts/dist/fleetctl/main.js',
     './usr/bin/coreos-cloudinit -> ../lib/fleet-ts/dist/cloud-config/main.js',
+    './usr/lib/fleet-ts/dist/fleetctl/quick.cjs',
     './lib/systemd/system/fleet.service',
     './lib/systemd/system/fleet.socket',
     './lib/systemd/system/user-config.target',

@@ -1,0 +1,23 @@
+/**
+ * The full CLI (cli.ts's runCli) for whatever fast-path.ts and quick-list.ts left to it, with its errors printed
+ * here as one line. Always loaded as an ES module, also from the bundle of entry.ts (dist/fleetctl/quick.cjs),
+ * so the error classes the CLI throws are the ones oneLine tests against.
+ */
+import { runCli } from './cli.js';
+import { oneLine, type FleetctlIO } from './entry.js';
+
+/** runCli's exit status, or 1 after one line on stderr when it threw. */
+export async function runFull(io: FleetctlIO): Promise<number> {
+  try {
+    return await runCli({
+      argv: io.argv,
+      env: io.env,
+      out: io.out,
+      ...(io.files ? { files: io.files } : {}),
+      ...(io.clock ? { clock: io.clock } : {}),
+    });
+  } catch (err) {
+    io.out.err(oneLine(err));
+    return 1;
+  }
+}
