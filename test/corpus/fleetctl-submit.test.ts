@@ -44,9 +44,11 @@ const cases: [string, RegExp][] = [
   [corpus('include.service'), /include\.service:2: "\.include" is not supported/],
   [corpus('crlf-cr-mix.service'), /crlf-cr-mix\.service:5: expected "Key=Value"/],
   [corpus('continuation-into-error.service'), /continuation-into-error\.service:4: /],
-  [corpus('xfleet-machineid-global.service'), /xfleet-machineid-global\.service: \[X-Fleet\] MachineID cannot be used with Global/],
-  [corpus('xfleet-conflicts-replaces.service'), /xfleet-conflicts-replaces\.service: \[X-Fleet\] Conflicts cannot be used with Replaces/],
-  [corpus('xfleet-sidekick@1.service'), /MachineOf peer "xfleet-sidekick@1\.service" matches Conflicts glob/],
+  // [X-Fleet] combinations fleet refused are refused in fleet's words, which name the options, not the file
+  // (docs/fleet-compat.md#fleetctl)
+  [corpus('xfleet-machineid-global.service'), /^Error creating units: MachineID cannot be used with Global$/m],
+  [corpus('xfleet-conflicts-replaces.service'), /^Error creating units: Conflicts cannot be used with Replaces$/m],
+  [corpus('xfleet-sidekick@1.service'), /unresolvable requirements: peer "xfleet-sidekick@1\.service" matches conflict "xfleet-sidekick@\*\.service"/],
   [tmpFile('big.service', `[Unit]\nDescription=${'x'.repeat(2 * 1024 * 1024)}\n`), /big\.service: unit file is \d+ bytes, more than the limit/],
   [tmpFile('peers.service', `[X-Fleet]\n${Array.from({ length: 5000 }, (_, i) => `MachineOf=p${i}.service`).join('\n')}\n`), /MachineOf has 5000 distinct values/],
   [corpus('xfleet-too-many-conflicts.service'), /xfleet-too-many-conflicts\.service: \[X-Fleet\] Conflicts has 33 distinct values; at most 32 are allowed/],
