@@ -29,6 +29,17 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
+/** One fleetctl invocation's arguments, environment and output (entry.ts's runFleetctl, full.ts's runFull). */
+export interface FleetctlIO {
+  /** Arguments after the program name. */
+  readonly argv: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly out: Output;
+  /** Where unit files are read (default: the process's working directory). */
+  readonly files?: LocalFiles;
+  readonly clock?: Clock;
+}
+
 export interface CommandContext {
   readonly client: FleetClient;
   readonly out: Output;

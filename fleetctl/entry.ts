@@ -10,27 +10,10 @@
  * scripts/bundle.mjs (issue 13: one file read and compiled instead of about 25 ES modules). Tests run runFleetctl
  * inside their own process (test/fleetctl/helpers.ts), which spares them a Node start-up per command.
  */
-import { UsageError, errorMessage } from '../lib/errors.js';
-import type { Clock, LocalFiles } from './context.js';
+import type { FleetctlIO } from './context.js';
+import { oneLine } from './errors.js';
 import { fastPath } from './fast-path.js';
 import { describeWriteError, EXIT_BROKEN_PIPE, processOutput, type Output } from './output.js';
-
-export interface FleetctlIO {
-  /** Arguments after the program name. */
-  readonly argv: readonly string[];
-  readonly env: NodeJS.ProcessEnv;
-  readonly out: Output;
-  /** Where unit files are read (default: the process's working directory). */
-  readonly files?: LocalFiles;
-  readonly clock?: Clock;
-}
-
-/** The one stderr line for an error that ended fleetctl. */
-export function oneLine(err: unknown): string {
-  if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
-  const msg = errorMessage(err);
-  return `Error: ${msg.split('\n')[0]}`;
-}
 
 /** Runs one fleetctl command line; resolves with its exit status. */
 export async function runFleetctl(io: FleetctlIO): Promise<number> {

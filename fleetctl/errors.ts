@@ -1,4 +1,4 @@
-import { FleetError } from '../lib/errors.js';
+import { errorMessage, FleetError, UsageError } from '../lib/errors.js';
 
 /** A command failure carrying fleet's message text; the command prints it with its own prefix. */
 export class FleetctlError extends FleetError {
@@ -16,4 +16,11 @@ export class CommandExit extends FleetError {
   constructor(readonly code: number) {
     super(`fleetctl command ended with exit status ${code}`);
   }
+}
+
+/** The one stderr line for an error that ended fleetctl (entry.ts, and full.ts for the full CLI's errors). */
+export function oneLine(err: unknown): string {
+  if (err instanceof UsageError) return err.message.startsWith('Unable to initialize client') ? err.message : `Error: ${err.message}`;
+  const msg = errorMessage(err);
+  return `Error: ${msg.split('\n')[0]}`;
 }

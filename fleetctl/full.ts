@@ -4,7 +4,8 @@
  * so the error classes the CLI throws are the ones oneLine tests against.
  */
 import { runCli } from './cli.js';
-import { oneLine, type FleetctlIO } from './entry.js';
+import type { FleetctlIO } from './context.js';
+import { oneLine } from './errors.js';
 
 /** runCli's exit status, or 1 after one line on stderr when it threw. */
 export async function runFull(io: FleetctlIO): Promise<number> {
