@@ -11,6 +11,7 @@ import { logger } from '../log.js';
 import { decodeLeaderRecord, encodeLeaderRecord } from './codec.js';
 import { RegistryError } from './errors.js';
 import { checkMachineId, type Keyspace } from './keys.js';
+import { rescueStalledKeepAlive } from './lease-rescue.js';
 import type { Fence, LeaderRecord } from './types.js';
 
 export interface ElectionEvents {
@@ -146,6 +147,17 @@ export class Election extends EventEmitter<ElectionEvents> {
     const watchdog = this.clock.every(250, () => {
       if (this.clock.now() - lastRenewal > this.ttlSeconds * 1000) lose('lease not renewed within its TTL');
     });
+    // a keep-alive stream stalled on a member that stopped answering would cost the term: lease-rescue.ts
+    const rescue = rescueStalledKeepAlive({
+      lease,
+      ttlMs: this.ttlSeconds * 1000,
+      clock: this.clock,
+      sinceRenewalMs: () => this.clock.now() - lastRenewal,
+      renewed: () => {
+        lastRenewal = this.clock.now();
+      },
+      failed: (err) => log.debug('engine lease keep-alive rescue failed; retrying', { engine: this.machineId, err }),
+    });
     let revoke = false;
     try {
       const leaseId = await lease.grant();
@@ -183,6 +195,7 @@ export class Election extends EventEmitter<ElectionEvents> {
       if (lostReason !== undefined) throw new RegistryError(`engine election: ${lostReason}`);
     } finally {
       watchdog.cancel();
+      rescue.cancel();
       this.lease = undefined;
       if (this.stopped || revoke) await lease.revoke().catch(() => undefined);
       else lease.release();

@@ -1,18 +1,15 @@
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import { systemClock, type Timer } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import { logger } from '../log.js';
 import { decodeMachineState, encodeMachineState } from './codec.js';
 import { DuplicateMachineError, EtcdRequestError, InvalidKeyError, PresenceLostError, RegistryError } from './errors.js';
 import { cmp, op, rangeAt, txn } from './etcd.js';
 import { checkMachineId, type Keyspace } from './keys.js';
+import { rescueStalledKeepAlive } from './lease-rescue.js';
 import type { MachineState } from './types.js';
 
 const log = logger('registry.presence');
-
-/** Share of the TTL without a keep-alive after which single keep-alives go out on fresh streams (startWatchdog). */
-const STALL_SHARE = 0.4;
-/** At most this many of those single keep-alives in flight at once (one more goes out every TTL/8). */
-const RESCUES_IN_FLIGHT = 3;
 
 export type LostListener = (err: PresenceLostError) => void;
 
@@ -31,7 +28,7 @@ export class MachinePresence {
   private isAlive = false;
   private closed = false;
   private lastKeepAlive = 0;
-  private watchdog: NodeJS.Timeout | undefined;
+  private watchdog: Timer | undefined;
   private readonly listeners = new Set<LostListener>();
 
   private constructor(
@@ -220,43 +217,40 @@ export class MachinePresence {
   }
 
   /**
-   * Marks the presence lost after a whole TTL without a keep-alive, and rescues a stalled keep-alive stream:
-   * etcd3 keeps its stream on one member and gives up on it only after a whole TTL without an answer, by when
-   * the lease has expired. A member that stops answering without closing the connection (frozen, partitioned)
-   * would so cost every machine whose stream it holds its registration, and the engine would move their units,
-   * though the other members answer. So after STALL_SHARE of the TTL without a keep-alive, a single keep-alive
-   * with a short deadline goes out on a fresh stream (to a member picked at random) every TTL/8, up to
-   * RESCUES_IN_FLIGHT at once, until one is answered.
+   * Marks the presence lost after a whole TTL without a keep-alive (etcd has expired the lease by then), and
+   * rescues a keep-alive stream stalled on a member that stopped answering (lease-rescue.ts).
    */
   private startWatchdog(): void {
     this.stopWatchdog();
     const ttlMs = this.ttlSeconds * 1000;
-    const period = Math.max(100, Math.floor(ttlMs / 8));
-    const rescueDeadlineMs = Math.max(500, Math.floor(ttlMs / 6));
-    let rescuing = 0;
-    this.watchdog = setInterval(() => {
-      const since = Date.now() - this.lastKeepAlive;
-      if (since > ttlMs) {
-        this.markLost(new PresenceLostError(this.machineId, `no successful lease keep-alive for ${this.ttlSeconds}s`));
-        return;
-      }
-      if (since <= ttlMs * STALL_SHARE || rescuing >= RESCUES_IN_FLIGHT) return;
-      rescuing++;
-      const lease = this.lease;
-      lease.keepaliveOnce({ deadline: Date.now() + rescueDeadlineMs }).then(
-        () => {
-          if (this.lease === lease) this.lastKeepAlive = Date.now();
-        },
-        (err: unknown) => log.debug('lease keep-alive rescue failed; retrying', { machineId: this.machineId, err: errorMessage(err) }),
-      ).finally(() => {
-        rescuing--;
-      });
-    }, period);
-    this.watchdog.unref();
+    const lease = this.lease;
+    const lost = systemClock.every(
+      Math.max(100, Math.floor(ttlMs / 8)),
+      () => {
+        if (Date.now() - this.lastKeepAlive > ttlMs) this.markLost(new PresenceLostError(this.machineId, `no successful lease keep-alive for ${this.ttlSeconds}s`));
+      },
+      { unref: true },
+    );
+    const rescue = rescueStalledKeepAlive({
+      lease,
+      ttlMs,
+      clock: systemClock,
+      sinceRenewalMs: () => Date.now() - this.lastKeepAlive,
+      renewed: () => {
+        if (this.lease === lease) this.lastKeepAlive = Date.now();
+      },
+      failed: (err) => log.debug('lease keep-alive rescue failed; retrying', { machineId: this.machineId, err }),
+    });
+    this.watchdog = {
+      cancel() {
+        lost.cancel();
+        rescue.cancel();
+      },
+    };
   }
 
   private stopWatchdog(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog?.cancel();
     this.watchdog = undefined;
   }
 

@@ -1,0 +1,62 @@
+/**
+ * Rescue of a stalled lease keep-alive stream, for the machine presence (presence.ts) and the engine election
+ * (election.ts). etcd3 keeps a lease's keep-alive stream on one member and gives up on it only after twice the
+ * TTL, long after etcd expired the lease. A member that stops answering without closing the connection (frozen,
+ * partitioned) would so cost every lease whose stream it holds, though the other members answer: machines would
+ * lose their registration (and the engine move their units), the engine leader its term. So after STALL_SHARE of
+ * the TTL without a renewal, single keep-alives with a short deadline go out on fresh streams (each to a member
+ * etcd3 picks at random) every TTL/8, up to RESCUES_IN_FLIGHT at once, until one is answered.
+ */
+import type { Lease } from 'etcd3';
+import type { Clock, Timer } from '../clock.js';
+import { errorMessage } from '../errors.js';
+
+/** Share of the TTL without a renewal after which rescue keep-alives go out. */
+const STALL_SHARE = 0.4;
+/** At most this many rescue keep-alives in flight at once. */
+const RESCUES_IN_FLIGHT = 3;
+
+export interface LeaseRescue {
+  readonly lease: Lease;
+  readonly ttlMs: number;
+  readonly clock: Clock;
+  /** ms since the lease was last renewed (by its stream or by a rescue) */
+  sinceRenewalMs(): number;
+  /** a rescue keep-alive was answered */
+  renewed(): void;
+  /** a rescue keep-alive failed (it is tried again) */
+  failed?(err: string): void;
+}
+
+/** Starts rescuing `o.lease` when its renewals stall; cancel the returned timer when the lease is done with. */
+export function rescueStalledKeepAlive(o: LeaseRescue): Timer {
+  const period = Math.max(100, Math.floor(o.ttlMs / 8));
+  const deadlineMs = Math.max(500, Math.floor(o.ttlMs / 6));
+  let inFlight = 0;
+  let cancelled = false;
+  const timer = o.clock.every(
+    period,
+    () => {
+      if (o.sinceRenewalMs() <= o.ttlMs * STALL_SHARE || inFlight >= RESCUES_IN_FLIGHT) return;
+      inFlight++;
+      o.lease
+        .keepaliveOnce({ deadline: Date.now() + deadlineMs })
+        .then(
+          () => {
+            if (!cancelled) o.renewed();
+          },
+          (err: unknown) => o.failed?.(errorMessage(err)),
+        )
+        .finally(() => {
+          inFlight--;
+        });
+    },
+    { unref: true },
+  );
+  return {
+    cancel() {
+      cancelled = true;
+      timer.cancel();
+    },
+  };
+}
