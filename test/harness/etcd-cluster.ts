@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ETCD_BIN, freePort } from './etcd.js';
-import { waitFor } from './wait.js';
+import { sleep, waitFor } from './wait.js';
 import { openEtcd } from '../../lib/registry/index.js';
 
 export interface Member {
@@ -57,4 +57,18 @@ export async function startCluster(t: Test): Promise<Member[]> {
     probe.close();
   }
   return members;
+}
+
+/** Freezes each member in turn (SIGSTOP) for `ms`, thaws it, calls `after` with it, and waits 500 ms. */
+export async function freezeEachMember(members: readonly Member[], ms: number, after: (m: Member) => void): Promise<void> {
+  for (const m of members) {
+    m.proc.kill('SIGSTOP');
+    try {
+      await sleep(ms);
+    } finally {
+      m.proc.kill('SIGCONT');
+    }
+    after(m);
+    await sleep(500);
+  }
 }

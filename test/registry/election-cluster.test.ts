@@ -6,8 +6,8 @@
  * turn for longer than the TTL, so whichever member holds the stream is frozen once.
  */
 import t from 'tap';
-import { startCluster } from '../harness/etcd-cluster.js';
-import { sleep, waitFor } from '../harness/wait.js';
+import { freezeEachMember, startCluster } from '../harness/etcd-cluster.js';
+import { waitFor } from '../harness/wait.js';
 import { openEtcd, Registry } from '../../lib/registry/index.js';
 
 const TTL = 4;
@@ -24,15 +24,6 @@ t.test('a frozen member does not cost the engine leader its term', async (t) => 
   election.start();
   t.teardown(() => election.stop());
   const fence = await waitFor('elected', () => election.current, { timeoutMs: 20_000, intervalMs: 50 });
-  for (const m of members) {
-    m.proc.kill('SIGSTOP');
-    try {
-      await sleep(TTL * 1000 + 1500);
-    } finally {
-      m.proc.kill('SIGCONT');
-    }
-    t.same(deposed, [], `term kept while ${m.name} was frozen`);
-    await sleep(500);
-  }
+  await freezeEachMember(members, TTL * 1000 + 1500, (m) => t.same(deposed, [], `term kept while ${m.name} was frozen`));
   t.same(election.current, fence, 'still the first term');
 });

@@ -6,8 +6,7 @@
  * in turn for longer than the TTL, so whichever member holds the stream is frozen once.
  */
 import t from 'tap';
-import { startCluster } from '../harness/etcd-cluster.js';
-import { sleep } from '../harness/wait.js';
+import { freezeEachMember, startCluster } from '../harness/etcd-cluster.js';
 import { openEtcd, Registry } from '../../lib/registry/index.js';
 
 const TTL = 6;
@@ -25,16 +24,7 @@ t.test('a frozen member does not cost a machine its presence', async (t) => {
   t.teardown(() => presence.close({ revoke: false }).catch(() => undefined));
   const losses: string[] = [];
   presence.onLost((err) => losses.push(err.message));
-  for (const m of members) {
-    m.proc.kill('SIGSTOP');
-    try {
-      await sleep(TTL * 1000 + 1500);
-    } finally {
-      m.proc.kill('SIGCONT');
-    }
-    t.same(losses, [], `presence kept while ${m.name} was frozen`);
-    await sleep(500);
-  }
+  await freezeEachMember(members, TTL * 1000 + 1500, (m) => t.same(losses, [], `presence kept while ${m.name} was frozen`));
   const leaseId = presence.leaseId;
   t.ok(leaseId, 'still the first lease');
 });
