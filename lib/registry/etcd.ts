@@ -134,15 +134,12 @@ export const op = {
   delPrefix(prefix: string): IRequestOp {
     return { request_delete_range: { key: buf(prefix), range_end: prefixEnd(prefix) } };
   },
-  get(key: string): IRequestOp {
-    return { request_range: { key: buf(key) } };
+  /** The key, as of `revision` when given. */
+  get(key: string, revision?: string): IRequestOp {
+    return { request_range: { key: buf(key), ...(revision !== undefined ? { revision } : {}) } };
   },
   getPrefix(prefix: string): IRequestOp {
     return { request_range: { key: buf(prefix), range_end: prefixEnd(prefix) } };
-  },
-  /** The keys (with their revisions) below a prefix, without the values. */
-  getPrefixKeys(prefix: string): IRequestOp {
-    return { request_range: { key: buf(prefix), range_end: prefixEnd(prefix), keys_only: true } };
   },
   txn(compare: ICompare[], success: IRequestOp[], failure: IRequestOp[] = []): IRequestOp {
     return { request_txn: { compare, success, failure } };

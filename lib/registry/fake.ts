@@ -195,16 +195,16 @@ export class FakeRegistry {
 
   async publishUnitState(presence: FakePresence, state: UnitState): Promise<void> {
     this.leased(presence, `publishing the state of ${state.name}`);
-    if (state.machineId !== presence.machineId) {
-      throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
-    }
-    this.stats.publishes++;
-    this.stats.publishRequests++;
-    this.states.set(`${state.machineId}/${state.name}`, state);
+    this.storeStates(presence, [state]);
   }
 
   async publishUnitStates(presence: FakePresence, states: readonly UnitState[]): Promise<void> {
     this.leased(presence, `publishing the states of ${states.length} units`);
+    this.storeStates(presence, states);
+  }
+
+  /** One write request of `states`, all of this machine. */
+  private storeStates(presence: FakePresence, states: readonly UnitState[]): void {
     for (const state of states) {
       if (state.machineId !== presence.machineId) {
         throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);

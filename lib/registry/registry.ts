@@ -611,14 +611,7 @@ export class Registry {
 
   /** Publishes a unit's state on the presence's lease, so it vanishes if the machine dies. */
   async publishUnitState(presence: MachinePresence, state: UnitState): Promise<void> {
-    const key = this.keys.unitState(state.name, state.machineId);
-    if (state.machineId !== presence.machineId) {
-      throw new InvalidKeyError(`unit state of ${state.name} names machine ${state.machineId}, but this is ${presence.machineId}`);
-    }
-    if (!isScheduledState(state.agentState)) {
-      throw new InvalidKeyError(`unit state of ${state.name}: agentState must be "loaded" or "launched"`);
-    }
-    await this.putOnLease(presence, key, encodeUnitState(state), `publishing the state of ${state.name}`);
+    await this.publishUnitStates(presence, [state]);
   }
 
   /**
@@ -887,8 +880,7 @@ export class Registry {
     const batches: string[][] = [];
     for (let i = 0; i < missing.length; i += MAX_OPS_PER_TXN) batches.push(missing.slice(i, i + MAX_OPS_PER_TXN));
     await eachLimited(batches, TEXT_BATCHES_IN_FLIGHT, async (batch) => {
-      const get = (h: string): IRequestOp => ({ request_range: { key: Buffer.from(this.keys.unit(h)), ...(revision !== undefined ? { revision } : {}) } });
-      const res = await txn(this.client, [], batch.map(get));
+      const res = await txn(this.client, [], batch.map((h) => op.get(this.keys.unit(h), revision)));
       batch.forEach((h, j) => {
         const kv = rangeAt(res, j)[0];
         if (kv) found(h, kv.value.toString('utf8'));
