@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ETCD_BIN, freePort } from './etcd.js';
+import { exitWhenDone } from './exit-guard.js';
 import { sleep, waitFor } from './wait.js';
 import { openEtcd } from '../../lib/registry/index.js';
 
@@ -19,6 +20,7 @@ export interface Member {
 }
 
 export async function startCluster(t: Test): Promise<Member[]> {
+  exitWhenDone();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-etcd-cluster-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ports = [];
