@@ -7,6 +7,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { errorMessage } from '../../lib/errors.js';
+import { isJsonObject } from '../../lib/json.js';
 import { MAX_DOCUMENT_BYTES, MAX_METADATA_BYTES, MAX_METADATA_KEYS } from '../limits.js';
 import { hostnameProblem } from '../schema.js';
 import { answers, getWithRetry, httpUrl, type HttpOptions } from './http.js';
@@ -158,5 +159,5 @@ export function parseJson(source: string, location: string, b: Buffer): unknown 
 
 /** `obj[key]` when obj is a plain object. */
 export function field(obj: unknown, key: string): unknown {
-  return typeof obj === 'object' && obj !== null && !Array.isArray(obj) ? (obj as Record<string, unknown>)[key] : undefined;
+  return isJsonObject(obj) ? obj[key] : undefined;
 }

@@ -162,6 +162,3 @@ export async function readJson(req: IncomingMessage, prefix = 'unable to decode 
   return goDecode(await readBody(req), prefix);
 }
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -1,8 +1,9 @@
 /** `/machines`: live machines, and PATCH of their metadata (fleet's JSON-Patch-like ops). */
+import { isJsonObject } from '../../lib/json.js';
 import { checkMachineId, checkMetadataKey } from '../../lib/registry/index.js';
 import type { Ctx } from './context.js';
 import { ApiError } from '../../lib/api/errors.js';
-import { isObject, readJson, sendEmpty, sendJson } from './http.js';
+import { readJson, sendEmpty, sendJson } from './http.js';
 import { goTypeError } from './go-errors.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { MachinePage } from '../../lib/api/schema.js';
@@ -37,7 +38,7 @@ const VALUE_TYPE = 'struct { Value string "json:\\"value\\"" }';
 function opValue(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'string') return v;
-  if (!isObject(v)) throw goTypeError('', v, VALUE_TYPE, 'machineMetadataOp', 'Value');
+  if (!isJsonObject(v)) throw goTypeError('', v, VALUE_TYPE, 'machineMetadataOp', 'Value');
   const inner = goField(v, 'value');
   if (inner === undefined || inner === null) return '';
   if (typeof inner !== 'string') throw goTypeError('', inner, 'string', '', 'Value.value');
@@ -53,7 +54,7 @@ interface RawOp {
 /** Fields of one op, typed as Go's decoder types them (its errors, before any op is validated). */
 function typedOp(o: unknown): RawOp {
   if (o === null) return { op: undefined, path: undefined, value: '' };
-  if (!isObject(o)) throw goTypeError('', o, 'api.machineMetadataOp');
+  if (!isJsonObject(o)) throw goTypeError('', o, 'api.machineMetadataOp');
   // field names in any case (fleet's own test sends "Value"), as fleet's Go decoder read them
   const op = goField(o, 'op');
   const path = goField(o, 'path');

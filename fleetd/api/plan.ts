@@ -7,6 +7,7 @@
  * glob matches, estimated from the globs in the cluster and the [X-Fleet] values sent. Units over lib/unit's
  * bounds are refused while decoding, in time linear in the body.
  */
+import { isJsonObject } from '../../lib/json.js';
 import type { ClusterState } from '../../lib/schedule/index.js';
 import { planWith } from '../../lib/api/plan.js';
 import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, validateUnitName } from '../../lib/unit/index.js';
@@ -14,7 +15,7 @@ import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../../lib/work
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
 import { ApiError } from '../../lib/api/errors.js';
-import { isObject, readJson, requireJsonContentType, sendJson } from './http.js';
+import { readJson, requireJsonContentType, sendJson } from './http.js';
 import type { ApiUnitOption, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -33,12 +34,12 @@ export interface PlanCall {
 }
 
 function decodeRequest(raw: unknown): PlanUnitRequest[] {
-  if (!isObject(raw) || !Array.isArray(raw.units)) throw new ApiError(400, 'unable to decode body: expected {"units": [{"name", "options", "desiredState"}]}');
+  if (!isJsonObject(raw) || !Array.isArray(raw.units)) throw new ApiError(400, 'unable to decode body: expected {"units": [{"name", "options", "desiredState"}]}');
   if (raw.units.length === 0) throw new ApiError(400, 'no units to plan');
   if (raw.units.length > MAX_PLAN_UNITS) throw new ApiError(400, `too many units to plan at once (limit ${MAX_PLAN_UNITS})`);
   const seen = new Set<string>();
   return raw.units.map((u: unknown, i: number): PlanUnitRequest => {
-    if (!isObject(u) || typeof u.name !== 'string') throw new ApiError(400, `units[${i}]: expected an object with a string "name"`);
+    if (!isJsonObject(u) || typeof u.name !== 'string') throw new ApiError(400, `units[${i}]: expected an object with a string "name"`);
     try {
       validateUnitName(u.name);
     } catch (err) {
@@ -50,7 +51,7 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
     if (u.options !== undefined && u.options !== null) {
       if (!Array.isArray(u.options)) throw new ApiError(400, `units[${i}].options must be an array of {section, name, value}`);
       out.options = u.options.map((o: unknown, j: number): ApiUnitOption => {
-        if (!isObject(o) || typeof o.section !== 'string' || typeof o.name !== 'string' || typeof o.value !== 'string') {
+        if (!isJsonObject(o) || typeof o.section !== 'string' || typeof o.name !== 'string' || typeof o.value !== 'string') {
           throw new ApiError(400, `units[${i}].options[${j}] must be {"section": string, "name": string, "value": string}`);
         }
         return { section: o.section, name: o.name, value: o.value };

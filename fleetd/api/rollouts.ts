@@ -3,11 +3,12 @@
  * from units given as options (as PUT /units takes them), GET /rollouts lists them, GET /rollouts/{id} answers one
  * with the engine leader's status, POST /rollouts/{id}/control pauses, resumes or aborts it. fleetd/api/API.md.
  */
+import { isJsonObject } from '../../lib/json.js';
 import type { Ctx } from './context.js';
 import { ApiError, ApiDecodeError } from '../../lib/api/errors.js';
 import { decodeRolloutRequest } from '../../lib/api/decode.js';
 import { isRolloutControl } from '../../lib/rollout/codec.js';
-import { isObject, readJson, requireJsonContentType, sendError, sendJson } from './http.js';
+import { readJson, requireJsonContentType, sendError, sendJson } from './http.js';
 
 async function body(c: Ctx): Promise<unknown> {
   requireJsonContentType(c.req);
@@ -37,7 +38,7 @@ export async function getRollout(c: Ctx, id: string): Promise<void> {
 
 export async function postRolloutControl(c: Ctx, id: string): Promise<void> {
   const b = await body(c);
-  const control = isObject(b) ? b['control'] : undefined;
+  const control = isJsonObject(b) ? b['control'] : undefined;
   if (!isRolloutControl(control)) throw new ApiError(400, 'unable to decode body: expected {"control": "pause" | "resume" | "abort"}');
   await c.backend.controlRollout(id, control);
   const r = await c.backend.getRollout(id);

@@ -1,9 +1,10 @@
 /** `/units` and `/units/{name}`: fleet's unit resource (api/units.go semantics). */
+import { isJsonObject } from '../../lib/json.js';
 import { checkManageableUnit, checkManageableUnitName, parseUnitName, unitHash } from '../../lib/unit/index.js';
 import { DESIRED_STATES, type DesiredState } from '../../lib/unit/types.js';
 import type { Ctx } from './context.js';
 import { ApiError } from '../../lib/api/errors.js';
-import { isObject, readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
+import { readJson, requireJsonContentType, sendEmpty, sendError, sendJson } from './http.js';
 import { paginate, requestPageToken } from './pagination.js';
 import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
 import { goField, wireUnit, wireUnitPage } from '../../lib/api/wire.js';
@@ -42,7 +43,7 @@ const STRING_FIELDS = ['name', 'desiredState', 'currentState', 'machineID'];
 /** An option's fields, with Go's type error for one that is not a string (absent or null: empty). */
 function decodeOption(o: unknown, i: number): ApiUnitOption {
   if (o === null) throw new ApiError(400, `${DECODE}options[${i}] is null`);
-  if (!isObject(o)) throw goTypeError(DECODE, o, 'schema.UnitOption', 'Unit', 'options');
+  if (!isJsonObject(o)) throw goTypeError(DECODE, o, 'schema.UnitOption', 'Unit', 'options');
   const opt: ApiUnitOption = { section: '', name: '', value: '' };
   for (const k of Object.keys(o)) {
     const field = (['name', 'section', 'value'] as const).find((f) => goField({ [k]: true }, f) !== undefined);
@@ -61,7 +62,7 @@ function decodeOption(o: unknown, i: number): ApiUnitOption {
 function decodePutBody(raw: unknown): PutBody {
   const body: PutBody = { options: [] };
   if (raw === null) return body;
-  if (!isObject(raw)) throw goTypeError(DECODE, raw, 'schema.Unit');
+  if (!isJsonObject(raw)) throw goTypeError(DECODE, raw, 'schema.Unit');
   // type errors in document order, as Go reports the first
   for (const k of Object.keys(raw)) {
     const v = raw[k];

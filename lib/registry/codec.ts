@@ -2,6 +2,7 @@
  * JSON values stored in etcd. Encoders emit fields in a fixed order because schedule transactions compare
  * stored values byte for byte (see docs/registry.md). Decoders return undefined for anything malformed.
  */
+import { isJsonObject, parseJsonObject } from '../json.js';
 import { isUnitHash } from '../unit/hash.js';
 import { DESIRED_STATES } from '../unit/types.js';
 import type {
@@ -15,16 +16,6 @@ import type {
 } from './types.js';
 import { isSegment } from './keys.js';
 
-type Json = Record<string, unknown>;
-
-function parseObject(raw: string): Json | undefined {
-  try {
-    const v: unknown = JSON.parse(raw);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export function isDesiredState(v: unknown): v is DesiredState {
   return typeof v === 'string' && (DESIRED_STATES as readonly string[]).includes(v);
@@ -49,7 +40,7 @@ export function encodeJobObject(o: JobObject): string {
 }
 
 export function decodeJobObject(raw: string): JobObject | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.name !== 'string' || !isHash(o.hash) || typeof o.global !== 'boolean') return undefined;
   return { name: o.name, hash: o.hash, global: o.global };
 }
@@ -59,7 +50,7 @@ export function encodeScheduleEntry(e: { hash: string; desiredState: ScheduledSt
 }
 
 export function decodeScheduleEntry(name: string, raw: string): ScheduleEntry | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || !isHash(o.hash) || !isScheduledState(o.desiredState)) return undefined;
   return { name, hash: o.hash, desiredState: o.desiredState };
 }
@@ -69,7 +60,7 @@ export function encodeGlobalEntry(e: { hash: string; desiredState: DesiredState 
 }
 
 export function decodeGlobalEntry(name: string, raw: string): GlobalUnitEntry | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || !isHash(o.hash) || !isDesiredState(o.desiredState)) return undefined;
   return { name, hash: o.hash, desiredState: o.desiredState };
 }
@@ -80,7 +71,7 @@ export function encodeGlobalMachineHash(o: { hash: string }): string {
 }
 
 export function decodeGlobalMachineHash(raw: string): { hash: string } | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   return o && isHash(o.hash) ? { hash: o.hash } : undefined;
 }
 
@@ -102,12 +93,12 @@ export function encodeMachineState(m: MachineState): string {
 }
 
 export function decodeMachineState(raw: string): MachineState | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.id !== 'string' || !isSegment(o.id)) return undefined;
   const md: Record<string, string> = {};
   if (o.metadata !== undefined) {
-    if (o.metadata === null || typeof o.metadata !== 'object' || Array.isArray(o.metadata)) return undefined;
-    for (const [k, v] of Object.entries(o.metadata as Json)) {
+    if (!isJsonObject(o.metadata)) return undefined;
+    for (const [k, v] of Object.entries(o.metadata)) {
       if (typeof v === 'string') md[k] = v;
     }
   }
@@ -147,7 +138,7 @@ export function encodeUnitState(s: UnitState): string {
 }
 
 export function decodeUnitState(raw: string): UnitState | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.name !== 'string' || typeof o.machineID !== 'string' || !isScheduledState(o.agentState)) {
     return undefined;
   }
@@ -169,7 +160,7 @@ export function encodeRefusal(r: { hash: string; reason: string }): string {
 }
 
 export function decodeRefusal(raw: string): { hash: string; reason: string } | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.hash !== 'string' || typeof o.reason !== 'string') return undefined;
   return { hash: o.hash, reason: o.reason };
 }
@@ -180,7 +171,7 @@ export function encodeFailure(f: { hash: string; at: string; attempts: number })
 }
 
 export function decodeFailure(raw: string): { hash: string; at: string; attempts: number } | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.hash !== 'string' || typeof o.at !== 'string' || Number.isNaN(Date.parse(o.at))) return undefined;
   if (typeof o.attempts !== 'number' || !Number.isInteger(o.attempts) || o.attempts < 0) return undefined;
   return { hash: o.hash, at: o.at, attempts: o.attempts };
@@ -192,7 +183,7 @@ export function encodeLeaderRecord(r: LeaderRecord): string {
 
 /** The engine leader record; undefined unless it names a machine id and a parseable `since`. */
 export function decodeLeaderRecord(raw: string): LeaderRecord | undefined {
-  const o = parseObject(raw);
+  const o = parseJsonObject(raw);
   if (!o || typeof o.machineId !== 'string' || !isSegment(o.machineId)) return undefined;
   if (typeof o.since !== 'string' || Number.isNaN(Date.parse(o.since))) return undefined;
   return { machineId: o.machineId, since: o.since };

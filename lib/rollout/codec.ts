@@ -3,6 +3,7 @@
  * with every field checked (undefined for anything malformed, as lib/registry/codec.ts does for the other keys).
  * The API (lib/api/decode.ts) reuses the same checks for what clients send.
  */
+import { isJsonObject, parseJson } from '../json.js';
 import { isUnitHash } from '../unit/hash.js';
 import { ROLLOUT_CONTROLS, ROLLOUT_PHASES } from './types.js';
 import type {
@@ -20,18 +21,8 @@ import type {
 export const ROLLOUT_ID_RE = /^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$/;
 const UNIT_STATES: readonly RolloutUnitState[] = ['pending', 'updating', 'healthy', 'reverting', 'reverted', 'skipped'];
 
-type Json = Record<string, unknown>;
 
-/** The stored JSON, or undefined when it is not JSON (its shape is checked by the *From functions). */
-function parse(raw: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObj = isJsonObject;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 255 && !/[/\s\x00-\x1f\x7f]/.test(v);
 
@@ -60,7 +51,7 @@ export function encodeRolloutSpec(s: RolloutSpec): string {
 }
 
 export function decodeRolloutSpec(raw: string): RolloutSpec | undefined {
-  return rolloutSpecFrom(parse(raw));
+  return rolloutSpecFrom(parseJson(raw));
 }
 
 /** A spec from a parsed JSON value (etcd's, or an API answer's), every field checked. */
@@ -99,7 +90,7 @@ export function encodeRolloutStatus(s: RolloutStatus): string {
 }
 
 export function decodeRolloutStatus(raw: string): RolloutStatus | undefined {
-  return rolloutStatusFrom(parse(raw));
+  return rolloutStatusFrom(parseJson(raw));
 }
 
 /** A status from a parsed JSON value, every field checked. */
