@@ -17,7 +17,7 @@ import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, v
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
 import { fleetRequirementsMessage, goQuote } from '../lib/unit/fleet-words.js';
-import { RequirementsError, X_FLEET_KEYS, X_FLEET_SECTION } from '../lib/unit/index.js';
+import { RequirementsError } from '../lib/unit/index.js';
 import { inOrderLimited } from '../lib/limit.js';
 
 export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
@@ -230,18 +230,17 @@ class ReadGate {
  * its logger's warning line; our other warnings (legacy keys, a unit that can never be scheduled) follow.
  */
 function checkNewUnit(ctx: CommandContext, name: string, options: ApiUnitOption[]): void {
-  let warnings: readonly string[];
+  let checked: ReturnType<typeof validateNewUnit>;
   try {
-    ({ warnings } = validateNewUnit(name, options));
+    checked = validateNewUnit(name, options);
   } catch (err) {
     const fleets = err instanceof RequirementsError ? fleetRequirementsMessage(err) : undefined;
     if (fleets !== undefined) throw new FleetctlError(fleets);
     throw err;
   }
-  const unknown = [...new Set(options.filter((o) => o.section === X_FLEET_SECTION && !(X_FLEET_KEYS as readonly string[]).includes(o.name)).map((o) => o.name))];
-  for (const key of unknown) warnLog(ctx, 'fleetctl.go:674', `Unit ${name}: unrecognized requirement in [X-Fleet] section: ${goQuote(key)}`);
-  const ours = (w: string): boolean => !unknown.some((key) => w.startsWith(`${name}: [${X_FLEET_SECTION}] unknown option ${JSON.stringify(key)} `));
-  for (const w of warnings.filter(ours)) ctx.out.err(`WARNING: ${w}`);
+  const fleetWorded = new Set(checked.unknownOptions.map((u) => u.warning));
+  for (const { key } of checked.unknownOptions) warnLog(ctx, 'fleetctl.go:674', `Unit ${name}: unrecognized requirement in [X-Fleet] section: ${goQuote(key)}`);
+  for (const w of checked.warnings) if (!fleetWorded.has(w)) ctx.out.err(`WARNING: ${w}`);
 }
 
 async function putUnit(ctx: CommandContext, name: string, options: ApiUnitOption[], desiredState: DesiredState): Promise<void> {

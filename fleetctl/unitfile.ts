@@ -9,6 +9,7 @@ import {
   parseUnitName,
   serializeUnitFile,
   unitHash,
+  type LoadedUnit,
 } from '../lib/unit/index.js';
 import { isGlobalOptions } from '../lib/unit/lenient-requirements.js';
 import type { ApiUnitOption } from './client/types.js';
@@ -55,8 +56,8 @@ export function templateOf(name: string): string | undefined {
 }
 
 /** Client-side checks before creating (like fleetctl's createUnit): throws on a bad name or options. */
-export function validateNewUnit(name: string, options: readonly ApiUnitOption[]): { warnings: readonly string[] } {
+export function validateNewUnit(name: string, options: readonly ApiUnitOption[]): Pick<LoadedUnit, 'warnings' | 'unknownOptions'> {
   const loaded = loadUnitFile(name, { options });
   checkManageableUnit(name, loaded.file);
-  return { warnings: loaded.warnings };
+  return { warnings: loaded.warnings, unknownOptions: loaded.unknownOptions };
 }

@@ -16,7 +16,7 @@ export {
    X_FLEET_SECTION, expandSpecifiers, RESCHEDULE_DEFAULT_ATTEMPTS, RESCHEDULE_DEFAULT_DELAY_SEC, RESCHEDULE_MAX_ATTEMPTS,
    RESCHEDULE_MAX_DELAY_SEC, isTruthy, parseRequirements,
 } from './requirements.js';
-export type { ParsedRequirements, XFleetKey } from './requirements.js';
+export type { ParsedRequirements, UnknownOptionWarning, XFleetKey } from './requirements.js';
 export {
   INSTALL_NAME_OPTIONS, checkManageableUnit, describeUnit, hasSection, installNames, loadUnit, loadUnitFile, optionValues,
 } from './unit.js';

@@ -68,9 +68,18 @@ export function isTruthy(value: string): boolean {
   return TRUTHY.has(value.toLowerCase());
 }
 
+/** The warning for an [X-Fleet] key the parser does not know, with that key (fleetctl words it as fleet did). */
+export interface UnknownOptionWarning {
+  readonly key: string;
+  /** the same string as in `warnings` */
+  readonly warning: string;
+}
+
 export interface ParsedRequirements {
   readonly requirements: Requirements;
   readonly warnings: string[];
+  /** the subset of `warnings` about unknown [X-Fleet] keys, once per key */
+  readonly unknownOptions: UnknownOptionWarning[];
 }
 
 /** The names the specifiers expand to; lenient (fleet's UnitNameInfo), so any name gives an answer. */
@@ -90,8 +99,11 @@ export function expandSpecifiers(value: string, unitName: string): string {
 
 export function parseRequirements(unit: UnitFile, name: string): ParsedRequirements {
   const warnings: string[] = [];
-  const warn = (msg: string): void => {
-    warnings.push(`${name}: [${X_FLEET_SECTION}] ${msg}`);
+  const unknownOptions: UnknownOptionWarning[] = [];
+  const warn = (msg: string): string => {
+    const w = `${name}: [${X_FLEET_SECTION}] ${msg}`;
+    warnings.push(w);
+    return w;
   };
   const values = new Map<XFleetKey, string[]>();
 
@@ -105,7 +117,8 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     const key = opt.name;
     if (!(X_FLEET_KEYS as readonly string[]).includes(key)) {
       const hint = X_FLEET_KEYS.find((k) => k.toLowerCase() === key.toLowerCase());
-      warn(`unknown option ${JSON.stringify(key)} is ignored${hint ? `; did you mean ${hint}? (keys are case-sensitive)` : ''}`);
+      const w = warn(`unknown option ${JSON.stringify(key)} is ignored${hint ? `; did you mean ${hint}? (keys are case-sensitive)` : ''}`);
+      if (!unknownOptions.some((u) => u.key === key)) unknownOptions.push({ key, warning: w });
       continue;
     }
     const known = key as XFleetKey;
@@ -196,7 +209,7 @@ export function parseRequirements(unit: UnitFile, name: string): ParsedRequireme
     ...(reschedule ? { reschedule } : {}),
   };
   checkCombinations(name, requirements);
-  return { requirements, warnings: unique(warnings) };
+  return { requirements, warnings: unique(warnings), unknownOptions };
 }
 
 /**

@@ -3,7 +3,7 @@ import { unitHash } from './hash.js';
 import { ReservedUnitNameError, UnitFileError } from './errors.js';
 import { checkManageableUnitName, unmanageableReason, validateUnitName } from './names.js';
 import { MAX_UNIT_FILE_BYTES, logicalValue, parseUnitFile } from './parse.js';
-import { expandSpecifiers, parseRequirements } from './requirements.js';
+import { expandSpecifiers, parseRequirements, type UnknownOptionWarning } from './requirements.js';
 import { serializeUnitFile } from './serialize.js';
 import type { Requirements, UnitFile } from './types.js';
 import { errorMessage } from '../errors.js';
@@ -17,6 +17,8 @@ export interface LoadedUnit {
   readonly hash: string;
   readonly requirements: Requirements;
   readonly warnings: readonly string[];
+  /** the warnings of `warnings` about unknown [X-Fleet] keys, with the key */
+  readonly unknownOptions: readonly UnknownOptionWarning[];
 }
 
 /** Throws UnitNameError, UnitFileError or RequirementsError. `source` names the file in errors (default: name). */
@@ -39,8 +41,8 @@ function fromFile(name: string, file: UnitFile): LoadedUnit {
   if (size > MAX_UNIT_FILE_BYTES) {
     throw new UnitFileError(`unit is ${size} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} bytes (1 MiB)`, { source: name });
   }
-  const { requirements, warnings } = parseRequirements(file, name);
-  return { name, file, text: canonical, hash: unitHash(file), requirements, warnings };
+  const { requirements, warnings, unknownOptions } = parseRequirements(file, name);
+  return { name, file, text: canonical, hash: unitHash(file), requirements, warnings, unknownOptions };
 }
 
 /** The first `[Unit] Description`, as fleet shows it; undefined when missing or empty. */

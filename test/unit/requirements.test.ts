@@ -185,6 +185,10 @@ t.test('unknown keys warn (with a hint for a wrong case) and are ignored', async
     /\[X-Fleet\] unknown option "Frobnicate" is ignored$/,
     /unknown option "machineid" is ignored; did you mean MachineID\? \(keys are case-sensitive\)/,
   ]);
+  // fleetctl words these as fleet did, by key: they come with their keys, once per key, as the same strings
+  const again = req('Frobnicate=1\nmachineid=0123abcd\nFrobnicate=2');
+  t.same(again.unknownOptions.map((u) => u.key), ['Frobnicate', 'machineid']);
+  t.ok(again.unknownOptions.every((u) => again.warnings.includes(u.warning)), 'each is one of the warnings');
 });
 
 t.test('a wrongly cased [X-Fleet] section is ignored with a warning', async (t) => {
