@@ -143,6 +143,7 @@ export const DEFAULT_SSH: SshSettings = {
   strictHostKeyChecking: true,
   knownHostsFile: '~/.fleetctl/known_hosts',
   timeout: 10,
+  env: process.env,
 };
 
 export function makeContext(

@@ -16,6 +16,8 @@ import type { Output } from './output.js';
 /** Where a command writes, and the local files and clock it uses (tests replace them). */
 export interface RunIO {
   out: Output;
+  /** the invocation's environment (ssh and tunnels run in it); default: this process's */
+  env?: NodeJS.ProcessEnv;
   files?: LocalFiles;
   clock?: Clock;
 }
@@ -23,12 +25,13 @@ export interface RunIO {
 /** Runs `spec` with the global options `g`; resolves with the exit status. Endpoint failures and usage errors propagate. */
 export async function runSpec(spec: CommandSpec, g: GlobalOptions, io: RunIO, positional: string[], flags: FlagValues): Promise<number> {
   const { out } = io;
+  const env = io.env ?? process.env;
   if (!spec.needsClient) {
-    return runCommand(spec, makeContext(noClient, out, { ssh: sshSettings(g) }), positional, flags);
+    return runCommand(spec, makeContext(noClient, out, { ssh: sshSettings(g, env) }), positional, flags);
   }
   let client;
   try {
-    client = await createClient(g, (line) => out.err(line));
+    client = await createClient(g, (line) => out.err(line), env);
   } catch (err) {
     if (err instanceof EndpointError) throw err;
     throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);
@@ -37,7 +40,7 @@ export async function runSpec(spec: CommandSpec, g: GlobalOptions, io: RunIO, po
     const ctx = makeContext(client, out, {
       ...(io.files ? { files: io.files } : {}),
       ...(io.clock ? { clock: io.clock } : {}),
-      ssh: sshSettings(g),
+      ssh: sshSettings(g, env),
       debug: g.debug,
     });
     return await runCommand(spec, ctx, positional, flags);

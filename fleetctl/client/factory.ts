@@ -43,8 +43,9 @@ function looksLikeEtcd(endpoint: string): boolean {
   }
 }
 
-export function sshSettings(g: ClientSettings): SshSettings {
+export function sshSettings(g: ClientSettings, env: NodeJS.ProcessEnv): SshSettings {
   return {
+    env,
     user: g.sshUsername,
     tunnel: g.tunnel && !g.tunnel.includes(':') ? `${g.tunnel}:22` : g.tunnel,
     strictHostKeyChecking: g.strictHostKeyChecking,
@@ -81,7 +82,7 @@ function warnUnusedTls(g: ClientSettings, ep: ApiEndpoint, warn: Warn): void {
   warn(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
 }
 
-export async function createClient(g: ClientSettings, warn: Warn): Promise<FleetClient> {
+export async function createClient(g: ClientSettings, warn: Warn, env: NodeJS.ProcessEnv): Promise<FleetClient> {
   let driver = g.driver;
   let endpoint = g.endpoint;
   if (!g.experimentalApi) {
@@ -89,7 +90,7 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
     if (endpoint === DEFAULT_ENDPOINT) endpoint = DEFAULT_ETCD_ENDPOINTS;
   }
   if (driver === '' && looksLikeEtcd(endpoint)) driver = 'etcd';
-  const ssh = sshSettings(g);
+  const ssh = sshSettings(g, env);
   const timeoutMs = g.requestTimeout * 1000;
 
   if (driver.toLowerCase() === 'api') {

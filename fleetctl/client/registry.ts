@@ -154,7 +154,7 @@ export class RegistryFleetClient implements FleetClient {
   async status(name: string, target: InspectTarget = {}): Promise<StatusResult> {
     const { program, args } = await this.commandOn(name, ['systemctl', 'status', '-l', name], target);
     return new Promise((resolve, reject) => {
-      const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.opts.ssh.env });
       const chunks: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => chunks.push(c));
       child.stderr.on('data', (c: Buffer) => chunks.push(c));
@@ -169,7 +169,7 @@ export class RegistryFleetClient implements FleetClient {
     if (target.sudo) argv.unshift('sudo');
     const { program, args } = await this.commandOn(name, argv, target);
     const out = new PassThrough();
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'], env: this.opts.ssh.env });
     child.on('error', (err) => out.destroy(new Error(`cannot run ${program}: ${err.message}`)));
     child.stdout.pipe(out);
     out.on('close', () => child.kill());

@@ -12,6 +12,8 @@ export interface SshSettings {
   knownHostsFile: string;
   /** seconds */
   timeout: number;
+  /** the environment ssh runs in: the invocation's (FleetctlIO.env), not necessarily this process's */
+  env: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_KNOWN_HOSTS = '~/.fleetctl/known_hosts';
@@ -118,14 +120,18 @@ export function goDialError(line: string): string | undefined {
  * it in fleet's words (`failure`, for fleet's `Failed building SSH client: ...` line); any other line is written
  * at once.
  */
-export function runAttachedSsh(args: readonly string[]): Promise<{ code: number; error?: Error; failure?: string }> {
+export function runAttachedSsh(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  err: (text: string) => void,
+): Promise<{ code: number; error?: Error; failure?: string }> {
   return new Promise((resolve) => {
-    const child = spawn('ssh', args, { stdio: ['inherit', 'inherit', 'pipe'] });
+    const child = spawn('ssh', args, { stdio: ['inherit', 'inherit', 'pipe'], env });
     let partial = '';
     let held: string | undefined;
     const line = (l: string): void => {
       if (held === undefined && fleetSshFailure(l.replace(/\r$/, '')) !== undefined) held = l.replace(/\r$/, '');
-      else process.stderr.write(`${l}\n`);
+      else err(`${l}\n`);
     };
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
@@ -135,13 +141,13 @@ export function runAttachedSsh(args: readonly string[]): Promise<{ code: number;
     });
     child.on('error', (error) => resolve({ code: -1, error }));
     child.on('close', (code, signal) => {
-      if (partial !== '') process.stderr.write(partial);
+      if (partial !== '') err(partial);
       const status = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1);
       if (held !== undefined && status === 255) {
         resolve({ code: status, failure: fleetSshFailure(held)! });
         return;
       }
-      if (held !== undefined) process.stderr.write(`${held}\n`);
+      if (held !== undefined) err(`${held}\n`);
       resolve({ code: status });
     });
   });

@@ -41,7 +41,7 @@ export async function openTunnel(s: SshSettings, remote: string): Promise<Tunnel
     '-L', `${local}:${remote}`,
     '--', host,
   ];
-  const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'], env: s.env });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const cleanup = async (): Promise<void> => {

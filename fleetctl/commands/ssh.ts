@@ -105,7 +105,7 @@ This uses the system's OpenSSH client (ssh). This command does not work with glo
     const [host, port] = splitHostPort(addr, flagNumber(flags, 'ssh-port', 22));
     const command = args.length > 0 ? args.join(' ') : undefined;
     const sshArgv = sshArgs(ctx.ssh, host, port, { forwardAgent: flagBool(flags, 'forward-agent'), command });
-    const r = await runAttachedSsh(sshArgv);
+    const r = await runAttachedSsh(sshArgv, ctx.ssh.env, (text) => ctx.out.err(text));
     if (r.error) {
       ctx.out.err(`Failed building SSH client: cannot run ssh: ${r.error.message} (install the OpenSSH client)`);
       return 1;

@@ -14,10 +14,16 @@ import { freePort, startEtcd } from '../harness/etcd.js';
 import { M1, addMachine, startApi } from '../api/fixture.js';
 import { fleetctl as fleetctlRun, type RunOpts } from './helpers.js';
 
-/** fleetctl as a child process: it starts ssh, which inherits the child's environment (SSH_AUTH_SOCK) and terminal. */
+/** `fleetctl ssh` as a child process: ssh writes to the terminal it inherits, which must be the child's to be read. */
 const fleetctl = (args: readonly string[], o: RunOpts = {}) => fleetctlRun(args, { ...o, child: true });
+/**
+ * --tunnel in this process: the tunnel's ssh must get the invocation's environment (its SSH_AUTH_SOCK, which this
+ * process lacks), not this process's, or it finds no key and the tunnel fails.
+ */
+const inProcess = (args: readonly string[], o: RunOpts = {}) => fleetctlRun(args, o);
 
 const SSHD = process.env.FLEET_TEST_SSHD ?? '/usr/sbin/sshd';
+if (process.env.SSH_AUTH_SOCK !== undefined) delete process.env.SSH_AUTH_SOCK; // keys only from the invocation's env
 if (!existsSync(SSHD)) t.plan(0, `no OpenSSH server at ${SSHD} (apt-get install openssh-server)`);
 else await withSshd();
 
@@ -80,26 +86,26 @@ const f = await startApi(t, { etcd, tcp: true });
 await addMachine(t, f.registry, M1, '127.0.0.1');
 
 t.test('--tunnel to the unix socket endpoint (ssh -L to the bastion\'s socket)', async (t) => {
-  const r = await fleetctl([...sshFlags, '--tunnel', `127.0.0.1:${port}`, '--endpoint', `unix://${f.socket}`, 'list-machines', '--no-legend'], { env: sshEnv });
+  const r = await inProcess([...sshFlags, '--tunnel', `127.0.0.1:${port}`, '--endpoint', `unix://${f.socket}`, 'list-machines', '--no-legend'], { env: sshEnv });
   t.same(r, { code: 0, stdout: '113f16a7...\t127.0.0.1\t-\n', stderr: '' });
 });
 
 t.test('--tunnel to a TCP endpoint and to etcd', async (t) => {
-  const api = await fleetctl([...sshFlags, '--tunnel', `127.0.0.1:${port}`, '--endpoint', `http://${f.tcp}`, 'list-machines', '--no-legend'], { env: sshEnv });
+  const api = await inProcess([...sshFlags, '--tunnel', `127.0.0.1:${port}`, '--endpoint', `http://${f.tcp}`, 'list-machines', '--no-legend'], { env: sshEnv });
   t.same(api, { code: 0, stdout: '113f16a7...\t127.0.0.1\t-\n', stderr: '' });
-  const viaEtcd = await fleetctl(
+  const viaEtcd = await inProcess(
     [...sshFlags, '--tunnel', `127.0.0.1:${port}`, '--driver=etcd', '--endpoint', etcd.endpoint, '--etcd-key-prefix', f.registry.prefix, 'list-machines', '--no-legend'],
     { env: sshEnv },
   );
   t.same(viaEtcd, api);
   // fleet's client dialled through the SSH connection, so its debug lines showed the endpoint asked for
-  const debug = await fleetctl([...sshFlags, '--debug', '--tunnel', `127.0.0.1:${port}`, '--endpoint', `http://${f.tcp}`, 'list-machines', '--no-legend'], { env: sshEnv });
+  const debug = await inProcess([...sshFlags, '--debug', '--tunnel', `127.0.0.1:${port}`, '--endpoint', `http://${f.tcp}`, 'list-machines', '--no-legend'], { env: sshEnv });
   t.match(debug.stderr, new RegExp(`^\\S+ \\S+ DEBUG http\\.go:28: HTTP GET http://${(f.tcp ?? '').replace(/\./g, '\\.')}/fleet/v1/machines\\?alt=json\n`), 'the endpoint, not the local end of the tunnel');
 });
 
 t.test('a tunnel that cannot be opened is one line', async (t) => {
   const closed = await freePort();
-  const r = await fleetctl([...sshFlags, '--tunnel', `127.0.0.1:${closed}`, '--endpoint', `unix://${f.socket}`, 'list-machines'], { env: sshEnv });
+  const r = await inProcess([...sshFlags, '--tunnel', `127.0.0.1:${closed}`, '--endpoint', `unix://${f.socket}`, 'list-machines'], { env: sshEnv });
   t.equal(r.code, 1);
   t.match(r.stderr, new RegExp(`^Error: cannot open --tunnel 127\\.0\\.0\\.1:${closed}: ssh exited with status 255: .*\\n$`));
 });

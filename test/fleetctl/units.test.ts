@@ -59,7 +59,7 @@ t.test('endpoints', async (t) => {
 });
 
 t.test('ssh invocation', async (t) => {
-  const s = { user: 'core', tunnel: '', strictHostKeyChecking: false, knownHostsFile: '', timeout: 10 };
+  const s = { user: 'core', tunnel: '', strictHostKeyChecking: false, knownHostsFile: '', timeout: 10, env: {} };
   t.same(sshArgs(s, '10.0.0.5', 22, { command: 'systemctl status -l x.service' }), [
     '-l', 'core', '-p', '22', '-o', 'ConnectTimeout=10', '-o', 'PreferredAuthentications=publickey',
     '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
