@@ -23,7 +23,7 @@ import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
-import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, RestartRequestState, StatusResult, UnitStateFilter } from './types.js';
+import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter } from './types.js';
 import { sortStates } from './sort.js';
 import { goLogLine } from './go-log.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
@@ -334,7 +334,7 @@ export class HttpFleetClient implements FleetClient {
     return this.json(a, 'restart request', (v) => decodeRestartRequest(v).token);
   }
 
-  async restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined> {
+  async restartRequest(name: string, machineId: string): Promise<ApiRestartRequest | undefined> {
     const a = await this.call('GET', `${API_PREFIX}/units/${encodeURIComponent(name)}/restart/${encodeURIComponent(machineId)}`);
     if (a.status === 404) return undefined;
     if (a.status !== 200) throw this.fail(a);

@@ -23,7 +23,7 @@ import type {
   InspectTarget,
   JournalOptions,
   NewUnit,
-  RestartRequestState,
+  ApiRestartRequest,
   ApiRollout,
   ApiRolloutRequest,
   StatusResult,
@@ -119,7 +119,7 @@ export class RegistryFleetClient implements FleetClient {
     }
   }
 
-  restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined> {
+  restartRequest(name: string, machineId: string): Promise<ApiRestartRequest | undefined> {
     return this.backend.getRestartRequest(name, machineId);
   }
 

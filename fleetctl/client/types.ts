@@ -7,7 +7,7 @@ import type { DesiredState } from '../../lib/unit/types.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
 import type { ApiRollout, ApiRolloutRequest, ApiMachine, ApiRestartRequest, ApiUnit, ApiUnitOption, ApiUnitState, JournalRequest, PlanResponse, PlanUnitRequest } from '../../lib/api/schema.js';
 
-export type { ApiRollout, ApiRolloutRequest, ApiMachine, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
+export type { ApiRollout, ApiRolloutRequest, ApiMachine, ApiRestartRequest, ApiUnit, ApiUnitOption, ApiUnitState, PlanResponse, PlanUnitRequest };
 
 export interface UnitStateFilter {
   machineID?: string;
@@ -64,7 +64,7 @@ export interface FleetClient {
   /** Rolling restart: asks one machine's agent to restart a global unit once; the request's token. */
   requestRestart(name: string, machineId: string): Promise<string>;
   /** That request as the agent left it; undefined when there is none. */
-  restartRequest(name: string, machineId: string): Promise<RestartRequestState | undefined>;
+  restartRequest(name: string, machineId: string): Promise<ApiRestartRequest | undefined>;
   /** Rolling update (our extension): creates a rollout the engine leader drives. */
   createRollout(req: ApiRolloutRequest): Promise<ApiRollout>;
   /** undefined when there is no such rollout. */
@@ -75,5 +75,3 @@ export interface FleetClient {
   close(): Promise<void>;
 }
 
-/** A restart request of a global unit on one machine: the API's entity (lib/api/schema.ts). */
-export type RestartRequestState = ApiRestartRequest;

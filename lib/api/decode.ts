@@ -9,7 +9,7 @@
  * such as `__proto__` stays an ordinary key.
  */
 import type { MachineVerdict, Op, PendingUnit, Explanation } from '../schedule/index.js';
-import { DESIRED_STATES, type DesiredState } from '../unit/types.js';
+import { DESIRED_STATES, RESTART_STATUSES, type DesiredState } from '../unit/types.js';
 import { ApiDecodeError } from './errors.js';
 import { isRolloutControl, rolloutSpecFrom, rolloutStatusFrom } from '../rollout/codec.js';
 import type { RolloutFailure, RolloutStatus } from '../rollout/types.js';
@@ -236,7 +236,6 @@ export function errorBodyMessage(v: unknown): string | undefined {
   return typeof m === 'string' && m !== '' ? visible(m) : undefined;
 }
 
-const RESTART_STATUSES = ['pending', 'done', 'failed'] as const;
 
 /** POST answers `{token}` (status pending); GET `{token, status, message?}`; the message is free text (visible()). */
 export function decodeRestartRequest(v: unknown, at = 'restart request'): ApiRestartRequest {

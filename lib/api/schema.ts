@@ -5,6 +5,7 @@
  */
 import type { Explanation, Op, PendingUnit } from '../schedule/index.js';
 import type { DesiredState, UnitOption } from '../unit/types.js';
+import type { RestartRequest } from '../registry/restart.js';
 import type { RolloutRecord } from '../rollout/types.js';
 
 export interface ApiUnitOption {
@@ -31,12 +32,8 @@ export interface ApiUnit {
   machineID?: string;
 }
 
-/** A rolling-restart request of a global unit on one machine (POST answers only the token; status pending). */
-export interface ApiRestartRequest {
-  readonly token: string;
-  readonly status: 'pending' | 'done' | 'failed';
-  readonly message?: string;
-}
+/** A rolling-restart request of a global unit on one machine (POST answers only the token; status pending): the stored record as is. */
+export type ApiRestartRequest = RestartRequest;
 
 /**
  * Not in fleet (our extension, docs/fleet-compat.md): a rolling update's request. Each unit travels as its options,

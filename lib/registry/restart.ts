@@ -5,7 +5,9 @@
  * racing the published unit state. docs/registry.md describes the key.
  */
 
-export type RestartStatus = 'pending' | 'done' | 'failed';
+import type { RestartStatus } from '../unit/types.js';
+
+export type { RestartStatus };
 
 export interface RestartRequest {
   readonly token: string;

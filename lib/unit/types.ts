@@ -16,6 +16,10 @@ export interface UnitFile {
 export type DesiredState = 'inactive' | 'loaded' | 'launched';
 export const DESIRED_STATES: readonly DesiredState[] = ['inactive', 'loaded', 'launched'];
 
+/** Where a rolling-restart request of a global unit on one machine stands (lib/registry/restart.ts stores it). */
+export const RESTART_STATUSES = ['pending', 'done', 'failed'] as const;
+export type RestartStatus = (typeof RESTART_STATUSES)[number];
+
 /** The [X-Fleet] scheduling requirements of one unit, specifiers already expanded. */
 export interface Requirements {
   /** Full machine id or its 8-character prefix. */
