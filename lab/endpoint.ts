@@ -2,6 +2,7 @@
  * How fleetctl on the host reaches a lab cluster: fleetd's HTTP API on TCP (every machine listens on
  * API_PORT at its own address, set up by its cloud-config), or etcd directly (`--driver=etcd`).
  */
+import { LabError } from './errors.js';
 import { machineRunning } from './machine.js';
 import type { LabState, MachineRecord } from './state.js';
 
@@ -26,7 +27,16 @@ export function endpointMachine(s: LabState): MachineRecord | undefined {
 export function fleetctlEnvironment(s: LabState, opts: EnvOptions = {}): Record<string, string> {
   if (opts.etcd) {
     if (!s.etcd) return {};
-    return { FLEETCTL_ENDPOINT: s.etcd.clientUrl, FLEETCTL_DRIVER: 'etcd' };
+    const c = s.etcdCluster;
+    // fleetctl's etcd driver has no user or password setting (nor had fleet's): with auth on it could only fail
+    if (c?.authEnabled || c?.auth) {
+      throw new LabError('this lab\'s etcd requires a password, which fleetctl\'s etcd driver cannot send; use the API (`fleet-lab env` without --etcd)');
+    }
+    return {
+      FLEETCTL_ENDPOINT: c ? c.members.map((m) => m.clientUrl).join(',') : s.etcd.clientUrl,
+      FLEETCTL_DRIVER: 'etcd',
+      ...(c?.tls ? { FLEETCTL_CA_FILE: c.tls.caFile, FLEETCTL_CERT_FILE: c.tls.clientCert, FLEETCTL_KEY_FILE: c.tls.clientKey } : {}),
+    };
   }
   const m = endpointMachine(s);
   if (!m) return {};

@@ -3,6 +3,9 @@ import t from 'tap';
 import { bridgeName, machineIndex, machineIp, netnsName, preferredSubnet, validateClusterName, vethName } from '../../lab/names.js';
 import { fleetConf, type BootstrapContext } from '../../lab/bootstrap.js';
 import { formatTable } from '../../lab/table.js';
+import { fleetctlEnvironment } from '../../lab/endpoint.js';
+import { pkiPaths } from '../../lab/pki.js';
+import type { LabState } from '../../lab/state.js';
 import { escapeBusLabel, unescapeBusLabel, unitNameOfPath, unitObjectPath } from '../../lib/systemd/index.js';
 
 t.test('unit object paths use systemd bus-label escaping', async (t) => {
@@ -61,4 +64,22 @@ t.test('fleet.conf carries etcd, address, metadata and agent_ttl', async (t) => 
 
 t.test('tables align columns', async (t) => {
   t.equal(formatTable(['A', 'BB'], [['xxx', 'y'], ['z', '']]), 'A    BB\nxxx  y\nz\n');
+});
+
+t.test('env --etcd: every member, the client certificate with TLS, and a clear refusal with etcd auth', async (t) => {
+  const base: LabState = { version: 1, name: 'x', stateDir: '/s', projectDir: '/p', subnet: 7, bridge: 'fl-x', bridgeIp: '198.18.7.1', fleet: true, machines: {} };
+  const etcd = { dataDir: '/s/etcd', log: '/s/etcd.log', clientUrl: 'http://198.18.7.1:2379', loopbackUrl: 'http://127.0.0.1:2379', peerUrl: 'http://198.18.7.1:2380' };
+  t.same(fleetctlEnvironment({ ...base, etcd }, { etcd: true }), { FLEETCTL_ENDPOINT: 'http://198.18.7.1:2379', FLEETCTL_DRIVER: 'etcd' });
+  const member = (slot: number) => ({ name: `e${slot}`, slot, dataDir: `/s/e${slot}`, log: `/s/e${slot}.log`, clientUrl: `https://198.18.7.1:${2379 + slot * 10}`, peerUrl: `https://198.18.7.1:${2380 + slot * 10}` });
+  const tls = pkiPaths('/s');
+  const cluster = { members: [member(1), member(2), member(3)], token: 'tok', tls };
+  t.same(fleetctlEnvironment({ ...base, etcd, etcdCluster: cluster }, { etcd: true }), {
+    FLEETCTL_ENDPOINT: 'https://198.18.7.1:2389,https://198.18.7.1:2399,https://198.18.7.1:2409',
+    FLEETCTL_DRIVER: 'etcd',
+    FLEETCTL_CA_FILE: '/s/pki/ca.pem',
+    FLEETCTL_CERT_FILE: '/s/pki/client.pem',
+    FLEETCTL_KEY_FILE: '/s/pki/client.key',
+  });
+  const auth = { rootPassword: 'r', username: 'fleet', password: 'p' };
+  t.throws(() => fleetctlEnvironment({ ...base, etcd, etcdCluster: { ...cluster, auth, authEnabled: true } }, { etcd: true }), /requires a password.*use the API/);
 });
