@@ -121,8 +121,10 @@ export function simulateCluster(t: Test, reg: TestRegistry, machines: ReadonlyMa
     const units = await reg.listUnits();
     const names = new Set(units.map((u) => u.name));
     for (const key of [...published.keys()]) {
-      const [name, m] = key.split('@') as [string, string];
-      if (!names.has(name)) await withdraw(name, m);
+      // unit names may hold '@' (template instances), machine ids never do
+      const at = key.lastIndexOf('@');
+      const name = key.slice(0, at);
+      if (!names.has(name)) await withdraw(name, key.slice(at + 1));
     }
     const load = new Map<string, number>([...machines.keys()].map((m) => [m, 0]));
     for (const u of units) if (u.machineId && load.has(u.machineId)) load.set(u.machineId, load.get(u.machineId)! + 1);
