@@ -191,8 +191,11 @@ async function needsCreation(ctx: CommandContext, arg: string, opts: CreateOptio
   return false;
 }
 
-/** Requests under way at once while many units are created or targeted (`fleetctl start u1 ... u60`). */
-export const UNIT_CONCURRENCY = 16;
+/**
+ * Requests under way at once while many units are created or targeted (`fleetctl start u1 ... u60`). Each waits
+ * for an etcd commit behind the API; with 16 at once a lab's 60 target writes took 2.0 s, with 64 0.5 s.
+ */
+export const UNIT_CONCURRENCY = 64;
 
 /**
  * Whether each argument's registry reads are independent of the writes made for the arguments before it:
