@@ -10,6 +10,7 @@ import type { ApiUnitOption, UnitPage } from '../../lib/api/schema.js';
 import { goField, wireUnit, wireUnitPage } from '../../lib/api/wire.js';
 import { fleetNameProblem, goQuote, goTypeError } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
+import { UnitNotFoundError } from '../../lib/registry/index.js';
 
 export async function listUnits(c: Ctx): Promise<void> {
   const tok = requestPageToken(c.query, c.tokenLimit);
@@ -105,6 +106,17 @@ export async function putUnit(c: Ctx, item: string): Promise<void> {
     throw new ApiError(400, errorMessage(err));
   }
 
+  if (body.options.length === 0 && body.desiredState !== undefined && !parseUnitName(name).isTemplate) {
+    // a target-state change (fleetctl start/stop/load of a submitted unit): the registry write refuses a unit that
+    // does not exist, so it is not read first (one etcd read fewer per unit of a `fleetctl start` of many)
+    try {
+      await c.backend.setDesiredState(name, body.desiredState);
+    } catch (err) {
+      if (err instanceof UnitNotFoundError) throw new ApiError(409, 'unit does not exist and options field empty');
+      throw err;
+    }
+    return sendEmpty(c.res, 204);
+  }
   const existing = await c.backend.getUnit(name);
   if (!existing && body.options.length === 0) throw new ApiError(409, 'unit does not exist and options field empty');
   if (body.options.length > 0) {

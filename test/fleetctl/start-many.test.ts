@@ -23,18 +23,38 @@ interface Unit {
 }
 
 /** A stand-in fleet API: units reach their desired state at once, launched units are active; every answer takes 3 ms. */
-async function standIn(t: Test): Promise<{ endpoint: string; units: Map<string, Unit>; counts: Map<string, number>; maxInFlight: () => number }> {
+interface StandIn {
+  endpoint: string;
+  units: Map<string, Unit>;
+  counts: Map<string, number>;
+  maxInFlight: () => number;
+  /** the most target-state writes (PUT of an existing unit) under way at once */
+  maxTargetsInFlight: () => number;
+  /** the units whose target state was written, in the order the writes arrived */
+  targetOrder: string[];
+}
+
+async function standIn(t: Test): Promise<StandIn> {
   const units = new Map<string, Unit>();
   const counts = new Map<string, number>();
+  const targetOrder: string[] = [];
   let inFlight = 0;
   let most = 0;
+  let targets = 0;
+  let mostTargets = 0;
   const server = createServer((req, res) => {
     inFlight++;
     most = Math.max(most, inFlight);
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
+      const target = req.method === 'PUT' && units.has(decodeURIComponent(/^\/fleet\/v1\/units\/(.+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname)?.[1] ?? ''));
+      if (target) {
+        targetOrder.push((JSON.parse(body) as { name: string }).name);
+        mostTargets = Math.max(mostTargets, ++targets);
+      }
       setTimeout(() => {
+        if (target) targets--;
         const url = new URL(req.url ?? '/', 'http://x');
         const one = /^\/fleet\/v1\/units\/(.+)$/.exec(url.pathname);
         const kind = `${req.method} ${one ? 'unit' : url.pathname.replace('/fleet/v1/', '')}`;
@@ -70,7 +90,14 @@ async function standIn(t: Test): Promise<{ endpoint: string; units: Map<string, 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, units, counts, maxInFlight: () => most };
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    units,
+    counts,
+    maxInFlight: () => most,
+    maxTargetsInFlight: () => mostTargets,
+    targetOrder,
+  };
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-start-many-'));
@@ -94,6 +121,21 @@ t.test('a 60-unit start: concurrent requests, one list per poll, the lines of on
   t.ok((counts['GET units'] ?? 0) <= 4 && (counts['GET state'] ?? 0) <= 2 && (counts['GET machines'] ?? 0) <= 1, `one list per poll for all units: ${JSON.stringify(counts)}`);
   t.ok(api.maxInFlight() > 1, `requests run concurrently (at most ${api.maxInFlight()} at once)`);
   t.ok(api.maxInFlight() <= UNIT_CONCURRENCY, `at most ${UNIT_CONCURRENCY} at once`);
+  t.ok(api.maxTargetsInFlight() > 1, `units without [X-Fleet] options are targeted concurrently (at most ${api.maxTargetsInFlight()} at once)`);
+});
+
+t.test('units with [X-Fleet] options are targeted one after another in argument order, after every unit before them', async (t) => {
+  const api = await standIn(t);
+  const plain = names.slice(0, 20).map((n) => path.join(dir, n));
+  const webs = ['web@4.service', 'web@2.service', 'web@3.service', 'web@1.service'];
+  for (const w of webs) writeFileSync(path.join(dir, w), `[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nConflicts=web@*.service\n`);
+  const out = new BufferOutput();
+  const argv = ['start', ...plain, ...webs.map((w) => path.join(dir, w)), path.join(dir, names[20]!)];
+  const code = await runCli({ argv, env: { FLEETCTL_ENDPOINT: api.endpoint }, out });
+  t.equal(code, 0, out.stderr);
+  t.same(api.targetOrder.slice(20), [...webs, names[20]], 'the conflicting units, and the unit after them, in argument order after the 20 before them');
+  t.same([...api.targetOrder.slice(0, 20)].sort(), names.slice(0, 20).sort());
+  t.ok(api.maxTargetsInFlight() > 1, 'the 20 plain units before them concurrently');
 });
 
 t.test('a refusal while reading unit k: the units before it are created, none after it, the same lines as one by one', async (t) => {
