@@ -17,7 +17,7 @@ import { hashOfOptions, isGlobalUnit, mangleName, optionsFromText, templateOf, v
 import { waitForUnitStates } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
 import { fleetRequirementsMessage, goQuote } from '../lib/unit/fleet-words.js';
-import { RequirementsError } from '../lib/unit/index.js';
+import { RequirementsError, X_FLEET_SECTION } from '../lib/unit/index.js';
 import { inOrderLimited } from '../lib/limit.js';
 
 export type CreatingCommand = 'submit' | 'load' | 'start' | 'restart' | 'plan';
