@@ -9,6 +9,7 @@ import { postPlan } from './plan.js';
 import { getRestart, postRestart } from './restart.js';
 import { getRollout, listRollouts, postRollout, postRolloutControl } from './rollouts.js';
 import { getState, listStates } from './state.js';
+import type { StateStreams } from './state-stream.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
 import { API_PREFIX } from '../../lib/api/schema.js';
 
@@ -24,6 +25,8 @@ export interface Route {
 
 export interface RouterDeps extends InspectDeps {
   metricsText: () => string;
+  /** Serves `watch/state` (our extension); without it the path is unknown (404), as in fleet. */
+  stateStreams?: StateStreams;
 }
 
 const notAllowed = (msg: string): never => {
@@ -72,6 +75,13 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
         return notAllowed('only GET supported against this resource');
       }
       break;
+    case 'watch':
+      if (parts.length !== 2 || item !== 'state' || !deps.stateStreams) break;
+      if (method === 'GET') {
+        const streams = deps.stateStreams;
+        return r('watch/state', (c) => streams.serve(c));
+      }
+      return notAllowed('only GET supported against this resource');
     case 'rollouts':
       if (parts.length === 1) {
         if (method === 'GET') return r('rollouts', listRollouts);

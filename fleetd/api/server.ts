@@ -32,6 +32,7 @@ import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
+import { StateStreams, type StateStreamOptions } from './state-stream.js';
 import { goJson } from '../../lib/api/wire.js';
 import { fleetRequirementsMessage } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -73,6 +74,8 @@ export interface ApiServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Mode of the unix socket file (default 0o660). */
   socketMode?: number;
+  /** Bounds of the unit state streams (`GET /fleet/v1/watch/state`); defaults in state-stream.ts. */
+  stateStreams?: StateStreamOptions;
   /** False to answer 503 until setAvailable(true) (fleet: until the machine registered). Default true. */
   available?: boolean;
 }
@@ -176,6 +179,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     journalSlots: new Slots(MAX_JOURNAL_STREAMS),
     statusSlots: new Slots(MAX_STATUS_PROCESSES),
     metricsText: () => metrics.registry.render(),
+    stateStreams: new StateStreams(backend, opts.stateStreams),
   };
   const bodyBudget = new Slots(MAX_BUFFERED_BODY_BYTES);
   const wholeRegistrySlots = new Slots(MAX_WHOLE_REGISTRY_REQUESTS);
@@ -340,6 +344,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         srv?.close();
         srv?.closeAllConnections();
       }
+      await deps.stateStreams.close();
       if (!opts.forwarder) forwarder?.close?.();
     },
   };

@@ -31,6 +31,11 @@ export interface FleetBackend {
   destroyUnit(name: string): Promise<boolean>;
   /** Sorted by unit name, then machine id. */
   listUnitStates(filter?: StateFilter): Promise<ApiUnitState[]>;
+  /**
+   * Calls `onChange` (no arguments: re-read with listUnitStates) whenever a unit state or a job (its refusals and
+   * reschedule) may have changed, and once when the watch starts. Absent: the API has no state stream.
+   */
+  watchUnitStates?(onChange: () => void): Promise<{ close(): Promise<void> }>;
   /** Live machines sorted by id. */
   listMachines(): Promise<ApiMachine[]>;
   /** null removes the key. */
@@ -136,6 +141,17 @@ export class RegistryBackend implements FleetBackend {
       ...(s.refusal !== undefined ? { refusal: s.refusal } : {}),
       ...(s.reschedule !== undefined ? { reschedule: { gaveUp: s.reschedule.gaveUp, reason: s.reschedule.reason } } : {}),
     }));
+  }
+
+  async watchUnitStates(onChange: () => void): Promise<{ close(): Promise<void> }> {
+    const states = await this.registry.watchUnitStates(() => onChange());
+    try {
+      const jobs = await this.registry.watchJobs(() => onChange());
+      return { close: async () => void (await Promise.all([states.close(), jobs.close()])) };
+    } catch (err) {
+      await states.close();
+      throw err;
+    }
   }
 
   async listMachines(): Promise<ApiMachine[]> {

@@ -788,6 +788,11 @@ export class Registry {
     return this.watch(jobsProjection(this.keys), onChange, 'jobs');
   }
 
+  /** Published unit states (`P/state/`), for the API's state stream. Map key: `<unit>/<machine id>`. */
+  watchUnitStates(onChange: ChangeListener<UnitState>): Promise<WatchHandle> {
+    return this.watch(statesProjection(this.keys), onChange, 'states');
+  }
+
   /** Live machines with merged metadata (`P/machines/`). Map key: machine id. */
   watchMachines(onChange: ChangeListener<MachineRecord>): Promise<WatchHandle> {
     return this.watch(machinesProjection(this.keys), onChange, 'machines');
