@@ -1,10 +1,11 @@
 /**
- * Blocking like fleetctl: poll every 250 ms; --block-attempts=N gives each unit N attempts of 2 s; 0 waits
+ * Blocking like fleetctl: poll every 250 ms (the wait for systemd's states follows fleetd's state stream instead,
+ * when the server has one); --block-attempts=N gives each unit N attempts of 2 s; 0 waits
  * forever; --no-block (attempts -1) prints "Triggered unit X <op>" and returns at once.
  */
 import type { DesiredState } from '../lib/unit/types.js';
-import type { ApiUnit } from './client/types.js';
-import { machineLegend, type CommandContext } from './context.js';
+import type { ApiUnit, ApiUnitState, UnitStateFilter, UnitStateWatch } from './client/types.js';
+import { machineLegend, realClock, type CommandContext } from './context.js';
 import { Progress } from './progress.js';
 import { debugLog } from './golog.js';
 import { isGlobalUnit } from './unitfile.js';
@@ -113,12 +114,70 @@ export async function waitForSystemdActive(
   if (attempts < 0 || names.length === 0) return undefined;
   const start = ctx.clock.now();
   const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
-  let pending = [...new Set(names)];
+  const pending = [...new Set(names)];
+  const states = new StateSource(ctx);
+  try {
+    return await activeLoop(ctx, pending, stale, start, deadline, states);
+  } finally {
+    states.close();
+  }
+}
+
+/**
+ * Where waitForSystemdActive reads unit states: fleetd's state stream when the server offers it (one request for
+ * the whole wait; a tick comes at each change or after POLL_MS), else `GET /state` every POLL_MS as fleet's
+ * fleetctl did. A stream that ends (its lifetime, fleetd restarting) is reopened once per tick; a server that
+ * stops offering it is polled. With --debug it is polled, so the request lines are fleet's.
+ */
+class StateSource {
+  private watch: UnitStateWatch | undefined;
+  private offered: boolean;
+  private seen = 0;
+
+  constructor(private readonly ctx: CommandContext) {
+    this.offered = !ctx.debug && ctx.client.watchUnitStates !== undefined;
+  }
+
+  /** The states of `pending` (and maybe others). */
+  async read(pending: readonly string[]): Promise<ApiUnitState[]> {
+    const filter: UnitStateFilter = pending.length === 1 ? { unitName: pending[0]! } : {};
+    if (this.offered && !this.watch?.live) {
+      this.watch = await this.ctx.client.watchUnitStates!(filter);
+      this.offered = this.watch !== undefined;
+    }
+    if (!this.watch) return this.ctx.client.unitStates(filter);
+    this.seen = this.watch.version;
+    return [...this.watch.states.values()];
+  }
+
+  /** Until the next tick: POLL_MS, or with a stream the next change if it comes sooner. */
+  async next(): Promise<void> {
+    // A clock of a test's own decides how time passes; the real one is raced with a timer cleared afterwards.
+    if (!this.watch || this.ctx.clock !== realClock) return this.ctx.clock.sleep(POLL_MS);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.watch.changed(this.seen), new Promise<void>((r) => (timer = setTimeout(r, POLL_MS)))]);
+    clearTimeout(timer);
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+}
+
+async function activeLoop(
+  ctx: CommandContext,
+  initial: string[],
+  stale: Set<string>,
+  start: number,
+  deadline: number,
+  source: StateSource,
+): Promise<Error | undefined> {
+  let pending = initial;
   const idleSince = new Map<string, number>();
   const fail = (n: string, what: string): Error =>
     new Error(`Failed to find an active unit ${n} within ${((ctx.clock.now() - start) / 1000).toFixed(1)}s, err: systemd reports ${what}`);
   for (;;) {
-    const states = await ctx.client.unitStates(pending.length === 1 ? { unitName: pending[0]! } : {});
+    const states = await source.read(pending);
     const still: string[] = [];
     const now = ctx.clock.now();
     for (const n of pending) {
@@ -137,6 +196,6 @@ export async function waitForSystemdActive(
     }
     pending = still;
     if (pending.length === 0) return undefined;
-    await ctx.clock.sleep(POLL_MS);
+    await source.next();
   }
 }

@@ -23,8 +23,9 @@ import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
-import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter } from './types.js';
+import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter, UnitStateWatch } from './types.js';
 import { sortStates } from './sort.js';
+import { StreamedUnitStates } from './state-watch.js';
 import { goLogLine } from './go-log.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
@@ -304,6 +305,29 @@ export class HttpFleetClient implements FleetClient {
     if (filter.machineID) q.set('machineID', filter.machineID);
     if (filter.unitName) q.set('unitName', filter.unitName);
     return sortStates(await this.list('state', q, decodeUnitStatePage, (p) => p.states));
+  }
+
+  /**
+   * fleetd's unit state stream (ours). Any answer but a 200 stream (fleet's 404, a fleetd at its limit, a proxy
+   * in between), or no current states within the request timeout, is undefined: the caller polls as before.
+   */
+  async watchUnitStates(filter: UnitStateFilter = {}): Promise<UnitStateWatch | undefined> {
+    const q = new URLSearchParams();
+    if (filter.machineID) q.set('machineID', filter.machineID);
+    if (filter.unitName) q.set('unitName', filter.unitName);
+    const query = q.toString();
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open('GET', `${API_PREFIX}/watch/state${query ? `?${query}` : ''}`);
+    } catch {
+      return undefined;
+    }
+    if (res.statusCode !== 200 || !/^application\/x-ndjson\b/.test(String(res.headers['content-type'] ?? ''))) {
+      res.destroy();
+      return undefined;
+    }
+    const w = new StreamedUnitStates(res);
+    return (await w.ready(this.opts.requestTimeoutMs)) ? w : undefined;
   }
 
   async machines(): Promise<ApiMachine[]> {

@@ -40,6 +40,20 @@ export interface InspectTarget {
   sudo?: boolean;
 }
 
+/**
+ * A live view of unit states from the API's state stream (`GET /fleet/v1/watch/state`, ours): `states` holds the
+ * latest of each unit and machine; `changed(since)` resolves once `version` passes `since` or the stream ends.
+ */
+export interface UnitStateWatch {
+  /** Keyed by `<unit>\n<machine id>`. */
+  readonly states: ReadonlyMap<string, ApiUnitState>;
+  readonly version: number;
+  /** False once the stream ended (its lifetime, fleetd going away, a malformed line): reopen it or poll. */
+  readonly live: boolean;
+  changed(since: number): Promise<void>;
+  close(): void;
+}
+
 export interface FleetClient {
   /** Where the client talks to, for messages (e.g. `unix:///var/run/fleet.sock`). */
   readonly endpoint: string;
@@ -48,6 +62,11 @@ export interface FleetClient {
   unit(name: string): Promise<ApiUnit | undefined>;
   /** Unit states sorted by unit name, then machine id. */
   unitStates(filter?: UnitStateFilter): Promise<ApiUnitState[]>;
+  /**
+   * The unit states, then each change, when the server streams them; undefined when it does not (fleet's API, an
+   * older fleetd, a server at its limit): poll `unitStates` instead. Resolves once the current states arrived.
+   */
+  watchUnitStates?(filter?: UnitStateFilter): Promise<UnitStateWatch | undefined>;
   /** Live machines sorted by id. */
   machines(): Promise<ApiMachine[]>;
   /** Creates the unit, or replaces it when its options differ from the stored ones. */

@@ -74,8 +74,8 @@ export interface ApiServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Mode of the unix socket file (default 0o660). */
   socketMode?: number;
-  /** Bounds of the unit state streams (`GET /fleet/v1/watch/state`); defaults in state-stream.ts. */
-  stateStreams?: StateStreamOptions;
+  /** Bounds of the unit state streams (`GET /fleet/v1/watch/state`; defaults in state-stream.ts); false: no such route, as in fleet. */
+  stateStreams?: StateStreamOptions | false;
   /** False to answer 503 until setAvailable(true) (fleet: until the machine registered). Default true. */
   available?: boolean;
 }
@@ -179,7 +179,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     journalSlots: new Slots(MAX_JOURNAL_STREAMS),
     statusSlots: new Slots(MAX_STATUS_PROCESSES),
     metricsText: () => metrics.registry.render(),
-    stateStreams: new StateStreams(backend, opts.stateStreams),
+    stateStreams: opts.stateStreams === false ? undefined : new StateStreams(backend, opts.stateStreams),
   };
   const bodyBudget = new Slots(MAX_BUFFERED_BODY_BYTES);
   const wholeRegistrySlots = new Slots(MAX_WHOLE_REGISTRY_REQUESTS);
@@ -344,7 +344,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         srv?.close();
         srv?.closeAllConnections();
       }
-      await deps.stateStreams.close();
+      await deps.stateStreams?.close();
       if (!opts.forwarder) forwarder?.close?.();
     },
   };
