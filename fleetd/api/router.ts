@@ -9,7 +9,7 @@ import { postPlan } from './plan.js';
 import { getRestart, postRestart } from './restart.js';
 import { getRollout, listRollouts, postRollout, postRolloutControl } from './rollouts.js';
 import { getState, listStates } from './state.js';
-import type { StateStreams } from './state-stream.js';
+import type { StateStreams, UnitStreams } from './state-stream.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
 import { API_PREFIX } from '../../lib/api/schema.js';
 
@@ -25,8 +25,9 @@ export interface Route {
 
 export interface RouterDeps extends InspectDeps {
   metricsText: () => string;
-  /** Serves `watch/state` (our extension); without it the path is unknown (404), as in fleet. */
+  /** Serve `watch/state` and `watch/units` (our extensions); without them the paths are unknown (404), as in fleet. */
   stateStreams?: StateStreams;
+  unitStreams?: UnitStreams;
 }
 
 const notAllowed = (msg: string): never => {
@@ -75,13 +76,13 @@ function prefixed(method: string, prefix: string, rest: string, deps: RouterDeps
         return notAllowed('only GET supported against this resource');
       }
       break;
-    case 'watch':
-      if (parts.length !== 2 || item !== 'state' || !deps.stateStreams) break;
-      if (method === 'GET') {
-        const streams = deps.stateStreams;
-        return r('watch/state', (c) => streams.serve(c));
-      }
+    case 'watch': {
+      if (parts.length !== 2) break;
+      const streams = item === 'state' ? deps.stateStreams : item === 'units' ? deps.unitStreams : undefined;
+      if (!streams) break;
+      if (method === 'GET') return r(`watch/${item}`, (c) => streams.serve(c));
       return notAllowed('only GET supported against this resource');
+    }
     case 'rollouts':
       if (parts.length === 1) {
         if (method === 'GET') return r('rollouts', listRollouts);

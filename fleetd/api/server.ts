@@ -32,7 +32,7 @@ import type { UnitInspector } from '../machine/inspector.js';
 import { ListenError, activationFds, closeListener, listenFd, listenTcp, listenUnix, type Listener } from './listeners.js';
 import { ApiMetrics } from './metrics.js';
 import { resolve } from './router.js';
-import { StateStreams, type StateStreamOptions } from './state-stream.js';
+import { StateStreams, UnitStreams, type StateStreamOptions } from './state-stream.js';
 import { goJson } from '../../lib/api/wire.js';
 import { fleetRequirementsMessage } from './go-errors.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -74,7 +74,7 @@ export interface ApiServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Mode of the unix socket file (default 0o660). */
   socketMode?: number;
-  /** Bounds of the unit state streams (`GET /fleet/v1/watch/state`; defaults in state-stream.ts); false: no such route, as in fleet. */
+  /** Bounds of the unit state and unit streams (`GET /fleet/v1/watch/state`, `/watch/units`; defaults in state-stream.ts); false: no such routes, as in fleet. */
   stateStreams?: StateStreamOptions | false;
   /** False to answer 503 until setAvailable(true) (fleet: until the machine registered). Default true. */
   available?: boolean;
@@ -180,6 +180,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     statusSlots: new Slots(MAX_STATUS_PROCESSES),
     metricsText: () => metrics.registry.render(),
     stateStreams: opts.stateStreams === false ? undefined : new StateStreams(backend, opts.stateStreams),
+    unitStreams: opts.stateStreams === false ? undefined : new UnitStreams(backend, opts.stateStreams),
   };
   const bodyBudget = new Slots(MAX_BUFFERED_BODY_BYTES);
   const wholeRegistrySlots = new Slots(MAX_WHOLE_REGISTRY_REQUESTS);
@@ -344,7 +345,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         srv?.close();
         srv?.closeAllConnections();
       }
-      await deps.stateStreams?.close();
+      await Promise.all([deps.stateStreams?.close(), deps.unitStreams?.close()]);
       if (!opts.forwarder) forwarder?.close?.();
     },
   };

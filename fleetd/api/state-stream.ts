@@ -1,24 +1,25 @@
 /**
- * `GET /fleet/v1/watch/state` (our extension, not in fleet): the unit states the list endpoint would give, then
- * every change, as newline-delimited JSON, so a client waits on one stream instead of polling `/state`. All clients
- * share one registry watch (opened while anyone watches); on a change the states are read once and the difference
- * is sent to every client whose filter matches. Lines (fleetd/api/API.md): `{"state":{...}}` (new or changed),
- * `{"removed":{"name","machineID"}}`, `{"synced":true}` after the initial states, `{"keepalive":true}`.
+ * `GET /fleet/v1/watch/state` and `/watch/units` (our extensions, not in fleet): the unit states (units) the list
+ * endpoint would give, then every change, as newline-delimited JSON, so a client waits on one stream instead of
+ * polling. All clients of one route share one registry watch (opened while anyone watches); on a change the list
+ * is read once and the difference is sent to every client whose filter matches. Lines (fleetd/api/API.md):
+ * `{"state":{...}}` / `{"unit":{...}}` (new or changed), `{"removed":{"name"[,"machineID"]}}`, `{"synced":true}`
+ * after the initial entries, `{"keepalive":true}`.
  * Bounded: MAX_STATE_WATCHERS at once (more get 503), a stream ends after MAX_WATCH_MS (clients reconnect), and a
  * client that does not read (more than MAX_UNSENT_BYTES queued) is dropped.
  */
 import type { ServerResponse } from 'node:http';
 import type { FleetBackend } from '../../lib/api/backend.js';
-import type { ApiUnitState } from '../../lib/api/schema.js';
+import type { ApiUnit, ApiUnitState } from '../../lib/api/schema.js';
 import { BusyError } from '../../lib/api/errors.js';
-import { goJson, wireUnitState } from '../../lib/api/wire.js';
+import { goJson, wireUnit, wireUnitState } from '../../lib/api/wire.js';
 import { Slots } from '../../lib/limit.js';
 import { logger } from '../../lib/log.js';
 import type { Ctx } from './context.js';
 
 const log = logger('api.state-stream');
 
-/** State streams served at once; more get 503. */
+/** Streams served at once (per route); more get 503. */
 export const MAX_STATE_WATCHERS = 64;
 /** A keep-alive line this often, so a client (and fleetd, by the failed write) notices a dead connection. */
 export const KEEPALIVE_MS = 15_000;
@@ -42,16 +43,80 @@ interface Watcher {
   unitName: string;
 }
 
-const keyOf = (s: ApiUnitState): string => `${s.name}\n${s.machineID ?? ''}`;
+/** What one route streams: its list, how entries are told apart, written, and filtered. */
+interface Kind<T extends { name: string; machineID?: string }> {
+  /** The line key of an entry (`state`, `unit`) and the list route a client polls without the stream. */
+  readonly field: string;
+  readonly listRoute: string;
+  readonly noun: string;
+  list(b: FleetBackend): Promise<T[]>;
+  key(e: T): string;
+  wire(e: T): unknown;
+  removed(e: T): unknown;
+}
 
+const STATES: Kind<ApiUnitState> = {
+  field: 'state',
+  listRoute: '/fleet/v1/state',
+  noun: 'unit state',
+  list: (b) => b.listUnitStates(),
+  key: (s) => `${s.name}\n${s.machineID ?? ''}`,
+  wire: wireUnitState,
+  removed: (s) => ({ name: s.name, machineID: s.machineID ?? '' }),
+};
+
+const UNITS: Kind<ApiUnit> = {
+  field: 'unit',
+  listRoute: '/fleet/v1/units',
+  noun: 'unit',
+  list: (b) => b.listUnits(),
+  key: (u) => u.name,
+  wire: wireUnit,
+  removed: (u) => ({ name: u.name }),
+};
+
+/** The unit state stream (`GET /watch/state`, filters `unitName`, `machineID`). */
 export class StateStreams {
+  private readonly impl: ListStreams<ApiUnitState>;
+  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
+    this.impl = new ListStreams(STATES, backend, opts);
+  }
+  get active(): number {
+    return this.impl.active;
+  }
+  serve(c: Ctx): Promise<void> {
+    return this.impl.serve(c);
+  }
+  close(): Promise<void> {
+    return this.impl.close();
+  }
+}
+
+/** The unit stream (`GET /watch/units`, filter `unitName`): units with desired and current state, as `GET /units`. */
+export class UnitStreams {
+  private readonly impl: ListStreams<ApiUnit>;
+  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
+    this.impl = new ListStreams(UNITS, backend, opts);
+  }
+  get active(): number {
+    return this.impl.active;
+  }
+  serve(c: Ctx): Promise<void> {
+    return this.impl.serve(c);
+  }
+  close(): Promise<void> {
+    return this.impl.close();
+  }
+}
+
+class ListStreams<T extends { name: string; machineID?: string }> {
   private readonly slots: Slots;
   private readonly keepaliveMs: number;
   private readonly maxWatchMs: number;
   private readonly maxUnsent: number;
   private readonly watchers = new Set<Watcher>();
-  /** The states last sent, by unit and machine; undefined while nobody watches. */
-  private current: Map<string, { state: ApiUnitState; json: string }> | undefined;
+  /** The entries last sent, by key; undefined while nobody watches. */
+  private current: Map<string, { entry: T; json: string }> | undefined;
   private starting: Promise<{ close(): Promise<void> }> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
@@ -59,6 +124,7 @@ export class StateStreams {
   private keepalive: NodeJS.Timeout | undefined;
 
   constructor(
+    private readonly kind: Kind<T>,
     private readonly backend: FleetBackend,
     opts: StateStreamOptions = {},
   ) {
@@ -75,9 +141,9 @@ export class StateStreams {
 
   /** The route's handler: resolves when the stream has ended. */
   async serve(c: Ctx): Promise<void> {
-    if (!this.backend.watchUnitStates) throw new BusyError('this fleetd cannot stream unit states');
+    if (!this.backend.watchUnitStates) throw new BusyError(`this fleetd cannot stream ${this.kind.noun}s`);
     if (!this.slots.take()) {
-      throw new BusyError(`fleetd is busy: ${this.slots.limit} unit state streams are open; retry later or poll ${'/fleet/v1/state'}`);
+      throw new BusyError(`fleetd is busy: ${this.slots.limit} ${this.kind.noun} streams are open; retry later or poll ${this.kind.listRoute}`);
     }
     const w: Watcher = { res: c.res, machineID: c.query.get('machineID') ?? '', unitName: c.query.get('unitName') ?? '' };
     try {
@@ -88,7 +154,7 @@ export class StateStreams {
       c.res.setHeader('Cache-Control', 'no-store');
       c.res.flushHeaders();
       const lines: string[] = [];
-      for (const { state, json } of this.current!.values()) if (this.matches(w, state)) lines.push(`{"state":${json}}\n`);
+      for (const { entry, json } of this.current!.values()) if (this.matches(w, entry)) lines.push(`{"${this.kind.field}":${json}}\n`);
       lines.push('{"synced":true}\n');
       this.watchers.add(w);
       this.send(w, lines.join(''));
@@ -112,7 +178,7 @@ export class StateStreams {
     await this.stop();
   }
 
-  private matches(w: Watcher, s: ApiUnitState): boolean {
+  private matches(w: Watcher, s: T): boolean {
     return (!w.unitName || s.name === w.unitName) && (!w.machineID || s.machineID === w.machineID);
   }
 
@@ -120,7 +186,7 @@ export class StateStreams {
     if (w.res.destroyed || text === '') return;
     w.res.write(text);
     if (w.res.writableLength > this.maxUnsent) {
-      log.warn('dropping a unit state stream whose client does not read', { queued: w.res.writableLength });
+      log.warn(`dropping a ${this.kind.noun} stream whose client does not read`, { queued: w.res.writableLength });
       w.res.destroy();
     }
   }
@@ -134,8 +200,8 @@ export class StateStreams {
         else this.changed();
       });
       try {
-        const states = await this.backend.listUnitStates();
-        this.current = new Map(states.map((s) => [keyOf(s), { state: s, json: goJson(wireUnitState(s)) }]));
+        const entries = await this.kind.list(this.backend);
+        this.current = new Map(entries.map((e) => [this.kind.key(e), { entry: e, json: goJson(this.kind.wire(e)) }]));
       } catch (err) {
         await handle.close().catch(() => undefined);
         throw err;
@@ -168,7 +234,7 @@ export class StateStreams {
       this.keepalive = undefined;
       this.current = undefined;
     }
-    await h?.close().catch((err: unknown) => log.warn('closing the unit state watch failed', { err }));
+    await h?.close().catch((err: unknown) => log.warn(`closing the ${this.kind.noun} watch failed`, { err }));
   }
 
   private changed(): void {
@@ -197,18 +263,18 @@ export class StateStreams {
   }
 
   private async diff(): Promise<void> {
-    let states: ApiUnitState[];
+    let entries: T[];
     try {
-      states = await this.backend.listUnitStates();
+      entries = await this.kind.list(this.backend);
     } catch (err) {
-      // The watch calls again on the next change; until then clients keep the last states they were sent.
-      log.warn('reading unit states for the state streams failed', { err });
+      // The watch calls again on the next change; until then clients keep the last entries they were sent.
+      log.warn(`reading the ${this.kind.noun}s for their streams failed`, { err });
       return;
     }
     const cur = this.current;
     if (cur === undefined) return;
     const out = new Map<Watcher, string[]>();
-    const emit = (s: ApiUnitState, line: string): void => {
+    const emit = (s: T, line: string): void => {
       for (const w of this.watchers) {
         if (!this.matches(w, s)) continue;
         let l = out.get(w);
@@ -217,18 +283,18 @@ export class StateStreams {
       }
     };
     const seen = new Set<string>();
-    for (const s of states) {
-      const k = keyOf(s);
+    for (const e of entries) {
+      const k = this.kind.key(e);
       seen.add(k);
-      const json = goJson(wireUnitState(s));
+      const json = goJson(this.kind.wire(e));
       if (cur.get(k)?.json === json) continue;
-      cur.set(k, { state: s, json });
-      emit(s, `{"state":${json}}\n`);
+      cur.set(k, { entry: e, json });
+      emit(e, `{"${this.kind.field}":${json}}\n`);
     }
-    for (const [k, { state }] of cur) {
+    for (const [k, { entry }] of cur) {
       if (seen.has(k)) continue;
       cur.delete(k);
-      emit(state, `${goJson({ removed: { name: state.name, machineID: state.machineID ?? '' } })}\n`);
+      emit(entry, `${goJson({ removed: this.kind.removed(entry) })}\n`);
     }
     for (const [w, lines] of out) this.send(w, lines.join(''));
   }

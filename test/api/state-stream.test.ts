@@ -1,6 +1,7 @@
 /**
- * `GET /fleet/v1/watch/state` (our extension, fleetd/api/state-stream.ts): the current unit states, then each change
- * as one JSON line; filtered like the list; bounded in watchers, lifetime and unread bytes; same auth as the rest.
+ * `GET /fleet/v1/watch/state` and `/watch/units` (our extensions, fleetd/api/state-stream.ts): the current unit
+ * states (units), then each change as one JSON line; filtered like the list; bounded in watchers, lifetime and
+ * unread bytes; same auth as the rest.
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -25,9 +26,9 @@ interface Stream {
   close(): void;
 }
 
-function openStream(f: Pick<Fixture, 'socket'>, query = '', o: { tcp?: string; headers?: Record<string, string>; pause?: boolean } = {}): Promise<Stream> {
+function openStream(f: Pick<Fixture, 'socket'>, query = '', o: { tcp?: string; headers?: Record<string, string>; pause?: boolean; path?: string } = {}): Promise<Stream> {
   return new Promise((resolve, reject) => {
-    const common = { method: 'GET', path: `/fleet/v1/watch/state${query}`, agent: false as const, headers: o.headers ?? {} };
+    const common = { method: 'GET', path: `${o.path ?? '/fleet/v1/watch/state'}${query}`, agent: false as const, headers: o.headers ?? {} };
     const req = o.tcp
       ? http.request({ ...common, host: o.tcp.split(':')[0], port: Number(o.tcp.split(':')[1]) })
       : http.request({ ...common, socketPath: f.socket });
@@ -211,4 +212,21 @@ t.test('a TCP listener asks for the token as on every endpoint', async (t) => {
   t.equal(yes.status, 200);
   await yes.next(synced);
   t.equal((await request(f, 'POST', '/fleet/v1/watch/state')).status, 405);
+});
+
+t.test('GET /watch/units: the units as GET /units lists them, then each change', async (t) => {
+  const f = await startApi(t, { etcd });
+  await submitUnit(f.registry, 'a.service', HELLO, 'loaded');
+  const s = await openStream(f, '', { path: '/fleet/v1/watch/units' });
+  t.teardown(() => s.close());
+  t.equal(s.status, 200);
+  const sync = await s.next(synced);
+  const listed = (await request(f, 'GET', '/fleet/v1/units')).json as { units: unknown[] };
+  t.same(s.lines.slice(0, sync), [{ unit: listed.units[0] }], 'initial units as listed, then synced');
+  await f.registry.setDesiredState('a.service', 'launched');
+  const i = await s.next((l) => (l.unit as { desiredState?: string } | undefined)?.desiredState === 'launched', sync);
+  t.match(s.lines[i], { unit: { name: 'a.service' } });
+  await f.registry.destroyUnit('a.service');
+  const r = await s.next((l) => l.removed !== undefined, i);
+  t.same(s.lines[r], { removed: { name: 'a.service' } });
 });
