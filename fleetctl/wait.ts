@@ -4,7 +4,7 @@
  * forever; --no-block (attempts -1) prints "Triggered unit X <op>" and returns at once.
  */
 import type { DesiredState } from '../lib/unit/types.js';
-import type { ApiUnit, ApiUnitState, UnitStateFilter, UnitStateWatch } from './client/types.js';
+import type { ApiUnit, ApiUnitState, StreamWatch, UnitStateFilter } from './client/types.js';
 import { machineLegend, realClock, type CommandContext } from './context.js';
 import { Progress } from './progress.js';
 import { debugLog } from './golog.js';
@@ -72,9 +72,27 @@ export async function waitForUnitStates(
   const start = ctx.clock.now();
   const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
   const progress = new Progress(ctx.out, names, (n) => `${n}: waiting for ${target}`);
-  let pending = [...new Set(names)];
+  const source = unitFollower(ctx);
+  try {
+    return await statesLoop(ctx, [...new Set(names)], target, start, deadline, progress, source);
+  } finally {
+    source.close();
+  }
+}
+
+async function statesLoop(
+  ctx: CommandContext,
+  initial: string[],
+  target: DesiredState,
+  start: number,
+  deadline: number,
+  progress: Progress,
+  source: Follower<ApiUnit>,
+): Promise<Error | undefined> {
+  let pending = initial;
   for (;;) {
-    const units = await fetchPending(ctx, pending);
+    const streamed = await source.read(pending);
+    const units = streamed ? new Map(streamed.map((u) => [u.name, u])) : await fetchPending(ctx, pending);
     const still: string[] = [];
     for (const n of pending) {
       const u = units.get(n);
@@ -94,7 +112,7 @@ export async function waitForUnitStates(
       progress.update(n, `${n}: timed out waiting for ${target}`);
       return new WaitTimeoutError(`timed out waiting for unit ${n} to report state ${target}`);
     }
-    await ctx.clock.sleep(POLL_MS);
+    await source.next();
   }
 }
 
@@ -115,39 +133,41 @@ export async function waitForSystemdActive(
   const start = ctx.clock.now();
   const deadline = attempts === 0 ? Infinity : start + attempts * ATTEMPT_MS;
   const pending = [...new Set(names)];
-  const states = new StateSource(ctx);
+  const source = stateFollower(ctx);
   try {
-    return await activeLoop(ctx, pending, stale, start, deadline, states);
+    return await activeLoop(ctx, pending, stale, start, deadline, source);
   } finally {
-    states.close();
+    source.close();
   }
 }
 
 /**
- * Where waitForSystemdActive reads unit states: fleetd's state stream when the server offers it (one request for
- * the whole wait; a tick comes at each change or after POLL_MS), else `GET /state` every POLL_MS as fleet's
- * fleetctl did. A stream that ends (its lifetime, fleetd restarting) is reopened once per tick; a server that
- * stops offering it is polled. With --debug it is polled, so the request lines are fleet's.
+ * Where a wait reads: one of fleetd's streams when the server offers it (one request for the whole wait; a tick
+ * comes at each change or after POLL_MS), else the caller polls every POLL_MS as fleet's fleetctl did. A stream
+ * that ends (its lifetime, fleetd restarting) is reopened at the next tick; a server that stops offering it is
+ * polled. With --debug it is polled, so the request lines are fleet's.
  */
-class StateSource {
-  private watch: UnitStateWatch | undefined;
+class Follower<T> {
+  private watch: StreamWatch<T> | undefined;
   private offered: boolean;
   private seen = 0;
 
-  constructor(private readonly ctx: CommandContext) {
-    this.offered = !ctx.debug && ctx.client.watchUnitStates !== undefined;
+  constructor(
+    private readonly ctx: CommandContext,
+    private readonly open: ((pending: readonly string[]) => Promise<StreamWatch<T> | undefined>) | undefined,
+  ) {
+    this.offered = !ctx.debug && open !== undefined;
   }
 
-  /** The states of `pending` (and maybe others). */
-  async read(pending: readonly string[]): Promise<ApiUnitState[]> {
-    const filter: UnitStateFilter = pending.length === 1 ? { unitName: pending[0]! } : {};
+  /** The streamed entries (of `pending` and maybe others), or undefined: poll. */
+  async read(pending: readonly string[]): Promise<T[] | undefined> {
     if (this.offered && !this.watch?.live) {
-      this.watch = await this.ctx.client.watchUnitStates!(filter);
+      this.watch = await this.open!(pending);
       this.offered = this.watch !== undefined;
     }
-    if (!this.watch) return this.ctx.client.unitStates(filter);
+    if (!this.watch) return undefined;
     this.seen = this.watch.version;
-    return [...this.watch.states.values()];
+    return [...this.watch.entries.values()];
   }
 
   /** Until the next tick: POLL_MS, or with a stream the next change if it comes sooner. */
@@ -164,20 +184,32 @@ class StateSource {
   }
 }
 
+const stateFilter = (pending: readonly string[]): UnitStateFilter => (pending.length === 1 ? { unitName: pending[0]! } : {});
+
+function stateFollower(ctx: CommandContext): Follower<ApiUnitState> {
+  const c = ctx.client;
+  return new Follower(ctx, c.watchUnitStates && ((pending) => c.watchUnitStates!(stateFilter(pending))));
+}
+
+function unitFollower(ctx: CommandContext): Follower<ApiUnit> {
+  const c = ctx.client;
+  return new Follower(ctx, c.watchUnits && ((pending) => c.watchUnits!(pending.length === 1 ? pending[0] : undefined)));
+}
+
 async function activeLoop(
   ctx: CommandContext,
   initial: string[],
   stale: Set<string>,
   start: number,
   deadline: number,
-  source: StateSource,
+  source: Follower<ApiUnitState>,
 ): Promise<Error | undefined> {
   let pending = initial;
   const idleSince = new Map<string, number>();
   const fail = (n: string, what: string): Error =>
     new Error(`Failed to find an active unit ${n} within ${((ctx.clock.now() - start) / 1000).toFixed(1)}s, err: systemd reports ${what}`);
   for (;;) {
-    const states = await source.read(pending);
+    const states = (await source.read(pending)) ?? (await ctx.client.unitStates(stateFilter(pending)));
     const still: string[] = [];
     const now = ctx.clock.now();
     for (const n of pending) {

@@ -23,9 +23,9 @@ import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
-import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter, UnitStateWatch } from './types.js';
+import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter, UnitStateWatch, UnitWatch } from './types.js';
 import { sortStates } from './sort.js';
-import { StreamedUnitStates } from './state-watch.js';
+import { STATE_STREAM, StreamedList, UNIT_STREAM, type StreamKind } from './state-watch.js';
 import { goLogLine } from './go-log.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
 
@@ -311,14 +311,22 @@ export class HttpFleetClient implements FleetClient {
    * fleetd's unit state stream (ours). Any answer but a 200 stream (fleet's 404, a fleetd at its limit, a proxy
    * in between), or no current states within the request timeout, is undefined: the caller polls as before.
    */
-  async watchUnitStates(filter: UnitStateFilter = {}): Promise<UnitStateWatch | undefined> {
+  watchUnitStates(filter: UnitStateFilter = {}): Promise<UnitStateWatch | undefined> {
     const q = new URLSearchParams();
     if (filter.machineID) q.set('machineID', filter.machineID);
     if (filter.unitName) q.set('unitName', filter.unitName);
+    return this.stream('state', q, STATE_STREAM);
+  }
+
+  watchUnits(unitName?: string): Promise<UnitWatch | undefined> {
+    return this.stream('units', new URLSearchParams(unitName ? { unitName } : {}), UNIT_STREAM);
+  }
+
+  private async stream<T extends { name: string; machineID?: string }>(what: string, q: URLSearchParams, kind: StreamKind<T>): Promise<StreamedList<T> | undefined> {
     const query = q.toString();
     let res: http.IncomingMessage;
     try {
-      res = await this.open('GET', `${API_PREFIX}/watch/state${query ? `?${query}` : ''}`);
+      res = await this.open('GET', `${API_PREFIX}/watch/${what}${query ? `?${query}` : ''}`);
     } catch {
       return undefined;
     }
@@ -326,7 +334,7 @@ export class HttpFleetClient implements FleetClient {
       res.destroy();
       return undefined;
     }
-    const w = new StreamedUnitStates(res);
+    const w = new StreamedList(kind, res);
     return (await w.ready(this.opts.requestTimeoutMs)) ? w : undefined;
   }
 

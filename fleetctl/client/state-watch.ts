@@ -1,20 +1,37 @@
 /**
- * fleetctl's side of the API's unit state stream (`GET /fleet/v1/watch/state`, fleetd/api/API.md): reads its
- * newline-delimited JSON into a map of the latest states, so a wait reacts to each change without polling. Any
- * line it cannot read ends the view (`live` false) and the caller falls back to polling.
+ * fleetctl's side of the API's streams (`GET /fleet/v1/watch/state`, `/watch/units`, fleetd/api/API.md): reads
+ * their newline-delimited JSON into a map of the latest entries, so a wait reacts to each change without polling.
+ * Any line it cannot read ends the view (`live` false) and the caller falls back to polling.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ApiUnitState } from '../../lib/api/schema.js';
-import { decodeUnitState } from '../../lib/api/decode.js';
-import type { UnitStateWatch } from './types.js';
+import type { ApiUnit, ApiUnitState } from '../../lib/api/schema.js';
+import { decodeUnit, decodeUnitState } from '../../lib/api/decode.js';
+import type { StreamWatch } from './types.js';
 
 /** A line longer than this is not one of fleetd's: the stream is dropped. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
-const keyOf = (name: string, machineID: string | undefined): string => `${name}\n${machineID ?? ''}`;
+/** How one stream's lines are read: the line's field, its decoder, and the key of an entry (or a removal). */
+export interface StreamKind<T> {
+  readonly field: string;
+  decode(v: unknown, at: string): T;
+  key(e: { name: string; machineID?: string }): string;
+}
 
-export class StreamedUnitStates implements UnitStateWatch {
-  readonly states = new Map<string, ApiUnitState>();
+export const STATE_STREAM: StreamKind<ApiUnitState> = {
+  field: 'state',
+  decode: decodeUnitState,
+  key: (e) => `${e.name}\n${e.machineID ?? ''}`,
+};
+
+export const UNIT_STREAM: StreamKind<ApiUnit> = {
+  field: 'unit',
+  decode: decodeUnit,
+  key: (e) => e.name,
+};
+
+export class StreamedList<T extends { name: string; machineID?: string }> implements StreamWatch<T> {
+  readonly entries = new Map<string, T>();
   version = 0;
   live = true;
   private synced = false;
@@ -22,7 +39,10 @@ export class StreamedUnitStates implements UnitStateWatch {
   private waiters: (() => void)[] = [];
   private onSynced: ((ok: boolean) => void) | undefined;
 
-  constructor(private readonly res: IncomingMessage) {
+  constructor(
+    private readonly kind: StreamKind<T>,
+    private readonly res: IncomingMessage,
+  ) {
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => this.data(chunk));
     res.on('end', () => this.end());
@@ -93,14 +113,14 @@ export class StreamedUnitStates implements UnitStateWatch {
       return false;
     }
     if (typeof v !== 'object' || v === null) return false;
-    const o = v as { state?: unknown; removed?: unknown; synced?: unknown };
+    const o = v as Record<string, unknown>;
     try {
-      if (o.state !== undefined) {
-        const s = decodeUnitState(o.state, 'streamed state');
-        this.states.set(keyOf(s.name, s.machineID), s);
-      } else if (o.removed !== undefined) {
-        const r = decodeUnitState(o.removed, 'removed state');
-        this.states.delete(keyOf(r.name, r.machineID));
+      if (o[this.kind.field] !== undefined) {
+        const e = this.kind.decode(o[this.kind.field], `streamed ${this.kind.field}`);
+        this.entries.set(this.kind.key(e), e);
+      } else if (o['removed'] !== undefined) {
+        const r = decodeUnitState(o['removed'], 'removed entry');
+        this.entries.delete(this.kind.key(r));
       } else if (o.synced === true && !this.synced) {
         this.synced = true;
         this.onSynced?.(true);

@@ -41,18 +41,21 @@ export interface InspectTarget {
 }
 
 /**
- * A live view of unit states from the API's state stream (`GET /fleet/v1/watch/state`, ours): `states` holds the
- * latest of each unit and machine; `changed(since)` resolves once `version` passes `since` or the stream ends.
+ * A live view from one of the API's streams (`GET /fleet/v1/watch/state` or `/watch/units`, ours): `entries` holds
+ * the latest of each; `changed(since)` resolves once `version` passes `since` or the stream ends.
  */
-export interface UnitStateWatch {
-  /** Keyed by `<unit>\n<machine id>`. */
-  readonly states: ReadonlyMap<string, ApiUnitState>;
+export interface StreamWatch<T> {
+  /** Keyed by `<unit>\n<machine id>` (states) or the unit name (units). */
+  readonly entries: ReadonlyMap<string, T>;
   readonly version: number;
   /** False once the stream ended (its lifetime, fleetd going away, a malformed line): reopen it or poll. */
   readonly live: boolean;
   changed(since: number): Promise<void>;
   close(): void;
 }
+
+export type UnitStateWatch = StreamWatch<ApiUnitState>;
+export type UnitWatch = StreamWatch<ApiUnit>;
 
 export interface FleetClient {
   /** Where the client talks to, for messages (e.g. `unix:///var/run/fleet.sock`). */
@@ -67,6 +70,8 @@ export interface FleetClient {
    * older fleetd, a server at its limit): poll `unitStates` instead. Resolves once the current states arrived.
    */
   watchUnitStates?(filter?: UnitStateFilter): Promise<UnitStateWatch | undefined>;
+  /** The same for units (desired and current state), filtered to one unit when `unitName` is given. */
+  watchUnits?(unitName?: string): Promise<UnitWatch | undefined>;
   /** Live machines sorted by id. */
   machines(): Promise<ApiMachine[]>;
   /** Creates the unit, or replaces it when its options differ from the stored ones. */

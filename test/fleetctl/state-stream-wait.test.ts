@@ -1,6 +1,6 @@
 /**
- * `fleetctl start` waits for systemd's states on fleetd's state stream (GET /fleet/v1/watch/state, ours) instead
- * of polling GET /state, and polls as before against a server without the stream (fleet's API answers 404 there).
+ * `fleetctl start` waits on fleetd's streams (GET /fleet/v1/watch/units and /watch/state, ours) instead of polling
+ * GET /units and GET /state, and polls as before against a server without them (fleet's API answers 404 there).
  * Requests are counted with the API's own request metrics.
  */
 import t, { type Test } from 'tap';
@@ -41,18 +41,22 @@ const expected = {
   stderr: '',
 };
 
-t.test('start waits on the state stream: one stream request, no state polls', async (t) => {
+t.test('start waits on the streams: one request each, no polls', async (t) => {
   const f = await startApi(t, { etcd });
   t.same(await startWhileActivating(t, f), expected);
   // a stream is counted when it ends (fleetctl closed it on its way out)
   await waitFor('the stream counted', () => requests(f, '/fleet/v1/watch/state') > 0);
   t.equal(requests(f, '/fleet/v1/watch/state'), 1, 'one stream for the whole wait');
   t.equal(requests(f, '/fleet/v1/state'), 0, 'GET /state was not polled');
+  await waitFor('the unit stream counted', () => requests(f, '/fleet/v1/watch/units') > 0);
+  t.equal(requests(f, '/fleet/v1/watch/units'), 1, 'one unit stream for the wait on desired states');
+  t.equal(requests(f, '/fleet/v1/units'), 0, 'GET /units was not polled');
 });
 
 t.test('against a server without the stream, start polls GET /state as before', async (t) => {
   const f = await startApi(t, { etcd, server: { stateStreams: false } });
   t.same(await startWhileActivating(t, f), expected, 'the same output and exit code');
-  t.equal(requests(f, 'unknown'), 1, 'the stream was asked for once and not found (404)');
+  t.equal(requests(f, 'unknown'), 2, 'each stream was asked for once and not found (404)');
+  t.ok(requests(f, '/fleet/v1/units') >= 1, 'GET /units was polled');
   t.ok(requests(f, '/fleet/v1/state') >= 2, `GET /state was polled (${requests(f, '/fleet/v1/state')} times)`);
 });
