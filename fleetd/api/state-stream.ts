@@ -11,7 +11,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FleetBackend } from '../../lib/api/backend.js';
 import type { ApiUnit, ApiUnitState } from '../../lib/api/schema.js';
-import { BusyError } from '../../lib/api/errors.js';
+import { ApiError, BusyError } from '../../lib/api/errors.js';
 import { goJson, wireUnit, wireUnitState } from '../../lib/api/wire.js';
 import { Slots } from '../../lib/limit.js';
 import { logger } from '../../lib/log.js';
@@ -141,7 +141,8 @@ class ListStreams<T extends { name: string; machineID?: string }> {
 
   /** The route's handler: resolves when the stream has ended. */
   async serve(c: Ctx): Promise<void> {
-    if (!this.backend.watchUnitStates) throw new BusyError(`this fleetd cannot stream ${this.kind.noun}s`);
+    // A backend without watches (a test's own) has no stream: the route is unknown, as in fleet.
+    if (!this.backend.watchUnitStates) throw new ApiError(404, '');
     if (!this.slots.take()) {
       throw new BusyError(`fleetd is busy: ${this.slots.limit} ${this.kind.noun} streams are open; retry later or poll ${this.kind.listRoute}`);
     }
