@@ -21,14 +21,14 @@ function requests(f: Fixture, route: string): number {
   return n;
 }
 
-async function startWhileActivating(t: Test, f: Fixture): Promise<{ code: number; stdout: string; stderr: string }> {
+async function startWhileActivating(t: Test, f: Fixture, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = await addMachine(t, f.registry, M1, '198.18.0.11');
   for (const n of NAMES) {
     await submitUnit(f.registry, n, HELLO.replace('Hello', n), 'loaded');
     await scheduleUnit(f.registry, n, M1);
     await publishState(f.registry, p, n, { activeState: 'activating', subState: 'start' });
   }
-  const run = fleetctl(['start', ...NAMES], { env: { FLEETCTL_ENDPOINT: `unix://${f.socket}` } });
+  const run = fleetctl(['start', ...NAMES], { env: { FLEETCTL_ENDPOINT: `unix://${f.socket}`, ...env } });
   // systemd finishes starting them while fleetctl waits (several poll intervals later)
   await sleep(800);
   for (const n of NAMES) await publishState(f.registry, p, n, { activeState: 'active', subState: 'running' });
@@ -59,4 +59,13 @@ t.test('against a server without the stream, start polls GET /state as before', 
   t.equal(requests(f, 'unknown'), 2, 'each stream was asked for once and not found (404)');
   t.ok(requests(f, '/fleet/v1/units') >= 1, 'GET /units was polled');
   t.ok(requests(f, '/fleet/v1/state') >= 2, `GET /state was polled (${requests(f, '/fleet/v1/state')} times)`);
+});
+
+t.test('with --debug the waits poll, so the request lines are the ones fleet printed', async (t) => {
+  const f = await startApi(t, { etcd });
+  const r = await startWhileActivating(t, f, { FLEETCTL_DEBUG: '1' });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /HTTP GET http:\/\/domain-sock\/fleet\/v1\/state\?/);
+  t.notMatch(r.stderr, /watch/);
+  t.equal(requests(f, '/fleet/v1/watch/state') + requests(f, '/fleet/v1/watch/units'), 0, 'no stream was asked for');
 });
