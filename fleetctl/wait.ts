@@ -1,6 +1,6 @@
 /**
- * Blocking like fleetctl: poll every 250 ms (the wait for systemd's states follows fleetd's state stream instead,
- * when the server has one); --block-attempts=N gives each unit N attempts of 2 s; 0 waits
+ * Blocking like fleetctl: poll every 250 ms (the waits follow fleetd's unit and state streams instead, when the
+ * server has them); --block-attempts=N gives each unit N attempts of 2 s; 0 waits
  * forever; --no-block (attempts -1) prints "Triggered unit X <op>" and returns at once.
  */
 import type { DesiredState } from '../lib/unit/types.js';

@@ -10,6 +10,8 @@ import type { StreamWatch } from './types.js';
 
 /** A line longer than this is not one of fleetd's: the stream is dropped. */
 const MAX_LINE_BYTES = 1024 * 1024;
+/** fleetd sends a keep-alive line every 15 s; a stream silent for this long has lost its server and is dropped. */
+export const STREAM_IDLE_MS = 45_000;
 
 /** How one stream's lines are read: the line's field, its decoder, and the key of an entry (or a removal). */
 export interface StreamKind<T> {
@@ -42,8 +44,10 @@ export class StreamedList<T extends { name: string; machineID?: string }> implem
   constructor(
     private readonly kind: StreamKind<T>,
     private readonly res: IncomingMessage,
+    idleMs = STREAM_IDLE_MS,
   ) {
     res.setEncoding('utf8');
+    res.setTimeout(idleMs, () => this.close());
     res.on('data', (chunk: string) => this.data(chunk));
     res.on('end', () => this.end());
     res.on('close', () => this.end());

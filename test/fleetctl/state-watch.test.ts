@@ -9,8 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { HttpFleetClient } from '../../fleetctl/client/http.js';
+import { STATE_STREAM, StreamedList } from '../../fleetctl/client/state-watch.js';
 
 const M1 = 'a'.repeat(32);
+
+/** The client, and the stand-in's socket in `sockets`. */
+const sockets = new WeakMap<HttpFleetClient, string>();
 
 async function standIn(t: Test, answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<HttpFleetClient> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetctl-watch-'));
@@ -24,6 +28,7 @@ async function standIn(t: Test, answer: (req: http.IncomingMessage, res: http.Se
   });
   const c = new HttpFleetClient({ endpoint: { kind: 'unix', socketPath: socket, display: `unix://${socket}` }, requestTimeoutMs: 5000 });
   t.teardown(() => c.close());
+  sockets.set(c, socket);
   return c;
 }
 
@@ -75,4 +80,22 @@ t.test('a stream that ends before its current states arrived is no stream', asyn
     r.end('{"unit":{"name":"a.service","options":[],"desiredState":"launched"}}\n');
   });
   t.equal(await c.watchUnits('a.service'), undefined);
+});
+
+t.test('a stream that stays silent past the idle bound (no keep-alive lines: its server is gone) ends', async (t) => {
+  let url = '';
+  const c = await standIn(t, (req, r) => {
+    url = req.url ?? '';
+    r.setHeader('Content-Type', 'application/x-ndjson');
+    r.write('{"synced":true}\n');
+  });
+  const socket = sockets.get(c)!;
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get({ socketPath: socket, path: '/fleet/v1/watch/state' }, resolve).on('error', reject);
+  });
+  const w = new StreamedList(STATE_STREAM, res, 200);
+  t.equal(await w.ready(5000), true);
+  t.equal(url, '/fleet/v1/watch/state');
+  await w.changed(w.version);
+  t.notOk(w.live, 'dropped after the idle bound');
 });
