@@ -264,6 +264,9 @@ class ListStreams<T extends { name: string; machineID?: string }> {
   }
 
   private async diff(): Promise<void> {
+    // A read that began before everyone left is not applied to the map a later start made.
+    const before = this.current;
+    if (before === undefined) return;
     let entries: T[];
     try {
       entries = await this.kind.list(this.backend);
@@ -273,7 +276,7 @@ class ListStreams<T extends { name: string; machineID?: string }> {
       return;
     }
     const cur = this.current;
-    if (cur === undefined) return;
+    if (cur === undefined || cur !== before) return;
     const out = new Map<Watcher, string[]>();
     const emit = (s: T, line: string): void => {
       for (const w of this.watchers) {
