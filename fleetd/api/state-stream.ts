@@ -25,6 +25,8 @@ export const MAX_STATE_WATCHERS = 64;
 export const KEEPALIVE_MS = 15_000;
 /** A stream ends after this long; a client that still waits opens a new one. */
 export const MAX_WATCH_MS = 10 * 60_000;
+/** How long an ended stream waits for its client to take the rest before the connection is cut. */
+const END_GRACE_MS = 5_000;
 /** Bytes queued for a client that does not read; past this it is dropped. */
 export const MAX_UNSENT_BYTES = 1024 * 1024;
 /** Changes arriving within this are read from the registry once. */
@@ -160,9 +162,15 @@ class ListStreams<T extends { name: string; machineID?: string }> {
       this.watchers.add(w);
       this.send(w, lines.join(''));
       await new Promise<void>((resolve) => {
-        const lifetime = setTimeout(() => c.res.end(), this.maxWatchMs);
+        // At the end of its lifetime a stream is ended; one whose client does not take the end is cut off.
+        let grace: NodeJS.Timeout | undefined;
+        const lifetime = setTimeout(() => {
+          c.res.end();
+          grace = setTimeout(() => c.res.destroy(), END_GRACE_MS);
+        }, this.maxWatchMs);
         c.res.once('close', () => {
           clearTimeout(lifetime);
+          clearTimeout(grace);
           resolve();
         });
       });
