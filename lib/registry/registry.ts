@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
-import { type Etcd3, type ICompare, type IRequestOp, type ITxnResponse } from 'etcd3';
+import { type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
@@ -43,6 +43,7 @@ import {
   machineProjection,
   machinesProjection,
   project,
+  Projector,
   scheduleProjection,
   statesProjection,
 } from './projections.js';
@@ -76,7 +77,7 @@ const TEXT_CACHE_LIMIT = 4096;
 const TEXT_BATCHES_IN_FLIGHT = 4;
 /** More missing texts than this are read as the whole text prefix, in pages (texts_). */
 const TEXT_PAGES_FROM = 2000;
-/** Texts per page of that read: a unit file is up to etcd's request limit, so far fewer than PAGE_KEYS. */
+/** Texts in the first page of that read: a unit file is up to etcd's request limit, so far fewer than PAGE_KEYS. */
 const TEXT_PAGE_KEYS = 500;
 const RETRY = Symbol('retry');
 const log = logger('registry');
@@ -264,9 +265,11 @@ export class Registry {
   /** All units sorted by name, read from one consistent snapshot. */
   async listUnits(): Promise<UnitRecord[]> {
     return this.call('listing units', async () => {
-      const snap = await readPages(this.client, [{ prefix: this.keys.jobsDir }, { prefix: this.keys.statesDir }]);
-      const jobs = [...project(jobsProjection(this.keys), snap.kvs[0]!).values()];
-      const states = this.statesByUnit(project(statesProjection(this.keys), snap.kvs[1]!));
+      const jobsRead = new Projector(jobsProjection(this.keys));
+      const statesRead = new Projector(statesProjection(this.keys));
+      const snap = await readPages(this.client, [jobsRead.read(), statesRead.read()]);
+      const jobs = [...jobsRead.result().values()];
+      const states = this.statesByUnit(statesRead.result());
       const texts = await this.texts_(new Set(jobs.map((j) => j.hash)), snap.revision);
       return jobs
         .map((j) => this.toRecord(j, texts, states.get(j.name)))
@@ -702,14 +705,16 @@ export class Registry {
             : this.keys.unitStatesDir(unitName)
           : this.keys.statesDir;
       // refusals (keys.jobRefusal) live in the job directories: one snapshot for both
-      const snap = await readPages(this.client, [
-        { prefix: statesKey },
-        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir },
+      const statesRead = new Projector(statesProjection(this.keys));
+      const jobsRead = new Projector(jobsProjection(this.keys));
+      await readPages(this.client, [
+        { prefix: statesKey, consume: (kvs, first) => statesRead.add(kvs, first) },
+        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir, consume: (kvs, first) => jobsRead.add(kvs, first) },
       ]);
       const all = new Map<string, UnitState>();
-      for (const s of project(statesProjection(this.keys), snap.kvs[0]!).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      for (const s of statesRead.result().values()) all.set(`${s.name}\n${s.machineId}`, s);
       const failing = new Map<string, JobRecord>();
-      for (const job of project(jobsProjection(this.keys), snap.kvs[1]!).values()) {
+      for (const job of jobsRead.result().values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
@@ -735,8 +740,9 @@ export class Registry {
   async listSchedule(machineId?: string): Promise<MachineScheduleEntry[]> {
     const dir = machineId === undefined ? this.keys.schedulesDir : this.keys.scheduleDir(machineId);
     return this.call('listing the schedule', async () => {
-      const snap = await readPages(this.client, [{ prefix: dir }]);
-      return [...project(allSchedulesProjection(this.keys), snap.kvs[0]!).values()];
+      const read = new Projector(allSchedulesProjection(this.keys));
+      await readPages(this.client, [{ prefix: dir, consume: (kvs, first) => read.add(kvs, first) }]);
+      return [...read.result().values()];
     });
   }
 
@@ -866,15 +872,21 @@ export class Registry {
     };
     if (missing.length > TEXT_PAGES_FROM) {
       const wanted = new Set(missing);
-      // hashes are hex: 16 sub-prefixes paged side by side
-      const prefixes = [...'0123456789abcdef'].map((c) => ({ prefix: `${this.keys.unitsDir}${c}`, pageKeys: TEXT_PAGE_KEYS }));
-      const snap = await readPages(this.client, prefixes, revision);
-      for (const kvs of snap.kvs) {
+      const dirBytes = Buffer.byteLength(this.keys.unitsDir);
+      // texts are content-addressed: one met in an attempt compaction cut short is still right
+      const consume = (kvs: readonly IKeyValue[]): void => {
         for (const kv of kvs) {
-          const h = kv.key.toString('utf8').slice(this.keys.unitsDir.length);
-          if (wanted.has(h)) found(h, kv.value.toString('utf8'));
+          const h = kv.key.toString('utf8', dirBytes);
+          if (!wanted.has(h)) continue;
+          const text = kv.value.toString('utf8');
+          out.set(h, text);
+          // as many as the cache holds, without evicting one per text read
+          if (this.texts.size < TEXT_CACHE_LIMIT) this.texts.set(h, text);
         }
-      }
+      };
+      // hashes are hex: 16 sub-prefixes paged side by side
+      const prefixes = [...'0123456789abcdef'].map((c) => ({ prefix: `${this.keys.unitsDir}${c}`, firstPageKeys: TEXT_PAGE_KEYS, consume }));
+      await readPages(this.client, prefixes, revision);
       return out;
     }
     const batches: string[][] = [];
