@@ -235,11 +235,11 @@ export async function readPages(client: Etcd3, reads: readonly PageRead[], revis
 
 /**
  * Bytes of keys and values a page of an adaptive read aims at (well below MAX_RESPONSE_BYTES). Larger pages cost
- * etcd 3.4 fewer index walks but the client more: a decoded page is about five times its bytes in objects, all alive
- * until the page is taken, so the young generation's collections copy them; 4 MiB (about 35,000 job keys) was the
- * best of 0.5–8 MiB at 100,000 units (docs/benchmarks.md, 100,000 units).
+ * etcd 3.4 fewer index walks but the client more at once: a page is decoded in one step of the event loop, into
+ * about five times its bytes in objects, all alive until the page is taken. 2 MiB (about 18,000 job keys) costs
+ * about what 4 or 8 MiB cost in all at 100,000 units, and holds the event loop a quarter as long as 8 MiB.
  */
-export const PAGE_BYTES = 4 * 1024 * 1024;
+export const PAGE_BYTES = 2 * 1024 * 1024;
 /** Most keys in one page of an adaptive read. */
 export const MAX_PAGE_KEYS = 100_000;
 

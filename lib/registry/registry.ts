@@ -8,6 +8,7 @@ import { isUnitHash } from '../unit/hash.js';
 import { eachLimited } from '../limit.js';
 import {
   decodeJobObject,
+  decodeScheduleEntry,
   encodeGlobalEntry,
   encodeGlobalMachineHash,
   encodeJobObject,
@@ -440,14 +441,41 @@ export class Registry {
    */
   async collectUnitTexts(opts: { fence?: Fence; onlyAmong?: ReadonlySet<string> } = {}): Promise<TextCollection> {
     const k = this.keys;
+    // pages are reduced as they arrive (hashes and text keys only): at 100,000 units a projection of every job and
+    // entry in one step held the engine leader's event loop for seconds, every collection
+    const used = new Set<string>();
+    const jobsDir = Buffer.from(k.jobsDir);
+    const onlyObjects = Buffer.from('/object');
+    const jobs = (kvs: readonly IKeyValue[]): void => {
+      for (const kv of kvs) {
+        // `<name>/object` (keys.jobObject); a malformed name's object counts too: keeping a text is always safe
+        if (kv.key.length <= jobsDir.length + onlyObjects.length || !kv.key.subarray(kv.key.length - onlyObjects.length).equals(onlyObjects)) continue;
+        const hash = decodeJobObject(kv.value.toString('utf8'))?.hash;
+        if (hash !== undefined) used.add(hash);
+      }
+    };
+    const entries = (kvs: readonly IKeyValue[]): void => {
+      // `<machine>/<name>` holds an entry; `<machine>/<name>/start` a token that is no entry
+      for (const kv of kvs) {
+        const hash = decodeScheduleEntry('-', kv.value.toString('utf8'))?.hash;
+        if (hash !== undefined) used.add(hash);
+      }
+    };
+    const texts: { hash: string; modRevision: string }[] = [];
+    const unitsDirBytes = Buffer.byteLength(k.unitsDir);
+    const textKeys = (kvs: readonly IKeyValue[], first: boolean): void => {
+      if (first) texts.length = 0;
+      for (const kv of kvs) texts.push({ hash: kv.key.toString('utf8', unitsDirBytes), modRevision: kv.mod_revision });
+    };
     const snap = await this.call('listing unit texts', () =>
       readPages(this.client, [
-        { prefix: k.jobsDir }, { prefix: k.schedulesDir }, { prefix: k.globalDir }, { prefix: k.unitsDir, keysOnly: true }, { prefix: k.rolloutsDir },
+        { prefix: k.jobsDir, consume: jobs },
+        { prefix: k.schedulesDir, consume: entries },
+        { prefix: k.globalDir },
+        { prefix: k.unitsDir, keysOnly: true, consume: textKeys },
+        { prefix: k.rolloutsDir },
       ]),
     );
-    const used = new Set<string>();
-    for (const j of project(jobsProjection(k), snap.kvs[0]!).values()) used.add(j.hash);
-    for (const e of project(allSchedulesProjection(k), snap.kvs[1]!).values()) used.add(e.hash);
     for (const g of project(globalProjection(k), snap.kvs[2]!).values()) {
       used.add(g.hash);
       for (const h of Object.values(g.machineHashes ?? {})) used.add(h);
@@ -455,11 +483,10 @@ export class Registry {
     for (const h of rollouts.rolloutHashes(snap.kvs[4]!, k)) used.add(h); // both texts of every unfinished rollout
     const unreferenced = new Set<string>();
     const doomed: { hash: string; modRevision: string }[] = [];
-    for (const kv of snap.kvs[3]!) {
-      const hash = kv.key.toString('utf8').slice(k.unitsDir.length);
+    for (const { hash, modRevision } of texts) {
       if (!isUnitHash(hash) || used.has(hash)) continue;
       unreferenced.add(hash);
-      if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision: kv.mod_revision });
+      if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision });
     }
     const removed: string[] = [];
     const guard = opts.fence ? [cmp.createRevision(opts.fence.key, '==', opts.fence.createRevision)] : [];
