@@ -26,6 +26,7 @@ import type {
 } from './types.js';
 import type { Projection } from './watch.js';
 import { logger } from '../log.js';
+import { forEachSliced } from '../slices.js';
 
 const log = logger('registry');
 
@@ -265,6 +266,16 @@ export class Projector<V> {
       const v = this.p.build(g, m);
       if (v !== undefined) out.set(g, v);
     }
+    return out;
+  }
+
+  /** result() in slices that yield to the event loop (lib/slices.ts), for reads that may hold 100,000 groups. */
+  async resultSliced(): Promise<Map<string, V>> {
+    const out = new Map<string, V>();
+    await forEachSliced(this.groups, ([g, m]) => {
+      const v = this.p.build(g, m);
+      if (v !== undefined) out.set(g, v);
+    });
     return out;
   }
 

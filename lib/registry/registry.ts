@@ -269,8 +269,8 @@ export class Registry {
       const jobsRead = new Projector(jobsProjection(this.keys));
       const statesRead = new Projector(statesProjection(this.keys));
       const snap = await readPages(this.client, [jobsRead.read(), statesRead.read()]);
-      const jobs = [...jobsRead.result().values()];
-      const states = this.statesByUnit(statesRead.result());
+      const jobs = [...(await jobsRead.resultSliced()).values()];
+      const states = this.statesByUnit(await statesRead.resultSliced());
       const texts = await this.texts_(new Set(jobs.map((j) => j.hash)), snap.revision);
       return jobs
         .map((j) => this.toRecord(j, texts, states.get(j.name)))
@@ -739,9 +739,9 @@ export class Registry {
         { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir, consume: (kvs, first) => jobsRead.add(kvs, first) },
       ]);
       const all = new Map<string, UnitState>();
-      for (const s of statesRead.result().values()) all.set(`${s.name}\n${s.machineId}`, s);
+      for (const s of (await statesRead.resultSliced()).values()) all.set(`${s.name}\n${s.machineId}`, s);
       const failing = new Map<string, JobRecord>();
-      for (const job of jobsRead.result().values()) {
+      for (const job of (await jobsRead.resultSliced()).values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
@@ -769,7 +769,7 @@ export class Registry {
     return this.call('listing the schedule', async () => {
       const read = new Projector(allSchedulesProjection(this.keys));
       await readPages(this.client, [{ prefix: dir, consume: (kvs, first) => read.add(kvs, first) }]);
-      return [...read.result().values()];
+      return [...(await read.resultSliced()).values()];
     });
   }
 
