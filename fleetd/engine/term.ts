@@ -223,7 +223,7 @@ export class Term {
   /** clusterState in slices that yield to the event loop (lib/slices.ts): what a pass at 100,000 units uses. */
   async clusterStateSliced(now: number, graceMs: number): Promise<ClusterStateResult> {
     const acc = this.newAcc();
-    // a copy: rebuilt() may change the map while this yields
+    // over a copy: the slices see the units of one moment, whatever happens while they yield
     await forEachSliced([...this.units], (entry) => this.addUnit(acc, entry, now, graceMs));
     return this.finish(acc, now, graceMs);
   }

@@ -1,6 +1,5 @@
-import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { logger, type Logger } from '../log.js';
-import type { IKeyValue } from 'etcd3';
 import { readPages } from './etcd.js';
 import { forEachSliced } from '../slices.js';
 import type { ChangeListener, WatchHandle, WatchReason } from './types.js';
