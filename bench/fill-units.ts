@@ -2,7 +2,7 @@
  * Fills an etcd with what a cluster of N launched units leaves there, without running one: for every unit its text,
  * its job keys (object, target-state, target), its schedule entry and its unit state, plus the machines' objects, all
  * with the registry's own key layout (Keyspace) and encoders. Lets whole-tree reads and an engine's new term be
- * measured at 100,000 units in a minute instead of the 10-minute throughput-100k run (bench/benchmarks/scale.ts).
+ * measured at 100,000 units in a minute instead of the 10-minute throughput-100k run (bench/scale-reads.ts).
  * `node dist/bench/fill-units.js <endpoint> [units] [machines]` fills an etcd that is already running.
  */
 import type { Etcd3, IRequestOp } from 'etcd3';
