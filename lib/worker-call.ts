@@ -5,7 +5,7 @@
  * has its worker terminated instead of running on. A new worker is started for the next call; an idle worker
  * exits after `idleMs`. The engine's planner (engine/planner.ts) and the API's dry runs (api/plan.ts) both use it.
  */
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort, Worker, type TransferListItem } from 'node:worker_threads';
 import { FleetError, errorMessage } from './errors.js';
 
 /**
@@ -64,7 +64,8 @@ export class WorkerCall<Req, Res> {
     private readonly opts: WorkerCallOptions,
   ) {}
 
-  call(req: Req): Promise<Res> {
+  /** `transfer`: buffers of `req` moved to the worker instead of copied (unusable here afterwards). */
+  call(req: Req, transfer: readonly TransferListItem[] = []): Promise<Res> {
     const maxPending = this.opts.maxPending ?? Infinity;
     if (this.pending.size >= maxPending) {
       return Promise.reject(new WorkerCallError(`too many ${this.opts.what}s in progress (at most ${maxPending}); try again later`, 'busy'));
@@ -82,7 +83,7 @@ export class WorkerCall<Req, Res> {
         timer.unref();
       }
       this.pending.set(id, { resolve, reject, timer });
-      worker.postMessage({ id, req } satisfies Request<Req>);
+      worker.postMessage({ id, req } satisfies Request<Req>, transfer);
     });
   }
 

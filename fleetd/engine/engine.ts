@@ -19,6 +19,7 @@ import { compareStrings } from '../../lib/compare.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { ReconcileLoop } from '../../lib/reconcile.js';
 import { RequirementsCache } from '../../lib/registry/requirements-cache.js';
+import { forEachSliced } from '../../lib/slices.js';
 import { Term } from './term.js';
 import { Planner } from './planner.js';
 import { RolloutDriver, type RolloutWrites } from './rollout.js';
@@ -262,7 +263,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (!term.active) return;
       this.opts.registry.maybeCollectUnitTexts(term.fence); // unit texts no unit uses, at a bounded rate
       const graceMs = this.opts.machineLostGraceMs;
-      const { state, unusable, newlyLost } = term.clusterState(started, graceMs);
+      const { state, unusable, newlyLost } = await term.clusterStateSliced(started, graceMs);
+      if (!term.active) return;
       for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });
       const p = await this.planner.plan(state);
       if (!term.active) return;
@@ -312,22 +314,23 @@ export class Engine extends EventEmitter<EngineEvents> {
     const names = term.staleJobs();
     if (names.length === 0) return true;
     const wanted: JobRecord[] = [];
-    for (const name of names) {
+    // in slices (lib/slices.ts): a new term finds every job stale, 100,000 of them at that scale
+    await forEachSliced(names, (name) => {
       const job = term.jobs.get(name);
       if (job && !isTemplate(job.name) && this.requirements.resolve(job.name, job.hash) === undefined) wanted.push(job);
-    }
+    });
     const unread = wanted.length > 0 ? await this.requirements.ensure(wanted) : [];
     if (!term.active) return false;
-    for (const name of names) {
+    await forEachSliced(names, (name) => {
       const job = term.jobs.get(name);
       const old = term.unitSlot(name);
       if (old && old.hash !== job?.hash) this.requirements.forget(name, old.hash);
       if (!job || isTemplate(job.name)) {
         term.rebuilt(name, undefined);
-        continue;
+        return;
       }
       const r = this.requirements.resolve(job.name, job.hash);
-      if (r === undefined) continue;
+      if (r === undefined) return;
       term.rebuilt(
         name,
         r.ok
@@ -343,7 +346,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           }
           : { hash: job.hash, unusable: r.reason },
       );
-    }
+    });
     if (unread.length > 0) (term.failing ? log.debug : log.warn)('unit texts could not be read; retrying', { units: unread.length });
     return unread.length === 0;
   }

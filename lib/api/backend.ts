@@ -10,6 +10,7 @@ import type { DesiredState } from '../unit/types.js';
 import { requirementsOf } from '../unit/lenient-requirements.js';
 import type { RolloutControl } from '../rollout/types.js';
 import { toApiOptions, type ApiRollout, type ApiRolloutRequest, type ApiMachine, type ApiUnit, type ApiUnitOption, type ApiUnitState } from './schema.js';
+import { forEachSliced } from '../slices.js';
 
 export interface StateFilter {
   machineID?: string;
@@ -87,7 +88,10 @@ export class RegistryBackend implements FleetBackend {
 
   async listUnits(): Promise<ApiUnit[]> {
     const all = await this.around('get_all', () => this.registry.listUnits());
-    return all.map((r) => this.toApi(r));
+    // in slices (lib/slices.ts): a unit file parsed per unit holds fleetd's event loop for a second at 100,000 units
+    const out: ApiUnit[] = [];
+    await forEachSliced(all, (r) => out.push(this.toApi(r)));
+    return out;
   }
 
   async getUnit(name: string): Promise<ApiUnit | undefined> {

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
-import { type Etcd3, type ICompare, type IRequestOp, type ITxnResponse } from 'etcd3';
+import { type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { errorMessage, FleetError } from '../errors.js';
 import { compareStrings } from '../compare.js';
 import { logger } from '../log.js';
@@ -8,6 +8,7 @@ import { isUnitHash } from '../unit/hash.js';
 import { eachLimited } from '../limit.js';
 import {
   decodeJobObject,
+  decodeScheduleEntry,
   encodeGlobalEntry,
   encodeGlobalMachineHash,
   encodeJobObject,
@@ -43,6 +44,7 @@ import {
   machineProjection,
   machinesProjection,
   project,
+  Projector,
   scheduleProjection,
   statesProjection,
 } from './projections.js';
@@ -76,7 +78,7 @@ const TEXT_CACHE_LIMIT = 4096;
 const TEXT_BATCHES_IN_FLIGHT = 4;
 /** More missing texts than this are read as the whole text prefix, in pages (texts_). */
 const TEXT_PAGES_FROM = 2000;
-/** Texts per page of that read: a unit file is up to etcd's request limit, so far fewer than PAGE_KEYS. */
+/** Texts in the first page of that read: a unit file is up to etcd's request limit, so far fewer than PAGE_KEYS. */
 const TEXT_PAGE_KEYS = 500;
 const RETRY = Symbol('retry');
 const log = logger('registry');
@@ -264,9 +266,11 @@ export class Registry {
   /** All units sorted by name, read from one consistent snapshot. */
   async listUnits(): Promise<UnitRecord[]> {
     return this.call('listing units', async () => {
-      const snap = await readPages(this.client, [{ prefix: this.keys.jobsDir }, { prefix: this.keys.statesDir }]);
-      const jobs = [...project(jobsProjection(this.keys), snap.kvs[0]!).values()];
-      const states = this.statesByUnit(project(statesProjection(this.keys), snap.kvs[1]!));
+      const jobsRead = new Projector(jobsProjection(this.keys));
+      const statesRead = new Projector(statesProjection(this.keys));
+      const snap = await readPages(this.client, [jobsRead.read(), statesRead.read()]);
+      const jobs = [...(await jobsRead.resultSliced()).values()];
+      const states = this.statesByUnit(await statesRead.resultSliced());
       const texts = await this.texts_(new Set(jobs.map((j) => j.hash)), snap.revision);
       return jobs
         .map((j) => this.toRecord(j, texts, states.get(j.name)))
@@ -437,14 +441,41 @@ export class Registry {
    */
   async collectUnitTexts(opts: { fence?: Fence; onlyAmong?: ReadonlySet<string> } = {}): Promise<TextCollection> {
     const k = this.keys;
+    // pages are reduced as they arrive (hashes and text keys only): at 100,000 units a projection of every job and
+    // entry in one step held the engine leader's event loop for seconds, every collection
+    const used = new Set<string>();
+    const jobsDir = Buffer.from(k.jobsDir);
+    const onlyObjects = Buffer.from('/object');
+    const jobs = (kvs: readonly IKeyValue[]): void => {
+      for (const kv of kvs) {
+        // `<name>/object` (keys.jobObject); a malformed name's object counts too: keeping a text is always safe
+        if (kv.key.length <= jobsDir.length + onlyObjects.length || !kv.key.subarray(kv.key.length - onlyObjects.length).equals(onlyObjects)) continue;
+        const hash = decodeJobObject(kv.value.toString('utf8'))?.hash;
+        if (hash !== undefined) used.add(hash);
+      }
+    };
+    const entries = (kvs: readonly IKeyValue[]): void => {
+      // `<machine>/<name>` holds an entry; `<machine>/<name>/start` a token that is no entry
+      for (const kv of kvs) {
+        const hash = decodeScheduleEntry('-', kv.value.toString('utf8'))?.hash;
+        if (hash !== undefined) used.add(hash);
+      }
+    };
+    const texts: { hash: string; modRevision: string }[] = [];
+    const unitsDirBytes = Buffer.byteLength(k.unitsDir);
+    const textKeys = (kvs: readonly IKeyValue[], first: boolean): void => {
+      if (first) texts.length = 0;
+      for (const kv of kvs) texts.push({ hash: kv.key.toString('utf8', unitsDirBytes), modRevision: kv.mod_revision });
+    };
     const snap = await this.call('listing unit texts', () =>
       readPages(this.client, [
-        { prefix: k.jobsDir }, { prefix: k.schedulesDir }, { prefix: k.globalDir }, { prefix: k.unitsDir, keysOnly: true }, { prefix: k.rolloutsDir },
+        { prefix: k.jobsDir, consume: jobs },
+        { prefix: k.schedulesDir, consume: entries },
+        { prefix: k.globalDir },
+        { prefix: k.unitsDir, keysOnly: true, consume: textKeys },
+        { prefix: k.rolloutsDir },
       ]),
     );
-    const used = new Set<string>();
-    for (const j of project(jobsProjection(k), snap.kvs[0]!).values()) used.add(j.hash);
-    for (const e of project(allSchedulesProjection(k), snap.kvs[1]!).values()) used.add(e.hash);
     for (const g of project(globalProjection(k), snap.kvs[2]!).values()) {
       used.add(g.hash);
       for (const h of Object.values(g.machineHashes ?? {})) used.add(h);
@@ -452,11 +483,10 @@ export class Registry {
     for (const h of rollouts.rolloutHashes(snap.kvs[4]!, k)) used.add(h); // both texts of every unfinished rollout
     const unreferenced = new Set<string>();
     const doomed: { hash: string; modRevision: string }[] = [];
-    for (const kv of snap.kvs[3]!) {
-      const hash = kv.key.toString('utf8').slice(k.unitsDir.length);
+    for (const { hash, modRevision } of texts) {
       if (!isUnitHash(hash) || used.has(hash)) continue;
       unreferenced.add(hash);
-      if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision: kv.mod_revision });
+      if (!opts.onlyAmong || opts.onlyAmong.has(hash)) doomed.push({ hash, modRevision });
     }
     const removed: string[] = [];
     const guard = opts.fence ? [cmp.createRevision(opts.fence.key, '==', opts.fence.createRevision)] : [];
@@ -702,14 +732,16 @@ export class Registry {
             : this.keys.unitStatesDir(unitName)
           : this.keys.statesDir;
       // refusals (keys.jobRefusal) live in the job directories: one snapshot for both
-      const snap = await readPages(this.client, [
-        { prefix: statesKey },
-        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir },
+      const statesRead = new Projector(statesProjection(this.keys));
+      const jobsRead = new Projector(jobsProjection(this.keys));
+      await readPages(this.client, [
+        { prefix: statesKey, consume: (kvs, first) => statesRead.add(kvs, first) },
+        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir, consume: (kvs, first) => jobsRead.add(kvs, first) },
       ]);
       const all = new Map<string, UnitState>();
-      for (const s of project(statesProjection(this.keys), snap.kvs[0]!).values()) all.set(`${s.name}\n${s.machineId}`, s);
+      for (const s of (await statesRead.resultSliced()).values()) all.set(`${s.name}\n${s.machineId}`, s);
       const failing = new Map<string, JobRecord>();
-      for (const job of project(jobsProjection(this.keys), snap.kvs[1]!).values()) {
+      for (const job of (await jobsRead.resultSliced()).values()) {
         for (const [m, reason] of Object.entries(job.refusedBy ?? {})) {
           const key = `${job.name}\n${m}`;
           if (all.has(key)) continue;
@@ -735,8 +767,9 @@ export class Registry {
   async listSchedule(machineId?: string): Promise<MachineScheduleEntry[]> {
     const dir = machineId === undefined ? this.keys.schedulesDir : this.keys.scheduleDir(machineId);
     return this.call('listing the schedule', async () => {
-      const snap = await readPages(this.client, [{ prefix: dir }]);
-      return [...project(allSchedulesProjection(this.keys), snap.kvs[0]!).values()];
+      const read = new Projector(allSchedulesProjection(this.keys));
+      await readPages(this.client, [{ prefix: dir, consume: (kvs, first) => read.add(kvs, first) }]);
+      return [...(await read.resultSliced()).values()];
     });
   }
 
@@ -871,15 +904,21 @@ export class Registry {
     };
     if (missing.length > TEXT_PAGES_FROM) {
       const wanted = new Set(missing);
-      // hashes are hex: 16 sub-prefixes paged side by side
-      const prefixes = [...'0123456789abcdef'].map((c) => ({ prefix: `${this.keys.unitsDir}${c}`, pageKeys: TEXT_PAGE_KEYS }));
-      const snap = await readPages(this.client, prefixes, revision);
-      for (const kvs of snap.kvs) {
+      const dirBytes = Buffer.byteLength(this.keys.unitsDir);
+      // texts are content-addressed: one met in an attempt compaction cut short is still right
+      const consume = (kvs: readonly IKeyValue[]): void => {
         for (const kv of kvs) {
-          const h = kv.key.toString('utf8').slice(this.keys.unitsDir.length);
-          if (wanted.has(h)) found(h, kv.value.toString('utf8'));
+          const h = kv.key.toString('utf8', dirBytes);
+          if (!wanted.has(h)) continue;
+          const text = kv.value.toString('utf8');
+          out.set(h, text);
+          // as many as the cache holds, without evicting one per text read
+          if (this.texts.size < TEXT_CACHE_LIMIT) this.texts.set(h, text);
         }
-      }
+      };
+      // hashes are hex: 16 sub-prefixes paged side by side
+      const prefixes = [...'0123456789abcdef'].map((c) => ({ prefix: `${this.keys.unitsDir}${c}`, firstPageKeys: TEXT_PAGE_KEYS, consume }));
+      await readPages(this.client, prefixes, revision);
       return out;
     }
     const batches: string[][] = [];

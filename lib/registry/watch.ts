@@ -1,6 +1,7 @@
-import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { logger, type Logger } from '../log.js';
 import { readPages } from './etcd.js';
+import { forEachSliced } from '../slices.js';
 import type { ChangeListener, WatchHandle, WatchReason } from './types.js';
 
 /**
@@ -17,14 +18,25 @@ export interface Projection<V> {
 
 const RESYNC_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 
+/** A group's record as built from its keys, with the fingerprint that tells whether it changed. */
+interface Built<V> {
+  readonly group: string;
+  readonly rec: V | undefined;
+  readonly fp: string | undefined;
+}
+
 /**
  * A prefix watch delivering whole-map snapshots plus changed ids. It lists the prefix (in pages, all at one revision:
  * readPages), then watches from the listed revision; the etcd3 watcher resumes from its last revision after reconnects, and when etcd cannot
  * resume (history compacted, watch cancelled) the prefix is listed again and the difference delivered as a
  * `resync`.
+ *
+ * A listing is taken page by page as it arrives, and its records are built in slices that yield to the event loop
+ * (lib/slices.ts), then applied in one step: the listener still sees one consistent snapshot, and an engine's
+ * snapshot of 100,000 jobs does not hold its event loop (and leadership lease) for seconds.
  */
 export class PrefixWatch<V> implements WatchHandle {
-  private readonly raw = new Map<string, Map<string, string>>();
+  private raw = new Map<string, Map<string, string>>();
   private readonly view = new Map<string, V>();
   private readonly fingerprints = new Map<string, string>();
   private rev = 0n;
@@ -48,8 +60,8 @@ export class PrefixWatch<V> implements WatchHandle {
 
   /** Lists, delivers the initial snapshot, and starts watching. Rejects if the first listing fails. */
   async start(): Promise<this> {
-    const snap = await readPages(this.client, [{ prefix: this.projection.dir }]);
-    await this.enqueue(() => this.replaceAll(snap.kvs[0]!, BigInt(snap.revision), 'initial'));
+    const listed = await this.list();
+    await this.enqueue(() => this.replaceAll(listed.raw, listed.revision, 'initial'));
     this.attach();
     return this;
   }
@@ -102,9 +114,9 @@ export class PrefixWatch<V> implements WatchHandle {
   private async resync(): Promise<void> {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        const snap = await readPages(this.client, [{ prefix: this.projection.dir }]);
+        const listed = await this.list();
         if (this.closed) return;
-        await this.replaceAll(snap.kvs[0]!, BigInt(snap.revision), 'resync');
+        await this.replaceAll(listed.raw, listed.revision, 'resync');
         this.attach();
         return;
       } catch (err) {
@@ -115,16 +127,23 @@ export class PrefixWatch<V> implements WatchHandle {
     }
   }
 
-  private async replaceAll(
-    kvs: readonly { key: Buffer; value: Buffer }[],
-    revision: bigint,
-    reason: WatchReason,
-  ): Promise<void> {
-    const before = new Set(this.raw.keys());
-    this.raw.clear();
-    for (const kv of kvs) this.setRaw(kv.key.toString('utf8'), kv.value.toString('utf8'));
-    const touched = new Set<string>([...before, ...this.raw.keys()]);
-    const changed = this.rebuild(touched);
+  /** Lists the prefix (one snapshot, in pages) into a new raw map, page by page. */
+  private async list(): Promise<{ raw: Map<string, Map<string, string>>; revision: bigint }> {
+    let raw = new Map<string, Map<string, string>>();
+    const consume = (kvs: readonly IKeyValue[], first: boolean): void => {
+      if (first) raw = new Map();
+      for (const kv of kvs) this.setRaw(raw, kv.key.toString('utf8'), kv.value.toString('utf8'));
+    };
+    const snap = await readPages(this.client, [{ prefix: this.projection.dir, consume }]);
+    return { raw, revision: BigInt(snap.revision) };
+  }
+
+  private async replaceAll(raw: Map<string, Map<string, string>>, revision: bigint, reason: WatchReason): Promise<void> {
+    const touched = new Set<string>(this.raw.keys());
+    for (const g of raw.keys()) touched.add(g);
+    const records = await this.buildSliced(raw, touched);
+    this.raw = raw;
+    const changed = this.apply(records);
     this.rev = revision;
     if (reason === 'initial' || changed.size > 0) await this.deliver(changed, reason, reason === 'initial');
   }
@@ -135,7 +154,7 @@ export class PrefixWatch<V> implements WatchHandle {
     for (const ev of res.events ?? []) {
       if (BigInt(ev.kv.mod_revision) <= this.rev) continue;
       const key = ev.kv.key.toString('utf8');
-      const group = this.setRaw(key, ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'));
+      const group = this.setRaw(this.raw, key, ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'));
       if (group !== undefined) touched.add(group);
     }
     const headerRev = BigInt(res.header.revision);
@@ -144,30 +163,51 @@ export class PrefixWatch<V> implements WatchHandle {
     if (changed.size > 0) await this.deliver(changed, 'update', false);
   }
 
-  /** Records one key's value (undefined = deleted); returns its group. */
-  private setRaw(key: string, value: string | undefined): string | undefined {
+  /** Records one key's value (undefined = deleted) in `raw`; returns its group. */
+  private setRaw(raw: Map<string, Map<string, string>>, key: string, value: string | undefined): string | undefined {
     if (!key.startsWith(this.projection.dir)) return undefined;
     const rel = key.slice(this.projection.dir.length);
     const group = this.projection.group(rel);
     if (group === undefined) return undefined;
-    let keys = this.raw.get(group);
+    let keys = raw.get(group);
     if (value === undefined) {
       keys?.delete(rel);
-      if (keys && keys.size === 0) this.raw.delete(group);
+      if (keys && keys.size === 0) raw.delete(group);
     } else {
-      if (!keys) this.raw.set(group, (keys = new Map()));
+      if (!keys) raw.set(group, (keys = new Map()));
       keys.set(rel, value);
     }
     return group;
   }
 
+  /** The record and fingerprint of a group from its keys in `raw` (undefined: none). */
+  private record(raw: ReadonlyMap<string, ReadonlyMap<string, string>>, g: string): Built<V> {
+    const keys = raw.get(g);
+    const rec = keys ? this.projection.build(g, keys) : undefined;
+    return { group: g, rec, fp: rec === undefined ? undefined : JSON.stringify(rec) };
+  }
+
   /** Rebuilds the records of `groups`; returns those whose record actually changed. */
   private rebuild(groups: Iterable<string>): Set<string> {
+    const built: Built<V>[] = [];
+    for (const g of groups) built.push(this.record(this.raw, g));
+    return this.apply(built);
+  }
+
+  /** Builds the records of `groups` from `raw` in slices, yielding between them; nothing is applied yet. */
+  private async buildSliced(raw: ReadonlyMap<string, ReadonlyMap<string, string>>, groups: Iterable<string>): Promise<Built<V>[]> {
+    const built: Built<V>[] = [];
+    await forEachSliced(groups, (g) => {
+      const b = this.record(raw, g);
+      if (b.fp !== this.fingerprints.get(g)) built.push(b);
+    });
+    return built;
+  }
+
+  /** Applies built records to the view in one step; returns the groups whose record changed. */
+  private apply(built: readonly Built<V>[]): Set<string> {
     const changed = new Set<string>();
-    for (const g of groups) {
-      const keys = this.raw.get(g);
-      const rec = keys ? this.projection.build(g, keys) : undefined;
-      const fp = rec === undefined ? undefined : JSON.stringify(rec);
+    for (const { group: g, rec, fp } of built) {
       if (fp === this.fingerprints.get(g)) continue;
       changed.add(g);
       if (rec === undefined || fp === undefined) {

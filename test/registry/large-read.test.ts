@@ -2,14 +2,18 @@
  * Whole-prefix reads at scale (issue 13): they come in pages (lib/registry/etcd.ts readPages), every page at the
  * revision of the first, so a prefix with more keys than a page is read completely and a write made between two
  * pages does not show up (one consistent snapshot); a watch opened on such a prefix starts after that snapshot.
- * A unit list whose texts together pass gRPC's 4 MiB default still works with the 64 MiB receive limit.
+ * A unit list whose texts together pass gRPC's 4 MiB default still works with the 64 MiB receive limit. Pages after
+ * the first adapt to the bytes per key (few walks of etcd 3.4's index) and shrink when an answer is over the receive
+ * limit; a consumer takes each page as it comes instead of the result keeping it.
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import type { Etcd3 } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { Etcd3 } from 'etcd3';
 import { startEtcd } from '../harness/etcd.js';
 import { openEtcd, Registry, type UnitState } from '../../lib/registry/index.js';
-import { PAGE_KEYS, readPages } from '../../lib/registry/etcd.js';
+import { MAX_PAGE_KEYS, nextPageKeys, PAGE_BYTES, PAGE_KEYS, readPages } from '../../lib/registry/etcd.js';
+import type { IKeyValue } from 'etcd3';
 import { encodeMachineState } from '../../lib/registry/codec.js';
 import { freshRegistry, machine, sha1, waitFor } from './helpers.js';
 
@@ -53,6 +57,64 @@ t.test('readPages: more keys than a page, read completely at one revision; a wri
   const after = await readPages(client, [{ prefix: `${p}a/`, pageKeys: 40 }]);
   t.equal(after.kvs[0]!.length, 251, 'the writes are there for the next read');
   t.ok(BigInt(after.revision) > BigInt(snap.revision));
+});
+
+/** Writes `n` keys `<p><0000..>` with `value`, 50 per transaction. */
+async function fill(client: Etcd3, p: string, n: number, value: string): Promise<void> {
+  for (let i = 0; i < n; i += 50) {
+    await client.kv.txn({
+      compare: [], failure: [],
+      success: Array.from({ length: Math.min(50, n - i) }, (_, j) => ({ request_put: { key: Buffer.from(`${p}${String(i + j).padStart(4, '0')}`), value: Buffer.from(value) } })),
+    });
+  }
+}
+
+t.test('nextPageKeys: the first page as given, then as many keys as fit PAGE_BYTES, within [first, MAX_PAGE_KEYS]', async (t) => {
+  t.equal(nextPageKeys(0, 0, 500), 500, 'nothing read yet: the first page\'s size');
+  t.equal(nextPageKeys(100, 100 * 1024, 10), PAGE_BYTES / 1024, '1 KiB per key');
+  t.equal(nextPageKeys(100, 100 * PAGE_BYTES, 10), 10, 'keys larger than a page: never below the first page\'s size');
+  t.equal(nextPageKeys(100, 100, 10), MAX_PAGE_KEYS, 'tiny keys: at most MAX_PAGE_KEYS');
+});
+
+t.test('readPages: adaptive pages grow after the first; a consumer gets every page in key order, at one revision', async (t) => {
+  const client = etcd.newClient();
+  t.teardown(() => client.close());
+  const p = `/adaptive-${Date.now()}/`;
+  await fill(client, p, 300, 'v1');
+  const spy = writeBetweenPages(client, () => client.put(`${p}0299`).value('v2').exec());
+  const pages: { first: boolean; keys: string[] }[] = [];
+  const snap = await readPages(client, [
+    { prefix: p, firstPageKeys: 10, consume: (kvs: readonly IKeyValue[], first: boolean) => pages.push({ first, keys: kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`) }) },
+  ]);
+  spy.restore();
+  t.equal(spy.pages(), 1, 'after a first page of 10 small keys, the other 290 come in one page (fixed pages of 10: 29)');
+  t.same(pages.map((x) => [x.first, x.keys.length]), [[true, 10], [false, 290]], 'the consumer got both pages, the first marked');
+  t.same(pages.flatMap((x) => x.keys), Array.from({ length: 300 }, (_, i) => `${p}${String(i).padStart(4, '0')}=v1`), 'in key order, as of the first page\'s revision');
+  t.same(snap.kvs[0], [], 'consumed pages are not kept in the result');
+});
+
+t.test('readPages: a page over the receive limit is read again in smaller pages', async (t) => {
+  // a 64 KiB receive limit, and a breaker that lets the over-limit answers through (etcd3's opens on the first)
+  const client = new Etcd3({
+    hosts: [etcd.endpoint],
+    grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 },
+    faultHandling: { host: () => circuitBreaker(handleWhen(() => false), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(100) }) },
+  });
+  t.teardown(() => client.close());
+  const p = `/shrink-${Date.now()}/`;
+  await fill(client, p, 200, 'x'.repeat(1024));
+  const limits: number[] = [];
+  const kv = client.kv;
+  const real = kv.range.bind(kv);
+  kv.range = async (...args: Parameters<typeof kv.range>) => {
+    limits.push(Number(args[0].limit));
+    return real(...args);
+  };
+  const snap = await readPages(client, [{ prefix: p, firstPageKeys: 10 }]);
+  t.equal(snap.kvs[0]!.length, 200, 'every key read');
+  t.same(snap.kvs[0]!.map((x) => x.key.toString()), Array.from({ length: 200 }, (_, i) => `${p}${String(i).padStart(4, '0')}`), 'in key order, once each');
+  t.ok(limits[0]! * 1024 > 64 * 1024, `the first adaptive page asked for more than the limit holds (${limits[0]} keys of 1 KiB)`);
+  t.ok(limits.some((l) => l * 1024 < 64 * 1024), `and then for pages that fit (${limits.join(', ')})`);
 });
 
 t.test('listUnitStates and a watch: more states than a page, one snapshot; the watch delivers the later write', async (t) => {
