@@ -120,5 +120,5 @@ export async function quickList(argv: readonly string[], env: NodeJS.ProcessEnv,
   for (const [name, f] of Object.entries(spec.flags)) if (f.default !== undefined) flags[name] = f.default;
   Object.assign(flags, parsed.own);
   const { runSpec } = await import('./run.js');
-  return runSpec(spec, g, { out }, [], flags);
+  return runSpec(spec, g, { out, rawGets: true }, [], flags);
 }

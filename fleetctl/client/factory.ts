@@ -81,7 +81,12 @@ function warnUnusedTls(g: ClientSettings, ep: ApiEndpoint, warn: Warn): void {
   warn(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
 }
 
-export async function createClient(g: ClientSettings, warn: Warn): Promise<FleetClient> {
+/** How the client is to work beyond the flags: `rawGets` as HttpClientOptions' (fleetctl's quick path). */
+export interface ClientTuning {
+  rawGets?: boolean;
+}
+
+export async function createClient(g: ClientSettings, warn: Warn, tuning: ClientTuning = {}): Promise<FleetClient> {
   let driver = g.driver;
   let endpoint = g.endpoint;
   if (!g.experimentalApi) {
@@ -98,7 +103,8 @@ export async function createClient(g: ClientSettings, warn: Warn): Promise<Fleet
     if (ignored.length > 0) warn(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
     warnUnusedTls(g, ep, warn);
     if (!ssh.tunnel) {
-      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug });
+      const raw = tuning.rawGets ? { rawGets: true } : {};
+      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug, ...raw });
     }
     const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
     const { openTunnel } = await import('./tunnel.js');
