@@ -40,12 +40,22 @@ export type RawGetFailure =
   | { kind: 'body-timeout' } // the head came, the body did not finish in time: final
   | { kind: 'too-large' }; // the body grew past maxBodyBytes: final
 
+/** How the body of an answer whose head is in ends: `bytes` is the length of the head. */
+export interface BodyFraming {
+  bytes: number;
+  framing: 'length' | 'chunked' | 'eof';
+  /** Content-Length, for 'length'. */
+  length: number;
+}
+
 /** The outcome of parsing what has arrived so far. */
 export type ParseResult =
-  | { kind: 'incomplete'; headDone: boolean; bodyBytes: number }
+  | { kind: 'incomplete'; head?: BodyFraming }
   | { kind: 'bad' } // not something this parser fully understands: use node:http
   | { kind: 'done'; answer: RawAnswer };
 
+/** A chunked body longer than this is left to node:http (fleetd's pages are far smaller). */
+const MAX_CHUNKED_BYTES = 4 * 1024 * 1024;
 /** A longer head is left to node:http (whose limit is 16 KiB). */
 const MAX_HEAD_BYTES = 8 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -68,7 +78,7 @@ export function rawGetPossible(req: Pick<RawGetRequest, 'hostHeader' | 'path' | 
 export function parseResponse(buf: Buffer, ended: boolean): ParseResult {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd > MAX_HEAD_BYTES || (headEnd < 0 && buf.length > MAX_HEAD_BYTES)) return { kind: 'bad' };
-  if (headEnd < 0) return ended ? { kind: 'bad' } : { kind: 'incomplete', headDone: false, bodyBytes: 0 };
+  if (headEnd < 0) return ended ? { kind: 'bad' } : { kind: 'incomplete' };
   const lines = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
   const m = STATUS_LINE.exec(lines[0]!);
   if (!m) return { kind: 'bad' };
@@ -95,24 +105,23 @@ export function parseResponse(buf: Buffer, ended: boolean): ParseResult {
   if (status === 204 || status === 304) return te === undefined && (cl === undefined || cl === '0') && body.length === 0 ? done(body) : { kind: 'bad' };
   if (te !== undefined) {
     if (cl !== undefined || te.toLowerCase() !== 'chunked') return { kind: 'bad' };
-    return parseChunked(body, ended, done);
+    return parseChunked(body, ended, done, { bytes: headEnd + 4, framing: 'chunked', length: 0 });
   }
   if (cl !== undefined) {
     if (!/^[0-9]{1,15}$/.test(cl)) return { kind: 'bad' };
     const n = Number(cl);
     if (body.length > n) return { kind: 'bad' };
     if (body.length === n) return done(body);
-    return ended ? { kind: 'bad' } : { kind: 'incomplete', headDone: true, bodyBytes: body.length };
+    return ended ? { kind: 'bad' } : { kind: 'incomplete', head: { bytes: headEnd + 4, framing: 'length', length: n } };
   }
-  return ended ? done(body) : { kind: 'incomplete', headDone: true, bodyBytes: body.length };
+  return ended ? done(body) : { kind: 'incomplete', head: { bytes: headEnd + 4, framing: 'eof', length: 0 } };
 }
 
 /** A chunked body: hex size CRLF, data CRLF, ..., `0` CRLF, no trailers, CRLF. */
-function parseChunked(body: Buffer, ended: boolean, done: (b: Buffer) => ParseResult): ParseResult {
+function parseChunked(body: Buffer, ended: boolean, done: (b: Buffer) => ParseResult, head: BodyFraming): ParseResult {
   const parts: Buffer[] = [];
   let at = 0;
-  let size = 0;
-  const incomplete = (): ParseResult => (ended ? { kind: 'bad' } : { kind: 'incomplete', headDone: true, bodyBytes: size });
+  const incomplete = (): ParseResult => (ended ? { kind: 'bad' } : { kind: 'incomplete', head });
   for (;;) {
     const eol = body.indexOf('\r\n', at);
     if (eol < 0) return body.length - at > 32 ? { kind: 'bad' } : incomplete();
@@ -125,13 +134,9 @@ function parseChunked(body: Buffer, ended: boolean, done: (b: Buffer) => ParseRe
       if (body[dataAt] !== 0x0d || body[dataAt + 1] !== 0x0a || body.length !== dataAt + 2) return { kind: 'bad' };
       return done(Buffer.concat(parts));
     }
-    if (body.length < dataAt + n + 2) {
-      size += Math.max(0, body.length - dataAt);
-      return incomplete();
-    }
+    if (body.length < dataAt + n + 2) return incomplete();
     if (body[dataAt + n] !== 0x0d || body[dataAt + n + 1] !== 0x0a) return { kind: 'bad' };
     parts.push(body.subarray(dataAt, dataAt + n));
-    size += n;
     at = dataAt + n + 2;
   }
 }
@@ -145,9 +150,11 @@ export function rawGet(req: RawGetRequest): Promise<RawAnswer | RawGetFailure | 
     const started = Date.now();
     let settled = false;
     let connected = false;
-    let headDone = false;
     let chunks: Buffer[] = [];
-    let received = 0;
+    /** Set once the head is in; then `bodyRaw` counts the bytes after it, as they arrive. */
+    let head: BodyFraming | undefined;
+    let bodyRaw = 0;
+    let tail = '';
     const sock: Socket = 'socketPath' in req.target ? connect(req.target.socketPath) : connect(req.target.port, req.target.host);
     const finish = (v: RawAnswer | RawGetFailure | undefined): void => {
       if (settled) return;
@@ -156,39 +163,49 @@ export function rawGet(req: RawGetRequest): Promise<RawAnswer | RawGetFailure | 
       sock.destroy();
       resolve(v);
     };
-    let timer = setTimeout(() => finish(headDone ? { kind: 'body-timeout' } : { kind: 'head-timeout' }), req.timeoutMs);
-    const parse = (ended: boolean): void => {
+    let timer = setTimeout(() => finish(head ? { kind: 'body-timeout' } : { kind: 'head-timeout' }), req.timeoutMs);
+    /** Parses all that arrived (called only when the answer may be complete, so reading stays linear). */
+    const attempt = (ended: boolean): void => {
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       chunks = [all];
       const r = parseResponse(all, ended);
-      if (r.kind === 'done') finish(r.answer);
-      else if (r.kind === 'bad') finish(undefined);
-      else {
-        if (r.headDone && !headDone) {
-          headDone = true;
-          // As node:http's path: the body gets what is left of the request timeout once the head is in.
-          clearTimeout(timer);
-          timer = setTimeout(() => finish({ kind: 'body-timeout' }), Math.max(1, req.timeoutMs - (Date.now() - started)));
-        }
-        if (r.bodyBytes > req.maxBodyBytes) finish({ kind: 'too-large' });
-      }
+      if (r.kind === 'done') return finish(r.answer);
+      if (r.kind === 'bad') return finish(undefined);
+      if (r.head === undefined || head !== undefined) return;
+      head = r.head;
+      bodyRaw = all.length - head.bytes;
+      // As node:http's path: the body gets what is left of the request timeout once the head is in.
+      clearTimeout(timer);
+      timer = setTimeout(() => finish({ kind: 'body-timeout' }), Math.max(1, req.timeoutMs - (Date.now() - started)));
+      checkSize();
+    };
+    /** A body past the bound: refused (connection-framed, counted as node:http counts it) or left to node:http. */
+    const checkSize = (): void => {
+      if (head === undefined) return;
+      if (head.framing === 'eof' && bodyRaw > req.maxBodyBytes) finish({ kind: 'too-large' });
+      if (head.framing === 'length' && head.length > req.maxBodyBytes) finish(undefined);
+      if (head.framing === 'chunked' && bodyRaw > MAX_CHUNKED_BYTES) finish(undefined);
     };
     sock.on('connect', () => {
       connected = true;
-      let head = `GET ${req.path} HTTP/1.1\r\nHost: ${req.hostHeader}\r\n`;
-      for (const [k, v] of Object.entries(req.headers)) head += `${k}: ${v}\r\n`;
-      sock.write(Buffer.from(`${head}Connection: close\r\n\r\n`, 'latin1'));
+      let text = `GET ${req.path} HTTP/1.1\r\nHost: ${req.hostHeader}\r\n`;
+      for (const [k, v] of Object.entries(req.headers)) text += `${k}: ${v}\r\n`;
+      sock.write(Buffer.from(`${text}Connection: close\r\n\r\n`, 'latin1'));
     });
     sock.on('data', (c: Buffer) => {
       chunks.push(c);
-      received += c.length;
-      if (received > req.maxBodyBytes + 1024 * 1024) {
-        finish({ kind: 'too-large' });
-        return;
+      if (head === undefined) return attempt(false);
+      bodyRaw += c.length;
+      checkSize();
+      if (settled) return;
+      if (head.framing === 'length' && bodyRaw >= head.length) return attempt(false);
+      if (head.framing === 'chunked') {
+        // A chunked body (without trailers, the only kind parsed here) can only be complete when it ends in CRLF CRLF.
+        tail = (tail + c.toString('latin1', Math.max(0, c.length - 4))).slice(-4);
+        if (tail === '\r\n\r\n') attempt(false);
       }
-      parse(false);
     });
-    sock.on('end', () => parse(true));
+    sock.on('end', () => attempt(true));
     sock.on('error', (error) => finish(connected ? undefined : { kind: 'connect', error }));
     sock.on('close', () => finish(undefined));
   });

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HttpFleetClient } from '../../fleetctl/client/http.js';
-import { parseResponse, rawGetPossible, type ParseResult } from '../../fleetctl/client/raw-get.js';
+import { parseResponse, rawGet, rawGetPossible, type ParseResult } from '../../fleetctl/client/raw-get.js';
 import { errorMessage } from '../../lib/errors.js';
 
 const BODY = JSON.stringify({ machines: [{ id: 'a'.repeat(32), primaryIP: '198.18.0.11', metadata: { region: 'eu' } }] });
@@ -201,4 +201,44 @@ t.test('over a unix socket the Host header is the one node:http sends', async (t
   const hosts = requests.map((r) => /\r\nHost: ([^\r]*)/i.exec(r)?.[1]);
   t.same(hosts, ['domain-sock', 'domain-sock']);
   t.match(requests[1], /\r\nConnection: close\r\n/);
+});
+
+t.test('rawGet itself: bodies written a byte at a time, and the size bound', async (t) => {
+  /** A server that writes `text` in pieces of `step` bytes, one per event loop turn, then closes (or not). */
+  async function trickle(text: string, step: number, keepOpen = false): Promise<number> {
+    const open = new Set<net.Socket>();
+    const srv = net.createServer((c) => {
+      open.add(c);
+      c.on('error', () => undefined);
+      c.once('data', async () => {
+        const b = Buffer.from(text);
+        for (let i = 0; i < b.length && !c.destroyed; i += step) {
+          c.write(b.subarray(i, i + step));
+          await new Promise((r) => setImmediate(r));
+        }
+        if (!keepOpen) c.end();
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.teardown(
+      () =>
+        new Promise<void>((r) => {
+          for (const c of open) c.destroy();
+          srv.close(() => r());
+        }),
+    );
+    return (srv.address() as net.AddressInfo).port;
+  }
+  const get = async (port: number, maxBodyBytes = 1 << 20): Promise<unknown> => {
+    const r = await rawGet({ target: { host: '127.0.0.1', port }, hostHeader: `127.0.0.1:${port}`, path: '/x', headers: {}, timeoutMs: 5000, maxBodyBytes });
+    return r !== undefined && 'status' in r ? { status: r.status, body: r.body.toString() } : r;
+  };
+  t.same(await get(await trickle(chunked(BODY, 5), 1)), { status: 200, body: BODY }, 'chunked, one byte per write');
+  t.same(await get(await trickle(withLength('200 OK', BODY), 3)), { status: 200, body: BODY }, 'Content-Length, three bytes per write');
+  // The server keeps the connection open: the answer must be seen complete from its framing alone.
+  t.same(await get(await trickle(chunked(BODY, 5), 1, true)), { status: 200, body: BODY }, 'chunked, one byte per write, connection kept open');
+  t.same(await get(await trickle(withLength('200 OK', BODY), 3, true)), { status: 200, body: BODY }, 'Content-Length, connection kept open');
+  const big = 'x'.repeat(2048);
+  t.same(await get(await trickle(head('200 OK', []) + big, 512), 1024), { kind: 'too-large' }, 'a connection-framed body past the bound is refused');
+  t.equal(await get(await trickle(withLength('200 OK', big), 512), 1024), undefined, 'a Content-Length past the bound is left to node:http');
 });
