@@ -18,8 +18,6 @@ export interface RunIO {
   out: Output;
   files?: LocalFiles;
   clock?: Clock;
-  /** The API client sends its GETs over node:net where it can (fleetctl/client/raw-get.ts; the quick path's choice). */
-  rawGets?: boolean;
 }
 
 /** Runs `spec` with the global options `g`; resolves with the exit status. Endpoint failures and usage errors propagate. */
@@ -30,7 +28,7 @@ export async function runSpec(spec: CommandSpec, g: GlobalOptions, io: RunIO, po
   }
   let client;
   try {
-    client = await createClient(g, (line) => out.err(line), { rawGets: io.rawGets === true });
+    client = await createClient(g, (line) => out.err(line));
   } catch (err) {
     if (err instanceof EndpointError) throw err;
     throw new UsageError(`Unable to initialize client: ${errorMessage(err)}`);

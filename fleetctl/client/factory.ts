@@ -29,6 +29,8 @@ export interface ClientSettings {
   sshTimeout: number;
   /** --debug / FLEETCTL_DEBUG: the API driver logs each request and answer to the warning sink. */
   debug: boolean;
+  /** Not a flag: the quick path of the list commands sets it, for HttpClientOptions' `rawGets` (GETs over node:net). */
+  rawGets?: boolean;
 }
 
 /** Where warnings go (one line each): fleetctl's stderr. */
@@ -81,12 +83,7 @@ function warnUnusedTls(g: ClientSettings, ep: ApiEndpoint, warn: Warn): void {
   warn(`WARNING: ${flags.join(', ')} ignored: the endpoint ${ep.display} ${why}, which does not use TLS`);
 }
 
-/** How the client is to work beyond the flags: `rawGets` as HttpClientOptions' (fleetctl's quick path). */
-export interface ClientTuning {
-  rawGets?: boolean;
-}
-
-export async function createClient(g: ClientSettings, warn: Warn, tuning: ClientTuning = {}): Promise<FleetClient> {
+export async function createClient(g: ClientSettings, warn: Warn): Promise<FleetClient> {
   let driver = g.driver;
   let endpoint = g.endpoint;
   if (!g.experimentalApi) {
@@ -103,7 +100,7 @@ export async function createClient(g: ClientSettings, warn: Warn, tuning: Client
     if (ignored.length > 0) warn(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
     warnUnusedTls(g, ep, warn);
     if (!ssh.tunnel) {
-      const raw = tuning.rawGets ? { rawGets: true } : {};
+      const raw = g.rawGets === true ? { rawGets: true } : {};
       return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug, ...raw });
     }
     const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
