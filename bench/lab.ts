@@ -22,12 +22,20 @@ export async function startBenchLab(teardown: Teardown, machines: number, prefix
   }
 }
 
-/** CPU ticks (user + system) and RSS of a process inside a lab machine, read through its init's root. */
-export function machineProcess(initPid: number, pid: number): { ticks: number; rssKiB: number } {
+/**
+ * CPU ticks (user + system) and RSS of a process inside a lab machine, read through its init's root. RSS splits
+ * into anonymous memory (the process's own: JS heap, malloc, stacks) and file-backed pages (mostly the node
+ * binary's, shared with every node process that maps it and reclaimable: docs/benchmarks.md "Idle cost").
+ */
+export function machineProcess(initPid: number, pid: number): { ticks: number; rssKiB: number; rssAnonKiB: number; rssFileKiB: number } {
   const base = `/proc/${initPid}/root/proc/${pid}`;
   const stat = readFileSync(`${base}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`${base}/status`, 'utf8'));
-  return { ticks, rssKiB: rss ? Number(rss[1]) : NaN };
+  const status = readFileSync(`${base}/status`, 'utf8');
+  const kib = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { ticks, rssKiB: kib('VmRSS'), rssAnonKiB: kib('RssAnon'), rssFileKiB: kib('RssFile') };
 }

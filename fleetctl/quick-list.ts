@@ -114,7 +114,8 @@ export async function quickList(argv: readonly string[], env: NodeJS.ProcessEnv,
     return undefined;
   }
   const values = { ...defaults, ...parsed.globals };
-  const g = globalOptions(values);
+  // The API client sends its GETs over node:net where it can (fleetctl/client/raw-get.ts, issue 13).
+  const g = { ...globalOptions(values), rawGets: true };
   if (g.debug || g.driver.toLowerCase() !== 'api' || g.tunnel !== '' || !g.experimentalApi) return undefined;
   const flags: Parsed = { ...values };
   for (const [name, f] of Object.entries(spec.flags)) if (f.default !== undefined) flags[name] = f.default;

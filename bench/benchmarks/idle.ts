@@ -55,9 +55,16 @@ async function runIdle(ctx: BenchContext, p: IdleParams): Promise<Record<string,
   const t0 = Date.now();
   const start = fleetds.map((f) => machineProcess(f.initPid, f.pid));
   const rss: number[][] = fleetds.map(() => []);
+  const anon: number[][] = fleetds.map(() => []);
+  const file: number[][] = fleetds.map(() => []);
   const end = t0 + p.seconds * 1000;
   while (Date.now() < end) {
-    fleetds.forEach((f, i) => rss[i]!.push(machineProcess(f.initPid, f.pid).rssKiB / 1024));
+    fleetds.forEach((f, i) => {
+      const s = machineProcess(f.initPid, f.pid);
+      rss[i]!.push(s.rssKiB / 1024);
+      anon[i]!.push(s.rssAnonKiB / 1024);
+      file[i]!.push(s.rssFileKiB / 1024);
+    });
     await new Promise((r) => setTimeout(r, Math.min(p.sampleEverySeconds * 1000, Math.max(0, end - Date.now()))));
   }
   const seconds = (Date.now() - t0) / 1000;
@@ -69,12 +76,16 @@ async function runIdle(ctx: BenchContext, p: IdleParams): Promise<Record<string,
     units: perMachine[f.machineId] ?? 0,
     cpuPercent: round(((last[i]!.ticks - start[i]!.ticks) / CLK_TCK / seconds) * 100, 2),
     rssMiB: summarize(rss[i]!, 1),
+    rssAnonMiB: summarize(anon[i]!, 1),
+    rssFileMiB: summarize(file[i]!, 1),
   }));
   const etcd = rates(m0, m1, seconds);
   return {
     params: p,
     figures: {
       fleetdRssMiBMean: round(per.reduce((a, f) => a + f.rssMiB.mean, 0) / per.length),
+      fleetdRssAnonMiBMean: round(per.reduce((a, f) => a + f.rssAnonMiB.mean, 0) / per.length),
+      fleetdRssFileMiBMean: round(per.reduce((a, f) => a + f.rssFileMiB.mean, 0) / per.length),
       fleetdCpuPercentMean: round(per.reduce((a, f) => a + f.cpuPercent, 0) / per.length, 2),
       etcdUnaryPerSec: etcd.unaryPerSec,
       etcdStreamMsgsPerSec: etcd.streamMsgsPerSec,
@@ -85,7 +96,7 @@ async function runIdle(ctx: BenchContext, p: IdleParams): Promise<Record<string,
     what:
       `fleet.service (fleetd, default fleet.conf of fleet-lab) in each of ${p.machines} systemd-nspawn machines with ${p.units} ` +
       'units running (Type=simple sleep) spread by the engine; nothing submitted during the window; CPU from ' +
-      '/proc/<pid>/stat utime+stime, RSS from VmRSS every few seconds; etcd counters from its /metrics (all clients ' +
+      '/proc/<pid>/stat utime+stime, RSS from VmRSS (and its RssAnon and RssFile parts) every few seconds; etcd counters from its /metrics (all clients ' +
       'of the cluster: the fleetds only, the benchmark\'s own client is idle)',
   };
 }

@@ -29,6 +29,8 @@ export interface ClientSettings {
   sshTimeout: number;
   /** --debug / FLEETCTL_DEBUG: the API driver logs each request and answer to the warning sink. */
   debug: boolean;
+  /** Not a flag: the quick path of the list commands sets it, for HttpClientOptions' `rawGets` (GETs over node:net). */
+  rawGets?: boolean;
 }
 
 /** Where warnings go (one line each): fleetctl's stderr. */
@@ -99,7 +101,8 @@ export async function createClient(g: ClientSettings, warn: Warn, env: NodeJS.Pr
     if (ignored.length > 0) warn(`WARNING: multiple endpoints provided but only the first (${ep.display}) is used`);
     warnUnusedTls(g, ep, warn);
     if (!ssh.tunnel) {
-      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug });
+      const raw = g.rawGets === true ? { rawGets: true } : {};
+      return new HttpFleetClient({ endpoint: ep, requestTimeoutMs: timeoutMs, caFile: g.caFile, certFile: g.certFile, keyFile: g.keyFile, token: g.apiToken, ...debug, ...raw });
     }
     const remote = ep.kind === 'unix' ? ep.socketPath : `${ep.url.hostname}:${ep.url.port || (ep.tls ? 443 : 80)}`;
     const { openTunnel } = await import('./tunnel.js');

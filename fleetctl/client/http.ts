@@ -1,5 +1,5 @@
 /** FleetClient over fleet's HTTP API v1 (unix socket, http or https), following nextPageToken. */
-import http from 'node:http';
+import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ import {
 } from '../../lib/api/decode.js';
 import { ApiDecodeError } from '../../lib/api/errors.js';
 import type { ApiEndpoint } from './endpoint.js';
+import { rawGet, rawGetPossible } from './raw-get.js';
 import { ApiRequestError, EndpointError, describeNetError } from './errors.js';
 import type { RolloutControl } from '../../lib/rollout/types.js';
 import type { ApiRollout, ApiRolloutRequest, FleetClient, InspectTarget, JournalOptions, NewUnit, ApiRestartRequest, StatusResult, UnitStateFilter, UnitStateWatch, UnitWatch } from './types.js';
@@ -33,6 +34,10 @@ import { UsageError, errorMessage } from '../../lib/errors.js';
 const requireBuiltin = createRequire(import.meta.url);
 function https(): typeof Https {
   return requireBuiltin('node:https') as typeof Https;
+}
+/** node:http is loaded on first use: with `rawGets` a list command sends its GETs without it (raw-get.ts). */
+function http(): typeof Http {
+  return requireBuiltin('node:http') as typeof Http;
 }
 
 export interface HttpClientOptions {
@@ -51,6 +56,11 @@ export interface HttpClientOptions {
   onClose?: () => Promise<void> | void;
   /** `--debug`/`FLEETCTL_DEBUG`: gets one line per request sent and per answer received, as fleet's client logged them. */
   debug?: (line: string) => void;
+  /**
+   * GETs to a plain endpoint (unix socket, http://) without --debug go over node:net (raw-get.ts), node:http
+   * only when that declines. fleetctl's quick path sets it (issue 13); same answers, errors and messages.
+   */
+  rawGets?: boolean;
 }
 
 /**
@@ -66,7 +76,7 @@ export function httpDebugLine(now: Date, method: string, url: string, status?: {
 
 interface Answer {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: Http.IncomingHttpHeaders;
   body: Buffer;
 }
 
@@ -91,7 +101,8 @@ const MAX_ERROR_BYTES = 64 * 1024;
 
 export class HttpFleetClient implements FleetClient {
   readonly endpoint: string;
-  private readonly agent: http.Agent;
+  /** Made on first use over node:http (an https endpoint's at once: it reads the TLS files, whose errors are usage errors). */
+  private agentMade: Http.Agent | undefined;
   private readonly opts: HttpClientOptions;
   private readonly basePath: string;
 
@@ -101,22 +112,30 @@ export class HttpFleetClient implements FleetClient {
     const ep = opts.endpoint;
     this.basePath = ep.kind === 'tcp' ? ep.url.pathname.replace(/\/+$/, '') : '';
     if (ep.kind === 'tcp' && ep.tls) {
-      this.agent = new (https().Agent)({
+      this.agentMade = new (https().Agent)({
         keepAlive: true,
         ca: opts.caFile ? readTlsFile(opts.caFile, '--ca-file') : undefined,
         cert: opts.certFile ? readTlsFile(opts.certFile, '--cert-file') : undefined,
         key: opts.keyFile ? readTlsFile(opts.keyFile, '--key-file') : undefined,
       });
-    } else {
-      this.agent = new http.Agent({ keepAlive: true });
     }
   }
 
-  private requestOptions(method: string, path: string, headers: Record<string, string>): http.RequestOptions {
-    const ep = this.opts.endpoint;
+  private get agent(): Http.Agent {
+    this.agentMade ??= new (http().Agent)({ keepAlive: true });
+    return this.agentMade;
+  }
+
+  private requestHeaders(headers: Record<string, string>): Record<string, string> {
     const h: Record<string, string> = { Accept: 'application/json', ...headers };
     if (this.opts.token) h['Authorization'] = `Bearer ${this.opts.token}`;
-    const base: http.RequestOptions = { method, path: this.basePath + path, headers: h, agent: this.agent };
+    return h;
+  }
+
+  private requestOptions(method: string, path: string, headers: Record<string, string>): Http.RequestOptions {
+    const ep = this.opts.endpoint;
+    const h = this.requestHeaders(headers);
+    const base: Http.RequestOptions = { method, path: this.basePath + path, headers: h, agent: this.agent };
     if (ep.kind === 'unix') return { ...base, socketPath: ep.socketPath, host: 'domain-sock' };
     return {
       ...base,
@@ -142,7 +161,7 @@ export class HttpFleetClient implements FleetClient {
    * closed just as it was reused (fleetd restarting during a wait) is retried once on a new connection: the
    * request never reached fleetd, and every API call is idempotent.
    */
-  private async open(method: string, path: string, body?: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<http.IncomingMessage> {
+  private async open(method: string, path: string, body?: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<Http.IncomingMessage> {
     try {
       return await this.openOnce(method, path, body, timeoutMs);
     } catch (err) {
@@ -151,14 +170,14 @@ export class HttpFleetClient implements FleetClient {
     }
   }
 
-  private openOnce(method: string, path: string, body: unknown, timeoutMs: number, retried = false): Promise<http.IncomingMessage> {
+  private openOnce(method: string, path: string, body: unknown, timeoutMs: number, retried = false): Promise<Http.IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = {};
     if (payload !== undefined) {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https() : http;
+    const mod = this.opts.endpoint.kind === 'tcp' && this.opts.endpoint.tls ? https() : http();
     const debug = this.opts.debug;
     const url = debug ? this.requestUrl(path) : '';
     debug?.(httpDebugLine(new Date(), method, url));
@@ -184,7 +203,42 @@ export class HttpFleetClient implements FleetClient {
     });
   }
 
+  /**
+   * A GET over node:net (raw-get.ts) when `rawGets` is set and the endpoint is plain; undefined when node:http is
+   * to send it. Failures are worded as openOnce and call word them.
+   */
+  private async rawCall(path: string): Promise<Answer | undefined> {
+    const ep = this.opts.endpoint;
+    if (!this.opts.rawGets || this.opts.debug || (ep.kind === 'tcp' && ep.tls)) return undefined;
+    const req = {
+      target: ep.kind === 'unix' ? { socketPath: ep.socketPath } : { host: ep.url.hostname.replace(/^\[|\]$/g, ''), port: Number(ep.url.port || 80) },
+      hostHeader: ep.kind === 'unix' ? 'domain-sock' : ep.url.host,
+      path: this.basePath + path,
+      headers: this.requestHeaders({}),
+      timeoutMs: this.opts.requestTimeoutMs,
+      maxBodyBytes: MAX_RESPONSE_BYTES,
+    };
+    if (!rawGetPossible(req)) return undefined;
+    const r = await rawGet(req);
+    if (r === undefined || 'status' in r) return r;
+    switch (r.kind) {
+      case 'connect':
+        throw this.unreachable(r.error);
+      case 'head-timeout':
+        throw new EndpointError(`fleet API at ${this.endpoint} did not answer within ${req.timeoutMs / 1000}s (raise --request-timeout?)`);
+      case 'body-timeout':
+        throw this.unreachable(new Error('timeout'));
+      case 'too-large':
+        throw new EndpointError(`fleet API at ${this.endpoint} sent an answer larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; refusing it`);
+    }
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<Answer> {
+    const raw = method === 'GET' && body === undefined ? await this.rawCall(path) : undefined;
+    if (raw !== undefined) {
+      this.checkAuth(raw);
+      return raw;
+    }
     const started = Date.now();
     const res = await this.open(method, path, body);
     const remaining = Math.max(1, this.opts.requestTimeoutMs - (Date.now() - started));
@@ -432,7 +486,7 @@ export class HttpFleetClient implements FleetClient {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    this.agentMade?.destroy();
     await this.opts.onClose?.();
   }
 }

@@ -31,17 +31,20 @@ writeFileSync(
     `register(${JSON.stringify(pathToFileURL(loader).href)});\n` +
     `const bundle = ${JSON.stringify(bundle)};\n` +
     "process.on('exit', () => { const m = createRequire(import.meta.url).cache[bundle]; " +
-    "if (m) appendFileSync(process.env.LOADED_LIST, ['bundle', ...m.exports.bundledModulesRun()].join('\\n') + '\\n'); });\n",
+    "if (m) appendFileSync(process.env.LOADED_LIST, ['bundle', ...m.exports.bundledModulesRun()].join('\\n') + '\\n'); " +
+    // and the Node built-ins loaded (node:http is not: the quick path's GETs go over node:net).
+    "appendFileSync(process.env.LOADED_LIST, process.moduleLoadList.filter((n) => n.startsWith('NativeModule ')).map((n) => 'builtin:' + n.slice(13)).join('\\n') + '\\n'); });\n",
 );
 
 let runs = 0;
 /** fleetctl args... with the hook; resolves with its stdout and the URLs of every module it loaded. */
-async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[]; bundled: boolean }> {
+async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[]; bundled: boolean; builtins: string[] }> {
   const list = path.join(dir, `loaded-${runs++}.txt`);
   writeFileSync(list, '');
   const r = await fleetctl(args, { env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, LOADED_LIST: list }, child: true });
   const lines = readFileSync(list, 'utf8').split('\n').filter((l) => l !== '');
-  return { ...r, urls: lines.filter((l) => l !== 'bundle'), bundled: lines.includes('bundle') };
+  const builtins = lines.filter((l) => l.startsWith('builtin:')).map((l) => l.slice(8));
+  return { ...r, urls: lines.filter((l) => l !== 'bundle' && !l.startsWith('builtin:')), bundled: lines.includes('bundle'), builtins };
 }
 
 const heavy = (urls: readonly string[]): string[] => urls.filter((u) => /\/node_modules\/(etcd3|@grpc)\/|\/lib\/registry\//.test(u));
@@ -69,6 +72,8 @@ t.test('list-machines over the API driver loads no etcd3, no gRPC, no lib/regist
   t.ok(r.bundled, 'run from the bundle, dist/fleetctl/quick.cjs');
   t.same(r.urls.filter((u) => u.endsWith('/fleetctl/main.js') || u.endsWith('/fleetctl/entry.js')).length, 2, 'main.js as an ES module, entry.js from the bundle');
   t.same(heavy(r.urls), [], 'nothing of etcd3, gRPC or lib/registry');
+  t.ok(r.builtins.includes('net'), 'node:net is loaded');
+  t.same(r.builtins.filter((b) => /^_?http|^https$/.test(b)), [], 'node:http is not: the GET goes over node:net (fleetctl/client/raw-get.ts)');
 });
 
 const cliOnly = (urls: readonly string[]): string[] => urls.filter((u) => /\/node_modules\/yargs\/|\/fleetctl\/(cli|commands)\.js$|\/fleetctl\/commands\//.test(u) && !u.endsWith('/fleetctl/commands/version.js'));
