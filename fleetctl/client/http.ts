@@ -378,7 +378,7 @@ export class HttpFleetClient implements FleetClient {
 
   private async stream<T extends { name: string; machineID?: string }>(what: string, q: URLSearchParams, kind: StreamKind<T>): Promise<StreamedList<T> | undefined> {
     const query = q.toString();
-    let res: http.IncomingMessage;
+    let res: Http.IncomingMessage;
     try {
       res = await this.open('GET', `${API_PREFIX}/watch/${what}${query ? `?${query}` : ''}`);
     } catch {
