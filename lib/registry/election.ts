@@ -11,7 +11,7 @@ import { logger } from '../log.js';
 import { decodeLeaderRecord, encodeLeaderRecord } from './codec.js';
 import { RegistryError } from './errors.js';
 import { checkMachineId, type Keyspace } from './keys.js';
-import { rescueStalledKeepAlive } from './lease-rescue.js';
+import { RenewalTimes, rescueStalledKeepAlive } from './lease-rescue.js';
 import type { Fence, LeaderRecord } from './types.js';
 
 export interface ElectionEvents {
@@ -21,6 +21,8 @@ export interface ElectionEvents {
 }
 
 const log = logger('registry.election');
+/** How often the term's watchdog looks at the lease's renewals; the term ends this long before etcd's expiry. */
+const WATCHDOG_MS = 250;
 
 export class Election extends EventEmitter<ElectionEvents> {
   private lease: Lease | undefined;
@@ -129,9 +131,10 @@ export class Election extends EventEmitter<ElectionEvents> {
   /** One lease: campaign with it until elected, lead until the term ends, or throw when the lease is lost. */
   private async campaignOnce(): Promise<void> {
     await this.ensureWatch();
+    const granting = this.clock.now();
     const lease = this.client.lease(Math.max(1, Math.ceil(this.ttlSeconds)), { autoKeepAlive: true });
     this.lease = lease;
-    let lastRenewal = this.clock.now();
+    const renewals = new RenewalTimes(this.clock);
     let lostReason: string | undefined;
     const lose = (reason: string): void => {
       if (lostReason !== undefined) return;
@@ -140,28 +143,29 @@ export class Election extends EventEmitter<ElectionEvents> {
       this.poke();
     };
     lease.on('lost', (err) => lose(`lease lost: ${err.message}`));
-    lease.on('keepaliveSucceeded', () => {
-      lastRenewal = this.clock.now();
-    });
-    // The client library declares a lease lost only after twice its TTL; etcd expires it after one.
-    const watchdog = this.clock.every(250, () => {
-      if (this.clock.now() - lastRenewal > this.ttlSeconds * 1000) lose('lease not renewed within its TTL');
+    lease.on('keepaliveEstablished', () => renewals.newStream());
+    lease.on('keepaliveFired', () => renewals.sent());
+    lease.on('keepaliveSucceeded', () => renewals.answered());
+    // The client library declares a lease lost only after twice its TTL; etcd expires it after one, counted from
+    // when it received the last keep-alive. The term ends one watchdog period before that, so a leader cut off
+    // from etcd steps down before etcd can elect its successor (RenewalTimes).
+    const deadlineMs = this.ttlSeconds * 1000 - WATCHDOG_MS;
+    const watchdog = this.clock.every(WATCHDOG_MS, () => {
+      if (renewals.since() > deadlineMs) lose('lease not renewed within its TTL');
     });
     // a keep-alive stream stalled on a member that stopped answering would cost the term: lease-rescue.ts
     const rescue = rescueStalledKeepAlive({
       lease,
       ttlMs: this.ttlSeconds * 1000,
       clock: this.clock,
-      sinceRenewalMs: () => this.clock.now() - lastRenewal,
-      renewed: () => {
-        lastRenewal = this.clock.now();
-      },
+      sinceRenewalMs: () => renewals.since(),
+      renewed: (sentAt) => renewals.renewedAt(sentAt),
       failed: (err) => log.debug('engine lease keep-alive rescue failed; retrying', { engine: this.machineId, err }),
     });
     let revoke = false;
     try {
       const leaseId = await lease.grant();
-      lastRenewal = this.clock.now();
+      renewals.renewedAt(granting);
       while (!this.stopped && lostReason === undefined) {
         const seen = this.changes;
         // `since` is the start of the term this attempt may begin, not of the campaign (which may wait long)

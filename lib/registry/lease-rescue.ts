@@ -22,8 +22,8 @@ export interface LeaseRescue {
   readonly clock: Clock;
   /** ms since the lease was last renewed (by its stream or by a rescue) */
   sinceRenewalMs(): number;
-  /** a rescue keep-alive was answered */
-  renewed(): void;
+  /** a rescue keep-alive sent at `sentAt` (clock time) was answered */
+  renewed(sentAt: number): void;
   /** a rescue keep-alive failed (it is tried again) */
   failed?(err: string): void;
 }
@@ -39,11 +39,12 @@ export function rescueStalledKeepAlive(o: LeaseRescue): Timer {
     () => {
       if (o.sinceRenewalMs() <= o.ttlMs * STALL_SHARE || inFlight >= RESCUES_IN_FLIGHT) return;
       inFlight++;
+      const sentAt = o.clock.now();
       o.lease
         .keepaliveOnce({ deadline: Date.now() + deadlineMs })
         .then(
           () => {
-            if (!cancelled) o.renewed();
+            if (!cancelled) o.renewed(sentAt);
           },
           (err: unknown) => o.failed?.(errorMessage(err)),
         )
@@ -59,4 +60,47 @@ export function rescueStalledKeepAlive(o: LeaseRescue): Timer {
       timer.cancel();
     },
   };
+}
+
+/**
+ * When etcd last renewed a lease, as far as its holder can know: the send time of the keep-alive answered last.
+ * etcd renews on receipt, after the send and before the answer; counting from the answer's arrival, as etcd3's
+ * `keepaliveSucceeded` invites, lets a slow answer carry the holder's own deadline past etcd's expiry, so a
+ * deposed engine leader would go on believing it leads while its successor already does. Stream keep-alives are
+ * answered in order, so each answer belongs to the oldest unanswered send; a new stream forgets the old sends.
+ */
+export class RenewalTimes {
+  private readonly unanswered: number[] = [];
+  private last: number;
+
+  constructor(private readonly clock: Pick<Clock, 'now'>) {
+    this.last = clock.now();
+  }
+
+  /** A keep-alive went out on the lease's stream (etcd3's `keepaliveFired`). */
+  sent(): void {
+    this.unanswered.push(this.clock.now());
+    if (this.unanswered.length > 64) this.unanswered.shift();
+  }
+
+  /** The lease's stream answered a keep-alive (`keepaliveSucceeded`). */
+  answered(): void {
+    const at = this.unanswered.shift();
+    if (at !== undefined) this.renewedAt(at);
+  }
+
+  /** A new keep-alive stream (`keepaliveEstablished`): sends on the old one will not be answered. */
+  newStream(): void {
+    this.unanswered.length = 0;
+  }
+
+  /** etcd renewed the lease no earlier than `at` (a grant's or a rescue's send time). */
+  renewedAt(at: number): void {
+    if (at > this.last) this.last = at;
+  }
+
+  /** ms since the last renewal etcd is known to have made */
+  since(): number {
+    return this.clock.now() - this.last;
+  }
 }

@@ -237,6 +237,7 @@ export class MachinePresence {
       clock: systemClock,
       sinceRenewalMs: () => Date.now() - this.lastKeepAlive,
       renewed: () => {
+        // counted from the answer, as the stream's keep-alives are here (agent_ttl leaves the margin)
         if (this.lease === lease) this.lastKeepAlive = Date.now();
       },
       failed: (err) => log.debug('lease keep-alive rescue failed; retrying', { machineId: this.machineId, err }),
