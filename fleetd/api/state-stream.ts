@@ -77,40 +77,6 @@ const UNITS: Kind<ApiUnit> = {
   removed: (u) => ({ name: u.name }),
 };
 
-/** The unit state stream (`GET /watch/state`, filters `unitName`, `machineID`). */
-export class StateStreams {
-  private readonly impl: ListStreams<ApiUnitState>;
-  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
-    this.impl = new ListStreams(STATES, backend, opts);
-  }
-  get active(): number {
-    return this.impl.active;
-  }
-  serve(c: Ctx): Promise<void> {
-    return this.impl.serve(c);
-  }
-  close(): Promise<void> {
-    return this.impl.close();
-  }
-}
-
-/** The unit stream (`GET /watch/units`, filter `unitName`): units with desired and current state, as `GET /units`. */
-export class UnitStreams {
-  private readonly impl: ListStreams<ApiUnit>;
-  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
-    this.impl = new ListStreams(UNITS, backend, opts);
-  }
-  get active(): number {
-    return this.impl.active;
-  }
-  serve(c: Ctx): Promise<void> {
-    return this.impl.serve(c);
-  }
-  close(): Promise<void> {
-    return this.impl.close();
-  }
-}
-
 class ListStreams<T extends { name: string; machineID?: string }> {
   private readonly slots: Slots;
   private readonly keepaliveMs: number;
@@ -309,5 +275,19 @@ class ListStreams<T extends { name: string; machineID?: string }> {
       emit(entry, `${goJson({ removed: this.kind.removed(entry) })}\n`);
     }
     for (const [w, lines] of out) this.send(w, lines.join(''));
+  }
+}
+
+/** The unit state stream (`GET /watch/state`, filters `unitName`, `machineID`). */
+export class StateStreams extends ListStreams<ApiUnitState> {
+  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
+    super(STATES, backend, opts);
+  }
+}
+
+/** The unit stream (`GET /watch/units`, filter `unitName`): units with desired and current state, as `GET /units`. */
+export class UnitStreams extends ListStreams<ApiUnit> {
+  constructor(backend: FleetBackend, opts: StateStreamOptions = {}) {
+    super(UNITS, backend, opts);
   }
 }

@@ -81,6 +81,19 @@ interface Served {
 }
 
 /** A TCP server that answers every request with `answer` (written as is), or with nothing for 'silent'. */
+/** Listens on a loopback port; at teardown the server closes and drops the connections in `open`. */
+async function listenOnLoopback(t: Test, srv: net.Server, open: ReadonlySet<net.Socket>): Promise<net.AddressInfo> {
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of open) c.destroy();
+        srv.close(() => r());
+      }),
+  );
+  return srv.address() as net.AddressInfo;
+}
+
 async function rawServer(t: Test, answer: string | ((req: number) => string | 'silent' | 'stall-body')): Promise<Served> {
   const requests: string[] = [];
   const open = new Set<net.Socket>();
@@ -104,15 +117,7 @@ async function rawServer(t: Test, answer: string | ((req: number) => string | 's
       c.end(a);
     });
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of open) c.destroy();
-        srv.close(() => r());
-      }),
-  );
-  const addr = srv.address() as net.AddressInfo;
+  const addr = await listenOnLoopback(t, srv, open);
   return { endpoint: `http://127.0.0.1:${addr.port}`, requests };
 }
 
@@ -219,15 +224,7 @@ t.test('rawGet itself: bodies written a byte at a time, and the size bound', asy
         if (!keepOpen) c.end();
       });
     });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    t.teardown(
-      () =>
-        new Promise<void>((r) => {
-          for (const c of open) c.destroy();
-          srv.close(() => r());
-        }),
-    );
-    return (srv.address() as net.AddressInfo).port;
+    return (await listenOnLoopback(t, srv, open)).port;
   }
   const get = async (port: number, maxBodyBytes = 1 << 20): Promise<unknown> => {
     const r = await rawGet({ target: { host: '127.0.0.1', port }, hostHeader: `127.0.0.1:${port}`, path: '/x', headers: {}, timeoutMs: 5000, maxBodyBytes });
