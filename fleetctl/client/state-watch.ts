@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ApiUnit, ApiUnitState } from '../../lib/api/schema.js';
 import { decodeUnit, decodeUnitState } from '../../lib/api/decode.js';
+import { parseJsonObject } from '../../lib/json.js';
 import type { StreamWatch } from './types.js';
 
 /** A line longer than this is not one of fleetd's: the stream is dropped. */
@@ -110,14 +111,8 @@ export class StreamedList<T extends { name: string; machineID?: string }> implem
 
   /** False for a line that is not one of the stream's. */
   private apply(line: string): boolean {
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      return false;
-    }
-    if (typeof v !== 'object' || v === null) return false;
-    const o = v as Record<string, unknown>;
+    const o = parseJsonObject(line);
+    if (o === undefined) return false;
     try {
       if (o[this.kind.field] !== undefined) {
         const e = this.kind.decode(o[this.kind.field], `streamed ${this.kind.field}`);
