@@ -24,9 +24,8 @@ import type {
   UnitFailureRecord,
   UnitState,
 } from './types.js';
-import type { Projection } from './watch.js';
+import { Projector, type Projection } from './watch.js';
 import { logger } from '../log.js';
-import { forEachSliced } from '../slices.js';
 
 const log = logger('registry');
 
@@ -234,56 +233,7 @@ export function statesProjection(keys: Keyspace): Projection<UnitState> {
   };
 }
 
-/**
- * Builds a projection's records from key-values handed over in parts (the pages of a read, readPages' consume):
- * each part is reduced to the strings the projection needs at once, so the read's key-value objects do not pile up.
- */
-export class Projector<V> {
-  private readonly groups = new Map<string, Map<string, string>>();
-
-  constructor(private readonly p: Projection<V>) {}
-
-  /** Adds key-values; `restart` forgets those added before (readPages: the first page of a new attempt). */
-  add(kvs: readonly IKeyValue[], restart = false): void {
-    if (restart) this.groups.clear();
-    const dir = Buffer.from(this.p.dir, 'utf8');
-    for (const kv of kvs) {
-      // keys below `dir` start with its bytes: only the relative key is decoded
-      if (kv.key.length < dir.length || kv.key.compare(dir, 0, dir.length, 0, dir.length) !== 0) continue;
-      const rel = kv.key.toString('utf8', dir.length);
-      const g = this.p.group(rel);
-      if (g === undefined) continue;
-      let m = this.groups.get(g);
-      if (!m) this.groups.set(g, (m = new Map()));
-      m.set(rel, kv.value.toString('utf8'));
-    }
-  }
-
-  /** The records of every group added so far. */
-  result(): Map<string, V> {
-    const out = new Map<string, V>();
-    for (const [g, m] of this.groups) {
-      const v = this.p.build(g, m);
-      if (v !== undefined) out.set(g, v);
-    }
-    return out;
-  }
-
-  /** result() in slices that yield to the event loop (lib/slices.ts), for reads that may hold 100,000 groups. */
-  async resultSliced(): Promise<Map<string, V>> {
-    const out = new Map<string, V>();
-    await forEachSliced(this.groups, ([g, m]) => {
-      const v = this.p.build(g, m);
-      if (v !== undefined) out.set(g, v);
-    });
-    return out;
-  }
-
-  /** A PageRead of the projection's whole directory that feeds this projector. */
-  read(): { prefix: string; consume: (kvs: readonly IKeyValue[], first: boolean) => void } {
-    return { prefix: this.p.dir, consume: (kvs, first) => this.add(kvs, first) };
-  }
-}
+export { Projector };
 
 /** Applies a projection to the result of a range read. */
 export function project<V>(p: Projection<V>, kvs: readonly IKeyValue[]): Map<string, V> {

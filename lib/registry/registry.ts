@@ -735,8 +735,8 @@ export class Registry {
       const statesRead = new Projector(statesProjection(this.keys));
       const jobsRead = new Projector(jobsProjection(this.keys));
       await readPages(this.client, [
-        { prefix: statesKey, consume: (kvs, first) => statesRead.add(kvs, first) },
-        { prefix: unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir, consume: (kvs, first) => jobsRead.add(kvs, first) },
+        statesRead.read(statesKey),
+        jobsRead.read(unitName !== undefined ? this.keys.jobDir(unitName) : this.keys.jobsDir),
       ]);
       const all = new Map<string, UnitState>();
       for (const s of (await statesRead.resultSliced()).values()) all.set(`${s.name}\n${s.machineId}`, s);
@@ -768,7 +768,7 @@ export class Registry {
     const dir = machineId === undefined ? this.keys.schedulesDir : this.keys.scheduleDir(machineId);
     return this.call('listing the schedule', async () => {
       const read = new Projector(allSchedulesProjection(this.keys));
-      await readPages(this.client, [{ prefix: dir, consume: (kvs, first) => read.add(kvs, first) }]);
+      await readPages(this.client, [read.read(dir)]);
       return [...(await read.resultSliced()).values()];
     });
   }

@@ -16,6 +16,58 @@ export interface Projection<V> {
   build(group: string, keys: ReadonlyMap<string, string>): V | undefined;
 }
 
+/**
+ * Builds a projection's records from key-values handed over in parts (the pages of a read, readPages' consume):
+ * each part is reduced to the strings the projection needs at once, so the read's key-value objects do not pile up.
+ */
+export class Projector<V> {
+  /** The keys added so far, by group (relative key -> value); PrefixWatch keeps them as its raw map. */
+  readonly groups = new Map<string, Map<string, string>>();
+
+  constructor(private readonly p: Projection<V>) {}
+
+  /** Adds key-values; `restart` forgets those added before (readPages: the first page of a new attempt). */
+  add(kvs: readonly IKeyValue[], restart = false): void {
+    if (restart) this.groups.clear();
+    const dir = Buffer.from(this.p.dir, 'utf8');
+    for (const kv of kvs) {
+      // keys below `dir` start with its bytes: only the relative key is decoded
+      if (kv.key.length < dir.length || kv.key.compare(dir, 0, dir.length, 0, dir.length) !== 0) continue;
+      const rel = kv.key.toString('utf8', dir.length);
+      const g = this.p.group(rel);
+      if (g === undefined) continue;
+      let m = this.groups.get(g);
+      if (!m) this.groups.set(g, (m = new Map()));
+      m.set(rel, kv.value.toString('utf8'));
+    }
+  }
+
+  /** The records of every group added so far. */
+  result(): Map<string, V> {
+    const out = new Map<string, V>();
+    for (const [g, m] of this.groups) {
+      const v = this.p.build(g, m);
+      if (v !== undefined) out.set(g, v);
+    }
+    return out;
+  }
+
+  /** result() in slices that yield to the event loop (lib/slices.ts), for reads that may hold 100,000 groups. */
+  async resultSliced(): Promise<Map<string, V>> {
+    const out = new Map<string, V>();
+    await forEachSliced(this.groups, ([g, m]) => {
+      const v = this.p.build(g, m);
+      if (v !== undefined) out.set(g, v);
+    });
+    return out;
+  }
+
+  /** A PageRead of `prefix` (default: the projection's whole directory) that feeds this projector. */
+  read(prefix = this.p.dir): { prefix: string; consume: (kvs: readonly IKeyValue[], first: boolean) => void } {
+    return { prefix, consume: (kvs, first) => this.add(kvs, first) };
+  }
+}
+
 const RESYNC_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 
 /** A group's record as built from its keys, with the fingerprint that tells whether it changed. */
@@ -129,13 +181,9 @@ export class PrefixWatch<V> implements WatchHandle {
 
   /** Lists the prefix (one snapshot, in pages) into a new raw map, page by page. */
   private async list(): Promise<{ raw: Map<string, Map<string, string>>; revision: bigint }> {
-    let raw = new Map<string, Map<string, string>>();
-    const consume = (kvs: readonly IKeyValue[], first: boolean): void => {
-      if (first) raw = new Map();
-      for (const kv of kvs) this.setRaw(raw, kv.key.toString('utf8'), kv.value.toString('utf8'));
-    };
-    const snap = await readPages(this.client, [{ prefix: this.projection.dir, consume }]);
-    return { raw, revision: BigInt(snap.revision) };
+    const listing = new Projector(this.projection);
+    const snap = await readPages(this.client, [listing.read()]);
+    return { raw: listing.groups, revision: BigInt(snap.revision) };
   }
 
   private async replaceAll(raw: Map<string, Map<string, string>>, revision: bigint, reason: WatchReason): Promise<void> {
@@ -154,7 +202,7 @@ export class PrefixWatch<V> implements WatchHandle {
     for (const ev of res.events ?? []) {
       if (BigInt(ev.kv.mod_revision) <= this.rev) continue;
       const key = ev.kv.key.toString('utf8');
-      const group = this.setRaw(this.raw, key, ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'));
+      const group = this.setRaw(key, ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'));
       if (group !== undefined) touched.add(group);
     }
     const headerRev = BigInt(res.header.revision);
@@ -163,8 +211,9 @@ export class PrefixWatch<V> implements WatchHandle {
     if (changed.size > 0) await this.deliver(changed, 'update', false);
   }
 
-  /** Records one key's value (undefined = deleted) in `raw`; returns its group. */
-  private setRaw(raw: Map<string, Map<string, string>>, key: string, value: string | undefined): string | undefined {
+  /** Records one key's value (undefined = deleted); returns its group. */
+  private setRaw(key: string, value: string | undefined): string | undefined {
+    const raw = this.raw;
     if (!key.startsWith(this.projection.dir)) return undefined;
     const rel = key.slice(this.projection.dir.length);
     const group = this.projection.group(rel);
