@@ -263,7 +263,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (!term.active) return;
       this.opts.registry.maybeCollectUnitTexts(term.fence); // unit texts no unit uses, at a bounded rate
       const graceMs = this.opts.machineLostGraceMs;
-      const { state, unusable, newlyLost } = await term.clusterStateSliced(started, graceMs);
+      const { state, unusable, newlyLost } = await term.clusterState(started, graceMs);
       if (!term.active) return;
       for (const m of newlyLost) log.info('machine lost; its units move', { machine: m, graceMs });
       const p = await this.planner.plan(state);

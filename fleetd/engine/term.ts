@@ -31,15 +31,6 @@ export interface ClusterStateResult {
   readonly newlyLost: string[];
 }
 
-/** clusterState's work in progress. */
-interface StateAcc {
-  readonly units: SchedUnit[];
-  readonly unusable: PendingUnit[];
-  readonly schedule: Record<string, string>;
-  readonly referenced: Set<string>;
-  readonly newlyLost: string[];
-}
-
 export type UnitSlot = { readonly hash: string } & ({ readonly unit: SchedUnit } | { readonly unusable: string });
 
 export class Term {
@@ -214,56 +205,45 @@ export class Term {
    * The scheduler's input, plus the units whose contents cannot be used. Machines referenced by schedule entries
    * but gone are recorded in lostSince (returned in `newlyLost` the first time).
    */
-  clusterState(now: number, graceMs: number): ClusterStateResult {
-    const acc = this.newAcc();
-    for (const entry of this.units) this.addUnit(acc, entry, now, graceMs);
-    return this.finish(acc, now, graceMs);
-  }
-
-  /** clusterState in slices that yield to the event loop (lib/slices.ts): what a pass at 100,000 units uses. */
-  async clusterStateSliced(now: number, graceMs: number): Promise<ClusterStateResult> {
-    const acc = this.newAcc();
-    // over a copy: the slices see the units of one moment, whatever happens while they yield
-    await forEachSliced([...this.units], (entry) => this.addUnit(acc, entry, now, graceMs));
-    return this.finish(acc, now, graceMs);
-  }
-
-  private newAcc(): StateAcc {
-    return { units: [], unusable: [], schedule: {}, referenced: new Set(), newlyLost: [] };
-  }
-
-  private addUnit(acc: StateAcc, [name, slot]: [string, UnitSlot], now: number, graceMs: number): void {
-    if (!('unit' in slot)) {
-      acc.unusable.push({ unit: name, reason: slot.unusable });
-      return;
-    }
-    acc.units.push(slot.unit);
-    const job = this.jobs.get(name);
-    const at = job && !job.global ? this.target(job) : undefined;
-    if (at === undefined) return;
-    acc.schedule[name] = at;
-    if (this.machines.has(at)) return;
-    acc.referenced.add(at);
-    if (!this.lostSince.has(at)) {
-      const settled = this.startedAt + this.settleMs - graceMs;
-      this.lostSince.set(at, Math.max(now, settled));
-      acc.newlyLost.push(at);
-    }
-  }
-
-  private finish(acc: StateAcc, now: number, graceMs: number): ClusterStateResult {
-    for (const id of this.lostSince.keys()) if (!acc.referenced.has(id)) this.lostSince.delete(id);
+  async clusterState(now: number, graceMs: number): Promise<ClusterStateResult> {
+    const units: SchedUnit[] = [];
+    const unusable: PendingUnit[] = [];
+    const schedule: Record<string, string> = {};
+    const referenced = new Set<string>();
+    const newlyLost: string[] = [];
+    // in slices (lib/slices.ts): a pass at 100,000 units; over a copy, so the slices see the units of one moment
+    // whatever happens while they yield
+    await forEachSliced([...this.units], ([name, slot]) => {
+      if (!('unit' in slot)) {
+        unusable.push({ unit: name, reason: slot.unusable });
+        return;
+      }
+      units.push(slot.unit);
+      const job = this.jobs.get(name);
+      const at = job && !job.global ? this.target(job) : undefined;
+      if (at === undefined) return;
+      schedule[name] = at;
+      if (this.machines.has(at)) return;
+      referenced.add(at);
+      if (!this.lostSince.has(at)) {
+        const settled = this.startedAt + this.settleMs - graceMs;
+        this.lostSince.set(at, Math.max(now, settled));
+        newlyLost.push(at);
+      }
+    });
+    for (const id of this.lostSince.keys()) if (!referenced.has(id)) this.lostSince.delete(id);
     return {
       state: {
-        units: acc.units,
+        units,
         machines: [...this.machines.values()].map((m) => ({ id: m.id, metadata: m.metadata })),
-        schedule: acc.schedule,
+        schedule,
         options: { lostMachines: Object.fromEntries(this.lostSince), now, graceMs },
       },
-      unusable: acc.unusable,
-      newlyLost: acc.newlyLost,
+      unusable,
+      newlyLost,
     };
   }
+
 
   /** When the first grace period of a lost machine ends, if one is running. */
   graceEnds(now: number, graceMs: number): number | undefined {

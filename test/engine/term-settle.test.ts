@@ -22,20 +22,20 @@ function termWith(settleMs: number, startedAt: number): Term {
 t.test('a machine missing at the start of a term keeps its units until the settle time ends', async (t) => {
   const start = 1_000_000;
   const term = termWith(5000, start);
-  const early = term.clusterState(start + 100, 0).state;
+  const early = (await term.clusterState(start + 100, 0)).state;
   t.same(plan(early).ops, [], 'no move while machines may still be re-registering');
   t.match(plan(early).pending[0]?.reason ?? '', /lost, moving in 5s/);
   const later = termWith(5000, start);
-  t.match(plan(later.clusterState(start + 5001, 0).state).ops, [{ kind: 'move', unit: 'u.service', to: 'live' }], 'moved after the settle time');
+  t.match(plan((await later.clusterState(start + 5001, 0)).state).ops, [{ kind: 'move', unit: 'u.service', to: 'live' }], 'moved after the settle time');
 });
 
 t.test('without a settle time a missing machine loses its units at once (fleet behaviour)', async (t) => {
   const term = termWith(0, 1_000_000);
-  t.match(plan(term.clusterState(1_000_100, 0).state).ops, [{ kind: 'move', unit: 'u.service', to: 'live' }]);
+  t.match(plan((await term.clusterState(1_000_100, 0)).state).ops, [{ kind: 'move', unit: 'u.service', to: 'live' }]);
 });
 
 t.test('machine_lost_grace still applies on top of a settled term', async (t) => {
   const term = termWith(5000, 1_000_000);
-  const s = term.clusterState(1_000_000 + 60_000, 10_000).state;
+  const s = (await term.clusterState(1_000_000 + 60_000, 10_000)).state;
   t.same(plan(s).ops, [], 'lost 60 s into the term: the grace of 10 s runs from then');
 });
