@@ -5,19 +5,23 @@
  * partitioned) would so cost every lease whose stream it holds, though the other members answer: machines would
  * lose their registration (and the engine move their units), the engine leader its term. So after STALL_SHARE of
  * the TTL without a renewal, single keep-alives with a short deadline go out on fresh streams (each to a member
- * etcd3 picks at random) every TTL/8, up to RESCUES_IN_FLIGHT at once, until one is answered.
+ * etcd3 picks at random), RESCUES_IN_FLIGHT at once, topped up every TTL/8 as they fail, until one is answered.
+ * Several at once, not one per tick: one at a time reaches the frozen member again with a third of a chance each
+ * (3 members), so four ticks in a row could all miss the healthy ones before the term's deadline; three at once
+ * miss together 1 time in 27, and their three deadline failures open that member's circuit breaker
+ * (lib/registry/etcd.ts), so the next ones skip it.
  */
-import type { Lease } from 'etcd3';
 import type { Clock, Timer } from '../clock.js';
 import { errorMessage } from '../errors.js';
 
 /** Share of the TTL without a renewal after which rescue keep-alives go out. */
 const STALL_SHARE = 0.4;
-/** At most this many rescue keep-alives in flight at once. */
+/** Rescue keep-alives in flight at once while the lease is stalled. */
 const RESCUES_IN_FLIGHT = 3;
 
 export interface LeaseRescue {
-  readonly lease: Lease;
+  /** the lease (etcd3's Lease): only its single keep-alive on a fresh stream is used */
+  readonly lease: { keepaliveOnce(options: { deadline: number }): Promise<unknown> };
   readonly ttlMs: number;
   readonly clock: Clock;
   /** ms since the lease was last renewed (by its stream or by a rescue) */
@@ -37,20 +41,24 @@ export function rescueStalledKeepAlive(o: LeaseRescue): Timer {
   const timer = o.clock.every(
     period,
     () => {
-      if (o.sinceRenewalMs() <= o.ttlMs * STALL_SHARE || inFlight >= RESCUES_IN_FLIGHT) return;
-      inFlight++;
-      const sentAt = o.clock.now();
-      o.lease
-        .keepaliveOnce({ deadline: Date.now() + deadlineMs })
-        .then(
-          () => {
-            if (!cancelled) o.renewed(sentAt);
-          },
-          (err: unknown) => o.failed?.(errorMessage(err)),
-        )
-        .finally(() => {
-          inFlight--;
-        });
+      if (o.sinceRenewalMs() <= o.ttlMs * STALL_SHARE) return;
+      while (inFlight < RESCUES_IN_FLIGHT) {
+        inFlight++;
+        const sentAt = o.clock.now();
+        o.lease
+          .keepaliveOnce({ deadline: Date.now() + deadlineMs })
+          .then(
+            () => {
+              if (!cancelled) o.renewed(sentAt);
+            },
+            (err: unknown) => {
+              if (!cancelled) o.failed?.(errorMessage(err));
+            },
+          )
+          .finally(() => {
+            inFlight--;
+          });
+      }
     },
     { unref: true },
   );

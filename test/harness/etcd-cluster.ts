@@ -61,16 +61,97 @@ export async function startCluster(t: Test): Promise<Member[]> {
   return members;
 }
 
-/** Freezes each member in turn (SIGSTOP) for `ms`, thaws it, calls `after` with it, and waits 500 ms. */
-export async function freezeEachMember(members: readonly Member[], ms: number, after: (m: Member) => void): Promise<void> {
+/**
+ * Freezes each member in turn (SIGSTOP) for `ms`, thaws it, calls `after` with it, and waits until the cluster has
+ * settled before the next freeze. etcd 3.4 runs without pre-vote by default, so a thawed member often calls an
+ * election; freezing the next member while that election runs, or just after it made that member the leader, is
+ * two faults in a row (the cluster without a leader twice within a TTL), not the one fault these tests are about.
+ * With `asFollower`, raft leadership is first moved off the member, so each freeze leaves the cluster a leader:
+ * the fault of a member (the one a client's lease stream may be on) that stops answering while the others work.
+ * Freezing the leader instead stops every write for etcd's own election time (freezeLeader).
+ */
+export async function freezeEachMember(
+  members: readonly Member[],
+  ms: number,
+  after: (m: Member) => void,
+  opts: { asFollower?: boolean } = {},
+): Promise<void> {
   for (const m of members) {
-    m.proc.kill('SIGSTOP');
-    try {
-      await sleep(ms);
-    } finally {
-      m.proc.kill('SIGCONT');
-    }
+    if (opts.asFollower) await moveLeaderOff(members, m);
+    await freeze(m, ms);
     after(m);
-    await sleep(500);
+    await settled(members);
   }
+}
+
+/** Freezes the member that is the raft leader for `ms`, thaws it, waits until the cluster settled; returns it. */
+export async function freezeLeader(members: readonly Member[], ms: number): Promise<Member> {
+  const { leader } = await settled(members);
+  const m = members[leader.index];
+  if (!m) throw new Error(`no member with index ${leader.index}`);
+  await freeze(m, ms);
+  await settled(members);
+  return m;
+}
+
+async function freeze(m: Member, ms: number): Promise<void> {
+  m.proc.kill('SIGSTOP');
+  try {
+    await sleep(ms);
+  } finally {
+    m.proc.kill('SIGCONT');
+  }
+}
+
+interface ClusterView {
+  /** every member's raft id, in the order of `members` */
+  ids: string[];
+  leader: { id: string; index: number };
+}
+
+/** Each member's raft id and the leader they all agree on, or undefined while they do not (or one does not answer). */
+async function view(members: readonly Member[]): Promise<ClusterView | undefined> {
+  const clients = members.map((m) => openEtcd({ endpoints: [m.clientUrl], requestTimeoutMs: 1000 }));
+  try {
+    const seen = await Promise.all(clients.map((c) => c.maintenance.status()));
+    const ids = seen.map((s) => String(s.header.member_id));
+    const leaders = new Set(seen.map((s) => `${s.leader}@${s.raftTerm}`));
+    const leaderId = String(seen[0]?.leader ?? '0');
+    const index = ids.indexOf(leaderId);
+    return leaders.size === 1 && index >= 0 ? { ids, leader: { id: leaderId, index } } : undefined;
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+/** Waits until every member names the same leader in the same raft term twice, half a second apart. */
+async function settled(members: readonly Member[]): Promise<ClusterView> {
+  let last: string | undefined;
+  return waitFor(
+    'the etcd cluster to settle',
+    async () => {
+      const v = await view(members);
+      const key = v && `${v.leader.id}/${v.ids.join(',')}`;
+      const stable = key !== undefined && key === last;
+      last = key;
+      return stable ? v : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, retryErrors: true },
+  );
+}
+
+/** Moves raft leadership off `m` (to the next member) if `m` leads, and waits until the cluster settled. */
+async function moveLeaderOff(members: readonly Member[], m: Member): Promise<void> {
+  const v = await settled(members);
+  const at = members.indexOf(m);
+  if (v.leader.index !== at) return;
+  const target = v.ids[(at + 1) % members.length];
+  const client = openEtcd({ endpoints: [m.clientUrl], requestTimeoutMs: 5000 });
+  try {
+    await client.maintenance.moveLeader({ targetID: target });
+  } finally {
+    client.close();
+  }
+  const after = await settled(members);
+  if (after.leader.index === at) throw new Error(`raft leadership did not move off ${m.name}`);
 }
