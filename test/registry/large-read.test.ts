@@ -8,11 +8,12 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import { startEtcd } from '../harness/etcd.js';
 import { openEtcd, Registry, type UnitState } from '../../lib/registry/index.js';
-import { MAX_PAGE_KEYS, nextPageKeys, PAGE_BYTES, PAGE_KEYS, readPages } from '../../lib/registry/etcd.js';
+import { MAX_PAGE_KEYS, nextPageKeys, PAGE_BYTES, PAGE_KEYS, prefixEnd, readPages } from '../../lib/registry/etcd.js';
+import { enableRawRange, observeRanges, rangeRaw } from '../../lib/registry/raw-range.js';
 import type { IKeyValue } from 'etcd3';
 import { encodeMachineState } from '../../lib/registry/codec.js';
 import { freshRegistry, machine, sha1, waitFor } from './helpers.js';
@@ -21,14 +22,11 @@ const etcd = await startEtcd(t);
 
 /** Runs `write` once, just before the first continuation page (a plain range) of a paged read through `client`. */
 function writeBetweenPages(client: Etcd3, write: () => Promise<unknown>): { pages: () => number; restore: () => void } {
-  const kv = client.kv;
-  const real = kv.range.bind(kv);
   let pages = 0;
-  kv.range = async (...args: Parameters<typeof kv.range>) => {
+  const restore = observeRanges(client, async () => {
     if (pages++ === 0) await write();
-    return real(...args);
-  };
-  return { pages: () => pages, restore: () => (kv.range = real) };
+  });
+  return { pages: () => pages, restore };
 }
 
 t.test('readPages: more keys than a page, read completely at one revision; a write between pages does not show', async (t) => {
@@ -93,29 +91,56 @@ t.test('readPages: adaptive pages grow after the first; a consumer gets every pa
   t.same(snap.kvs[0], [], 'consumed pages are not kept in the result');
 });
 
-t.test('readPages: a page over the receive limit is read again in smaller pages', async (t) => {
-  // a 64 KiB receive limit, and a breaker that lets the over-limit answers through (etcd3's opens on the first)
-  const client = new Etcd3({
-    hosts: [etcd.endpoint],
-    grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 },
-    faultHandling: { host: () => circuitBreaker(handleWhen(() => false), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(100) }) },
-  });
+t.test('lean range decoding gives what etcd3 gives: leases, revisions, empty values, keys only, an old revision', async (t) => {
+  const client = etcd.newClient();
   t.teardown(() => client.close());
-  const p = `/shrink-${Date.now()}/`;
-  await fill(client, p, 200, 'x'.repeat(1024));
-  const limits: number[] = [];
-  const kv = client.kv;
-  const real = kv.range.bind(kv);
-  kv.range = async (...args: Parameters<typeof kv.range>) => {
-    limits.push(Number(args[0].limit));
-    return real(...args);
-  };
-  const snap = await readPages(client, [{ prefix: p, firstPageKeys: 10 }]);
-  t.equal(snap.kvs[0]!.length, 200, 'every key read');
-  t.same(snap.kvs[0]!.map((x) => x.key.toString()), Array.from({ length: 200 }, (_, i) => `${p}${String(i).padStart(4, '0')}`), 'in key order, once each');
-  t.ok(limits[0]! * 1024 > 64 * 1024, `the first adaptive page asked for more than the limit holds (${limits[0]} keys of 1 KiB)`);
-  t.ok(limits.some((l) => l * 1024 < 64 * 1024), `and then for pages that fit (${limits.join(', ')})`);
+  const p = `/lean-${Date.now()}/`;
+  const lease = client.lease(60, { autoKeepAlive: false });
+  t.teardown(() => lease.revoke().catch(() => undefined));
+  await lease.put(`${p}leased`).value('on a lease').exec();
+  await client.put(`${p}empty`).value('').exec();
+  const old = (await client.put(`${p}twice`).value('first').exec()).header.revision;
+  await client.put(`${p}twice`).value('second').exec();
+  const norm = (r: { header: { revision: string }; kvs: IKeyValue[]; more: boolean; count: string }) => ({
+    revision: r.header.revision, more: r.more, count: r.count,
+    kvs: r.kvs.map((kv) => ({ ...kv, key: kv.key.toString('hex'), value: kv.value.toString('hex') })),
+  });
+  for (const req of [
+    { key: Buffer.from(p), range_end: prefixEnd(p) },
+    { key: Buffer.from(p), range_end: prefixEnd(p), limit: 2 },
+    { key: Buffer.from(p), range_end: prefixEnd(p), keys_only: true },
+    { key: Buffer.from(p), range_end: prefixEnd(p), revision: old },
+  ]) {
+    const lean = await rangeRaw(client, req);
+    const theirs = await client.kv.range({ ...req, ...(req.limit ? { limit: req.limit } : {}) });
+    t.same(norm(lean), norm(theirs), JSON.stringify({ ...req, key: p, range_end: undefined }));
+  }
+  t.not((await rangeRaw(client, { key: Buffer.from(p), range_end: prefixEnd(p) })).kvs.find((kv) => kv.lease !== '0')?.lease, undefined, 'the lease id is there');
 });
+
+for (const lean of [true, false]) {
+  t.test(`readPages: a page over the receive limit is read again in smaller pages (${lean ? 'lean decoding' : "etcd3's decoding"})`, async (t) => {
+    // a 64 KiB receive limit, and a breaker that lets the over-limit answers through (etcd3's opens on the first)
+    const client = new Etcd3({
+      hosts: [etcd.endpoint],
+      grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 },
+      faultHandling: { host: () => circuitBreaker(handleWhen(() => false), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(100) }) },
+    });
+    t.teardown(() => client.close());
+    if (lean) enableRawRange(client, { policy: noop, timeoutMs: 5000 });
+    const p = `/shrink-${lean ? 'lean' : 'etcd3'}-${Date.now()}/`;
+    await fill(client, p, 200, 'x'.repeat(1024));
+    const limits: number[] = [];
+    const restore = observeRanges(client, (req) => void limits.push(Number(req.limit)));
+    const snap = await readPages(client, [{ prefix: p, firstPageKeys: 10 }]);
+    restore();
+    t.equal(snap.kvs[0]!.length, 200, 'every key read');
+    t.same(snap.kvs[0]!.map((x) => x.key.toString()), Array.from({ length: 200 }, (_, i) => `${p}${String(i).padStart(4, '0')}`), 'in key order, once each');
+    t.ok(snap.kvs[0]!.every((x) => x.value.toString() === 'x'.repeat(1024)), 'with their values');
+    t.ok(limits[0]! * 1024 > 64 * 1024, `the first adaptive page asked for more than the limit holds (${limits[0]} keys of 1 KiB)`);
+    t.ok(limits.some((l) => l * 1024 < 64 * 1024), `and then for pages that fit (${limits.join(', ')})`);
+  });
+}
 
 t.test('listUnitStates and a watch: more states than a page, one snapshot; the watch delivers the later write', async (t) => {
   const reg = freshRegistry(etcd);
