@@ -7,6 +7,15 @@ import { startEtcd } from '../harness/etcd.js';
 import { EtcdRequestError, openEtcd, Registry, RegistryConfigError } from '../../lib/registry/index.js';
 import { spec } from './helpers.js';
 import { errorMessage } from '../../lib/errors.js';
+import { readPages } from '../../lib/registry/etcd.js';
+import type { Etcd3 } from 'etcd3';
+
+/** Writes 3 keys below `prefix` and reads them back in pages of one key: two of them by plain range calls. */
+async function pagedKeys(client: Etcd3, prefix: string): Promise<string[]> {
+  for (let i = 0; i < 3; i++) await client.put(`${prefix}${i}`).value(String(i)).exec();
+  const snap = await readPages(client, [{ prefix, pageKeys: 1 }]);
+  return snap.kvs[0]!.map((kv) => kv.key.toString());
+}
 
 t.test('openEtcd refuses unusable settings', async (t) => {
   t.throws(() => openEtcd({ endpoints: [] }), RegistryConfigError);
@@ -49,6 +58,7 @@ t.test('TLS with client certificates', async (t) => {
   const reg = new Registry(etcd.client);
   await reg.createUnit(spec('tls.service'));
   t.equal((await reg.getUnit('tls.service'))?.name, 'tls.service');
+  t.same(await pagedKeys(etcd.client, '/tls-pages/'), ['/tls-pages/0', '/tls-pages/1', '/tls-pages/2'], 'pages after the first (lean decoding) over TLS');
 
   const noCert = openEtcd({ endpoints: [etcd.endpoint], tls: { ca: f('ca.pem') }, requestTimeoutMs: 1000 });
   t.teardown(() => noCert.close());
@@ -65,5 +75,6 @@ t.test('username/password authentication', async (t) => {
   const reg = new Registry(authed);
   await reg.createUnit(spec('auth.service'));
   t.same((await reg.listUnits()).map((u) => u.name), ['auth.service']);
+  t.same(await pagedKeys(authed, '/auth-pages/'), ['/auth-pages/0', '/auth-pages/1', '/auth-pages/2'], 'pages after the first (lean decoding) with a token');
   await t.rejects(new Registry(etcd.client).listUnits(), EtcdRequestError, 'anonymous access refused');
 });
