@@ -116,8 +116,14 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     }
   }
 
+  /**
+   * Through the client's tracking of watched units (readUnitStates): the state returned is the one its signals
+   * continue from, so a read answered before a signal can never be taken over the signal's newer state.
+   */
   async readState(name: string): Promise<UnitRuntimeState> {
-    return this.systemd.getUnitState(name);
+    const state = (await this.systemd.readUnitStates([name])).get(name);
+    if (state === undefined) throw new SystemdError(`systemd ListUnitsByNames ${name}: no such unit in the reply`, '', 'ListUnitsByNames', name);
+    return state;
   }
 
   async selfRestarting(): Promise<boolean> {
