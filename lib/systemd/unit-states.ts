@@ -94,7 +94,7 @@ export class UnitStateTracker {
 
   /**
    * A PropertiesChanged of a unit. A field it lacks is taken from the unit's known state; a unit with no known
-   * state yet is read. A unit known not to be loaded is read as well: its LoadState may have changed with no signal
+   * state yet is read instead. So is a unit known not to be loaded: its LoadState may have changed with no signal
    * saying so (systemd loads a not-found unit again from disk when it is started).
    */
   signal(unit: string, sig: UnitSignal): void {
@@ -105,11 +105,11 @@ export class UnitStateTracker {
     const loadState = sig.loadState ?? prev?.loadState;
     const activeState = sig.activeState ?? prev?.activeState;
     const subState = sig.subState ?? prev?.subState;
-    if (loadState === undefined || activeState === undefined || subState === undefined) {
+    // a unit last known not loaded may have been loaded since with no signal saying so: its state waits for the read
+    if (loadState === undefined || activeState === undefined || subState === undefined || (sig.loadState === undefined && loadState !== 'loaded')) {
       this.#markStale(unit);
       return;
     }
-    if (sig.loadState === undefined && loadState !== 'loaded') this.#markStale(unit);
     this.#set(unit, { loadState, activeState, subState });
   }
 

@@ -174,10 +174,13 @@ t.test('UnitNew (a unit already running when systemd first signals it) and a dae
 t.test('a signal of a unit known as not loaded is merged and the unit read: its LoadState changed unsignalled', async (t) => {
   const bus = new FakeBus(16);
   const { sys, last } = client(bus);
+  const states: string[] = [];
+  sys.on('unitStateChanged', (ev) => states.push(`${ev.state.loadState}/${ev.state.activeState}/${ev.state.subState}`));
   await sys.watchUnits(['a.service']);
   await sys.readUnitStates(['a.service']);
   bus.setActive('a.service', 'active', 'running'); // systemd loaded it from disk when it was started
   t.ok(await settled(() => JSON.stringify(last.get('a.service')) === JSON.stringify(RUNNING)), 'loaded/active/running in the end');
+  t.same(states, ['not-found/inactive/dead', 'loaded/active/running'], 'never the mix not-found/active/running');
   await sys.close();
 });
 
