@@ -7,7 +7,7 @@ import { Variant } from 'dbus-next';
 import { BusCallError, BusConnection, type Signal } from './bus.js';
 import { JobTimeoutError, SystemdConnectionError, SystemdError, isNoSuchUnit } from './errors.js';
 import { UNIT_PATH_PREFIX, unitNameOfPath } from './unit-path.js';
-import { UnitStateTracker, type UnitSignal } from './unit-states.js';
+import { UnitStateTracker } from './unit-states.js';
 import type {
   ConnectOptions,
   JobMode,
@@ -419,12 +419,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       const value = v instanceof Variant ? (v.value as unknown) : v;
       return typeof value === 'string' ? value : undefined;
     };
-    const sig: UnitSignal = {
-      ...(pick('LoadState') !== undefined ? { loadState: pick('LoadState') } : {}),
-      ...(pick('ActiveState') !== undefined ? { activeState: pick('ActiveState') } : {}),
-      ...(pick('SubState') !== undefined ? { subState: pick('SubState') } : {}),
-    };
-    this.#units.signal(unit, sig);
+    this.#units.signal(unit, { loadState: pick('LoadState'), activeState: pick('ActiveState'), subState: pick('SubState') });
   }
 
   async #unitPath(name: string): Promise<string> {
