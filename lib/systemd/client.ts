@@ -31,6 +31,13 @@ const PROPERTIES = 'org.freedesktop.DBus.Properties';
 
 export const DEFAULT_SYSTEM_BUS = 'unix:path=/run/dbus/system_bus_socket';
 
+/**
+ * Method calls of one client in flight at most; later ones wait their turn, in order. dbus-daemon refuses a call
+ * once a connection has 128 replies pending (max_replies_per_connection, LimitsExceeded), and a refused call is
+ * an error for whoever made it: a burst (many units started and read at once) must queue here instead.
+ */
+export const MAX_PENDING_CALLS = 64;
+
 /** The system bus of the machine whose init (or any process) has this host pid. */
 export function systemBusAddressOf(pid: number): string {
   return `unix:path=/proc/${pid}/root/run/dbus/system_bus_socket`;
@@ -75,6 +82,10 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   /** JobRemoved seen while a job call was in flight: the signal can beat the call's reply to us */
   readonly #earlyJobs = new Map<string, JobRemovedEvent>();
   #jobCallsInFlight = 0;
+  /** method calls sent and not answered yet (MAX_PENDING_CALLS) */
+  #callsInFlight = 0;
+  /** calls waiting for one in flight to end, first come first sent */
+  readonly #callQueue: Array<() => void> = [];
   /** watched units' states, from signals and batched reads (unit-states.ts) */
   readonly #units: UnitStateTracker;
 
@@ -458,6 +469,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     method: string,
     unit?: string,
   ): Promise<unknown[]> {
+    await this.#callSlot();
     try {
       return await this.conn.call(spec);
     } catch (err) {
@@ -472,7 +484,24 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
         );
       }
       throw err;
+    } finally {
+      this.#callDone();
     }
+  }
+
+  #callSlot(): Promise<void> {
+    if (this.#callsInFlight < MAX_PENDING_CALLS) {
+      this.#callsInFlight++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.#callQueue.push(resolve));
+  }
+
+  /** A call ended: its slot goes to the first call waiting, if any. */
+  #callDone(): void {
+    const next = this.#callQueue.shift();
+    if (next) next();
+    else this.#callsInFlight--;
   }
 }
 

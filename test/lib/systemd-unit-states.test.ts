@@ -10,6 +10,7 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import { BusCallError, type BusConnection, type CallSpec, type Signal } from '../../lib/systemd/bus.js';
 import { SystemdClient, unitNameOfPath, unitObjectPath, type UnitState } from '../../lib/systemd/index.js';
+import { MAX_PENDING_CALLS } from '../../lib/systemd/client.js';
 import { UnitStateTracker } from '../../lib/systemd/unit-states.js';
 
 const LIMITS_EXCEEDED = 'org.freedesktop.DBus.Error.LimitsExceeded';
@@ -23,6 +24,8 @@ class FakeBus extends EventEmitter {
   readonly calls: string[] = [];
   refused = 0;
   private pending = 0;
+  /** the most replies pending at once */
+  mostPending = 0;
   /** runs after a ListUnitsByNames was answered (its rows are of before) and before its reply is handed over */
   beforeListReply: (() => void) | undefined;
 
@@ -37,6 +40,7 @@ class FakeBus extends EventEmitter {
       throw new BusCallError(LIMITS_EXCEEDED, 'The maximum number of pending replies has been reached');
     }
     this.pending++;
+    this.mostPending = Math.max(this.mostPending, this.pending);
     try {
       const reply = this.answer(spec); // the state as of the call
       await new Promise((resolve) => setImmediate(resolve));
@@ -197,4 +201,16 @@ t.test('tracker: unwatched units are read for the caller but not tracked; closed
   t.same(seen, ['y.service']);
   tracker.close();
   await t.rejects(tracker.read(['y.service']), { name: 'SystemdConnectionError' });
+});
+
+t.test('a burst of calls queues in the client instead of going past the cap of the bus on pending replies', async (t) => {
+  const bus = new FakeBus(128); // dbus-daemon's max_replies_per_connection
+  const { sys } = client(bus);
+  const units = names(300);
+  // each getUnitState is GetUnit, then three Gets at once: 900 calls wanted at the same time
+  const states = await Promise.all(units.map((u) => sys.getUnitState(u)));
+  t.equal(states.length, units.length);
+  t.equal(bus.refused, 0, 'no call refused');
+  t.ok(bus.mostPending <= MAX_PENDING_CALLS, `at most ${MAX_PENDING_CALLS} calls in flight (${bus.mostPending})`);
+  await sys.close();
 });
