@@ -6,7 +6,7 @@ import { logger } from '../../lib/log.js';
 import { UnitDirectory } from './unit-directory.js';
 import { UnitRefusedError, hostRefusal, type HostUnitInfo } from './host-units.js';
 import { ownUnitName } from '../machine/own-unit.js';
-import type { InstalledUnit, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
+import type { InstalledUnit, LoadResult, UnitManager, UnitManagerEvents, UnitRuntimeState } from './unit-manager.js';
 
 const log = logger('agent.systemd');
 const RUNNING = new Set(['active', 'activating', 'reloading']);
@@ -14,6 +14,8 @@ const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 
 export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implements UnitManager {
   private stopping = false;
+  /** units loaded since the last reload that were new to systemd (LoadResult.startsUnloaded) */
+  private readonly notReloaded = new Set<string>();
   private constructor(
     private readonly systemd: SystemdClient,
     private readonly dir: UnitDirectory,
@@ -41,12 +43,18 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
   }
 
   /** Throws UnitRefusedError, before writing anything, for a unit this machine must not run (host-units.ts). */
-  async load(name: string, text: string): Promise<void> {
-    const refusal = await hostRefusal(name, text, this.dir.dir, (n) => this.hostUnit(n));
+  async load(name: string, text: string): Promise<LoadResult> {
+    let before = '';
+    const refusal = await hostRefusal(name, text, this.dir.dir, async (n) => {
+      const info = await this.hostUnit(n);
+      if (n === name) before = info.loadState;
+      return info;
+    });
     if (refusal !== undefined) throw new UnitRefusedError(name, refusal);
     const path = await this.dir.write(name, text);
     await this.systemd.linkUnitFiles([path], true, true);
-    if (hasSection(parseUnitFile(text, name), 'Install')) {
+    const install = hasSection(parseUnitFile(text, name), 'Install');
+    if (install) {
       try {
         await this.systemd.enableUnitFiles([path], true, true);
       } catch (err) {
@@ -55,6 +63,9 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
       }
     }
     await this.systemd.watchUnits([name]);
+    const startsUnloaded = before === 'not-found' && !install;
+    if (startsUnloaded) this.notReloaded.add(name);
+    return { startsUnloaded };
   }
 
   private async hostUnit(name: string): Promise<HostUnitInfo> {
@@ -80,6 +91,7 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
       log.debug('unit unknown to systemd: nothing to stop', { unit: name });
     }
     this.systemd.unwatchUnits([name]);
+    this.notReloaded.delete(name);
     if (!(await this.shuttingDown())) {
       await this.systemd.disableUnitFiles([name], true).catch((err: unknown) => log.debug('disable failed', { unit: name, err }));
       await this.systemd.resetFailedUnit(name).catch(() => undefined);
@@ -90,7 +102,9 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
 
   async reload(): Promise<void> {
     if (await this.shuttingDown()) return;
+    const loaded = [...this.notReloaded];
     await this.systemd.reload();
+    for (const n of loaded) this.notReloaded.delete(n);
   }
 
   /** systemd runs a shutdown (poweroff, reboot, halt): once seen, for good. */
@@ -101,7 +115,16 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
 
   async start(name: string, opts: { resetFailed?: boolean } = {}): Promise<void> {
     if (opts.resetFailed) await this.systemd.resetFailedUnit(name).catch((err: unknown) => log.debug('reset-failed failed', { unit: name, err }));
-    await this.systemd.startUnit(name, { mode: 'replace' });
+    try {
+      await this.systemd.startUnit(name, { mode: 'replace' });
+    } catch (err) {
+      // loaded without a reload (LoadResult.startsUnloaded) but systemd does not load it from disk on its own
+      // (before systemd retried not-found units): reload, as for any other load, and start it again
+      if (!isNoSuchUnit(err) || !this.notReloaded.has(name)) throw err;
+      log.info('systemd did not load a new unit on start; reloading', { unit: name });
+      await this.reload();
+      await this.systemd.startUnit(name, { mode: 'replace' });
+    }
   }
 
   async stop(name: string): Promise<void> {
@@ -116,8 +139,14 @@ export class SystemdUnitManager extends EventEmitter<UnitManagerEvents> implemen
     }
   }
 
+  /**
+   * Through the client's tracking of watched units (readUnitStates): the state returned is the one its signals
+   * continue from, so a read answered before a signal can never be taken over the signal's newer state.
+   */
   async readState(name: string): Promise<UnitRuntimeState> {
-    return this.systemd.getUnitState(name);
+    const state = (await this.systemd.readUnitStates([name])).get(name);
+    if (state === undefined) throw new SystemdError(`systemd ListUnitsByNames ${name}: no such unit in the reply`, '', 'ListUnitsByNames', name);
+    return state;
   }
 
   async selfRestarting(): Promise<boolean> {

@@ -17,6 +17,15 @@ export interface InstalledUnit {
   readonly running: boolean;
 }
 
+export interface LoadResult {
+  /**
+   * Starting the unit loads it from its file without a daemon reload: systemd knew no unit of that name (load
+   * state not-found, which it retries from disk once the unit directories changed) and the unit has no [Install]
+   * section (whose enabling only a reload puts into effect). A start that finds it unknown all the same reloads.
+   */
+  readonly startsUnloaded: boolean;
+}
+
 export interface UnitManagerEvents {
   /** a tracked unit's state changed; undefined when it is no longer tracked */
   state: [string, UnitRuntimeState | undefined];
@@ -27,8 +36,11 @@ export interface UnitManagerEvents {
 export interface UnitManager extends EventEmitter<UnitManagerEvents> {
   /** unit files this agent wrote earlier (e.g. before a restart), with whether they run */
   inventory(): Promise<Map<string, InstalledUnit>>;
-  /** write the file, link it at runtime, enable it when it has [Install]; start tracking its state */
-  load(name: string, text: string): Promise<void>;
+  /**
+   * write the file, link it at runtime, enable it when it has [Install]; start tracking its state. `startsUnloaded`:
+   * the service manager can start the unit without a reload (LoadResult); nothing returned means it cannot.
+   */
+  load(name: string, text: string): Promise<LoadResult | void>;
   /** stop (waiting for it), disable, reset-failed, delete the file; stop tracking */
   unload(name: string): Promise<void>;
   /** one daemon reload */

@@ -7,6 +7,7 @@ import { Variant } from 'dbus-next';
 import { BusCallError, BusConnection, type Signal } from './bus.js';
 import { JobTimeoutError, SystemdConnectionError, SystemdError, isNoSuchUnit } from './errors.js';
 import { UNIT_PATH_PREFIX, unitNameOfPath } from './unit-path.js';
+import { UnitStateTracker } from './unit-states.js';
 import type {
   ConnectOptions,
   JobMode,
@@ -29,6 +30,13 @@ const UNIT = 'org.freedesktop.systemd1.Unit';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 
 export const DEFAULT_SYSTEM_BUS = 'unix:path=/run/dbus/system_bus_socket';
+
+/**
+ * Method calls of one client in flight at most; later ones wait their turn, in order. dbus-daemon refuses a call
+ * once a connection has 128 replies pending (max_replies_per_connection, LimitsExceeded), and a refused call is
+ * an error for whoever made it: a burst (many units started and read at once) must queue here instead.
+ */
+export const MAX_PENDING_CALLS = 64;
 
 /** The system bus of the machine whose init (or any process) has this host pid. */
 export function systemBusAddressOf(pid: number): string {
@@ -74,9 +82,12 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   /** JobRemoved seen while a job call was in flight: the signal can beat the call's reply to us */
   readonly #earlyJobs = new Map<string, JobRemovedEvent>();
   #jobCallsInFlight = 0;
-  readonly #watched = new Set<string>();
-  #watchAll = false;
-  readonly #lastStates = new Map<string, UnitState>();
+  /** method calls sent and not answered yet (MAX_PENDING_CALLS) */
+  #callsInFlight = 0;
+  /** calls waiting for one in flight to end, first come first sent */
+  readonly #callQueue: Array<() => void> = [];
+  /** watched units' states, from signals and batched reads (unit-states.ts) */
+  readonly #units: UnitStateTracker;
 
   constructor(
     private readonly conn: BusConnection,
@@ -86,8 +97,16 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     // every waited-for job listens for 'disconnected' while it waits; callers bound how many wait at once
     // (the agent: 16 unloads), so the default warning at 10 listeners would only be noise
     this.setMaxListeners(100);
+    this.#units = new UnitStateTracker({
+      read: (names) => this.listUnitsByNames(names),
+      changed: (unit, state) => this.emit('unitStateChanged', { unit, state }),
+      busAddress: conn.address,
+    });
     conn.on('signal', (s) => this.#onSignal(s));
-    conn.once('closed', (err) => this.emit('disconnected', err));
+    conn.once('closed', (err) => {
+      this.#units.close();
+      this.emit('disconnected', err);
+    });
   }
 
   get busAddress(): string {
@@ -247,6 +266,15 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     }
   }
 
+  /**
+   * States of units read now in one call, batched with every other unit read waits for; for a watched unit, the
+   * state it is known to have once the read is done (the read's, or a signal's that came after it), which is also
+   * what `unitStateChanged` reported for it. Unlike getUnitState, one message: never a mix of two states.
+   */
+  async readUnitStates(names: readonly string[]): Promise<Map<string, UnitState>> {
+    return this.#units.read(names);
+  }
+
   /** States of several units in one call (units systemd does not know come back as not-found). */
   async listUnitsByNames(names: readonly string[]): Promise<UnitStatus[]> {
     if (names.length === 0) return [];
@@ -287,28 +315,27 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   // --- signals ----------------------------------------------------------------------------------
 
   /**
-   * Emit `unitStateChanged` for these units from systemd's PropertiesChanged signals.
-   * Resolves once signals are flowing; the current state is not emitted (read it with getUnitState).
+   * Emit `unitStateChanged` for these units from systemd's signals (unit-states.ts: a signal that lacks part of the
+   * state, a new unit object and a daemon-reload are followed by a read). Resolves once signals are flowing; the
+   * current state is not emitted (read it with readUnitStates, which also starts the tracking from it).
    */
   async watchUnits(names: Iterable<string>): Promise<void> {
-    for (const n of names) this.#watched.add(n);
+    this.#units.watch(names);
     await this.#ensureUnitSignals();
   }
 
   unwatchUnits(names: Iterable<string>): void {
-    for (const n of names) {
-      this.#watched.delete(n);
-      this.#lastStates.delete(n);
-    }
+    this.#units.unwatch(names);
   }
 
   /** Emit `unitStateChanged` for every unit (e.g. for a debugging view). */
   async watchAllUnits(): Promise<void> {
-    this.#watchAll = true;
+    this.#units.watchAll();
     await this.#ensureUnitSignals();
   }
 
   async close(): Promise<void> {
+    this.#units.close();
     await this.conn.close();
     this.#jobWaiters.clear();
     this.#earlyJobs.clear();
@@ -371,12 +398,17 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   #onSignal(s: Signal): void {
     if (s.iface === MANAGER && s.path === MANAGER_PATH) {
       if (s.member === 'JobRemoved') this.#onJobRemoved(s.body);
-      else if (s.member === 'Reloading') this.emit('reloading', s.body[0] === true);
+      else if (s.member === 'UnitNew' && typeof s.body[0] === 'string') this.#units.invalidate([s.body[0]]);
+      else if (s.member === 'Reloading') {
+        // every unit object is made again by a reload, and load states change: the watched units are read again
+        if (s.body[0] !== true) this.#units.invalidateAll();
+        this.emit('reloading', s.body[0] === true);
+      }
       return;
     }
     if (s.iface === PROPERTIES && s.member === 'PropertiesChanged' && s.body[0] === UNIT) {
       const unit = unitNameOfPath(s.path);
-      if (unit === undefined || !(this.#watchAll || this.#watched.has(unit))) return;
+      if (unit === undefined || !this.#units.isWatched(unit)) return;
       this.#onUnitProperties(unit, s.body[1]);
     }
   }
@@ -398,34 +430,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       const value = v instanceof Variant ? (v.value as unknown) : v;
       return typeof value === 'string' ? value : undefined;
     };
-    const prev = this.#lastStates.get(unit);
-    const loadState = pick('LoadState') ?? prev?.loadState;
-    const activeState = pick('ActiveState') ?? prev?.activeState;
-    const subState = pick('SubState') ?? prev?.subState;
-    if (loadState === undefined && activeState === undefined && subState === undefined) return;
-    if (loadState === undefined || activeState === undefined || subState === undefined) {
-      this.getUnitState(unit).then(
-        (state) => this.#emitState(unit, state),
-        () => undefined,
-      );
-      return;
-    }
-    this.#emitState(unit, { loadState, activeState, subState });
-  }
-
-  #emitState(unit: string, state: UnitState): void {
-    if (!(this.#watchAll || this.#watched.has(unit))) return;
-    const prev = this.#lastStates.get(unit);
-    if (
-      prev &&
-      prev.loadState === state.loadState &&
-      prev.activeState === state.activeState &&
-      prev.subState === state.subState
-    ) {
-      return;
-    }
-    this.#lastStates.set(unit, state);
-    this.emit('unitStateChanged', { unit, state });
+    this.#units.signal(unit, { loadState: pick('LoadState'), activeState: pick('ActiveState'), subState: pick('SubState') });
   }
 
   async #unitPath(name: string): Promise<string> {
@@ -464,6 +469,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     method: string,
     unit?: string,
   ): Promise<unknown[]> {
+    await this.#callSlot();
     try {
       return await this.conn.call(spec);
     } catch (err) {
@@ -478,7 +484,24 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
         );
       }
       throw err;
+    } finally {
+      this.#callDone();
     }
+  }
+
+  #callSlot(): Promise<void> {
+    if (this.#callsInFlight < MAX_PENDING_CALLS) {
+      this.#callsInFlight++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.#callQueue.push(resolve));
+  }
+
+  /** A call ended: its slot goes to the first call waiting, if any. */
+  #callDone(): void {
+    const next = this.#callQueue.shift();
+    if (next) next();
+    else this.#callsInFlight--;
   }
 }
 
