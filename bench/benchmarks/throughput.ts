@@ -147,6 +147,10 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
 
   const reads = await readsAtScale(() => etcd.newClient({ requestTimeoutMs: 30_000 }));
   ctx.log(`reads at scale: ${JSON.stringify(reads)}`);
+  // the same probe again, the cluster idle: on a shared box the first one samples 9 s of a load that changes
+  // within the run (ceilings of 1,300–5,000 txn/s in one evening); the ratio stays the one to the first
+  const ceilingAfter = await txnCeiling(etcd.newClient(), p.ceilingLevels, p.ceilingSeconds);
+  ctx.log(`etcd ceiling after the run: ${ceilingAfter.best.txnsPerSec} txn/s at ${ceilingAfter.best.concurrency} in flight`);
 
   const placed = specs.map((s) => observer.units.get(s.name)?.placedAt).filter((v): v is number => v !== undefined);
   const launched = specs.map((s) => observer.units.get(s.name)?.launchedAt).filter((v): v is number => v !== undefined);
@@ -177,6 +181,9 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       unitsPerSec: round(unitsPerSec),
       etcdCeilingTxnPerSec: ceiling.best.txnsPerSec,
       ratioToCeiling: round(unitsPerSec / ceiling.best.txnsPerSec, 3),
+      /** the same probe once every unit ran and the cluster idled (1,000 machines' keep-alives beside it) */
+      etcdCeilingAfterTxnPerSec: ceilingAfter.best.txnsPerSec,
+      ratioToCeilingAfter: round(unitsPerSec / ceilingAfter.best.txnsPerSec, 3),
       etcdRequestsPerUnit: round(totalRequests / p.units, 2),
       secondsToAllLaunched: round(launchedMs / 1000, 1),
       submitUnitsPerSec: round(p.units / (submitMs / 1000)),
@@ -198,6 +205,7 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
     },
     ceiling,
     ceilingCpuMsPerTxn,
+    ceilingAfter,
     registerMs,
     submitMs,
     submitRetries,
