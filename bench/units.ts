@@ -22,14 +22,23 @@ export interface SubmitResult {
   readonly retries: number;
 }
 
-/** Submits units with `concurrency` requests in flight, retrying transient etcd errors up to 10 times each. */
-export async function submitAll(registry: Registry, specs: readonly UnitSpec[], concurrency: number): Promise<SubmitResult> {
+/**
+ * Submits units with `concurrency` requests in flight, retrying transient etcd errors up to 10 times each;
+ * `onSubmitted` is told when each unit's createUnit succeeded (Date.now()).
+ */
+export async function submitAll(
+  registry: Registry,
+  specs: readonly UnitSpec[],
+  concurrency: number,
+  onSubmitted?: (name: string, at: number) => void,
+): Promise<SubmitResult> {
   const started = Date.now();
   let retries = 0;
   const submit = async (s: UnitSpec): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       try {
         await registry.createUnit(s);
+        onSubmitted?.(s.name, Date.now());
         return;
       } catch (err) {
         if (!(err instanceof EtcdRequestError && err.transient) || attempt >= 10) throw err;

@@ -35,16 +35,33 @@ export interface ThroughputParams {
   readonly etcdRequestTimeout: number;
   /** V8 heap limit of each hollow host, MiB */
   readonly hostHeapMiB: number;
+  /**
+   * V8 young-generation semi-space of the hosts of agent-only machines, MiB (0: Node's default). Hundreds of
+   * agents allocate into one process's young generation, which a real fleetd (one machine, one process) does not.
+   */
+  readonly agentHostSemiSpaceMiB: number;
 }
 
 export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Promise<Record<string, unknown>> {
   const etcd = await startBenchEtcd(ctx.teardown);
   ctx.log(`etcd at ${etcd.endpoint}`);
+  // the CPU a ceiling transaction costs (etcd + this process's client), over all levels: a unit's CPU in the same
+  // terms says what ratio the box's CPU allows, whatever share of it other work on the box leaves to either
+  const ceilingM0 = counters(await scrapeMetrics(etcd.endpoint));
+  const ceilingCpu0 = process.cpuUsage();
   const ceiling = await txnCeiling(etcd.newClient(), p.ceilingLevels, p.ceilingSeconds);
-  ctx.log(`etcd ceiling: ${ceiling.best.txnsPerSec} txn/s at ${ceiling.best.concurrency} in flight`);
+  const ceilingClientCpu = process.cpuUsage(ceilingCpu0);
+  const ceilingM1 = counters(await scrapeMetrics(etcd.endpoint));
+  const ceilingTxns = ceiling.runs.reduce((a, r) => a + r.txns, 0);
+  const ceilingCpuMsPerTxn = {
+    etcd: round(((ceilingM1.cpuSeconds - ceilingM0.cpuSeconds) * 1000) / ceilingTxns, 3),
+    client: round((ceilingClientCpu.user + ceilingClientCpu.system) / 1000 / ceilingTxns, 3),
+  };
+  ctx.log(`etcd ceiling: ${ceiling.best.txnsPerSec} txn/s at ${ceiling.best.concurrency} in flight; CPU per txn ${JSON.stringify(ceilingCpuMsPerTxn)} ms`);
 
   const endpoints = [etcd.endpoint];
   const execArgv = [`--max-old-space-size=${p.hostHeapMiB}`];
+  const agentExecArgv = p.agentHostSemiSpaceMiB > 0 ? [...execArgv, `--max-semi-space-size=${p.agentHostSemiSpaceMiB}`] : execArgv;
   const hosts: HollowHost[] = [];
   ctx.teardown.teardown(() => Promise.all(hosts.map((h) => h.stop(30_000))));
   // one process per engine fleetd, as on real machines: an engine never shares its event loop with another
@@ -72,7 +89,7 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
           etcdRequestTimeout: p.etcdRequestTimeout,
           startConcurrency: 50,
         },
-        { execArgv, timeoutMs: p.timeoutMs },
+        { execArgv: agentExecArgv, timeoutMs: p.timeoutMs },
       ),
     ),
   );
@@ -91,16 +108,18 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   await sampler.sample();
   const cpu0 = sampler.cpuSeconds();
   const m0 = counters(await scrapeMetrics(etcd.endpoint));
+  const benchCpu0 = process.cpuUsage();
   const t0 = Date.now();
   const progress = setInterval(
     () => ctx.log(`  ${round((Date.now() - t0) / 1000)} s: ${observer.units.size} seen, ${observer.launchedCount} launched`),
     10_000,
   );
+  const submittedAt = new Map<string, number>();
   let submitMs = 0;
   let submitRetries = 0;
   let outcome: WaitOutcome;
   try {
-    ({ ms: submitMs, retries: submitRetries } = await submitAll(registry, specs, p.submitConcurrency));
+    ({ ms: submitMs, retries: submitRetries } = await submitAll(registry, specs, p.submitConcurrency, (name, at) => submittedAt.set(name, at)));
     ctx.log(`${p.units} units submitted in ${submitMs} ms`);
     outcome = await waitLaunched(observer, p.units, p.timeoutMs, p.stallMs);
   } finally {
@@ -108,6 +127,7 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
   }
   const lastLaunch = [...observer.units.values()].reduce((a, u) => Math.max(a, u.launchedAt ?? 0), 0);
   const launchedMs = (lastLaunch || outcome.lastProgressAt) - t0;
+  const benchCpu = process.cpuUsage(benchCpu0);
   const m1 = counters(await scrapeMetrics(etcd.endpoint));
   await sampler.sample();
   const cpu1 = sampler.cpuSeconds();
@@ -127,12 +147,28 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
 
   const reads = await readsAtScale(() => etcd.newClient({ requestTimeoutMs: 30_000 }));
   ctx.log(`reads at scale: ${JSON.stringify(reads)}`);
+  // the same probe again, the cluster idle: on a shared box the first one samples 9 s of a load that changes
+  // within the run (ceilings of 1,300–5,000 txn/s in one evening); the ratio stays the one to the first
+  const ceilingAfter = await txnCeiling(etcd.newClient(), p.ceilingLevels, p.ceilingSeconds);
+  ctx.log(`etcd ceiling after the run: ${ceilingAfter.best.txnsPerSec} txn/s at ${ceilingAfter.best.concurrency} in flight`);
 
   const placed = specs.map((s) => observer.units.get(s.name)?.placedAt).filter((v): v is number => v !== undefined);
   const launched = specs.map((s) => observer.units.get(s.name)?.launchedAt).filter((v): v is number => v !== undefined);
+  // where a unit's time goes: submitted (createUnit returned) → placed (engine wrote its target) → launched (its
+  // machine published the state); the observer's and the submitter's clocks are this process's
+  const placeDelays: number[] = [];
+  const launchDelays: number[] = [];
+  for (const s of specs) {
+    const u = observer.units.get(s.name);
+    const sub = submittedAt.get(s.name);
+    if (u?.placedAt !== undefined && sub !== undefined) placeDelays.push(u.placedAt - sub);
+    if (u?.placedAt !== undefined && u.launchedAt !== undefined) launchDelays.push(u.launchedAt - u.placedAt);
+  }
   const unitsPerSec = observer.launchedCount / (launchedMs / 1000);
   const run = rates(m0, m1, launchedMs / 1000);
   const totalRequests = m1.unary - m0.unary + (m1.streamMsgs - m0.streamMsgs);
+  const msPerUnit = (cpuSeconds: number): number => (cpuSeconds * 1000) / launchedUnits;
+  const unitCpuMs = msPerUnit(agentCpu + engineCpu + (m1.cpuSeconds - m0.cpuSeconds)) + (benchCpu.user + benchCpu.system) / 1000 / launchedUnits;
   registry.close().catch(() => undefined);
   client.close();
 
@@ -145,12 +181,22 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       unitsPerSec: round(unitsPerSec),
       etcdCeilingTxnPerSec: ceiling.best.txnsPerSec,
       ratioToCeiling: round(unitsPerSec / ceiling.best.txnsPerSec, 3),
+      /** the same probe once every unit ran and the cluster idled (1,000 machines' keep-alives beside it) */
+      etcdCeilingAfterTxnPerSec: ceilingAfter.best.txnsPerSec,
+      ratioToCeilingAfter: round(unitsPerSec / ceilingAfter.best.txnsPerSec, 3),
       etcdRequestsPerUnit: round(totalRequests / p.units, 2),
       secondsToAllLaunched: round(launchedMs / 1000, 1),
       submitUnitsPerSec: round(p.units / (submitMs / 1000)),
       agentCpuMsPerUnit: round((agentCpu * 1000) / launchedUnits, 2),
       engineCpuMsPerUnit: round((engineCpu * 1000) / launchedUnits, 2),
       etcdCpuMsPerUnit: round(((m1.cpuSeconds - m0.cpuSeconds) * 1000) / launchedUnits, 2),
+      /** this process: the submitter (createUnit as fleetctl does) and the observer's watches; not fleetd's */
+      benchCpuMsPerUnit: round((benchCpu.user + benchCpu.system) / 1000 / launchedUnits, 2),
+      /**
+       * CPU of a ceiling txn (etcd + client) ÷ CPU of a unit (agents + engines + etcd + submitter and observer):
+       * the ratio to the ceiling if both got the same CPU, i.e. without the load of other work on the box
+       */
+      cpuRatio: round((ceilingCpuMsPerTxn.etcd + ceilingCpuMsPerTxn.client) / unitCpuMs, 3),
       agentHostPeakRssMiB: round(hostReports.slice(ne).reduce((a, h) => a + h.peakRssMiB, 0)),
       /** the largest of the engine processes (the leader's, with its view of every job) */
       engineHostPeakRssMiB: Math.max(...hostReports.slice(0, ne).map((h) => h.peakRssMiB)),
@@ -158,6 +204,8 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
       leadershipLost: hostReports.slice(0, ne).reduce((a, h) => a + leadershipLost(h.logKinds), 0),
     },
     ceiling,
+    ceilingCpuMsPerTxn,
+    ceilingAfter,
     registerMs,
     submitMs,
     submitRetries,
@@ -165,6 +213,10 @@ export async function runThroughput(ctx: BenchContext, p: ThroughputParams): Pro
     /** ms after the first submit at which units were placed (target written) / launched (state published) */
     placedAfterMs: summarize(placed.map((t) => t - t0), 0),
     launchedAfterMs: summarize(launched.map((t) => t - t0), 0),
+    /** per unit: createUnit returned → target written (the engine's share; can be < 0 by a watch's delivery) */
+    submittedToPlacedMs: summarize(placeDelays, 0),
+    /** per unit: target written → state published as launched (the agent's share) */
+    placedToLaunchedMs: summarize(launchDelays, 0),
     readsAtScale: reads,
     etcdDuringRun: run,
     etcdIdleAfter: rates(m1, m2, p.idleSeconds),
@@ -178,7 +230,8 @@ const FULL: ThroughputParams = {
   engines: 3,
   perClient: 100,
   hosts: 1,
-  submitConcurrency: 64,
+  // as many createUnit transactions in flight as the ceiling probe's highest level, so the submitter is not the bound
+  submitConcurrency: 256,
   ceilingLevels: [16, 64, 256],
   ceilingSeconds: 3,
   idleSeconds: 20,
@@ -186,6 +239,7 @@ const FULL: ThroughputParams = {
   stallMs: 60_000,
   etcdRequestTimeout: 5,
   hostHeapMiB: 8192,
+  agentHostSemiSpaceMiB: 64,
 };
 
 const QUICK: ThroughputParams = {
