@@ -385,6 +385,8 @@ export async function setTargetStates(
     const { earlierOk, done } = gate.enter();
     let u: ApiUnit | undefined;
     let retried = false;
+    /** the unit has no [X-Fleet] options: its write need not wait for the earlier ones */
+    let free = false;
     try {
       try {
         u = await ctx.client.unit(name);
@@ -393,7 +395,8 @@ export async function setTargetStates(
         throw new FleetctlError(`error retrieving unit ${name} from registry: ${errorMessage(err)}`);
       }
       if (!u) throw new FleetctlError(`unable to find unit ${name}`);
-      turn.free(anyOrder(u));
+      free = anyOrder(u);
+      turn.free(free);
       const current = u.desiredState ?? 'inactive';
       if (opts.raiseOnly && STATE_RANK[current] > STATE_RANK[state]) {
         done(true);
@@ -413,7 +416,7 @@ export async function setTargetStates(
       throw err;
     }
     if (!(await earlierOk)) return { u, set: false, retried: false };
-    if (!(anyOrder(u) && (await turn.freeBefore))) await turn.allBefore;
+    if (!(free && (await turn.freeBefore))) await turn.allBefore;
     debugLog(ctx, 'fleetctl.go:927', `Setting Unit(${u.name}) target state to ${state}`);
     try {
       await ctx.client.setDesiredState(u.name, state);
