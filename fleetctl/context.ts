@@ -26,7 +26,8 @@ export interface LocalFiles {
 
 export interface Clock {
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Resolves after `ms`, or sooner once `wake` (e.g. a stream's next change) settles; a test's clock may ignore it. */
+  sleep(ms: number, wake?: Promise<unknown>): Promise<void>;
 }
 
 /** One fleetctl invocation's arguments, environment and output (entry.ts's runFleetctl, full.ts's runFull). */
@@ -134,7 +135,11 @@ export const diskFiles: LocalFiles = filesIn('');
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: async (ms, wake) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), ...(wake ? [wake] : [])]);
+    clearTimeout(timer);
+  },
 };
 
 export const DEFAULT_SSH: SshSettings = {

@@ -5,7 +5,7 @@
  */
 import type { DesiredState } from '../lib/unit/types.js';
 import type { ApiUnit, ApiUnitState, StreamWatch, UnitStateFilter } from './client/types.js';
-import { machineLegend, realClock, type CommandContext } from './context.js';
+import { machineLegend, type CommandContext } from './context.js';
 import { Progress } from './progress.js';
 import { debugLog } from './golog.js';
 import { isGlobalUnit } from './unitfile.js';
@@ -172,11 +172,7 @@ class Follower<T> {
 
   /** Until the next tick: POLL_MS, or with a stream the next change if it comes sooner. */
   async next(): Promise<void> {
-    // A clock of a test's own decides how time passes; the real one is raced with a timer cleared afterwards.
-    if (!this.watch || this.ctx.clock !== realClock) return this.ctx.clock.sleep(POLL_MS);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.watch.changed(this.seen), new Promise<void>((r) => (timer = setTimeout(r, POLL_MS)))]);
-    clearTimeout(timer);
+    return this.ctx.clock.sleep(POLL_MS, this.watch?.changed(this.seen));
   }
 
   close(): void {
