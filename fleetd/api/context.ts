@@ -8,4 +8,6 @@ export interface Ctx {
   readonly query: URLSearchParams;
   readonly backend: FleetBackend;
   readonly tokenLimit: number;
+  /** ApiServerOptions.planInWorkerAbove */
+  readonly planInWorkerAbove?: number | undefined;
 }

@@ -2,13 +2,15 @@
  * `POST /plan`: a dry run of the scheduler with the given units added to the current cluster state.
  *
  * The request decides how much work the dry run is (how many units, how many Conflicts/Replaces globs against
- * how many names), and fleetd's event loop also keeps the machine's lease: so the units are validated and planned
- * in a worker thread (plan-worker.ts), with a deadline, unless the dry run is small: at most INLINE_GLOB_MATCHES
- * glob matches, estimated from the globs in the cluster and the [X-Fleet] values sent. Units over lib/unit's
- * bounds are refused while decoding, in time linear in the body.
+ * how many names), the cluster the rest, and fleetd's event loop also keeps the machine's lease: so the units are
+ * validated and planned in a worker thread (plan-worker.ts), with a deadline, unless the dry run is small: fewer
+ * than PLAN_IN_WORKER_ABOVE units in the cluster and at most INLINE_GLOB_MATCHES glob matches, estimated from the
+ * globs in the cluster and the [X-Fleet] values sent. The cluster state goes to the worker as lib/schedule's
+ * encodeState, built in slices and moved, as the engine's planner sends it. Units over lib/unit's bounds are
+ * refused while decoding, in time linear in the body.
  */
 import { isJsonObject } from '../../lib/json.js';
-import type { ClusterState } from '../../lib/schedule/index.js';
+import { decodeState, encodeState, PLAN_IN_WORKER_ABOVE, wildcardGlobs, type ClusterState, type EncodedState } from '../../lib/schedule/index.js';
 import { planWith } from '../../lib/api/plan.js';
 import { RequirementsError, UnitFileError, UnitNameError, checkRequirementBounds, validateUnitName } from '../../lib/unit/index.js';
 import { INLINE_GLOB_MATCHES, WorkerCall, WorkerCallError } from '../../lib/worker-call.js';
@@ -30,6 +32,12 @@ export type PlanOutcome = { readonly plan: PlanResponse } | { readonly status: n
 
 export interface PlanCall {
   readonly state: ClusterState;
+  readonly requested: readonly PlanUnitRequest[];
+}
+
+/** A PlanCall as the worker receives it: the state encoded (lib/schedule's encodeState), its buffer moved. */
+export interface EncodedPlanCall {
+  readonly state: EncodedState;
   readonly requested: readonly PlanUnitRequest[];
 }
 
@@ -73,7 +81,12 @@ function decodeRequest(raw: unknown): PlanUnitRequest[] {
   });
 }
 
-/** planWith, with the errors a client caused as an outcome to send (run in the worker). */
+/** The worker's side: planOutcome of the decoded call. */
+export function encodedPlanOutcome(call: EncodedPlanCall): PlanOutcome {
+  return planOutcome({ state: decodeState(call.state), requested: call.requested });
+}
+
+/** planWith, with the errors a client caused as an outcome to send (inline, or in the worker). */
 export function planOutcome(call: PlanCall): PlanOutcome {
   try {
     return { plan: planWith(call.state, call.requested) };
@@ -84,7 +97,7 @@ export function planOutcome(call: PlanCall): PlanOutcome {
   }
 }
 
-const dryRuns = new WorkerCall<PlanCall, PlanOutcome>(new URL('./plan-worker.js', import.meta.url), {
+const dryRuns = new WorkerCall<EncodedPlanCall, PlanOutcome>(new URL('./plan-worker.js', import.meta.url), {
   what: 'dry run',
   deadlineMs: PLAN_DEADLINE_MS,
   maxPending: MAX_PENDING_PLANS,
@@ -95,11 +108,7 @@ const dryRuns = new WorkerCall<PlanCall, PlanOutcome>(new URL('./plan-worker.js'
  * (counted as a glob) against every unit name, plus each sent unit's values checked against each other.
  */
 export function dryRunGlobMatches(state: ClusterState, requested: readonly PlanUnitRequest[]): number {
-  let globs = 0;
-  for (const u of state.units) {
-    for (const g of u.requirements.conflicts) if (WILDCARD.test(g)) globs++;
-    for (const g of u.requirements.replaces) if (WILDCARD.test(g)) globs++;
-  }
+  let globs = wildcardGlobs(state.units);
   let own = 0;
   for (const r of requested) {
     let values = 0;
@@ -110,7 +119,15 @@ export function dryRunGlobMatches(state: ClusterState, requested: readonly PlanU
   return globs * (state.units.length + requested.length) + own;
 }
 
-const WILDCARD = /[*?[\\]/;
+/** Whether a dry run goes to the worker thread (see the file header); `unitsAbove` is for tests. */
+export function dryRunInWorker(state: ClusterState, requested: readonly PlanUnitRequest[], unitsAbove = PLAN_IN_WORKER_ABOVE): boolean {
+  return state.units.length >= unitsAbove || dryRunGlobMatches(state, requested) >= INLINE_GLOB_MATCHES;
+}
+
+async function planInWorker(call: PlanCall): Promise<PlanOutcome> {
+  const state = await encodeState(call.state);
+  return dryRuns.call({ state, requested: call.requested }, [state.buffer as ArrayBuffer]); // TextEncoder: never shared
+}
 
 export async function postPlan(c: Ctx): Promise<void> {
   requireJsonContentType(c.req);
@@ -118,7 +135,7 @@ export async function postPlan(c: Ctx): Promise<void> {
   const state = await c.backend.clusterState();
   let outcome: PlanOutcome;
   try {
-    outcome = dryRunGlobMatches(state, requested) < INLINE_GLOB_MATCHES ? planOutcome({ state, requested }) : await dryRuns.call({ state, requested });
+    outcome = dryRunInWorker(state, requested, c.planInWorkerAbove) ? await planInWorker({ state, requested }) : planOutcome({ state, requested });
   } catch (err) {
     if (err instanceof WorkerCallError) throw new ApiError(err.kind === 'failed' ? 500 : 503, err.message);
     throw err;

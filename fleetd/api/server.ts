@@ -78,6 +78,8 @@ export interface ApiServerOptions {
   stateStreams?: StateStreamOptions | false;
   /** False to answer 503 until setAvailable(true) (fleet: until the machine registered). Default true. */
   available?: boolean;
+  /** Dry runs (`POST /plan`) of a cluster this large (units) plan in a worker thread (default: plan.ts). */
+  planInWorkerAbove?: number;
 }
 
 export interface ApiServer {
@@ -205,7 +207,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       const route = resolve(req.method ?? 'GET', url.pathname, deps);
       routeName = route.name;
       if (!available && routeName !== '/metrics') throw new ApiError(503, 'fleet server unable to communicate with etcd');
-      const ctx: Ctx = { req, res, query: url.searchParams, backend, tokenLimit: cfg.tokenLimit };
+      const ctx: Ctx = { req, res, query: url.searchParams, backend, tokenLimit: cfg.tokenLimit, planInWorkerAbove: opts.planInWorkerAbove };
       if (route.wholeRegistry) {
         if (!wholeRegistrySlots.take()) throw new BusyError(`fleetd is busy: ${wholeRegistrySlots.limit} list or plan requests are running; retry later`);
         try {

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { plan, type ClusterState, type SchedMachine, type SchedUnit } from '../../lib/schedule/index.js';
 import { NO_REQUIREMENTS } from '../../lib/unit/index.js';
-import { DEFAULT_WORKER_ABOVE_GLOB_MATCHES, Planner, PlannerError, globMatchesOf } from '../../fleetd/engine/planner.js';
+import { DEFAULT_WORKER_ABOVE_GLOB_MATCHES, Planner, PlannerError } from '../../fleetd/engine/planner.js';
+import { globMatchesOf } from '../../lib/schedule/index.js';
 import { startEtcd } from '../harness/etcd.js';
 import { Fixture, ScheduleObserver, unitSpec, waitFor } from './helpers.js';
 
