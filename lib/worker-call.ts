@@ -83,6 +83,7 @@ export class WorkerCall<Req, Res> {
         timer.unref();
       }
       this.pending.set(id, { resolve, reject, timer });
+      worker.ref(); // a call in flight keeps the process alive, an idle worker does not
       worker.postMessage({ id, req } satisfies Request<Req>, transfer);
     });
   }
@@ -100,7 +101,6 @@ export class WorkerCall<Req, Res> {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(this.script);
-    w.unref();
     w.on('message', (reply: Reply<Res>) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -108,6 +108,7 @@ export class WorkerCall<Req, Res> {
       clearTimeout(p.timer);
       if ('res' in reply) p.resolve(reply.res);
       else p.reject(new WorkerCallError(`the ${this.opts.what} failed: ${reply.error}`, 'failed', reply.error));
+      if (this.pending.size === 0) w.unref();
       const idleMs = this.opts.idleMs ?? 60_000;
       if (this.pending.size === 0 && this.worker === w && Number.isFinite(idleMs)) {
         this.idleTimer = setTimeout(() => this.stop(w, undefined), idleMs);
@@ -116,6 +117,9 @@ export class WorkerCall<Req, Res> {
     });
     w.on('error', (err) => this.stop(w, new WorkerCallError(`the ${this.opts.what} failed: ${err.message}`, 'failed')));
     w.on('exit', (code) => this.stop(w, new WorkerCallError(`the ${this.opts.what} worker exited (code ${code})`, 'failed')));
+    // after the listeners (adding a 'message' listener refs the worker's port again: a process whose last dry run
+    // went to the worker stayed alive until the idle timer stopped it, 60 s); call() refs it while a call is in flight
+    w.unref();
     this.worker = w;
     return w;
   }
