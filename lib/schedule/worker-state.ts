@@ -8,20 +8,18 @@
  * unit on the event loop, over half a second at 100,000 units on a busy box (a JSON string would still be copied).
  */
 import { stringifySliced } from '../slices.js';
+import { isLiteral } from './constraints.js';
 import type { ClusterState, SchedUnit } from './types.js';
 
 /** Clusters this large (units) plan in a worker thread: at 100,000 units one plan takes over a second of CPU. */
 export const PLAN_IN_WORKER_ABOVE = 5_000;
 
-/** Globs the scheduler matches against names rather than looks up (any of `* ? [ \`, as the scheduler decides). */
-const WILDCARD = /[*?[\\]/;
-
-/** Wildcard Conflicts/Replaces globs of these units. */
+/** Wildcard Conflicts/Replaces globs of these units: those the scheduler matches against names (not isLiteral). */
 export function wildcardGlobs(units: readonly SchedUnit[]): number {
   let globs = 0;
   for (const u of units) {
-    for (const g of u.requirements.conflicts) if (WILDCARD.test(g)) globs++;
-    for (const g of u.requirements.replaces) if (WILDCARD.test(g)) globs++;
+    for (const g of u.requirements.conflicts) if (!isLiteral(g)) globs++;
+    for (const g of u.requirements.replaces) if (!isLiteral(g)) globs++;
   }
   return globs;
 }
