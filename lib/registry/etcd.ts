@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { CompareResult, CompareTarget, Etcd3, isRecoverableError, type IOptions } from 'etcd3';
-import type { ICompare, IKeyValue, IRangeRequest, IRequestOp, ITxnResponse } from 'etcd3';
+import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
 import { RegistryConfigError } from './errors.js';
 import { normalizePrefix } from './keys.js';
 import { enableRawRange, rangeRaw } from './raw-range.js';
+import type { RawRangeRequest } from './range-codec.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
 /**
@@ -263,7 +264,7 @@ export function nextPageKeys(keysRead: number, bytesRead: number, minKeys: numbe
 const tooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(errorMessage(err));
 
 async function readPagesOnce(client: Etcd3, reads: readonly PageRead[], atRevision: string | undefined): Promise<PagedSnapshot> {
-  const range = (r: PageRead, from: Buffer, limit: number, rev: string | undefined): IRangeRequest => ({
+  const range = (r: PageRead, from: Buffer, limit: number, rev: string | undefined): RawRangeRequest => ({
     key: from,
     range_end: prefixEnd(r.prefix),
     limit,
@@ -301,7 +302,7 @@ async function readPagesOnce(client: Etcd3, reads: readonly PageRead[], atRevisi
         const limit = r.pageKeys ?? Math.max(1, Math.floor(nextPageKeys(keys, bytes, firstKeys(r)) / shrink));
         let res;
         try {
-          res = await rangeRaw(client, { key: after, range_end: prefixEnd(r.prefix), limit, revision, keys_only: r.keysOnly === true });
+          res = await rangeRaw(client, range(r, after, limit, revision));
         } catch (err) {
           if (r.pageKeys !== undefined || limit === 1 || !tooLarge(err)) throw err;
           shrink *= 2;

@@ -48,13 +48,7 @@ function poolOf(client: Etcd3): KvPool | undefined {
 
 /** etcd3's own call and decoding. */
 async function viaEtcd3(client: Etcd3, req: RawRangeRequest): Promise<RawRangeResponse> {
-  const res = await client.kv.range({
-    key: req.key,
-    range_end: req.range_end,
-    ...(req.limit !== undefined ? { limit: req.limit } : {}),
-    ...(req.revision !== undefined ? { revision: req.revision } : {}),
-    ...(req.keys_only ? { keys_only: true } : {}),
-  });
+  const res = await client.kv.range(req);
   return { header: { revision: res.header.revision }, kvs: res.kvs, more: res.more, count: res.count };
 }
 
