@@ -7,7 +7,8 @@
  * imported: fast-path.ts; the list commands over the API driver are run without yargs and without other commands:
  * quick-list.ts. Everything else goes to the full CLI through full.ts.
  * This module and what it loads (never full.ts's CLI) are bundled into dist/fleetctl/quick.cjs by
- * scripts/bundle.mjs (issue 13: one file read and compiled instead of about 25 ES modules). Tests run runFleetctl
+ * scripts/bundle.mjs (issue 13: one file read and compiled instead of about 25 ES modules), and full.ts with what
+ * it loads into dist/fleetctl/full.cjs, which quick.cjs requires in place of the import of full.js below. Tests run runFleetctl
  * inside their own process (test/fleetctl/helpers.ts), which spares them a Node start-up per command.
  */
 import type { FleetctlIO } from './context.js';

@@ -1,7 +1,7 @@
 /**
  * The full CLI (cli.ts's runCli) for whatever fast-path.ts and quick-list.ts left to it, with its errors printed
- * here as one line. Always loaded as an ES module, also from the bundle of entry.ts (dist/fleetctl/quick.cjs),
- * so the error classes the CLI throws are the ones oneLine tests against.
+ * here as one line. Bundled on its own, with everything it imports (dist/fleetctl/full.cjs, scripts/bundle.mjs),
+ * apart from entry.ts's bundle: the error classes the CLI throws are then the ones oneLine tests against.
  */
 import { runCli } from './cli.js';
 import type { FleetctlIO } from './context.js';

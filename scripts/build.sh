@@ -19,9 +19,9 @@ mkdir -p dist
 next=$(mktemp dist/.build-stamp.XXXXXX)
 trap 'rm -f "$next"' EXIT
 # A bundle older than the .js tsc emits would run stale code: until it is rebuilt, fleetctl runs the ES modules.
-rm -f dist/fleetctl/quick.cjs
+rm -f dist/fleetctl/quick.cjs dist/fleetctl/full.cjs
 node_modules/.bin/tsc -p tsconfig.json
-# fleetctl's start-up code as one CommonJS file, dist/fleetctl/quick.cjs (fleetctl/main.ts loads it; issue 13).
+# fleetctl's start-up code and its full CLI as two CommonJS files, dist/fleetctl/quick.cjs and full.cjs (issue 13).
 node scripts/bundle.mjs dist
 chmod +x dist/fleetd/main.js dist/fleetctl/main.js dist/cloud-config/main.js dist/lab/main.js 2>/dev/null || true
 mv -f "$next" "$stamp"

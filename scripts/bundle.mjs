@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 /**
- * Bundles fleetctl's start-up code, dist/fleetctl/entry.js and every module it imports (statically or with
- * import()), into one CommonJS file, dist/fleetctl/quick.cjs, which fleetctl/main.ts loads (issue 13: reading,
- * compiling and linking about 25 ES modules cost fleetctl list-machines tens of ms of its start-up; one file
- * compiled by the CommonJS loader does not). No bundler dependency: TypeScript (already the compiler) turns each
- * emitted ES module into CommonJS, and a small require shim below runs each module once, when first required,
- * so what runs and in which order is what the ES modules did. Modules named in EXTERNAL stay ES modules, loaded
- * with a real import() from dist/ (the full CLI and what only it needs). Node built-ins are required as usual;
- * any other package, import.meta other than import.meta.url, or a dynamic import of a computed name stops the
- * build: the bundle must hold everything it runs.
+ * Bundles fleetctl into two CommonJS files (issue 13: reading, compiling and linking ES modules one by one cost
+ * fleetctl tens of ms of start-up per 25 modules; one file compiled by the CommonJS loader does not):
+ * - dist/fleetctl/quick.cjs: the start-up code, dist/fleetctl/entry.js and every module it imports (statically or
+ *   with import()), which fleetctl/main.ts loads. It answers version, help and the list commands over the API.
+ * - dist/fleetctl/full.cjs: the full CLI, dist/fleetctl/full.js and what it imports (about 85 modules, with the
+ *   etcd and tunnel clients, which run only when a command uses them), which quick.cjs requires for any other
+ *   command. Its error classes are its own copies, so every module that throws or tests them is inside it.
+ * No bundler dependency: TypeScript (already the compiler) turns each emitted ES module into CommonJS, and a small
+ * require shim below runs each module once, when first required, so what runs and in which order is what the ES
+ * modules did. A module named in a bundle's EXTERNAL stays outside it, loaded with a real import() or require
+ * from dist/. Node built-ins are required as usual and so are the packages a bundle lists (yargs, an ES module,
+ * by Node's require of ES modules); any other package, import.meta other than import.meta.url, or a dynamic
+ * import of a computed name stops the build: the bundle must hold everything it runs.
  * Usage: node scripts/bundle.mjs [dist-dir]   (run by scripts/build.sh after tsc)
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -16,10 +20,12 @@ import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 
 const dist = path.resolve(process.argv[2] ?? 'dist');
-const ENTRY = 'fleetctl/entry.js';
-const OUT = 'fleetctl/quick.cjs';
-/** Loaded as ES modules from dist/ (dist-relative): the full CLI, and the clients the quick path never uses. */
-const EXTERNAL = new Set(['fleetctl/full.js', 'fleetctl/client/tunnel.js', 'fleetctl/client/registry.js']);
+/** The bundles: entry and output (dist-relative), modules left outside, packages it may require. */
+const BUNDLES = [
+  // the full CLI stays outside: quick.cjs requires full.cjs (or imports full.js when full.cjs is absent)
+  { entry: 'fleetctl/entry.js', out: 'fleetctl/quick.cjs', external: new Set(['fleetctl/full.js', 'fleetctl/client/tunnel.js', 'fleetctl/client/registry.js']), packages: new Set() },
+  { entry: 'fleetctl/full.js', out: 'fleetctl/full.cjs', external: new Set(), packages: new Set(['yargs', 'etcd3', 'cockatiel']) },
+];
 
 const ts = createRequire(import.meta.url)('typescript');
 const builtins = new Set(builtinModules);
@@ -31,6 +37,7 @@ function fail(msg) {
 
 const resolveRel = (from, spec) => path.posix.normalize(path.posix.join(path.posix.dirname(from), spec));
 
+function bundle({ entry: ENTRY, out: OUT, external: EXTERNAL, packages: PACKAGES }) {
 /** dist-relative module path → its CommonJS text. */
 const modules = new Map();
 
@@ -67,7 +74,7 @@ function add(rel) {
       deps.push(target);
       return `__load(${JSON.stringify(target)})`;
     }
-    if (!builtins.has(spec.replace(/^node:/, ''))) fail(`${rel}: imports the package ${spec}; the bundle holds only fleet-ts code and Node built-ins`);
+    if (!builtins.has(spec.replace(/^node:/, '')) && !PACKAGES.has(spec)) fail(`${rel}: imports the package ${spec}; ${OUT} holds only fleet-ts code, Node built-ins and ${[...PACKAGES].join(', ') || 'no package'}`);
     return whole;
   });
   modules.set(rel, code);
@@ -99,6 +106,11 @@ function __fileUrl(id) {
   return __url.pathToFileURL(__path.join(__root, id)).href;
 }
 function __importExternal(id) {
+  // the full CLI from its own bundle when there is one; any other module, or without it, as an ES module
+  if (id === "fleetctl/full.js") {
+    const full = __path.join(__root, "fleetctl/full.cjs");
+    if (require("node:fs").existsSync(full)) return Promise.resolve().then(() => require(full));
+  }
   return import(__fileUrl(id));
 }
 `;
@@ -114,3 +126,6 @@ const target = path.join(dist, OUT);
 writeFileSync(`${target}.tmp`, out);
 renameSync(`${target}.tmp`, target);
 process.stderr.write(`bundle: ${OUT}: ${modules.size} modules\n`);
+}
+
+for (const b of BUNDLES) bundle(b);

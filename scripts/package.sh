@@ -27,8 +27,8 @@ copy_dist() {
   local to=$1
   mkdir -p "$to/dist"
   for d in lib fleetd fleetctl cloud-config; do cp -a "dist/$d" "$to/dist/"; done
-  # quick.cjs: fleetctl's start-up code bundled by scripts/bundle.mjs from the .js beside it.
-  find "$to/dist" -type f ! -name '*.js' ! -name quick.cjs -delete
+  # quick.cjs, full.cjs: fleetctl bundled by scripts/bundle.mjs from the .js beside them.
+  find "$to/dist" -type f ! -name '*.js' ! -name quick.cjs ! -name full.cjs -delete
   # tsc never deletes what it emitted for a source since removed: ship only the output of sources that exist.
   (cd "$to/dist" && find . -name '*.js' -print) | while read -r f; do
     [ -f "${f%.js}.ts" ] || rm -f "$to/dist/$f"

@@ -21,30 +21,35 @@ writeFileSync(
   "import { appendFileSync } from 'node:fs';\n" +
     'export async function load(url, context, next) { appendFileSync(process.env.LOADED_LIST, url + "\\n"); return next(url, context); }\n',
 );
-// fleetctl runs its start-up code from one bundle (dist/fleetctl/quick.cjs, scripts/bundle.mjs): at exit the hook
-// adds the modules the bundle ran, as their dist/ URLs, so the list is the same as without the bundle.
+// fleetctl runs its start-up code from one bundle (dist/fleetctl/quick.cjs, scripts/bundle.mjs) and the full CLI
+// from another (full.cjs): at exit the hook adds the modules each bundle ran, as their dist/ URLs, so the list is
+// the same as without the bundles, and every file CommonJS loaded (a bundle's packages are required, which an ES
+// module loader hook does not see).
 const bundle = fileURLToPath(new URL('../../fleetctl/quick.cjs', import.meta.url));
+const fullBundle = fileURLToPath(new URL('../../fleetctl/full.cjs', import.meta.url));
 writeFileSync(
   hook,
   "import { appendFileSync } from 'node:fs';\n" +
     "import { createRequire, register } from 'node:module';\n" +
+    "import { pathToFileURL } from 'node:url';\n" +
     `register(${JSON.stringify(pathToFileURL(loader).href)});\n` +
-    `const bundle = ${JSON.stringify(bundle)};\n` +
-    "process.on('exit', () => { const m = createRequire(import.meta.url).cache[bundle]; " +
-    "if (m) appendFileSync(process.env.LOADED_LIST, ['bundle', ...m.exports.bundledModulesRun()].join('\\n') + '\\n'); " +
+    `const bundles = [[${JSON.stringify(bundle)}, 'bundle'], [${JSON.stringify(fullBundle)}, 'full-bundle']];\n` +
+    "process.on('exit', () => { const cache = createRequire(import.meta.url).cache; for (const [file, tag] of bundles) { const m = cache[file]; " +
+    "if (m) appendFileSync(process.env.LOADED_LIST, [tag, ...m.exports.bundledModulesRun()].join('\\n') + '\\n'); } " +
+    "appendFileSync(process.env.LOADED_LIST, Object.keys(cache).filter((f) => f.includes('/node_modules/')).map((f) => pathToFileURL(f).href).join('\\n') + '\\n'); " +
     // and the Node built-ins loaded (node:http is not: the quick path's GETs go over node:net).
     "appendFileSync(process.env.LOADED_LIST, process.moduleLoadList.filter((n) => n.startsWith('NativeModule ')).map((n) => 'builtin:' + n.slice(13)).join('\\n') + '\\n'); });\n",
 );
 
 let runs = 0;
 /** fleetctl args... with the hook; resolves with its stdout and the URLs of every module it loaded. */
-async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[]; bundled: boolean; builtins: string[] }> {
+async function loaded(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; urls: string[]; bundled: boolean; fullBundled: boolean; builtins: string[] }> {
   const list = path.join(dir, `loaded-${runs++}.txt`);
   writeFileSync(list, '');
   const r = await fleetctl(args, { env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, LOADED_LIST: list }, child: true });
   const lines = readFileSync(list, 'utf8').split('\n').filter((l) => l !== '');
   const builtins = lines.filter((l) => l.startsWith('builtin:')).map((l) => l.slice(8));
-  return { ...r, urls: lines.filter((l) => l !== 'bundle' && !l.startsWith('builtin:')), bundled: lines.includes('bundle'), builtins };
+  return { ...r, urls: lines.filter((l) => l !== 'bundle' && l !== 'full-bundle' && !l.startsWith('builtin:')), bundled: lines.includes('bundle'), fullBundled: lines.includes('full-bundle'), builtins };
 }
 
 const heavy = (urls: readonly string[]): string[] => urls.filter((u) => /\/node_modules\/(etcd3|@grpc)\/|\/lib\/registry\//.test(u));
@@ -54,7 +59,10 @@ async function fakeApi(): Promise<{ server: Server; endpoint: string }> {
     res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/fleet/v1/machines')) res.end(JSON.stringify({ machines: [{ id: 'abcdef0123456789', primaryIP: '10.0.0.1', metadata: {} }] }));
     else if (req.url?.startsWith('/fleet/v1/state')) res.end(JSON.stringify({ states: [] }));
-    else res.end(JSON.stringify({ error: { code: 404, message: 'not found' } }));
+    else {
+      res.statusCode = 404;
+      res.end(JSON.stringify({ error: { code: 404, message: 'not found' } }));
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
@@ -125,4 +133,24 @@ t.test('the static command index behind the fast root help matches COMMANDS', as
     COMMAND_INDEX.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
     COMMANDS.map((c) => ({ name: c.name, summary: c.summary, hidden: c.hidden === true })),
   );
+});
+
+t.test('every other command runs the full CLI from its bundle, dist/fleetctl/full.cjs, with its errors as one line', async (t) => {
+  const { server, endpoint } = await fakeApi();
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  // the API answers 404 for the unit: the command's own message, from an error class of the bundle
+  const cat = await loaded([`--endpoint=${endpoint}`, 'cat', 'nope.service']);
+  t.equal(cat.code, 1);
+  t.ok(cat.fullBundled, 'the full CLI ran from full.cjs');
+  t.equal(cat.urls.filter((u) => u.endsWith('/fleetctl/cli.js')).length, 1, 'cli.js ran once: from the bundle, not also as an ES module');
+  t.ok(cat.urls.some((u) => u.includes('/node_modules/yargs/')), 'yargs is loaded');
+  t.same(heavy(cat.urls), [], 'the API driver: nothing of etcd3, gRPC or lib/registry');
+  t.equal(cat.stderr, 'Unit nope.service not found\n');
+  // the etcd driver's error passes through lib/registry and the registry client, all inside the bundle
+  const etcd = await loaded(['--driver=etcd', '--endpoint=http://127.0.0.1:1', '--request-timeout=2', 'list-unit-files']);
+  t.equal(etcd.code, 1);
+  t.ok(etcd.fullBundled, 'the full CLI ran from full.cjs');
+  t.ok(etcd.urls.some((u) => u.endsWith('/fleetctl/client/registry.js')), 'the bundle ran the registry client');
+  t.ok(etcd.urls.some((u) => u.includes('/node_modules/etcd3/')), 'etcd3 is loaded');
+  t.match(etcd.stderr, /^Error: cannot reach etcd at http:\/\/127\.0\.0\.1:1: [^\n]*\n$/, 'one line, the registry client\'s EndpointError recognised by the bundle\'s CLI');
 });

@@ -38,6 +38,7 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
     './usr/bin/fleetctl -> ../lib/fleet-ts/dist/fleetctl/main.js',
     './usr/bin/coreos-cloudinit -> ../lib/fleet-ts/dist/cloud-config/main.js',
     './usr/lib/fleet-ts/dist/fleetctl/quick.cjs',
+    './usr/lib/fleet-ts/dist/fleetctl/full.cjs',
     './lib/systemd/system/fleet.service',
     './lib/systemd/system/fleet.socket',
     './lib/systemd/system/user-config.target',
