@@ -1,6 +1,6 @@
 /**
  * What fleetctl does for one invocation: runFleetctl takes arguments, environment and output and resolves with the
- * exit status, never a throw; main() runs it for the process (main.ts). Any error becomes one line on stderr and
+ * exit status, never a throw; main() runs it for the process (main.cts). Any error becomes one line on stderr and
  * exit status 1, never a stack trace. Output that cannot be written ends fleetctl at once: status 1 and one line on
  * stderr (a full disk, an I/O error), or, when the reader of a stdout pipe went away, silently with 141 as a program
  * killed by SIGPIPE would. The version and root help are answered before the CLI (yargs, every command) is

@@ -20,7 +20,7 @@ export const SSHD_UNIT = 'ssh.service';
 export const USER_SESSIONS_UNIT = 'systemd-user-sessions.service';
 /** fleetctl on every machine's PATH: runs the project's build bound at PROJECT_MOUNT. */
 export const FLEETCTL_WRAPPER_PATH = '/usr/local/bin/fleetctl';
-export const FLEETCTL_WRAPPER = `#!/bin/sh\n# written by fleet-lab: fleetctl of ${PROJECT_MOUNT}\nexec node ${PROJECT_MOUNT}/dist/fleetctl/main.js "$@"\n`;
+export const FLEETCTL_WRAPPER = `#!/bin/sh\n# written by fleet-lab: fleetctl of ${PROJECT_MOUNT}\nexec node ${PROJECT_MOUNT}/dist/fleetctl/main.cjs "$@"\n`;
 /** core reads every unit's journal, as on CoreOS (`fleetctl journal` runs journalctl as core). */
 export const SSH_USER_GROUPS: readonly string[] = ['systemd-journal'];
 

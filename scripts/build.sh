@@ -23,6 +23,6 @@ rm -f dist/fleetctl/quick.cjs dist/fleetctl/full.cjs
 node_modules/.bin/tsc -p tsconfig.json
 # fleetctl's start-up code and its full CLI as two CommonJS files, dist/fleetctl/quick.cjs and full.cjs (issue 13).
 node scripts/bundle.mjs dist
-chmod +x dist/fleetd/main.js dist/fleetctl/main.js dist/cloud-config/main.js dist/lab/main.js 2>/dev/null || true
+chmod +x dist/fleetd/main.js dist/fleetctl/main.cjs dist/cloud-config/main.js dist/lab/main.js 2>/dev/null || true
 mv -f "$next" "$stamp"
 trap - EXIT

@@ -3,7 +3,7 @@
  * Bundles fleetctl into two CommonJS files (issue 13: reading, compiling and linking ES modules one by one cost
  * fleetctl tens of ms of start-up per 25 modules; one file compiled by the CommonJS loader does not):
  * - dist/fleetctl/quick.cjs: the start-up code, dist/fleetctl/entry.js and every module it imports (statically or
- *   with import()), which fleetctl/main.ts loads. It answers version, help and the list commands over the API.
+ *   with import()), which fleetctl/main.cts loads. It answers version, help and the list commands over the API.
  * - dist/fleetctl/full.cjs: the full CLI, dist/fleetctl/full.js and what it imports (about 85 modules, with the
  *   etcd and tunnel clients, which run only when a command uses them), which quick.cjs requires for any other
  *   command. Its error classes are its own copies, so every module that throws or tests them is inside it.

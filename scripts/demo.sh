@@ -39,13 +39,13 @@ step "checking privileges"
 step "installing Debian and npm packages, building"
 if [ "${FLEET_DEMO_SKIP_SETUP:-}" = 1 ]; then
   note "skipped (FLEET_DEMO_SKIP_SETUP=1)"
-  [ -f dist/lab/main.js ] && [ -f dist/fleetctl/main.js ] || fail "dist/ is not built." "run bash scripts/setup.sh, or unset FLEET_DEMO_SKIP_SETUP"
+  [ -f dist/lab/main.js ] && [ -f dist/fleetctl/main.cjs ] || fail "dist/ is not built." "run bash scripts/setup.sh, or unset FLEET_DEMO_SKIP_SETUP"
 else
   bash scripts/setup.sh || fail "setup failed; the messages above say whether apt, npm or the build failed." "fix that, then run this script again"
 fi
 
 lab() { node "$root/dist/lab/main.js" --name "$NAME" "$@"; }
-fleetctl() { node "$root/dist/fleetctl/main.js" "$@"; }
+fleetctl() { node "$root/dist/fleetctl/main.cjs" "$@"; }
 
 step "bringing up etcd, Docker and 3 machines, each bootstrapped by cloud-config (fleet-lab up)"
 note "about half a minute on a first run"
@@ -112,16 +112,16 @@ cat <<EOT
 
 The cluster "$NAME" is up. Use it with fleetctl (through fleetd's TCP API on m1):
   eval "\$($lab_cmd env)"
-  node $root/dist/fleetctl/main.js list-units
-  node $root/dist/fleetctl/main.js status web@1.service
-  node $root/dist/fleetctl/main.js journal web@1.service
+  node $root/dist/fleetctl/main.cjs list-units
+  node $root/dist/fleetctl/main.cjs status web@1.service
+  node $root/dist/fleetctl/main.cjs journal web@1.service
 Or through etcd directly: eval "\$($lab_cmd env --etcd)"
 SSH, as to CoreOS hosts (user core, the cluster's key; fleetctl ssh, --tunnel, status/journal over SSH):
   eval "\$(ssh-agent)"; ssh-add $ssh_dir/id_ecdsa
   export FLEETCTL_KNOWN_HOSTS_FILE=$ssh_dir/known_hosts   # the machines' own host keys
-  node $root/dist/fleetctl/main.js ssh \$(node $root/dist/fleetctl/main.js list-machines --full --no-legend | awk 'NR==1{print \$1}') -- hostname
-  node $root/dist/fleetctl/main.js --tunnel $m1_ip list-machines   # the API through m1, over SSH
-  eval "\$($lab_cmd env --etcd)"; node $root/dist/fleetctl/main.js status web@1.service   # from its machine, over SSH
+  node $root/dist/fleetctl/main.cjs ssh \$(node $root/dist/fleetctl/main.cjs list-machines --full --no-legend | awk 'NR==1{print \$1}') -- hostname
+  node $root/dist/fleetctl/main.cjs --tunnel $m1_ip list-machines   # the API through m1, over SSH
+  eval "\$($lab_cmd env --etcd)"; node $root/dist/fleetctl/main.cjs status web@1.service   # from its machine, over SSH
   ssh -i $ssh_dir/id_ecdsa -o UserKnownHostsFile=$ssh_dir/known_hosts core@<machine ip>   # fleetctl is on its PATH
 Inside a machine:         $lab_cmd exec m1 -- journalctl -u fleet
 Tear it down:             $lab_cmd down

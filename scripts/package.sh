@@ -27,13 +27,13 @@ copy_dist() {
   local to=$1
   mkdir -p "$to/dist"
   for d in lib fleetd fleetctl cloud-config; do cp -a "dist/$d" "$to/dist/"; done
-  # quick.cjs, full.cjs: fleetctl bundled by scripts/bundle.mjs from the .js beside them.
-  find "$to/dist" -type f ! -name '*.js' ! -name quick.cjs ! -name full.cjs -delete
+  # .cjs: fleetctl's entry (main.cjs) and its bundles (quick.cjs, full.cjs, by scripts/bundle.mjs).
+  find "$to/dist" -type f ! -name '*.js' ! -name '*.cjs' -delete
   # tsc never deletes what it emitted for a source since removed: ship only the output of sources that exist.
   (cd "$to/dist" && find . -name '*.js' -print) | while read -r f; do
     [ -f "${f%.js}.ts" ] || rm -f "$to/dist/$f"
   done
-  chmod 0755 "$to/dist/fleetd/main.js" "$to/dist/fleetctl/main.js" "$to/dist/cloud-config/main.js"
+  chmod 0755 "$to/dist/fleetd/main.js" "$to/dist/fleetctl/main.cjs" "$to/dist/cloud-config/main.js"
 }
 
 # package.json as installed: the runtime fields only, the three programs as bin.
@@ -43,7 +43,7 @@ write_package_json() {
     const out = {
       name: p.name, version: p.version, description: p.description, type: p.type, license: "Apache-2.0",
       engines: p.engines,
-      bin: { fleetd: "dist/fleetd/main.js", fleetctl: "dist/fleetctl/main.js", "coreos-cloudinit": "dist/cloud-config/main.js" },
+      bin: { fleetd: "dist/fleetd/main.js", fleetctl: "dist/fleetctl/main.cjs", "coreos-cloudinit": "dist/cloud-config/main.js" },
       dependencies: p.dependencies,
     };
     if (process.argv[1] === "npm") { out.bundleDependencies = Object.keys(p.dependencies); out.files = ["dist", "units", "docs", "README.md", "fleet.conf.sample"]; }
@@ -101,7 +101,8 @@ mkdir -p "$lib" "$root/usr/bin" "$root/lib/systemd/system" "$root/usr/share/doc/
 copy_dist "$lib"
 copy_node_modules "$lib"
 write_package_json deb "$lib"
-for p in fleetd fleetctl; do ln -s "../lib/fleet-ts/dist/$p/main.js" "$root/usr/bin/$p"; done
+ln -s ../lib/fleet-ts/dist/fleetd/main.js "$root/usr/bin/fleetd"
+ln -s ../lib/fleet-ts/dist/fleetctl/main.cjs "$root/usr/bin/fleetctl"
 ln -s ../lib/fleet-ts/dist/cloud-config/main.js "$root/usr/bin/coreos-cloudinit"
 # fleet.service as installed runs /usr/bin/fleetd (the repository's copy runs the lab's /opt/fleet checkout).
 sed 's|^ExecStart=.*|ExecStart=/usr/bin/fleetd|; s|^Documentation=.*|Documentation=file:///usr/share/doc/fleet-ts|' units/fleet.service > "$root/lib/systemd/system/fleet.service"

@@ -20,7 +20,7 @@ import { defaultConfig } from '../../fleetd/config.js';
 import { createApiServer } from '../../fleetd/api/server.js';
 import { VERSION } from '../../lib/version.js';
 
-const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
+const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.cjs', import.meta.url));
 const FLEET_DIR = process.env.FLEET_V1_DIR ?? '/work/shared/tools/fleet-v1.0.0';
 
 interface CliParams {

@@ -17,7 +17,7 @@ import { benchUnit } from '../units.js';
 import type { Benchmark, BenchContext } from '../context.js';
 import { BenchError } from '../errors.js';
 
-const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
+const FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.cjs', import.meta.url));
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 
 interface LatencyParams {

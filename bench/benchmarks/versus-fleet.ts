@@ -24,7 +24,7 @@ import type { Benchmark, BenchContext } from '../context.js';
 import { BenchError } from '../errors.js';
 import { errorMessage } from '../../lib/errors.js';
 
-const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
+const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.cjs', import.meta.url));
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 const SERVICE_IFACE = 'org.freedesktop.systemd1.Service';
 const FLEET_UNIT = 'fleet.service';

@@ -13,7 +13,7 @@ import { HELLO, startApi, submitUnit } from '../api/fixture.js';
 import { fleetctl } from '../fleetctl/helpers.js';
 import { DIST, dataPath, dumpEtcd, hasStackTrace, lines, runNode } from './helpers.js';
 
-const FLEETCTL = path.join(DIST, 'fleetctl/main.js');
+const FLEETCTL = path.join(DIST, 'fleetctl/main.cjs');
 
 const etcd = await startEtcd(t);
 const f = await startApi(t, { etcd });

@@ -12,7 +12,7 @@ import type { MachinePresence } from '../../lib/registry/index.js';
 import type { TestRegistry } from '../harness/registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const FLEETCTL = path.resolve(here, '../../fleetctl/main.js');
+export const FLEETCTL = path.resolve(here, '../../fleetctl/main.cjs');
 /** Goldens live in the source tree (test/fleetctl/golden), not in dist. */
 export const GOLDEN_DIR = path.resolve(here, '../../../test/fleetctl/golden');
 
@@ -26,7 +26,7 @@ export interface RunOpts {
   env?: Record<string, string | undefined>;
   cwd?: string;
   timeoutMs?: number;
-  /** Run main.ts as a child process: for what only the process does (module loading, NODE_OPTIONS, signals). */
+  /** Run main.cts as a child process: for what only the process does (module loading, NODE_OPTIONS, signals). */
   child?: boolean;
 }
 
@@ -39,7 +39,7 @@ export function driverEnv(driver: 'API' | 'etcd', o: { socket: string; etcdEndpo
 
 /**
  * `fleetctl args...`; env starts from a clean slate (no FLEETCTL_* of the caller). By default the command runs
- * inside the test process through entry.ts's runFleetctl, the function main.ts runs (a child costs a Node start-up
+ * inside the test process through entry.ts's runFleetctl, the function main.cts runs (a child costs a Node start-up
  * and the CLI's module loading per command, and these tests run hundreds); `child: true` runs the real binary.
  * A run that outlives timeoutMs (60 s by default, as for a child) gives code 128, as a killed child does.
  */

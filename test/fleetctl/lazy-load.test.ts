@@ -78,7 +78,8 @@ t.test('list-machines over the API driver loads no etcd3, no gRPC, no lib/regist
   t.match(r.stdout, /abcdef01.*10\.0\.0\.1/, 'the machine is listed');
   t.ok(r.urls.some((u) => u.endsWith('/fleetctl/client/http.js')), 'the hook saw the API client load');
   t.ok(r.bundled, 'run from the bundle, dist/fleetctl/quick.cjs');
-  t.same(r.urls.filter((u) => u.endsWith('/fleetctl/main.js') || u.endsWith('/fleetctl/entry.js')).length, 2, 'main.js as an ES module, entry.js from the bundle');
+  t.same(r.urls.filter((u) => u.endsWith('/fleetctl/entry.js')).length, 1, 'entry.js from the bundle');
+  t.same(r.urls.filter((u) => u.endsWith('/fleetctl/main.js')), [], 'no ES module entry: the bin is main.cjs');
   t.same(heavy(r.urls), [], 'nothing of etcd3, gRPC or lib/registry');
   t.ok(r.builtins.includes('net'), 'node:net is loaded');
   t.same(r.builtins.filter((b) => /^_?http|^https$/.test(b)), [], 'node:http is not: the GET goes over node:net (fleetctl/client/raw-get.ts)');

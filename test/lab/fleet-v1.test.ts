@@ -17,7 +17,7 @@ import { startLab } from '../harness/lab.js';
 import { waitFor } from '../harness/wait.js';
 
 const missing = fleetV1Missing(defaultProjectDir());
-const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
+const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.cjs', import.meta.url));
 
 if (missing) {
   t.test('a lab running real fleet v1.0.0', { skip: missing }, async () => undefined);

@@ -21,7 +21,7 @@ import { sshPaths } from '../../lab/ssh.js';
 import { startLab } from '../harness/lab.js';
 import { waitFor } from '../harness/wait.js';
 
-const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.js', import.meta.url));
+const OUR_FLEETCTL = fileURLToPath(new URL('../../fleetctl/main.cjs', import.meta.url));
 const UNIT = 'ss-hello.service';
 
 t.test('ssh into a lab cluster', async (t) => {

@@ -35,7 +35,7 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
   const list = (await runCommand('dpkg-deb', ['-c', deb])).stdout;
   for (const path of [
     './usr/bin/fleetd -> ../lib/fleet-ts/dist/fleetd/main.js',
-    './usr/bin/fleetctl -> ../lib/fleet-ts/dist/fleetctl/main.js',
+    './usr/bin/fleetctl -> ../lib/fleet-ts/dist/fleetctl/main.cjs',
     './usr/bin/coreos-cloudinit -> ../lib/fleet-ts/dist/cloud-config/main.js',
     './usr/lib/fleet-ts/dist/fleetctl/quick.cjs',
     './usr/lib/fleet-ts/dist/fleetctl/full.cjs',
@@ -60,8 +60,8 @@ t.test('the .deb: control, contents, units; unpacked, its programs run', { timeo
   t.match(unit, /^ExecStart=\/usr\/bin\/fleetd$/m, 'fleet.service runs the installed fleetd');
   const sample = readFileSync(join(root, 'usr/share/doc/fleet-ts/fleet.conf.sample'), 'utf8');
   for (const o of FLEET_OPTION_TABLE.filter((o) => o.ignored === undefined)) t.match(sample, new RegExp(`^# ${o.name}=$`, 'm'), `sample has ${o.name}`);
-  t.equal(readlinkSync(join(root, 'usr/bin/fleetctl')), '../lib/fleet-ts/dist/fleetctl/main.js');
-  t.ok(statSync(join(root, 'usr/lib/fleet-ts/dist/fleetctl/main.js')).mode & 0o111, 'executable');
+  t.equal(readlinkSync(join(root, 'usr/bin/fleetctl')), '../lib/fleet-ts/dist/fleetctl/main.cjs');
+  t.ok(statSync(join(root, 'usr/lib/fleet-ts/dist/fleetctl/main.cjs')).mode & 0o111, 'executable');
   // Run through the /usr/bin links, as a user would (Node resolves node_modules from the link's target).
   const v = await runCommand(join(root, 'usr/bin/fleetctl'), ['version']);
   t.equal(v.stdout, `fleetctl version ${VERSION}\n`);
