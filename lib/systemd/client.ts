@@ -398,7 +398,6 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   #onSignal(s: Signal): void {
     if (s.iface === MANAGER && s.path === MANAGER_PATH) {
       if (s.member === 'JobRemoved') this.#onJobRemoved(s.body);
-      else if (s.member === 'UnitNew' && typeof s.body[0] === 'string') this.#units.invalidate([s.body[0]]);
       else if (s.member === 'Reloading') {
         // every unit object is made again by a reload, and load states change: the watched units are read again
         if (s.body[0] !== true) this.#units.invalidateAll();
@@ -418,6 +417,8 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     if (typeof job !== 'string' || typeof unit !== 'string' || typeof result !== 'string') return;
     const ev: JobRemovedEvent = { id: Number(id), job, unit, result: result as JobResult };
     if (this.#jobCallsInFlight > 0) this.#earlyJobs.set(job, ev);
+    // a job changed the unit, maybe with no signal of its state (unit-states.ts): a watched unit is read again
+    this.#units.invalidate([unit]);
     this.#jobWaiters.get(job)?.(ev);
     this.emit('jobRemoved', ev);
   }
