@@ -66,6 +66,6 @@ t.test('with a key: core gets it and the journal group, sshd starts, fleetctl is
     steps.filter((s) => s.kind === 'unit-command').map((s) => s.kind === 'unit-command' && `${s.command} ${s.unit}`),
     ['start fleet.service', 'start systemd-user-sessions.service', 'start ssh.service'],
   );
-  t.match(written(steps, '/usr/local/bin/fleetctl'), /exec node \/opt\/fleet\/dist\/fleetctl\/main\.js "\$@"/);
+  t.match(written(steps, '/usr/local/bin/fleetctl'), /exec node \/opt\/fleet\/dist\/fleetctl\/main\.cjs "\$@"/);
   t.notOk(planOf(labUserData(base)).some((s) => s.kind === 'ssh-keys' || s.kind === 'user'), 'no key: no user, no sshd');
 });
