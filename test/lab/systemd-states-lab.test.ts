@@ -5,7 +5,8 @@
  * dbus-daemon's 128 pending replies per connection: the refused reads were dropped, units stayed inactive/dead
  * (agent-poweroff-lab). Once after a daemon-reload, once as new units that systemd first knew as not-found and
  * loads from disk on start with no reload (the agent's reload skip): their LoadState changes with no signal saying
- * so. The pure attacks are test/lib/systemd-unit-states.test.ts.
+ * so. And a stopped unit that `systemctl status` loads again: reading it must not load it again and again (UnitNew).
+ * The pure attacks are test/lib/systemd-unit-states.test.ts.
  */
 import t from 'tap';
 import { startLab, type TestLab } from '../harness/lab.js';
@@ -62,5 +63,28 @@ t.test(`${UNITS} watched units started 16 at a time: every state reported is sys
     t.same(await writeUnits(lab, 'agn'), names);
     const wrong = await startAll(sys, names, last);
     t.same(wrong, [], `every unit's reported state is ${RUNNING} (${report(wrong)})`);
+  });
+
+  await t.test('a stopped unit that systemctl status loads again is not read over and over', async (t) => {
+    // systemctl status loads the collected unit (UnitNew); reading it after a UnitNew loaded it again, and so on:
+    // fleetd and PID 1 kept busy for good
+    const name = 'agl.service';
+    const write = await lab.sh('m1', `printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /run/systemd/system/${name}`);
+    t.equal(write.code, 0, write.stderr);
+    await sys.watchUnits([name]);
+    await sys.startUnit(name, 'replace');
+    await waitFor('reported running', () => key(last.get(name)) === RUNNING, 30_000);
+    await sys.stopUnit(name, { wait: true });
+    await waitFor('reported stopped', () => last.get(name)?.activeState === 'inactive', 30_000);
+    const read = sys.listUnitsByNames.bind(sys);
+    let reads = 0;
+    sys.listUnitsByNames = (names) => {
+      if (names.includes(name)) reads++;
+      return read(names);
+    };
+    for (let i = 0; i < 3; i++) await lab.sh('m1', `systemctl status ${name} >/dev/null; true`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    t.ok(reads <= 3, `at most one read per status (${reads} reads)`);
+    t.equal(last.get(name)?.activeState, 'inactive', 'still reported inactive');
   });
 });
