@@ -27,6 +27,9 @@ const BUNDLES = [
   { entry: 'fleetctl/full.js', out: 'fleetctl/full.cjs', external: new Set(), packages: new Set(['yargs', 'etcd3', 'cockatiel']) },
 ];
 
+/** A bundle's entry → its file: an external import() of an entry requires that bundle instead. */
+const bundleOf = new Map(BUNDLES.map((b) => [b.entry, b.out]));
+
 const ts = createRequire(import.meta.url)('typescript');
 const builtins = new Set(builtinModules);
 
@@ -105,11 +108,14 @@ function __load(id) {
 function __fileUrl(id) {
   return __url.pathToFileURL(__path.join(__root, id)).href;
 }
+/** External modules that are another bundle's entry, by that bundle's file (dist-relative). */
+const __bundles = Object.assign(Object.create(null), ${JSON.stringify(Object.fromEntries([...EXTERNAL].filter((e) => bundleOf.has(e)).map((e) => [e, bundleOf.get(e)])))});
 function __importExternal(id) {
-  // the full CLI from its own bundle when there is one; any other module, or without it, as an ES module
-  if (id === "fleetctl/full.js") {
-    const full = __path.join(__root, "fleetctl/full.cjs");
-    if (require("node:fs").existsSync(full)) return Promise.resolve().then(() => require(full));
+  // another bundle's entry from that bundle when it was built; any other module, or without it, as an ES module
+  const other = __bundles[id];
+  if (other !== undefined) {
+    const file = __path.join(__root, other);
+    if (require("node:fs").existsSync(file)) return Promise.resolve().then(() => require(file));
   }
   return import(__fileUrl(id));
 }
